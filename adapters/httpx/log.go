@@ -1,0 +1,52 @@
+package httpx
+
+import (
+	"fmt"
+
+	"github.com/hashicorp/go-retryablehttp"
+	"github.com/sirupsen/logrus"
+)
+
+// LeveledLogger adapts a logrus.FieldLogger to go-retryablehttp's
+// LeveledLogger: the key-value pairs become logrus fields. go-retryablehttp
+// reports each failed try as an error; that is not yet a failure of the
+// gateway (the caller handles and logs the final outcome), so Error logs at
+// warning level.
+type LeveledLogger struct {
+	Logger logrus.FieldLogger
+}
+
+// Error logs a failed try, at warning level.
+func (l LeveledLogger) Error(msg string, kv ...any) { l.entry(kv).Warn(msg) }
+
+// Warn logs at warning level.
+func (l LeveledLogger) Warn(msg string, kv ...any) { l.entry(kv).Warn(msg) }
+
+// Info logs at info level.
+func (l LeveledLogger) Info(msg string, kv ...any) { l.entry(kv).Info(msg) }
+
+// Debug logs at debug level.
+func (l LeveledLogger) Debug(msg string, kv ...any) { l.entry(kv).Debug(msg) }
+
+func (l LeveledLogger) entry(kv []any) logrus.FieldLogger {
+	if len(kv) == 0 {
+		return l.Logger
+	}
+	f := make(logrus.Fields, (len(kv)+1)/2)
+	for i := 0; i < len(kv); i += 2 {
+		k := fmt.Sprint(kv[i])
+		if i+1 == len(kv) {
+			f[k] = "(missing)"
+			break
+		}
+		v := kv[i+1]
+		if err, ok := v.(error); ok {
+			v = MaskNumbers(err.Error())
+		}
+		f[k] = v
+	}
+	return l.Logger.WithFields(f)
+}
+
+// Interface guards
+var _ retryablehttp.LeveledLogger = LeveledLogger{}

@@ -1,0 +1,340 @@
+// Package meet is the gateway's adapter for the meet channel when Google
+// Meet API credentials are configured: it creates a Meet space through the
+// Meet REST API v2 (spaces.create) with an OAuth 2.0 access token obtained
+// from a refresh token, gives the space's meeting link to the ops-room
+// device through a JoinSender and to the officer app, and ends the space's
+// active conference when the router abandons the leg.
+//
+// Meet has no webhooks: whether both ends joined is known from their own
+// reports (the router counts two distinct ReportJoined parties).
+//
+// Every call to Google goes through the shared retrying client of
+// adapters/httpx; errors are *gateway.CallError whose Fate says
+// whether Google can have acted.
+package meet
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-retryablehttp"
+	"github.com/safeconnection/gateway"
+	"github.com/safeconnection/gateway/adapters/httpx"
+	"github.com/sirupsen/logrus"
+)
+
+// Provider is the provider's name in errors and logs.
+const Provider = "meet"
+
+// Google's real endpoints.
+const (
+	DefaultTokenURL = "https://oauth2.googleapis.com/token"
+	DefaultAPIURL   = "https://meet.googleapis.com"
+)
+
+// JoinSender delivers a meeting link to the ops-room device of a leg (the
+// device-agent adapter implements it).
+type JoinSender interface {
+	// SendJoin tells the leg's device to open joinURL. Errors are the
+	// implementation's (EUNAVAILABLE when the device cannot be told).
+	SendJoin(ctx context.Context, leg gateway.Leg, joinURL string) error
+}
+
+// Adapter places legs on the meet channel. Set its fields before use; it is
+// safe for concurrent use afterwards.
+type Adapter struct {
+	// OAuth 2.0 client and the refresh token of the Workspace user who owns
+	// the spaces (scope meetings.space.created).
+	ClientID     string
+	ClientSecret string
+	RefreshToken string
+
+	// TokenURL and APIURL are Google's endpoints (defaults DefaultTokenURL
+	// and DefaultAPIURL): point them at a fake or a proxy.
+	TokenURL string
+	APIURL   string
+
+	// AccessType and EntryPointAccess are the SpaceConfig of the spaces
+	// created (defaults "TRUSTED" and "ALL"; the values of the API's
+	// enums).
+	AccessType       string
+	EntryPointAccess string
+
+	// HTTPClient makes every call to Google (default httpx.NewClient(nil);
+	// give it a logger with a "provider" field).
+	HTTPClient *httpx.Client
+	// JoinSender delivers the meeting link to the device. Nil delivers
+	// nothing (tests only).
+	JoinSender JoinSender
+	// Logger logs what the adapter handles (default: discards).
+	Logger logrus.FieldLogger
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// TokenEarly is how long before its expiry a token is replaced
+	// (default 5 minutes).
+	TokenEarly time.Duration
+
+	tokens tokenCache
+}
+
+// New returns an Adapter for the OAuth client and refresh token, with
+// Google's real URLs and the defaults above.
+func New(clientID, clientSecret, refreshToken string) *Adapter {
+	l := logrus.New()
+	l.Out = io.Discard
+	return &Adapter{
+		ClientID:         clientID,
+		ClientSecret:     clientSecret,
+		RefreshToken:     refreshToken,
+		TokenURL:         DefaultTokenURL,
+		APIURL:           DefaultAPIURL,
+		AccessType:       "TRUSTED",
+		EntryPointAccess: "ALL",
+		HTTPClient:       httpx.NewClient(nil),
+		Logger:           l,
+		Now:              time.Now,
+		TokenEarly:       5 * time.Minute,
+	}
+}
+
+// Channel returns gateway.ChannelMeet.
+func (a *Adapter) Channel() gateway.Channel { return gateway.ChannelMeet }
+
+// Space is the part of Meet's Space resource the adapter uses.
+type Space struct {
+	Name        string       `json:"name,omitempty"`
+	MeetingURI  string       `json:"meetingUri,omitempty"`
+	MeetingCode string       `json:"meetingCode,omitempty"`
+	Config      *SpaceConfig `json:"config,omitempty"`
+}
+
+// SpaceConfig is the part of Meet's SpaceConfig the adapter sets.
+type SpaceConfig struct {
+	AccessType       string `json:"accessType,omitempty"`
+	EntryPointAccess string `json:"entryPointAccess,omitempty"`
+}
+
+// spaceName is the pattern of a space's resource name in the API's
+// discovery document.
+var spaceName = regexp.MustCompile(`^spaces/[^/]+$`)
+
+// Place creates a space and sends its meeting link to the device; it
+// returns the space's resource name ("spaces/...") as ProviderRef and the
+// meeting link for the officer. The leg's Deadline, when set, bounds the
+// whole call. Errors are *gateway.CallError: NotPlaced when Google cannot
+// have created the space (no token, refused, 429, 503, or the device could
+// not be given the link), PlacedFailed when Google refused the request
+// (4xx), Unknown when it may have created a space that the gateway cannot
+// know (timeout, 5xx, malformed answer).
+func (a *Adapter) Place(ctx context.Context, leg gateway.Leg) (gateway.Placement, error) {
+	ctx, cancel := withDeadline(ctx, leg.Deadline)
+	defer cancel()
+	req := Space{Config: &SpaceConfig{AccessType: a.AccessType, EntryPointAccess: a.EntryPointAccess}}
+	var s Space
+	if err := a.call(ctx, "/v2/spaces", req, &s); err != nil {
+		return gateway.Placement{}, err
+	}
+	if !spaceName.MatchString(s.Name) || !strings.HasPrefix(s.MeetingURI, "https://") {
+		return gateway.Placement{}, &gateway.CallError{Fate: gateway.Unknown, Provider: Provider,
+			Err: gateway.Errorf(gateway.EUNAVAILABLE, "malformed response from meet: space without a name or meetingUri")}
+	}
+	p := gateway.Placement{ProviderRef: s.Name, JoinURL: s.MeetingURI}
+	log := a.log().WithFields(logrus.Fields{"attempt": leg.AttemptID, "device": leg.Device.ID, "space": s.Name})
+	if a.JoinSender != nil {
+		if err := a.JoinSender.SendJoin(ctx, leg, s.MeetingURI); err != nil {
+			// Nobody has the link: the space stays unused and is
+			// harmless, but the leg was not placed.
+			log.WithError(err).Warn("the device could not be sent the meet link")
+			return gateway.Placement{}, &gateway.CallError{Fate: gateway.NotPlaced, Provider: Provider,
+				Err: gateway.E("meet.Place", gateway.EUNAVAILABLE, errors.Join(errors.New("the device could not be sent the meeting link"), err))}
+		}
+	}
+	log.Info("meet space created")
+	return p, nil
+}
+
+// HangUp ends the active conference of the leg's space, removing everyone
+// from it. A space that is gone, or has no active conference, is not an
+// error. Errors are *gateway.CallError.
+func (a *Adapter) HangUp(ctx context.Context, leg gateway.Leg, p gateway.Placement) error {
+	if !spaceName.MatchString(p.ProviderRef) {
+		return &gateway.CallError{Fate: gateway.PlacedFailed, Provider: Provider,
+			Err: gateway.Errorf(gateway.EINVALID, "not a meet space name: %q", p.ProviderRef)}
+	}
+	err := a.call(ctx, "/v2/"+p.ProviderRef+":endActiveConference", struct{}{}, nil)
+	var ge *googleError
+	if errors.As(err, &ge) && (ge.HTTP == http.StatusNotFound || ge.Status == "FAILED_PRECONDITION" || ge.Status == "NOT_FOUND") {
+		return nil
+	}
+	return err
+}
+
+// googleError is Google's error body, kept behind a CallError.
+type googleError struct {
+	HTTP    int    `json:"-"`
+	Code    int    `json:"code"`
+	Message string `json:"message"`
+	Status  string `json:"status"` // the canonical code: RESOURCE_EXHAUSTED, ...
+	err     error
+}
+
+func (e *googleError) Error() string { return e.err.Error() }
+func (e *googleError) Unwrap() error { return e.err }
+
+// call POSTs one JSON request with a Bearer token and decodes the answer
+// into out (nil: ignore it). On a 401 it drops the token, fetches a new one
+// and tries once more.
+func (a *Adapter) call(ctx context.Context, path string, in, out any) error {
+	body, err := json.Marshal(in)
+	if err != nil {
+		return &gateway.CallError{Fate: gateway.NotPlaced, Provider: Provider, Err: gateway.E("meet", gateway.EINTERNAL, err)}
+	}
+	for try := 0; ; try++ {
+		tok, err := a.token(ctx)
+		if err != nil {
+			return err
+		}
+		req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(a.apiURL(), "/")+path, body)
+		if err != nil {
+			return &gateway.CallError{Fate: gateway.NotPlaced, Provider: Provider, Err: gateway.E("meet", gateway.EINVALID, err)}
+		}
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json")
+		resp, err := a.HTTPClient.Do(req)
+		if err == nil && resp.StatusCode == http.StatusUnauthorized && try == 0 {
+			drain(resp)
+			a.tokens.invalidate(tok)
+			continue
+		}
+		var ge *googleError
+		if err == nil && resp.StatusCode >= 300 {
+			ge = peekError(resp)
+		}
+		if err := httpx.Classify(Provider, resp, err); err != nil {
+			var ce *gateway.CallError
+			if ge != nil && errors.As(err, &ce) {
+				ge.err = ce.Err
+				ce.Err = ge
+			}
+			return err
+		}
+		if out == nil {
+			drain(resp)
+			return nil
+		}
+		return httpx.DecodeJSON(Provider, resp, out)
+	}
+}
+
+// peekError reads Google's error body from resp and puts the bytes back
+// for Classify.
+func peekError(resp *http.Response) *googleError {
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+	resp.Body.Close()
+	resp.Body = io.NopCloser(bytes.NewReader(b))
+	var e struct {
+		Error googleError `json:"error"`
+	}
+	_ = json.Unmarshal(b, &e)
+	e.Error.HTTP = resp.StatusCode
+	return &e.Error
+}
+
+// token returns a cached access token or fetches one.
+func (a *Adapter) token(ctx context.Context) (string, error) {
+	tok, err := a.tokens.get(ctx, a.now(), a.fetchToken)
+	if err != nil {
+		return "", tokenError(Provider, err)
+	}
+	return tok, nil
+}
+
+// fetchToken exchanges the refresh token for an access token.
+func (a *Adapter) fetchToken(ctx context.Context) (string, time.Time, error) {
+	form := url.Values{
+		"grant_type":    {"refresh_token"},
+		"client_id":     {a.ClientID},
+		"client_secret": {a.ClientSecret},
+		"refresh_token": {a.RefreshToken},
+	}
+	u := a.TokenURL
+	if u == "" {
+		u = DefaultTokenURL
+	}
+	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodPost, u, []byte(form.Encode()))
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	resp, err := a.HTTPClient.Do(req)
+	if err := httpx.Classify(Provider, resp, err); err != nil {
+		return "", time.Time{}, err
+	}
+	var t struct {
+		AccessToken string `json:"access_token"`
+		ExpiresIn   int64  `json:"expires_in"`
+		TokenType   string `json:"token_type"`
+		Scope       string `json:"scope"`
+	}
+	if err := httpx.DecodeJSON(Provider, resp, &t); err != nil {
+		return "", time.Time{}, err
+	}
+	if t.AccessToken == "" || t.ExpiresIn <= 0 || !strings.EqualFold(t.TokenType, "bearer") {
+		return "", time.Time{}, gateway.Errorf(gateway.EUNAVAILABLE, "malformed token response from google")
+	}
+	return t.AccessToken, usableUntil(a.now(), time.Duration(t.ExpiresIn)*time.Second, a.TokenEarly), nil
+}
+
+func (a *Adapter) apiURL() string {
+	if a.APIURL == "" {
+		return DefaultAPIURL
+	}
+	return a.APIURL
+}
+
+func (a *Adapter) now() time.Time {
+	if a.Now == nil {
+		return time.Now()
+	}
+	return a.Now()
+}
+
+func (a *Adapter) log() logrus.FieldLogger {
+	if a.Logger == nil {
+		l := logrus.New()
+		l.Out = io.Discard
+		return l
+	}
+	return a.Logger
+}
+
+// withDeadline bounds ctx by the leg's deadline, when it has one.
+func withDeadline(ctx context.Context, dl time.Time) (context.Context, context.CancelFunc) {
+	if dl.IsZero() {
+		return context.WithCancel(ctx)
+	}
+	return context.WithDeadline(ctx, dl)
+}
+
+// drain reads what is left of a body (bounded) and closes it, so that the
+// connection can be reused.
+func drain(resp *http.Response) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+	resp.Body.Close()
+}
+
+// Interface guards
+var (
+	_ gateway.Adapter = (*Adapter)(nil)
+	_ gateway.Hanger  = (*Adapter)(nil)
+)

@@ -1,0 +1,354 @@
+// Package teams is the gateway's adapter for the teams channel when
+// Microsoft Graph credentials are configured: it creates a Teams online
+// meeting for the ops room's organizer account through Graph
+// (POST /v1.0/users/{id}/onlineMeetings, application permission
+// OnlineMeetings.ReadWrite.All under an application access policy) with a
+// client-credentials token, gives the meeting's joinWebUrl to the ops-room
+// device through a JoinSender and to the officer app, and deletes the
+// meeting when the router abandons the leg.
+//
+// Whether both ends joined is known from their own reports (the router
+// counts two distinct ReportJoined parties).
+//
+// Every call to Microsoft goes through the shared retrying client of
+// adapters/httpx (Graph's 429 carries Retry-After); errors are
+// *gateway.CallError whose Fate says whether Microsoft can have acted.
+package teams
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-retryablehttp"
+	"github.com/safeconnection/gateway"
+	"github.com/safeconnection/gateway/adapters/httpx"
+	"github.com/sirupsen/logrus"
+)
+
+// Provider is the provider's name in errors and logs.
+const Provider = "teams"
+
+// Microsoft's real endpoints, and the scope of an app-only Graph token.
+const (
+	DefaultLoginURL = "https://login.microsoftonline.com"
+	DefaultGraphURL = "https://graph.microsoft.com"
+	GraphScope      = "https://graph.microsoft.com/.default"
+)
+
+// JoinSender delivers a meeting link to the ops-room device of a leg (the
+// device-agent adapter implements it).
+type JoinSender interface {
+	// SendJoin tells the leg's device to open joinURL. Errors are the
+	// implementation's (EUNAVAILABLE when the device cannot be told).
+	SendJoin(ctx context.Context, leg gateway.Leg, joinURL string) error
+}
+
+// Adapter places legs on the teams channel. Set its fields before use; it
+// is safe for concurrent use afterwards.
+type Adapter struct {
+	// The Entra ID tenant and app registration (client credentials).
+	TenantID     string
+	ClientID     string
+	ClientSecret string
+	// UserID is the Entra object ID of the organizer the meetings are
+	// created for: the account the ops-room devices sign in with.
+	UserID string
+
+	// LoginURL and GraphURL are Microsoft's endpoints (defaults
+	// DefaultLoginURL and DefaultGraphURL): point them at a fake or a
+	// sovereign cloud.
+	LoginURL string
+	GraphURL string
+
+	// MeetingLength is the meeting's scheduled length, from now (default
+	// 1 hour): Teams keeps the meeting usable for longer anyway.
+	MeetingLength time.Duration
+
+	// HTTPClient makes every call to Microsoft (default httpx.NewClient(nil);
+	// give it a logger with a "provider" field).
+	HTTPClient *httpx.Client
+	// JoinSender delivers the meeting link to the device. Nil delivers
+	// nothing (tests only).
+	JoinSender JoinSender
+	// Logger logs what the adapter handles (default: discards).
+	Logger logrus.FieldLogger
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// TokenEarly is how long before its expiry a token is replaced
+	// (default 5 minutes).
+	TokenEarly time.Duration
+
+	tokens tokenCache
+}
+
+// New returns an Adapter for the tenant, app registration and organizer,
+// with Microsoft's real URLs and the defaults above.
+func New(tenantID, clientID, clientSecret, userID string) *Adapter {
+	l := logrus.New()
+	l.Out = io.Discard
+	return &Adapter{
+		TenantID:      tenantID,
+		ClientID:      clientID,
+		ClientSecret:  clientSecret,
+		UserID:        userID,
+		LoginURL:      DefaultLoginURL,
+		GraphURL:      DefaultGraphURL,
+		MeetingLength: time.Hour,
+		HTTPClient:    httpx.NewClient(nil),
+		Logger:        l,
+		Now:           time.Now,
+		TokenEarly:    5 * time.Minute,
+	}
+}
+
+// Channel returns gateway.ChannelTeams.
+func (a *Adapter) Channel() gateway.Channel { return gateway.ChannelTeams }
+
+type lobbyBypass struct {
+	Scope string `json:"scope"`
+}
+
+type createMeeting struct {
+	StartDateTime       string      `json:"startDateTime"`
+	EndDateTime         string      `json:"endDateTime"`
+	Subject             string      `json:"subject"`
+	LobbyBypassSettings lobbyBypass `json:"lobbyBypassSettings"`
+}
+
+type onlineMeeting struct {
+	ID                    string `json:"id"`
+	JoinWebURL            string `json:"joinWebUrl"`
+	JoinMeetingIDSettings *struct {
+		JoinMeetingID string  `json:"joinMeetingId"`
+		Passcode      *string `json:"passcode"`
+	} `json:"joinMeetingIdSettings"`
+}
+
+// Place creates an online meeting titled "Safe Connection <reference>"
+// whose lobby everyone bypasses, sends its joinWebUrl to the device, and
+// returns the meeting's ID as ProviderRef and the joinWebUrl for the
+// officer. The leg's Deadline, when set, bounds the whole call. Errors are
+// *gateway.CallError: NotPlaced when Microsoft cannot have created the
+// meeting (no token, refused, 429, 503, 401/403 of our credentials, or the
+// device could not be given the link and the meeting was deleted),
+// PlacedFailed when Graph refused the request (other 4xx), Unknown when it
+// may have created a meeting that the gateway cannot know (timeout, 5xx,
+// malformed answer).
+func (a *Adapter) Place(ctx context.Context, leg gateway.Leg) (gateway.Placement, error) {
+	ctx, cancel := withDeadline(ctx, leg.Deadline)
+	defer cancel()
+	now := a.now().UTC()
+	length := a.MeetingLength
+	if length <= 0 {
+		length = time.Hour
+	}
+	body := createMeeting{
+		StartDateTime:       now.Format(time.RFC3339),
+		EndDateTime:         now.Add(length).Format(time.RFC3339),
+		Subject:             strings.TrimSpace("Safe Connection " + leg.Reference),
+		LobbyBypassSettings: lobbyBypass{Scope: "everyone"},
+	}
+	var m onlineMeeting
+	if err := a.call(ctx, http.MethodPost, a.meetingsPath(), body, &m); err != nil {
+		return gateway.Placement{}, err
+	}
+	if m.ID == "" || !strings.HasPrefix(m.JoinWebURL, "https://") {
+		return gateway.Placement{}, &gateway.CallError{Fate: gateway.Unknown, Provider: Provider,
+			Err: gateway.Errorf(gateway.EUNAVAILABLE, "malformed response from teams: onlineMeeting without id or joinWebUrl")}
+	}
+	p := gateway.Placement{ProviderRef: m.ID, JoinURL: m.JoinWebURL}
+	log := a.log().WithFields(logrus.Fields{"attempt": leg.AttemptID, "device": leg.Device.ID})
+	if a.JoinSender != nil {
+		if err := a.JoinSender.SendJoin(ctx, leg, m.JoinWebURL); err != nil {
+			hctx, hcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer hcancel()
+			if herr := a.HangUp(hctx, leg, p); herr != nil {
+				log.WithError(herr).Warn("could not delete a meeting whose link the device could not get")
+			}
+			return gateway.Placement{}, &gateway.CallError{Fate: gateway.NotPlaced, Provider: Provider,
+				Err: gateway.E("teams.Place", gateway.EUNAVAILABLE, errors.Join(errors.New("the device could not be sent the meeting link"), err))}
+		}
+	}
+	log.Info("teams meeting created")
+	return p, nil
+}
+
+// HangUp deletes the leg's online meeting, so that its link stops working.
+// A meeting that no longer exists is not an error. Errors are
+// *gateway.CallError.
+func (a *Adapter) HangUp(ctx context.Context, leg gateway.Leg, p gateway.Placement) error {
+	if p.ProviderRef == "" {
+		return &gateway.CallError{Fate: gateway.PlacedFailed, Provider: Provider,
+			Err: gateway.Errorf(gateway.EINVALID, "no teams meeting ID")}
+	}
+	err := a.call(ctx, http.MethodDelete, a.meetingsPath()+"/"+url.PathEscape(p.ProviderRef), nil, nil)
+	var se *statusError
+	if errors.As(err, &se) && se.status == http.StatusNotFound {
+		return nil
+	}
+	return err
+}
+
+func (a *Adapter) meetingsPath() string {
+	return "/v1.0/users/" + url.PathEscape(a.UserID) + "/onlineMeetings"
+}
+
+// statusError remembers the HTTP status behind a CallError, for HangUp.
+type statusError struct {
+	status int
+	err    error
+}
+
+func (e *statusError) Error() string { return e.err.Error() }
+func (e *statusError) Unwrap() error { return e.err }
+
+// call sends one Graph request with a Bearer token and decodes the answer
+// into out (nil: none expected). On a 401 it drops the token, fetches a new
+// one and tries once more.
+func (a *Adapter) call(ctx context.Context, method, path string, in, out any) error {
+	var body []byte
+	if in != nil {
+		var err error
+		if body, err = json.Marshal(in); err != nil {
+			return &gateway.CallError{Fate: gateway.NotPlaced, Provider: Provider, Err: gateway.E("teams", gateway.EINTERNAL, err)}
+		}
+	}
+	for try := 0; ; try++ {
+		tok, err := a.token(ctx)
+		if err != nil {
+			return err
+		}
+		var rb any
+		if body != nil {
+			rb = body
+		}
+		req, err := retryablehttp.NewRequestWithContext(ctx, method, strings.TrimRight(a.graphURL(), "/")+path, rb)
+		if err != nil {
+			return &gateway.CallError{Fate: gateway.NotPlaced, Provider: Provider, Err: gateway.E("teams", gateway.EINVALID, err)}
+		}
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("Accept", "application/json")
+		if body != nil {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		resp, err := a.HTTPClient.Do(req)
+		if err == nil && resp.StatusCode == http.StatusUnauthorized && try == 0 {
+			drain(resp)
+			a.tokens.invalidate(tok)
+			continue
+		}
+		status := 0
+		if resp != nil {
+			status = resp.StatusCode
+		}
+		if err := httpx.Classify(Provider, resp, err); err != nil {
+			var ce *gateway.CallError
+			if errors.As(err, &ce) {
+				ce.Err = &statusError{status: status, err: ce.Err}
+			}
+			return err
+		}
+		if out == nil {
+			drain(resp)
+			return nil
+		}
+		return httpx.DecodeJSON(Provider, resp, out)
+	}
+}
+
+// token returns a cached access token or fetches one.
+func (a *Adapter) token(ctx context.Context) (string, error) {
+	tok, err := a.tokens.get(ctx, a.now(), a.fetchToken)
+	if err != nil {
+		return "", tokenError(Provider, err)
+	}
+	return tok, nil
+}
+
+// fetchToken asks the tenant's token endpoint for an app-only Graph token.
+func (a *Adapter) fetchToken(ctx context.Context) (string, time.Time, error) {
+	form := url.Values{
+		"grant_type":    {"client_credentials"},
+		"client_id":     {a.ClientID},
+		"client_secret": {a.ClientSecret},
+		"scope":         {GraphScope},
+	}
+	base := a.LoginURL
+	if base == "" {
+		base = DefaultLoginURL
+	}
+	u := strings.TrimRight(base, "/") + "/" + url.PathEscape(a.TenantID) + "/oauth2/v2.0/token"
+	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodPost, u, []byte(form.Encode()))
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	resp, err := a.HTTPClient.Do(req)
+	if err := httpx.Classify(Provider, resp, err); err != nil {
+		return "", time.Time{}, err
+	}
+	var t struct {
+		TokenType    string `json:"token_type"`
+		ExpiresIn    int64  `json:"expires_in"`
+		ExtExpiresIn int64  `json:"ext_expires_in"`
+		AccessToken  string `json:"access_token"`
+	}
+	if err := httpx.DecodeJSON(Provider, resp, &t); err != nil {
+		return "", time.Time{}, err
+	}
+	if t.AccessToken == "" || t.ExpiresIn <= 0 || !strings.EqualFold(t.TokenType, "bearer") {
+		return "", time.Time{}, gateway.Errorf(gateway.EUNAVAILABLE, "malformed token response from microsoft")
+	}
+	return t.AccessToken, usableUntil(a.now(), time.Duration(t.ExpiresIn)*time.Second, a.TokenEarly), nil
+}
+
+func (a *Adapter) graphURL() string {
+	if a.GraphURL == "" {
+		return DefaultGraphURL
+	}
+	return a.GraphURL
+}
+
+func (a *Adapter) now() time.Time {
+	if a.Now == nil {
+		return time.Now()
+	}
+	return a.Now()
+}
+
+func (a *Adapter) log() logrus.FieldLogger {
+	if a.Logger == nil {
+		l := logrus.New()
+		l.Out = io.Discard
+		return l
+	}
+	return a.Logger
+}
+
+// withDeadline bounds ctx by the leg's deadline, when it has one.
+func withDeadline(ctx context.Context, dl time.Time) (context.Context, context.CancelFunc) {
+	if dl.IsZero() {
+		return context.WithCancel(ctx)
+	}
+	return context.WithDeadline(ctx, dl)
+}
+
+// drain reads what is left of a body (bounded) and closes it, so that the
+// connection can be reused.
+func drain(resp *http.Response) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+	resp.Body.Close()
+}
+
+// Interface guards
+var (
+	_ gateway.Adapter = (*Adapter)(nil)
+	_ gateway.Hanger  = (*Adapter)(nil)
+)

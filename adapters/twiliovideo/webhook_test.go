@@ -1,0 +1,154 @@
+package twiliovideo_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/safeconnection/gateway"
+	"github.com/safeconnection/gateway/adapters/twiliovideo"
+	"github.com/safeconnection/gateway/mocks"
+	"github.com/safeconnection/gateway/mocks/twilio"
+)
+
+func TestWebhook(t *testing.T) {
+	t.Parallel()
+	const public = "https://gw.example.police.uk"
+	rm := "RM" + strings.Repeat("ab", 16)
+	joined := func(who string) url.Values {
+		return url.Values{"AccountSid": {accountSID}, "RoomSid": {rm}, "RoomName": {"a_1"}, "StatusCallbackEvent": {"participant-connected"},
+			"ParticipantIdentity": {who}, "ParticipantSid": {"PA" + strings.Repeat("cd", 16)}, "ParticipantStatus": {"connected"}}
+	}
+	event := func(ev string) url.Values {
+		return url.Values{"AccountSid": {accountSID}, "RoomSid": {rm}, "RoomName": {"a_1"}, "StatusCallbackEvent": {ev}}
+	}
+	const path = "/webhooks/twilio/video?attempt=a_1"
+	tests := []struct {
+		name   string
+		method string
+		path   string
+		form   url.Values
+		body   string
+		sign   string // URL signed; "" the right one; "-" none
+		token  string
+		status int
+		code   string
+		report gateway.ReportStatus
+		party  string
+	}{
+		{"officer joined", "POST", path, joined("officer"), "", "", "", 204, "", gateway.ReportJoined, "officer"},
+		{"device joined", "POST", path, joined("device"), "", "", "", 204, "", gateway.ReportJoined, "device"},
+		{"room ended", "POST", path, event("room-ended"), "", "", "", 204, "", gateway.ReportEnded, ""},
+		{"room created: ignored", "POST", path, event("room-created"), "", "", "", 204, "", "", ""},
+		{"track added: ignored", "POST", path, event("track-added"), "", "", "", 204, "", "", ""},
+		{"a stranger joined: ignored", "POST", path, joined("mallory"), "", "", "", 204, "", "", ""},
+		{"wrong signature", "POST", path, joined("officer"), "", "", "other", 403, gateway.ESIGNATURE, "", ""},
+		{"missing signature", "POST", path, joined("officer"), "", "-", "", 403, gateway.ESIGNATURE, "", ""},
+		{"signed for the internal URL", "POST", path, joined("officer"), "", "http://10.0.0.7:8080" + path, "", 403, gateway.ESIGNATURE, "", ""},
+		{"signed for another attempt", "POST", path, joined("officer"), "", public + "/webhooks/twilio/video?attempt=a_2", "", 403, gateway.ESIGNATURE, "", ""},
+		{"too large", "POST", path, nil, "RoomSid=" + strings.Repeat("x", twiliovideo.MaxBody), "", "", 413, gateway.ETOOLARGE, "", ""},
+		{"malformed body", "POST", path, nil, "RoomSid=%zz", "", "", 400, gateway.EINVALID, "", ""},
+		{"bad room SID", "POST", path, url.Values{"RoomSid": {"RM1"}, "StatusCallbackEvent": {"room-ended"}}, "", "", "", 400, gateway.EINVALID, "", ""},
+		{"no identity", "POST", path, url.Values{"RoomSid": {rm}, "StatusCallbackEvent": {"participant-connected"}}, "", "", "", 400, gateway.EINVALID, "", ""},
+		{"other path", "POST", "/webhooks/twilio/voice?attempt=a_1", joined("officer"), "", "", "", 404, gateway.ENOTFOUND, "", ""},
+		{"GET", "GET", path, nil, "", "", "", 405, gateway.EINVALID, "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var got []gateway.Report
+			a := twiliovideo.New(accountSID, authToken, apiKeySID, apiKeySecret, public)
+			a.Now = func() time.Time { return time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC) }
+			a.Reporter = &mocks.Reporter{ReportFn: func(_ context.Context, r gateway.Report) error {
+				got = append(got, r)
+				return nil
+			}}
+			body := tt.body
+			if tt.form != nil {
+				body = tt.form.Encode()
+			}
+			r := httptest.NewRequest(tt.method, "http://10.0.0.7:8080"+tt.path, strings.NewReader(body))
+			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			signURL, token := tt.sign, tt.token
+			if signURL == "" {
+				signURL = public + tt.path
+			}
+			if token == "" {
+				token = authToken
+			}
+			if signURL != "-" {
+				form, _ := url.ParseQuery(body)
+				r.Header.Set("X-Twilio-Signature", twilio.Sign(token, signURL, form))
+			}
+			w := httptest.NewRecorder()
+			a.Webhook().ServeHTTP(w, r)
+			if w.Code != tt.status {
+				t.Fatalf("status %d, want %d: %s", w.Code, tt.status, w.Body)
+			}
+			if tt.code != "" {
+				var e struct {
+					Error struct{ Code, Message string }
+				}
+				if err := json.Unmarshal(w.Body.Bytes(), &e); err != nil || e.Error.Code != tt.code || e.Error.Message == "" {
+					t.Errorf("error body %s", w.Body)
+				}
+			}
+			if tt.report == "" {
+				if len(got) != 0 {
+					t.Errorf("reported %+v", got)
+				}
+				return
+			}
+			if len(got) != 1 {
+				t.Fatalf("%d reports", len(got))
+			}
+			rep := got[0]
+			if rep.Status != tt.report || rep.Party != tt.party || rep.ProviderRef != rm || rep.AttemptID != "a_1" || rep.Channel != gateway.ChannelWebRTC || !rep.At.Equal(a.Now()) {
+				t.Errorf("report %+v", rep)
+			}
+		})
+	}
+}
+
+// FuzzWebhook feeds arbitrary, correctly signed callbacks to the handler:
+// it must answer 2xx or 4xx, and report only known statuses and parties.
+func FuzzWebhook(f *testing.F) {
+	rm := "RM" + strings.Repeat("ab", 16)
+	f.Add("attempt=a_1", "RoomSid="+rm+"&StatusCallbackEvent=participant-connected&ParticipantIdentity=officer")
+	f.Add("attempt=a_1", "RoomSid="+rm+"&StatusCallbackEvent=room-ended")
+	f.Add("", "RoomSid="+rm+"&StatusCallbackEvent=participant-connected&ParticipantIdentity=device&ParticipantIdentity=officer")
+	f.Add("attempt=%", "RoomSid=%")
+	const public = "https://gw.example.police.uk"
+	f.Fuzz(func(t *testing.T, query, body string) {
+		if strings.ContainsAny(query, " #\x00\r\n") {
+			return
+		}
+		a := twiliovideo.New(accountSID, authToken, apiKeySID, apiKeySecret, public)
+		a.Reporter = &mocks.Reporter{ReportFn: func(_ context.Context, r gateway.Report) error {
+			if _, err := gateway.ParseReportStatus(string(r.Status)); err != nil {
+				t.Errorf("reported %q", r.Status)
+			}
+			if r.Status == gateway.ReportJoined && r.Party != twiliovideo.PartyOfficer && r.Party != twiliovideo.PartyDevice {
+				t.Errorf("joined party %q", r.Party)
+			}
+			return nil
+		}}
+		r, err := http.NewRequest("POST", "http://internal/webhooks/twilio/video?"+query, strings.NewReader(body))
+		if err != nil {
+			return
+		}
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		form, _ := url.ParseQuery(body)
+		r.Header.Set("X-Twilio-Signature", twilio.Sign(authToken, public+r.URL.RequestURI(), form))
+		w := httptest.NewRecorder()
+		a.Webhook().ServeHTTP(w, r)
+		if w.Code >= 500 {
+			t.Errorf("status %d for %q %q", w.Code, query, body)
+		}
+	})
+}

@@ -1,0 +1,358 @@
+// Package whatsapp sends WhatsApp messages through Meta's WhatsApp Business
+// Cloud API: a meeting's join link to an officer's (or a device's)
+// WhatsApp, and later the public receipt. It is not a call channel: the
+// Cloud API's calls are audio only, so WhatsApp video calls are placed by
+// the device agent.
+//
+// Sender also serves the messages webhook: Meta's subscribe handshake, and
+// message statuses (sent, delivered, read, failed) verified with
+// X-Hub-Signature-256 and handed to Sender.OnStatus.
+//
+// Every call to Meta goes through the shared retrying client of
+// adapters/httpx; errors are *gateway.CallError whose Fate says
+// whether Meta can have sent the message.
+package whatsapp
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-retryablehttp"
+	"github.com/safeconnection/gateway"
+	"github.com/safeconnection/gateway/adapters/httpx"
+	"github.com/sirupsen/logrus"
+)
+
+// Provider is the provider's name in errors and logs.
+const Provider = "whatsapp"
+
+// Meta's real Graph API host and the version the gateway speaks.
+const (
+	DefaultAPIURL     = "https://graph.facebook.com"
+	DefaultAPIVersion = "v23.0"
+)
+
+// UserAgent is sent with every request (Meta's documented form,
+// "name/major.minor.patch").
+const UserAgent = "SafeConnectionGateway/1.0.0"
+
+// maxStatuses bounds the statuses kept in memory by the default OnStatus.
+const maxStatuses = 1000
+
+// Sender sends WhatsApp messages from one business phone number. Set its
+// fields before use; it is safe for concurrent use afterwards.
+type Sender struct {
+	// AccessToken is a system user's token with whatsapp_business_messaging.
+	AccessToken string
+	// PhoneNumberID is the Cloud API ID of the business phone number.
+	PhoneNumberID string
+	// AppSecret is the Meta app's secret, which signs webhooks. With none,
+	// every webhook POST is refused.
+	AppSecret string
+	// VerifyToken is the token Meta sends in the subscribe handshake. With
+	// none, every handshake is refused.
+	VerifyToken string
+
+	// APIURL and APIVersion address the Graph API (defaults DefaultAPIURL
+	// and DefaultAPIVersion).
+	APIURL     string
+	APIVersion string
+
+	// JoinTemplate names an approved template with one body parameter,
+	// the link, used by SendJoinLink and SendJoin (messages outside the
+	// 24-hour customer-service window must be templates). Empty sends
+	// free text. TemplateLanguage is its language code (default "en_GB").
+	JoinTemplate     string
+	TemplateLanguage string
+
+	// HTTPClient makes every call to Meta (default httpx.NewClient(nil);
+	// give it a logger with a "provider" field).
+	HTTPClient *httpx.Client
+	// OnStatus receives each message status from the webhook. Nil keeps
+	// the last statuses in memory (see Statuses) until the receipts are
+	// stored.
+	OnStatus func(ctx context.Context, s MessageStatus)
+	// Logger logs what the sender handles (default: discards). Phone
+	// numbers are masked.
+	Logger logrus.FieldLogger
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+
+	mu       sync.Mutex
+	statuses []MessageStatus
+}
+
+// New returns a Sender for the access token and business phone number,
+// whose webhook checks signatures with appSecret and answers handshakes
+// that carry verifyToken; Meta's real URL and the defaults above.
+func New(accessToken, phoneNumberID, appSecret, verifyToken string) *Sender {
+	l := logrus.New()
+	l.Out = io.Discard
+	return &Sender{
+		AccessToken:      accessToken,
+		PhoneNumberID:    phoneNumberID,
+		AppSecret:        appSecret,
+		VerifyToken:      verifyToken,
+		APIURL:           DefaultAPIURL,
+		APIVersion:       DefaultAPIVersion,
+		TemplateLanguage: "en_GB",
+		HTTPClient:       httpx.NewClient(nil),
+		Logger:           l,
+		Now:              time.Now,
+	}
+}
+
+// e164 matches an E.164 number.
+var e164 = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
+
+// MaskNumber hides all but the country code's first digits and the last
+// three digits of a phone number, for logs: "+44*******123".
+func MaskNumber(n string) string {
+	if len(n) < 7 {
+		return strings.Repeat("*", len(n))
+	}
+	return n[:3] + strings.Repeat("*", len(n)-6) + n[len(n)-3:]
+}
+
+type textBody struct {
+	Body       string `json:"body"`
+	PreviewURL bool   `json:"preview_url"`
+}
+
+type language struct {
+	Policy string `json:"policy"`
+	Code   string `json:"code"`
+}
+
+type parameter struct {
+	Type string `json:"type"`
+	Text string `json:"text"`
+}
+
+type component struct {
+	Type       string      `json:"type"`
+	Parameters []parameter `json:"parameters"`
+}
+
+type templateBody struct {
+	Name       string      `json:"name"`
+	Language   language    `json:"language"`
+	Components []component `json:"components,omitempty"`
+}
+
+type message struct {
+	MessagingProduct string        `json:"messaging_product"`
+	RecipientType    string        `json:"recipient_type"`
+	To               string        `json:"to"`
+	Type             string        `json:"type"`
+	Text             *textBody     `json:"text,omitempty"`
+	Template         *templateBody `json:"template,omitempty"`
+}
+
+type sendResponse struct {
+	MessagingProduct string `json:"messaging_product"`
+	Contacts         []struct {
+		Input string `json:"input"`
+		WaID  string `json:"wa_id"`
+	} `json:"contacts"`
+	Messages []struct {
+		ID string `json:"id"`
+	} `json:"messages"`
+}
+
+// SendText sends body as a text message (links previewed) to the E.164
+// number toE164 and returns the message's ID ("wamid...."). Meta accepts
+// free text only within 24 hours of the recipient's last message. Errors:
+// EINVALID for a number that is not E.164 or an empty body (nothing sent);
+// otherwise *gateway.CallError: NotPlaced when Meta cannot have sent it
+// (refused, 429 or a throughput limit, 503, our token refused), PlacedFailed
+// when Meta refused the message (4xx), Unknown when it may have sent it
+// (timeout, 5xx, malformed answer).
+func (s *Sender) SendText(ctx context.Context, toE164, body string) (string, error) {
+	if body == "" {
+		return "", gateway.Errorf(gateway.EINVALID, "empty message")
+	}
+	return s.send(ctx, toE164, message{Type: "text", Text: &textBody{Body: body, PreviewURL: true}})
+}
+
+// SendTemplate sends the approved template name in language (a code such
+// as "en_GB"; empty: TemplateLanguage) with params as its body's text
+// parameters, to toE164; it returns the message's ID. Errors as SendText.
+func (s *Sender) SendTemplate(ctx context.Context, toE164, name, lang string, params ...string) (string, error) {
+	if name == "" {
+		return "", gateway.Errorf(gateway.EINVALID, "no template name")
+	}
+	if lang == "" {
+		lang = s.TemplateLanguage
+	}
+	if lang == "" {
+		lang = "en_GB"
+	}
+	t := &templateBody{Name: name, Language: language{Policy: "deterministic", Code: lang}}
+	if len(params) > 0 {
+		c := component{Type: "body"}
+		for _, p := range params {
+			c.Parameters = append(c.Parameters, parameter{Type: "text", Text: p})
+		}
+		t.Components = []component{c}
+	}
+	return s.send(ctx, toE164, message{Type: "template", Template: t})
+}
+
+// SendJoinLink sends a meeting's join link for the verification with the
+// public reference to toE164: as the JoinTemplate (parameters: the
+// reference and the link) when one is set, else as text. It returns the
+// message's ID. Errors as SendText.
+func (s *Sender) SendJoinLink(ctx context.Context, toE164, reference, joinURL string) (string, error) {
+	u, err := url.Parse(joinURL)
+	if err != nil || u.Scheme != "https" || u.Host == "" {
+		return "", gateway.Errorf(gateway.EINVALID, "not an https link")
+	}
+	if s.JoinTemplate != "" {
+		return s.SendTemplate(ctx, toE164, s.JoinTemplate, "", reference, joinURL)
+	}
+	text := fmt.Sprintf("Safe Connection %s: join the video call with the operations room: %s", reference, joinURL)
+	return s.SendText(ctx, toE164, strings.Join(strings.Fields(text), " "))
+}
+
+// SendJoin sends joinURL to the WhatsApp of the leg's device (its WhatsApp
+// handle, else its number): it meets the meeting adapters' JoinSender, for
+// devices without a live agent. Errors as SendText, and EINVALID for a
+// device with neither.
+func (s *Sender) SendJoin(ctx context.Context, leg gateway.Leg, joinURL string) error {
+	to := leg.Device.Handles[gateway.ChannelWhatsApp]
+	if to == "" {
+		to = leg.Device.Number
+	}
+	if to == "" {
+		return gateway.Errorf(gateway.EINVALID, "device %s has no WhatsApp number", leg.Device.ID)
+	}
+	_, err := s.SendJoinLink(ctx, to, leg.Reference, joinURL)
+	return err
+}
+
+// send fills in the common fields, posts the message and reads its ID.
+func (s *Sender) send(ctx context.Context, toE164 string, m message) (string, error) {
+	if !e164.MatchString(toE164) {
+		return "", gateway.Errorf(gateway.EINVALID, "not an E.164 number")
+	}
+	m.MessagingProduct, m.RecipientType, m.To = "whatsapp", "individual", strings.TrimPrefix(toE164, "+")
+	body, err := json.Marshal(m)
+	if err != nil {
+		return "", gateway.E("whatsapp.send", gateway.EINTERNAL, err)
+	}
+	u := fmt.Sprintf("%s/%s/%s/messages", strings.TrimRight(s.apiURL(), "/"), s.apiVersion(), url.PathEscape(s.PhoneNumberID))
+	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodPost, u, body)
+	if err != nil {
+		return "", gateway.E("whatsapp.send", gateway.EINVALID, err)
+	}
+	req.Header.Set("Authorization", "Bearer "+s.AccessToken)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", UserAgent)
+	log := s.log().WithFields(logrus.Fields{"to": MaskNumber(toE164), "type": m.Type})
+	resp, err := s.HTTPClient.Do(req)
+	var me *metaError
+	if err == nil && resp.StatusCode >= 400 {
+		me = peekError(resp)
+	}
+	if err := httpx.Classify(Provider, resp, err); err != nil {
+		err = me.refine(err)
+		log.WithError(err).Warn("whatsapp message not sent")
+		return "", err
+	}
+	var out sendResponse
+	if err := httpx.DecodeJSON(Provider, resp, &out); err != nil {
+		return "", err
+	}
+	if len(out.Messages) == 0 || out.Messages[0].ID == "" {
+		return "", &gateway.CallError{Fate: gateway.Unknown, Provider: Provider,
+			Err: gateway.Errorf(gateway.EUNAVAILABLE, "malformed response from whatsapp: no message ID")}
+	}
+	log.WithField("message", out.Messages[0].ID).Info("whatsapp message accepted")
+	return out.Messages[0].ID, nil
+}
+
+// metaError is Meta's error body.
+type metaError struct {
+	Message   string `json:"message"`
+	Type      string `json:"type"`
+	Code      int    `json:"code"`
+	Subcode   int    `json:"error_subcode"`
+	FBTraceID string `json:"fbtrace_id"`
+}
+
+// peekError reads Meta's error body from resp and puts the bytes back for
+// Classify.
+func peekError(resp *http.Response) *metaError {
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+	resp.Body.Close()
+	resp.Body = io.NopCloser(bytes.NewReader(b))
+	var e struct {
+		Error *metaError `json:"error"`
+	}
+	if json.Unmarshal(b, &e) != nil {
+		return nil
+	}
+	return e.Error
+}
+
+// refine corrects Classify's fate by Meta's error code where the HTTP
+// status alone misleads: throughput and pair rate limits (4, 80007,
+// 130429, 131056) and an expired or invalid token (190) mean the message
+// was not sent, whatever the status.
+func (e *metaError) refine(err error) error {
+	var ce *gateway.CallError
+	if e == nil || !errors.As(err, &ce) {
+		return err
+	}
+	switch e.Code {
+	case 4, 80007, 130429, 131056:
+		ce.Fate = gateway.NotPlaced
+		ce.Err = gateway.Errorf(gateway.ERATELIMITED, "whatsapp rate limit (%d): %s", e.Code, httpx.MaskNumbers(e.Message))
+	case 190:
+		ce.Fate = gateway.NotPlaced
+		ce.Err = gateway.Errorf(gateway.EUNAUTHORIZED, "whatsapp refused the access token (%d)", e.Code)
+	}
+	return err
+}
+
+func (s *Sender) apiURL() string {
+	if s.APIURL == "" {
+		return DefaultAPIURL
+	}
+	return s.APIURL
+}
+
+func (s *Sender) apiVersion() string {
+	if s.APIVersion == "" {
+		return DefaultAPIVersion
+	}
+	return s.APIVersion
+}
+
+func (s *Sender) now() time.Time {
+	if s.Now == nil {
+		return time.Now()
+	}
+	return s.Now()
+}
+
+func (s *Sender) log() logrus.FieldLogger {
+	if s.Logger == nil {
+		l := logrus.New()
+		l.Out = io.Discard
+		return l
+	}
+	return s.Logger
+}

@@ -1,0 +1,282 @@
+package zoom
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/safeconnection/gateway"
+)
+
+// MaxWebhookBytes bounds a webhook's body.
+const MaxWebhookBytes = 64 << 10
+
+// The Zoom events the adapter acts on.
+const (
+	EventURLValidation     = "endpoint.url_validation"
+	EventParticipantJoined = "meeting.participant_joined"
+	EventMeetingEnded      = "meeting.ended"
+)
+
+// PartyDevice is the Party of a join by the meeting's host: the ops-room
+// device, which joins with the start link under the host account.
+const PartyDevice = "device"
+
+// Webhook returns the handler of Zoom's webhooks, to be mounted at
+// /webhooks/zoom/. It answers endpoint.url_validation challenges, turns
+// meeting.participant_joined into a ReportJoined and meeting.ended into a
+// ReportEnded for the meeting's ID, and ignores other events. Requests
+// whose x-zm-signature does not verify, or whose x-zm-request-timestamp is
+// more than MaxSkew away, are refused with 403 and change nothing.
+func (a *Adapter) Webhook() http.Handler { return http.HandlerFunc(a.serveWebhook) }
+
+func (a *Adapter) serveWebhook(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		writeError(w, http.StatusMethodNotAllowed, gateway.Errorf(gateway.EINVALID, "webhooks are POSTed"))
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxWebhookBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeError(w, http.StatusRequestEntityTooLarge, gateway.Errorf(gateway.ETOOLARGE, "body over %d bytes", MaxWebhookBytes))
+			return
+		}
+		writeError(w, http.StatusBadRequest, gateway.Errorf(gateway.EINVALID, "could not read the body"))
+		return
+	}
+	if err := a.verify(r.Header, body); err != nil {
+		a.log().WithError(err).Warn("zoom webhook refused")
+		writeError(w, http.StatusForbidden, err)
+		return
+	}
+	ev, err := ParseEvent(body)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	switch ev.Event {
+	case EventURLValidation:
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]string{
+			"plainToken":     ev.PlainToken,
+			"encryptedToken": encryptToken(a.WebhookSecret, ev.PlainToken),
+		})
+		return
+	case EventParticipantJoined, EventMeetingEnded:
+	default:
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	rep := gateway.Report{Channel: gateway.ChannelZoom, ProviderRef: ev.MeetingID, At: ev.At}
+	if rep.At.IsZero() {
+		rep.At = a.now()
+	}
+	if ev.Event == EventParticipantJoined {
+		rep.Status, rep.Party = gateway.ReportJoined, ev.Party()
+		rep.Detail = "participant joined the zoom meeting"
+	} else {
+		rep.Status, rep.Detail = gateway.ReportEnded, "zoom meeting ended"
+	}
+	log := a.log().WithFields(map[string]any{"meeting": ev.MeetingID, "event": ev.Event})
+	if a.Reporter == nil {
+		log.Warn("zoom webhook with no reporter")
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	if err := a.Reporter.Report(r.Context(), rep); err != nil {
+		switch gateway.ErrorCode(err) {
+		case gateway.ENOTFOUND, gateway.EINVALID:
+			// Not ours, or stale: Zoom sending it again will not help.
+			log.WithError(err).Info("zoom webhook not reported")
+		default:
+			log.WithError(err).Error("zoom webhook could not be reported")
+			writeError(w, http.StatusInternalServerError, gateway.Errorf(gateway.EINTERNAL, "could not record the event"))
+			return
+		}
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// verify checks the x-zm-signature of body and that its timestamp is within
+// MaxSkew of Now. Errors are ESIGNATURE.
+func (a *Adapter) verify(h http.Header, body []byte) error {
+	if a.WebhookSecret == "" {
+		return gateway.Errorf(gateway.ESIGNATURE, "zoom webhooks are not configured")
+	}
+	ts, sig := h.Get("x-zm-request-timestamp"), h.Get("x-zm-signature")
+	if ts == "" || sig == "" {
+		return gateway.Errorf(gateway.ESIGNATURE, "missing x-zm-signature or x-zm-request-timestamp")
+	}
+	secs, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil {
+		return gateway.Errorf(gateway.ESIGNATURE, "bad x-zm-request-timestamp")
+	}
+	skew := a.MaxSkew
+	if skew <= 0 {
+		skew = 5 * time.Minute
+	}
+	if d := a.now().Sub(time.Unix(secs, 0)); d > skew || d < -skew {
+		return gateway.Errorf(gateway.ESIGNATURE, "x-zm-request-timestamp too far from now")
+	}
+	if !hmac.Equal([]byte(sig), []byte(signature(a.WebhookSecret, ts, body))) {
+		return gateway.Errorf(gateway.ESIGNATURE, "x-zm-signature does not verify")
+	}
+	return nil
+}
+
+// signature returns "v0=" and the hex HMAC-SHA256 of "v0:{ts}:{body}".
+func signature(secret, ts string, body []byte) string {
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write([]byte("v0:" + ts + ":"))
+	mac.Write(body)
+	return "v0=" + hex.EncodeToString(mac.Sum(nil))
+}
+
+// encryptToken returns the hex HMAC-SHA256 of plainToken.
+func encryptToken(secret, plainToken string) string {
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write([]byte(plainToken))
+	return hex.EncodeToString(mac.Sum(nil))
+}
+
+// Event is a Zoom webhook, reduced to what the gateway uses.
+type Event struct {
+	Event      string
+	PlainToken string    // endpoint.url_validation
+	MeetingID  string    // meeting events: the meeting number, in decimal
+	HostID     string    // the meeting host's user ID
+	At         time.Time // the participant's join time, else the event's time
+	// The participant of a participant event.
+	ParticipantUserID string // the participant's ID for this meeting
+	ParticipantID     string // the Zoom user ID, for signed-in users
+	ParticipantName   string
+}
+
+// Party names who joined: PartyDevice for the meeting's host, else the
+// participant's user_id, id or user_name, the first that is set.
+func (e Event) Party() string {
+	switch {
+	case e.ParticipantID != "" && e.ParticipantID == e.HostID:
+		return PartyDevice
+	case e.ParticipantUserID != "":
+		return e.ParticipantUserID
+	case e.ParticipantID != "":
+		return e.ParticipantID
+	}
+	return e.ParticipantName
+}
+
+type rawEvent struct {
+	Event   string `json:"event"`
+	EventTS *int64 `json:"event_ts"`
+	Payload *struct {
+		PlainToken string `json:"plainToken"`
+		Object     *struct {
+			ID          json.RawMessage `json:"id"`
+			HostID      string          `json:"host_id"`
+			Participant *struct {
+				UserID   string `json:"user_id"`
+				ID       string `json:"id"`
+				UserName string `json:"user_name"`
+				JoinTime string `json:"join_time"`
+			} `json:"participant"`
+		} `json:"object"`
+	} `json:"payload"`
+}
+
+// ParseEvent decodes a webhook body: one JSON object, at most
+// MaxWebhookBytes, with the fields its event needs (unknown fields are
+// allowed: Zoom adds them over time). A meeting ID may be a JSON string or
+// number; it is kept exactly, never through a float. Errors are EINVALID.
+func ParseEvent(body []byte) (Event, error) {
+	if len(body) > MaxWebhookBytes {
+		return Event{}, gateway.Errorf(gateway.ETOOLARGE, "body over %d bytes", MaxWebhookBytes)
+	}
+	var raw rawEvent
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	if err := dec.Decode(&raw); err != nil {
+		return Event{}, gateway.Errorf(gateway.EINVALID, "malformed zoom event: %v", err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return Event{}, gateway.Errorf(gateway.EINVALID, "malformed zoom event: data after the object")
+	}
+	if raw.Event == "" || raw.Payload == nil {
+		return Event{}, gateway.Errorf(gateway.EINVALID, "zoom event without event or payload")
+	}
+	ev := Event{Event: raw.Event}
+	if raw.EventTS != nil {
+		ev.At = time.UnixMilli(*raw.EventTS).UTC()
+	}
+	switch raw.Event {
+	case EventURLValidation:
+		if raw.Payload.PlainToken == "" || len(raw.Payload.PlainToken) > 256 {
+			return Event{}, gateway.Errorf(gateway.EINVALID, "url validation without a plainToken")
+		}
+		ev.PlainToken = raw.Payload.PlainToken
+		return ev, nil
+	case EventParticipantJoined, EventMeetingEnded:
+	default:
+		return ev, nil
+	}
+	obj := raw.Payload.Object
+	if obj == nil {
+		return Event{}, gateway.Errorf(gateway.EINVALID, "%s without payload.object", raw.Event)
+	}
+	id, err := meetingID(obj.ID)
+	if err != nil {
+		return Event{}, err
+	}
+	ev.MeetingID, ev.HostID = id, obj.HostID
+	if raw.Event == EventParticipantJoined {
+		p := obj.Participant
+		if p == nil || (p.UserID == "" && p.ID == "" && p.UserName == "") {
+			return Event{}, gateway.Errorf(gateway.EINVALID, "participant event without a participant")
+		}
+		ev.ParticipantUserID, ev.ParticipantID, ev.ParticipantName = p.UserID, p.ID, p.UserName
+		if t, err := time.Parse(time.RFC3339, p.JoinTime); err == nil {
+			ev.At = t.UTC()
+		}
+	}
+	return ev, nil
+}
+
+// meetingID returns a meeting number given as a JSON number or string, in
+// decimal; Zoom's numbers have 9 to 12 digits, beyond a float's exactness
+// for some.
+func meetingID(raw json.RawMessage) (string, error) {
+	s := strings.TrimSpace(string(raw))
+	if strings.HasPrefix(s, `"`) {
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return "", gateway.Errorf(gateway.EINVALID, "bad meeting id")
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n <= 0 {
+		return "", gateway.Errorf(gateway.EINVALID, "bad meeting id %.20q", s)
+	}
+	return strconv.FormatInt(n, 10), nil
+}
+
+// writeError writes the gateway's JSON error body.
+func writeError(w http.ResponseWriter, status int, err error) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{
+		"code": gateway.ErrorCode(err), "message": gateway.ErrorMessage(err),
+	}})
+}
+
+// String describes the event for logs.
+func (e Event) String() string { return fmt.Sprintf("%s %s", e.Event, e.MeetingID) }

@@ -1,0 +1,379 @@
+// Package zoom is the gateway's adapter for the zoom channel: it creates an
+// instant Zoom meeting through the Meetings API with Server-to-Server OAuth
+// credentials, gives the meeting's start (host) link to the ops-room device
+// through a JoinSender and the join link to the officer app, ends the meeting
+// when the router abandons the leg, and turns Zoom's signed webhooks
+// (meeting.participant_joined, meeting.ended) into reports.
+//
+// Every call to Zoom goes through the shared retrying client of
+// adapters/httpx; errors are *gateway.CallError whose Fate says
+// whether Zoom can have acted.
+package zoom
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-retryablehttp"
+	"github.com/safeconnection/gateway"
+	"github.com/safeconnection/gateway/adapters/httpx"
+	"github.com/sirupsen/logrus"
+)
+
+// Provider is the provider's name in errors and logs.
+const Provider = "zoom"
+
+// The real Zoom hosts.
+const (
+	DefaultOAuthURL = "https://zoom.us"
+	DefaultAPIURL   = "https://api.zoom.us"
+)
+
+// JoinSender delivers a meeting link to the ops-room device of a leg (the
+// device-agent adapter implements it).
+type JoinSender interface {
+	// SendJoin tells the leg's device to open joinURL. Errors are the
+	// implementation's (EUNAVAILABLE when the device cannot be told).
+	SendJoin(ctx context.Context, leg gateway.Leg, joinURL string) error
+}
+
+// Adapter places legs on the zoom channel. Set its fields before use; it is
+// safe for concurrent use afterwards.
+type Adapter struct {
+	// Server-to-Server OAuth app credentials.
+	AccountID    string
+	ClientID     string
+	ClientSecret string
+	// WebhookSecret is the app's Secret Token, which signs webhooks. With
+	// none, every webhook is refused.
+	WebhookSecret string
+	// UserID is the Zoom user (ID or email) meetings are created for: the
+	// host account the ops-room devices sign in with. Default "me".
+	UserID string
+
+	// OAuthURL and APIURL are Zoom's base URLs (defaults DefaultOAuthURL
+	// and DefaultAPIURL): point them at a fake or a proxy.
+	OAuthURL string
+	APIURL   string
+
+	// HTTPClient makes every call to Zoom (default httpx.NewClient(nil);
+	// give it a logger with a "provider" field).
+	HTTPClient *httpx.Client
+	// JoinSender delivers the start link to the device. Nil delivers
+	// nothing (tests only).
+	JoinSender JoinSender
+	// Reporter receives the reports made from webhooks.
+	Reporter gateway.Reporter
+	// Logger logs what the adapter handles (default: discards).
+	Logger logrus.FieldLogger
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+
+	// TokenEarly is how long before its expiry a token is replaced
+	// (default 5 minutes).
+	TokenEarly time.Duration
+	// MaxSkew is how far a webhook's timestamp may be from Now (default 5
+	// minutes); older or newer webhooks are refused.
+	MaxSkew time.Duration
+
+	tokens tokenCache
+}
+
+// New returns an Adapter for the Server-to-Server OAuth app's credentials,
+// with the real Zoom URLs and the defaults above.
+func New(accountID, clientID, clientSecret, webhookSecret string) *Adapter {
+	l := logrus.New()
+	l.Out = io.Discard
+	return &Adapter{
+		AccountID:     accountID,
+		ClientID:      clientID,
+		ClientSecret:  clientSecret,
+		WebhookSecret: webhookSecret,
+		UserID:        "me",
+		OAuthURL:      DefaultOAuthURL,
+		APIURL:        DefaultAPIURL,
+		HTTPClient:    httpx.NewClient(nil),
+		Logger:        l,
+		Now:           time.Now,
+		TokenEarly:    5 * time.Minute,
+		MaxSkew:       5 * time.Minute,
+	}
+}
+
+// Channel returns gateway.ChannelZoom.
+func (a *Adapter) Channel() gateway.Channel { return gateway.ChannelZoom }
+
+// meetingSettings are the settings of a gateway meeting: the officer may
+// join before the device, without a waiting room, both with video.
+type meetingSettings struct {
+	JoinBeforeHost   bool   `json:"join_before_host"`
+	WaitingRoom      bool   `json:"waiting_room"`
+	HostVideo        bool   `json:"host_video"`
+	ParticipantVideo bool   `json:"participant_video"`
+	ApprovalType     int    `json:"approval_type"` // 2: no registration required
+	Audio            string `json:"audio"`
+}
+
+type createMeeting struct {
+	Topic    string          `json:"topic"`
+	Type     int             `json:"type"` // 1: instant
+	Password string          `json:"password"`
+	Settings meetingSettings `json:"settings"`
+}
+
+type meeting struct {
+	ID       int64  `json:"id"`
+	UUID     string `json:"uuid"`
+	HostID   string `json:"host_id"`
+	JoinURL  string `json:"join_url"`
+	StartURL string `json:"start_url"`
+}
+
+// Place creates an instant meeting titled "Safe Connection <reference>",
+// sends its start link to the device and returns the meeting's ID as
+// ProviderRef and its join link for the officer. The leg's Deadline, when
+// set, bounds the whole call. Errors are *gateway.CallError: NotPlaced when
+// Zoom cannot have created the meeting (no token, refused, 429, 503, or the
+// device could not be given the link and the meeting was deleted),
+// PlacedFailed when Zoom refused the request (4xx), Unknown when it may
+// have created a meeting that the gateway cannot know (timeout, 5xx,
+// malformed answer).
+func (a *Adapter) Place(ctx context.Context, leg gateway.Leg) (gateway.Placement, error) {
+	ctx, cancel := withDeadline(ctx, leg.Deadline)
+	defer cancel()
+	body := createMeeting{
+		Topic:    strings.TrimSpace("Safe Connection " + leg.Reference),
+		Type:     1,
+		Password: password(),
+		Settings: meetingSettings{JoinBeforeHost: true, WaitingRoom: false, HostVideo: true,
+			ParticipantVideo: true, ApprovalType: 2, Audio: "voip"},
+	}
+	var m meeting
+	if err := a.call(ctx, http.MethodPost, "/v2/users/"+url.PathEscape(a.userID())+"/meetings", body, &m); err != nil {
+		return gateway.Placement{}, err
+	}
+	if m.ID <= 0 || m.JoinURL == "" || m.StartURL == "" {
+		return gateway.Placement{}, &gateway.CallError{Fate: gateway.Unknown, Provider: Provider,
+			Err: gateway.Errorf(gateway.EUNAVAILABLE, "malformed response from zoom: meeting without id, join_url or start_url")}
+	}
+	p := gateway.Placement{ProviderRef: strconv.FormatInt(m.ID, 10), JoinURL: m.JoinURL}
+	log := a.log().WithFields(logrus.Fields{"attempt": leg.AttemptID, "device": leg.Device.ID, "meeting": p.ProviderRef})
+	if a.JoinSender != nil {
+		if err := a.JoinSender.SendJoin(ctx, leg, m.StartURL); err != nil {
+			// Nobody has the links yet: delete the meeting, so that the
+			// leg was not placed at all.
+			hctx, hcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer hcancel()
+			if herr := a.HangUp(hctx, leg, p); herr != nil {
+				log.WithError(herr).Warn("could not delete a meeting whose link the device could not get")
+			}
+			return gateway.Placement{}, &gateway.CallError{Fate: gateway.NotPlaced, Provider: Provider,
+				Err: gateway.E("zoom.Place", gateway.EUNAVAILABLE, errors.Join(errors.New("the device could not be sent the meeting link"), err))}
+		}
+	}
+	log.Info("zoom meeting created")
+	return p, nil
+}
+
+// HangUp ends the leg's meeting and deletes it, so that its links stop
+// working. A meeting that no longer exists is not an error. Errors are
+// *gateway.CallError.
+func (a *Adapter) HangUp(ctx context.Context, leg gateway.Leg, p gateway.Placement) error {
+	if _, err := strconv.ParseInt(p.ProviderRef, 10, 64); err != nil {
+		return &gateway.CallError{Fate: gateway.PlacedFailed, Provider: Provider,
+			Err: gateway.Errorf(gateway.EINVALID, "not a zoom meeting ID: %q", p.ProviderRef)}
+	}
+	path := "/v2/meetings/" + p.ProviderRef
+	err := a.call(ctx, http.MethodPut, path+"/status", map[string]string{"action": "end"}, nil)
+	if err != nil && !notFound(err) {
+		return err
+	}
+	if err := a.call(ctx, http.MethodDelete, path, nil, nil); err != nil && !notFound(err) {
+		return err
+	}
+	return nil
+}
+
+// notFound reports whether err is Zoom's 404 (the meeting is gone).
+func notFound(err error) bool {
+	var se *statusError
+	return errors.As(err, &se) && se.status == http.StatusNotFound
+}
+
+// statusError remembers the HTTP status behind a CallError, for HangUp.
+type statusError struct {
+	status int
+	err    error
+}
+
+func (e *statusError) Error() string { return e.err.Error() }
+func (e *statusError) Unwrap() error { return e.err }
+
+// call sends one API request with a Bearer token and decodes the answer
+// into out (nil: none expected). On a 401 it drops the token, fetches a new
+// one and tries once more.
+func (a *Adapter) call(ctx context.Context, method, path string, in, out any) error {
+	var body []byte
+	if in != nil {
+		var err error
+		if body, err = json.Marshal(in); err != nil {
+			return &gateway.CallError{Fate: gateway.NotPlaced, Provider: Provider, Err: gateway.E("zoom", gateway.EINTERNAL, err)}
+		}
+	}
+	for try := 0; ; try++ {
+		tok, err := a.token(ctx)
+		if err != nil {
+			return err
+		}
+		var rb any
+		if body != nil {
+			rb = body
+		}
+		req, err := retryablehttp.NewRequestWithContext(ctx, method, strings.TrimRight(a.apiURL(), "/")+path, rb)
+		if err != nil {
+			return &gateway.CallError{Fate: gateway.NotPlaced, Provider: Provider, Err: gateway.E("zoom", gateway.EINVALID, err)}
+		}
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("Accept", "application/json")
+		if body != nil {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		resp, err := a.HTTPClient.Do(req)
+		if err == nil && resp.StatusCode == http.StatusUnauthorized && try == 0 {
+			drain(resp)
+			a.tokens.invalidate(tok)
+			continue
+		}
+		status := 0
+		if resp != nil {
+			status = resp.StatusCode
+		}
+		if err := httpx.Classify(Provider, resp, err); err != nil {
+			var ce *gateway.CallError
+			if errors.As(err, &ce) {
+				ce.Err = &statusError{status: status, err: ce.Err}
+			}
+			return err
+		}
+		if out == nil {
+			drain(resp)
+			return nil
+		}
+		return httpx.DecodeJSON(Provider, resp, out)
+	}
+}
+
+// token returns a cached access token or fetches one.
+func (a *Adapter) token(ctx context.Context) (string, error) {
+	tok, err := a.tokens.get(ctx, a.now(), a.fetchToken)
+	if err != nil {
+		return "", tokenError(Provider, err)
+	}
+	return tok, nil
+}
+
+// fetchToken asks Zoom's token endpoint for an account credentials token.
+func (a *Adapter) fetchToken(ctx context.Context) (string, time.Time, error) {
+	q := url.Values{"grant_type": {"account_credentials"}, "account_id": {a.AccountID}}
+	base := a.OAuthURL
+	if base == "" {
+		base = DefaultOAuthURL
+	}
+	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(base, "/")+"/oauth/token?"+q.Encode(), nil)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	req.SetBasicAuth(a.ClientID, a.ClientSecret)
+	req.Header.Set("Accept", "application/json")
+	resp, err := a.HTTPClient.Do(req)
+	if err := httpx.Classify(Provider, resp, err); err != nil {
+		return "", time.Time{}, err
+	}
+	var t struct {
+		AccessToken string `json:"access_token"`
+		TokenType   string `json:"token_type"`
+		ExpiresIn   int64  `json:"expires_in"`
+		Scope       string `json:"scope"`
+	}
+	if err := httpx.DecodeJSON(Provider, resp, &t); err != nil {
+		return "", time.Time{}, err
+	}
+	if t.AccessToken == "" || t.ExpiresIn <= 0 || !strings.EqualFold(t.TokenType, "bearer") {
+		return "", time.Time{}, gateway.Errorf(gateway.EUNAVAILABLE, "malformed token response from zoom")
+	}
+	return t.AccessToken, usableUntil(a.now(), time.Duration(t.ExpiresIn)*time.Second, a.TokenEarly), nil
+}
+
+func (a *Adapter) userID() string {
+	if a.UserID == "" {
+		return "me"
+	}
+	return a.UserID
+}
+
+func (a *Adapter) apiURL() string {
+	if a.APIURL == "" {
+		return DefaultAPIURL
+	}
+	return a.APIURL
+}
+
+func (a *Adapter) now() time.Time {
+	if a.Now == nil {
+		return time.Now()
+	}
+	return a.Now()
+}
+
+func (a *Adapter) log() logrus.FieldLogger {
+	if a.Logger == nil {
+		l := logrus.New()
+		l.Out = io.Discard
+		return l
+	}
+	return a.Logger
+}
+
+// withDeadline bounds ctx by the leg's deadline, when it has one.
+func withDeadline(ctx context.Context, dl time.Time) (context.Context, context.CancelFunc) {
+	if dl.IsZero() {
+		return context.WithCancel(ctx)
+	}
+	return context.WithDeadline(ctx, dl)
+}
+
+// drain reads what is left of a body (bounded) and closes it, so that the
+// connection can be reused.
+func drain(resp *http.Response) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+	resp.Body.Close()
+}
+
+// passwordAlphabet avoids characters that are easily confused.
+const passwordAlphabet = "abcdefghjkmnpqrstuvwxyzACDEFGHJKMNPQRTWXY34679"
+
+// password returns a random 10-character meeting passcode (Zoom's maximum).
+func password() string {
+	var b [10]byte
+	_, _ = rand.Read(b[:])
+	var s bytes.Buffer
+	for _, c := range b {
+		s.WriteByte(passwordAlphabet[int(c)%len(passwordAlphabet)])
+	}
+	return s.String()
+}
+
+// Interface guards
+var (
+	_ gateway.Adapter = (*Adapter)(nil)
+	_ gateway.Hanger  = (*Adapter)(nil)
+)

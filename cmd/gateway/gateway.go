@@ -1,0 +1,220 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/safeconnection/gateway"
+	"github.com/safeconnection/gateway/adapters/whatsapp"
+	"github.com/safeconnection/gateway/config"
+	"github.com/safeconnection/gateway/httpapi"
+	"github.com/safeconnection/gateway/metrics"
+	"github.com/safeconnection/gateway/rooms"
+	"github.com/safeconnection/gateway/router"
+	"github.com/safeconnection/gateway/store/postgres"
+	"github.com/safeconnection/gateway/store/sqlite"
+	"github.com/sirupsen/logrus"
+)
+
+// Main is the whole gateway, wired from its configuration. Open it, and
+// Close it to stop; tests run it on ":0".
+type Main struct {
+	Config config.Config
+	Demo   bool
+	// Out is where the demo says where its tokens are.
+	Out io.Writer
+
+	Logger  *logrus.Logger
+	Store   gateway.Store
+	Rooms   *rooms.Set
+	Router  *router.Router
+	Metrics *metrics.Metrics
+	Server  *httpapi.Server
+	// Webhooks are the enabled providers' webhook handlers by name.
+	Webhooks map[string]http.Handler
+	// WhatsApp sends messages when the Cloud API is configured.
+	WhatsApp *whatsapp.Sender
+
+	http     *http.Server
+	listener net.Listener
+	demo     *demo
+	closers  []func() error
+	served   chan struct{}
+}
+
+// NewMain returns an unopened gateway for the configuration.
+func NewMain(cfg config.Config, demo bool) *Main {
+	return &Main{Config: cfg, Demo: demo, Out: io.Discard, Webhooks: map[string]http.Handler{}}
+}
+
+// URL is the base URL the gateway listens on.
+func (m *Main) URL() string { return "http://" + m.listener.Addr().String() }
+
+// PublicURL is the URL providers reach the gateway at: the configured one,
+// or in the demo the listening address.
+func (m *Main) PublicURL() string {
+	if m.Config.PublicURL != "" {
+		return strings.TrimSuffix(m.Config.PublicURL, "/")
+	}
+	return m.URL()
+}
+
+// Open wires and starts everything: store, rooms, router, adapters, HTTP
+// server and, in the demo, the fake providers and simulated device agents.
+func (m *Main) Open(ctx context.Context) error {
+	cfg := m.Config
+	m.Logger = newLogger(cfg.LogLevel)
+	instance := cfg.Instance
+	if instance == "" {
+		host, _ := os.Hostname()
+		instance = fmt.Sprintf("%s-%d", host, os.Getpid())
+	}
+	log := m.Logger.WithField("instance", instance)
+
+	st, err := openStore(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	m.Store = st
+	m.closers = append(m.closers, st.Close)
+
+	m.Rooms, err = rooms.LoadFiles(cfg.RoomsFile, cfg.BoundariesFile)
+	if err != nil {
+		return fmt.Errorf("rooms: %w", err)
+	}
+
+	m.listener, err = net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on GATEWAY_ADDR %s: %w", cfg.Addr, err)
+	}
+
+	r := router.New(st, m.Rooms)
+	r.Logger = log
+	r.Instance = instance
+	r.RingTimeout = cfg.RingTimeout
+	r.Budget = cfg.Budget
+	r.LeaseTTL = cfg.LeaseTTL
+	r.HeartbeatStale = cfg.HeartbeatStale
+	r.RetryMin, r.RetryMax = cfg.RetryMin, cfg.RetryMax
+	r.MaxCall = cfg.MaxCall
+	r.OwnerTTL = cfg.OwnerTTL
+	r.SweepInterval = cfg.SweepInterval
+	r.Ranker = router.NewRanker()
+	m.Router = r
+	m.Metrics = metrics.New(func(ctx context.Context) (map[string]int, error) {
+		return st.FreeDevices(ctx, cfg.HeartbeatStale)
+	}, r.Queued)
+	r.Observer = m.Metrics
+
+	if m.Demo {
+		m.demo = newDemo(m)
+		if err := m.demo.startProviders(ctx); err != nil {
+			return err
+		}
+	}
+	if err := m.wireAdapters(ctx, log); err != nil {
+		return err
+	}
+
+	srv := httpapi.NewServer(r, st)
+	srv.Logger = log
+	srv.MaxBody = cfg.MaxBody
+	srv.Webhooks = m.Webhooks
+	srv.Metrics = m.Metrics.Handler()
+	srv.Ready = st.Ping
+	m.Server = srv
+	m.http = &http.Server{
+		Handler:           srv.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          nil,
+	}
+	if err := r.Open(ctx); err != nil {
+		return err
+	}
+	m.served = make(chan struct{})
+	go func() {
+		defer close(m.served)
+		if err := m.http.Serve(m.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.WithError(err).Error("HTTP server stopped")
+		}
+	}()
+	log.WithFields(logrus.Fields{"addr": m.URL(), "public_url": m.PublicURL(), "channels": r.Channels(), "demo": m.Demo}).Info("gateway listening")
+
+	if m.Demo {
+		if err := m.demo.start(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Close stops the HTTP server, the router (verifications in progress are
+// left for take-over), the demo's parts and the store.
+func (m *Main) Close() error {
+	var errs []error
+	if m.demo != nil {
+		m.demo.stopAgents()
+	}
+	if m.http != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := m.http.Shutdown(ctx); err != nil {
+			m.http.Close()
+		}
+		cancel()
+		if m.served != nil {
+			<-m.served
+		}
+	}
+	if m.Router != nil {
+		errs = append(errs, m.Router.Close())
+	}
+	if m.demo != nil {
+		m.demo.stopProviders()
+	}
+	for i := len(m.closers) - 1; i >= 0; i-- {
+		errs = append(errs, m.closers[i]())
+	}
+	m.closers = nil
+	return errors.Join(errs...)
+}
+
+func newLogger(level string) *logrus.Logger {
+	l := logrus.New()
+	l.SetFormatter(&logrus.JSONFormatter{TimestampFormat: time.RFC3339Nano})
+	l.SetOutput(os.Stderr)
+	if lv, err := logrus.ParseLevel(level); err == nil {
+		l.SetLevel(lv)
+	}
+	return l
+}
+
+// openStore opens the configured store: SQLite in the data directory by
+// default, SQLite at a path, or PostgreSQL for a postgres:// URL.
+func openStore(ctx context.Context, cfg config.Config, log logrus.FieldLogger) (gateway.Store, error) {
+	target := cfg.Store
+	if strings.HasPrefix(target, "postgres://") || strings.HasPrefix(target, "postgresql://") {
+		st, err := postgres.Open(ctx, target)
+		if err != nil {
+			return nil, fmt.Errorf("open PostgreSQL store: %w", err)
+		}
+		st.Logger = log
+		return st, nil
+	}
+	if target == "" {
+		target = filepath.Join(cfg.DataDir, "gateway.db")
+	}
+	st, err := sqlite.Open(ctx, target)
+	if err != nil {
+		return nil, fmt.Errorf("open SQLite store %s: %w", target, err)
+	}
+	st.Logger = log
+	return st, nil
+}

@@ -1,0 +1,76 @@
+// Command gateway runs the Safe Connection gateway: the officer API, the
+// device-agent protocol, provider webhooks, metrics and the routing core.
+//
+//	gateway -demo           everything simulated on an embedded store, London ops rooms
+//	gateway                 the real thing: settings from GATEWAY_* variables (gateway -h lists them)
+//	gateway token ROLE NAME create a credential (officer, supervisor, ops) and print its secret once
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/safeconnection/gateway/config"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := Run(ctx, os.Args[1:], os.Environ(), os.Stdout, os.Stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintln(os.Stderr, "gateway:", err)
+		os.Exit(1)
+	}
+}
+
+// Run parses the command line and the environment and runs the gateway (or
+// a subcommand) until ctx ends.
+func Run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	demo := fs.Bool("demo", false, "run everything simulated: fake providers, simulated device agents, embedded store, London ops rooms")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage:\n  gateway [-demo]\n  gateway token ROLE NAME   (ROLE: officer, supervisor, ops)\n\nFlags:\n")
+		fs.PrintDefaults()
+		fmt.Fprintf(stderr, "\nSettings (environment variables):\n")
+		if err := config.Usage(stderr); err != nil {
+			fmt.Fprintln(stderr, err)
+		}
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	load := config.Load
+	if *demo {
+		load = config.LoadDemo
+	}
+	cfg, err := load(environ)
+	if err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		switch fs.Arg(0) {
+		case "token":
+			return tokenCommand(ctx, cfg, fs.Args()[1:], stdout)
+		default:
+			return fmt.Errorf("unknown command %q (gateway -h lists the commands)", fs.Arg(0))
+		}
+	}
+	m := NewMain(cfg, *demo)
+	m.Out = stdout
+	if err := m.Open(ctx); err != nil {
+		m.Close()
+		return err
+	}
+	<-ctx.Done()
+	m.Logger.Info("shutting down")
+	return m.Close()
+}

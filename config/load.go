@@ -1,0 +1,301 @@
+package config
+
+import (
+	"fmt"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Problem is one thing wrong with the configuration.
+type Problem struct {
+	Var     string // the environment variable, GATEWAY_...
+	Message string
+}
+
+// Error lists every problem found with the configuration.
+type Error struct {
+	Problems []Problem
+}
+
+// Error names every problem on one line.
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString("invalid configuration: ")
+	for i, p := range e.Problems {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(p.Var)
+		b.WriteString(": ")
+		b.WriteString(p.Message)
+	}
+	return b.String()
+}
+
+// Vars returns the variables the problems name, in order.
+func (e *Error) Vars() []string {
+	out := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		out[i] = p.Var
+	}
+	return out
+}
+
+// problems collects Problems; err returns nil when there are none.
+type problems []Problem
+
+func (p *problems) add(v, format string, args ...any) {
+	*p = append(*p, Problem{Var: v, Message: fmt.Sprintf(format, args...)})
+}
+
+func (p problems) err() error {
+	if len(p) == 0 {
+		return nil
+	}
+	return &Error{Problems: p}
+}
+
+// Load reads the settings from environ ("KEY=value" entries, as
+// os.Environ returns; when a key repeats, the last entry wins), then checks
+// that every GATEWAY_* variable is a setting and validates the result for
+// production use: Validate(false). The error, an *Error, names every problem
+// at once.
+func Load(environ []string) (Config, error) { return load(environ, false) }
+
+// LoadDemo is Load for the demo, which runs every provider simulated:
+// Validate(true).
+func LoadDemo(environ []string) (Config, error) { return load(environ, true) }
+
+func load(environ []string, demo bool) (Config, error) {
+	c, err := Process(environ)
+	all := problemsOf(err)
+	all = append(all, problemsOf(CheckDisallowed(environ))...)
+	all = append(all, problemsOf(c.Validate(demo))...)
+	return c, all.err()
+}
+
+func problemsOf(err error) problems {
+	if e, ok := err.(*Error); ok {
+		return e.Problems
+	}
+	return nil
+}
+
+// Process returns the defaults overridden by the settings in environ. Like
+// envconfig.Process it honours the default tag and nested sections, and a
+// value set but empty is empty, not the default; unlike it, it reads only
+// the prefixed names (envconfig would also take ADDR or TOKEN unprefixed)
+// and names every value that does not parse, leaving the default there.
+// The error is an *Error.
+func Process(environ []string) (Config, error) {
+	env := parseEnviron(environ)
+	var c Config
+	var p problems
+	for _, s := range settings(&c) {
+		value, ok := env[s.key]
+		if !ok {
+			value = s.field.Tag.Get("default")
+			if value == "" {
+				continue
+			}
+		}
+		if err := set(s.value, value); err != nil {
+			p.add(s.key, "%s", describeParseError(s, value, ok, err))
+			if def := s.field.Tag.Get("default"); ok && def != "" {
+				_ = set(s.value, def)
+			}
+		}
+	}
+	return c, p.err()
+}
+
+// parseEnviron turns "KEY=value" entries into a map; the last of a repeated
+// key wins, as with exec.Cmd's Env.
+func parseEnviron(environ []string) map[string]string {
+	env := make(map[string]string, len(environ))
+	for _, kv := range environ {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			continue
+		}
+		env[k] = v
+	}
+	return env
+}
+
+// setting is one variable: its name and the field that holds it.
+type setting struct {
+	key     string
+	field   reflect.StructField
+	value   reflect.Value // settable
+	section string        // the section's Go name, "" at the top level
+}
+
+var durationType = reflect.TypeFor[time.Duration]()
+
+// settings lists c's variables in declaration order, naming them as
+// envconfig does: the prefix, then for a nested struct its own name, then
+// the field's envconfig tag (or its name), upper-cased, joined by "_".
+func settings(c *Config) []setting {
+	return gather(Prefix, reflect.ValueOf(c).Elem(), "")
+}
+
+func gather(prefix string, v reflect.Value, section string) []setting {
+	var out []setting
+	t := v.Type()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if !f.IsExported() || f.Tag.Get("ignored") == "true" {
+			continue
+		}
+		name := f.Tag.Get("envconfig")
+		if name == "" {
+			name = f.Name
+		}
+		key := strings.ToUpper(prefix + "_" + name)
+		if f.Type.Kind() == reflect.Struct {
+			out = append(out, gather(key, v.Field(i), f.Name)...)
+			continue
+		}
+		out = append(out, setting{key: key, field: f, value: v.Field(i), section: section})
+	}
+	return out
+}
+
+// set parses value into v as envconfig does for the kinds the Config uses.
+func set(v reflect.Value, value string) error {
+	t := v.Type()
+	switch {
+	case t == durationType:
+		d, err := time.ParseDuration(value)
+		if err != nil {
+			return err
+		}
+		v.SetInt(int64(d))
+		return nil
+	case t.Kind() == reflect.String:
+		v.SetString(value)
+		return nil
+	case t.Kind() >= reflect.Int && t.Kind() <= reflect.Int64:
+		n, err := strconv.ParseInt(value, 0, t.Bits())
+		if err != nil {
+			return err
+		}
+		v.SetInt(n)
+		return nil
+	case t.Kind() >= reflect.Uint && t.Kind() <= reflect.Uint64:
+		n, err := strconv.ParseUint(value, 0, t.Bits())
+		if err != nil {
+			return err
+		}
+		v.SetUint(n)
+		return nil
+	case t.Kind() == reflect.Bool:
+		b, err := strconv.ParseBool(value)
+		if err != nil {
+			return err
+		}
+		v.SetBool(b)
+		return nil
+	}
+	return fmt.Errorf("unsupported type %s", t)
+}
+
+// describeParseError says what is wrong with a value and how to write it.
+func describeParseError(s setting, value string, set bool, err error) string {
+	def := s.field.Tag.Get("default")
+	if !set {
+		return fmt.Sprintf("the default %q does not parse: %v", def, err)
+	}
+	if value == "" {
+		if def != "" {
+			return fmt.Sprintf("set but empty: unset it for the default %s", def)
+		}
+		return "set but empty: unset it or give a value"
+	}
+	t := s.value.Type()
+	switch {
+	case t == durationType:
+		if _, err := strconv.ParseFloat(value, 64); err == nil {
+			return fmt.Sprintf("%q has no unit: write a duration such as 20s, 1m30s or 500ms", value)
+		}
+		return fmt.Sprintf("%q is not a duration: write one such as 20s, 1m30s or 500ms", value)
+	case t.Kind() >= reflect.Int && t.Kind() <= reflect.Uint64:
+		if ne, ok := err.(*strconv.NumError); ok && ne.Err == strconv.ErrRange {
+			return fmt.Sprintf("%q is out of range for a %s", value, t)
+		}
+		return fmt.Sprintf("%q is not a whole number", value)
+	case t.Kind() == reflect.Bool:
+		return fmt.Sprintf("%q is not true or false", value)
+	}
+	return fmt.Sprintf("%q: %v", value, err)
+}
+
+// CheckDisallowed returns an *Error naming every GATEWAY_* variable in
+// environ that is not a setting, with the setting it most likely means. A
+// variable that differs from a setting only in case is named too.
+func CheckDisallowed(environ []string) error {
+	var c Config
+	known := make(map[string]bool)
+	var keys []string
+	for _, s := range settings(&c) {
+		known[s.key] = true
+		keys = append(keys, s.key)
+	}
+	var p problems
+	seen := make(map[string]bool)
+	for _, kv := range environ {
+		k, _, ok := strings.Cut(kv, "=")
+		if !ok || k == "" || seen[k] || known[k] || !strings.HasPrefix(strings.ToUpper(k), Prefix+"_") {
+			continue
+		}
+		seen[k] = true
+		if s := suggest(k, keys); s != "" {
+			p.add(k, "not a setting; did you mean %s?", s)
+		} else {
+			p.add(k, "not a setting (gateway -h lists them)")
+		}
+	}
+	return p.err()
+}
+
+// suggest returns the key nearest to k by edit distance, ignoring case, when
+// it is near enough to be a likely slip; else "".
+func suggest(k string, keys []string) string {
+	u := strings.ToUpper(k)
+	best, bestD := "", -1
+	for _, key := range keys {
+		d := levenshtein(u, key)
+		if bestD < 0 || d < bestD {
+			best, bestD = key, d
+		}
+	}
+	limit := max(2, len(strings.TrimPrefix(u, Prefix+"_"))/4)
+	if bestD < 0 || bestD > limit {
+		return ""
+	}
+	return best
+}
+
+// levenshtein returns the edit distance between a and b.
+func levenshtein(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}

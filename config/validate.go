@@ -1,0 +1,226 @@
+package config
+
+import (
+	"maps"
+	"net"
+	"net/url"
+	"reflect"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+)
+
+// Validate returns an *Error naming every missing or bad setting, or nil.
+// Without demo, GATEWAY_PUBLIC_URL is required; with it (every provider
+// simulated) it may be empty. Either way a provider section with some but
+// not all of its credentials is an error naming the missing ones, and every
+// value set must make sense.
+func (c Config) Validate(demo bool) error {
+	var p problems
+	v := func(name string) string { return Prefix + "_" + name }
+
+	if _, port, err := net.SplitHostPort(c.Addr); err != nil || port == "" {
+		p.add(v("ADDR"), "%q is not host:port", c.Addr)
+	} else if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		p.add(v("ADDR"), "port %q is not a number from 0 to 65535", port)
+	}
+	if strings.TrimSpace(c.DataDir) == "" {
+		p.add(v("DATA_DIR"), "empty: give a directory")
+	}
+	if msg := checkStore(c.Store); msg != "" {
+		p.add(v("STORE"), "%s", msg)
+	}
+	switch {
+	case c.PublicURL == "" && !demo:
+		p.add(v("PUBLIC_URL"), "required: the https URL providers and device agents reach the gateway at")
+	case c.PublicURL != "":
+		if msg := checkPublicURL(c.PublicURL); msg != "" {
+			p.add(v("PUBLIC_URL"), "%s", msg)
+		}
+	}
+	if c.Instance != "" && (len(c.Instance) > 64 || strings.IndexFunc(c.Instance, notNameRune) >= 0) {
+		p.add(v("INSTANCE"), "%q must be at most 64 printable characters without spaces", c.Instance)
+	}
+	if !logLevels[strings.ToLower(c.LogLevel)] {
+		p.add(v("LOG_LEVEL"), "%q is not a level: trace, debug, info, warn, error, fatal or panic", c.LogLevel)
+	}
+
+	positive := []struct {
+		name string
+		d    time.Duration
+	}{
+		{"RING_TIMEOUT", c.RingTimeout}, {"BUDGET", c.Budget}, {"LEASE_TTL", c.LeaseTTL},
+		{"HEARTBEAT_STALE", c.HeartbeatStale}, {"SWEEP_INTERVAL", c.SweepInterval},
+		{"RETRY_MIN", c.RetryMin}, {"RETRY_MAX", c.RetryMax}, {"MAX_CALL", c.MaxCall},
+		{"OWNER_TTL", c.OwnerTTL}, {"BREAKER_COOLDOWN", c.BreakerCooldown},
+	}
+	bad := make(map[string]bool)
+	for _, d := range positive {
+		if d.d <= 0 {
+			p.add(v(d.name), "%s is not a positive duration", d.d)
+			bad[d.name] = true
+		}
+	}
+	if !bad["RETRY_MIN"] && !bad["RETRY_MAX"] && c.RetryMin > c.RetryMax {
+		p.add(v("RETRY_MIN"), "%s is more than GATEWAY_RETRY_MAX (%s)", c.RetryMin, c.RetryMax)
+	}
+	if !bad["RING_TIMEOUT"] && !bad["BUDGET"] && c.RingTimeout > c.Budget {
+		p.add(v("RING_TIMEOUT"), "%s is more than the whole GATEWAY_BUDGET (%s)", c.RingTimeout, c.Budget)
+	}
+	if !bad["SWEEP_INTERVAL"] && !bad["LEASE_TTL"] && c.SweepInterval >= c.LeaseTTL {
+		p.add(v("SWEEP_INTERVAL"), "%s is not less than GATEWAY_LEASE_TTL (%s): expired claims would wait too long", c.SweepInterval, c.LeaseTTL)
+	}
+	if c.MaxBody < 1024 || c.MaxBody > 64<<20 {
+		p.add(v("MAX_BODY"), "%d bytes is not between 1024 and 67108864", c.MaxBody)
+	}
+	if c.BreakerFailures < 1 || c.BreakerFailures > 1<<20 {
+		p.add(v("BREAKER_FAILURES"), "%d is not between 1 and 1048576", c.BreakerFailures)
+	}
+
+	c.validateProviders(&p)
+	return p.err()
+}
+
+func (c Config) validateProviders(p *problems) {
+	sections := []struct {
+		key     string
+		section any
+		urls    map[string]string
+	}{
+		{"TWILIO", c.Twilio, map[string]string{"API_URL": c.Twilio.APIURL, "VIDEO_URL": c.Twilio.VideoURL}},
+		{"ZOOM", c.Zoom, map[string]string{"API_URL": c.Zoom.APIURL, "OAUTH_URL": c.Zoom.OAuthURL}},
+		{"MEET", c.Meet, map[string]string{"API_URL": c.Meet.APIURL, "TOKEN_URL": c.Meet.TokenURL}},
+		{"TEAMS", c.Teams, map[string]string{"GRAPH_URL": c.Teams.GraphURL, "LOGIN_URL": c.Teams.LoginURL}},
+		{"WHATSAPP", c.WhatsApp, map[string]string{"API_URL": c.WhatsApp.APIURL}},
+	}
+	for _, s := range sections {
+		prefix := Prefix + "_" + s.key + "_"
+		if set, missing := credentials(s.section); len(set) > 0 && len(missing) > 0 {
+			for _, m := range missing {
+				p.add(prefix+m, "missing: %s is set, so the section needs all its credentials", prefix+set[0])
+			}
+		}
+		for _, name := range slices.Sorted(maps.Keys(s.urls)) {
+			if msg := checkProviderURL(s.urls[name]); msg != "" {
+				p.add(prefix+name, "%s", msg)
+			}
+		}
+	}
+
+	t := c.Twilio
+	if t.AccountSID != "" && !strings.HasPrefix(t.AccountSID, "AC") {
+		p.add("GATEWAY_TWILIO_ACCOUNT_SID", "an account SID starts with AC")
+	}
+	if t.FromNumber != "" && !e164.MatchString(t.FromNumber) {
+		p.add("GATEWAY_TWILIO_FROM_NUMBER", "%q is not an E.164 number ('+' and 8 to 15 digits)", t.FromNumber)
+	}
+	switch {
+	case t.APIKeySID != "" && t.APIKeySecret == "":
+		p.add("GATEWAY_TWILIO_API_KEY_SECRET", "missing: GATEWAY_TWILIO_API_KEY_SID is set")
+	case t.APIKeySID == "" && t.APIKeySecret != "":
+		p.add("GATEWAY_TWILIO_API_KEY_SID", "missing: GATEWAY_TWILIO_API_KEY_SECRET is set")
+	}
+	if t.APIKeySID != "" && !strings.HasPrefix(t.APIKeySID, "SK") {
+		p.add("GATEWAY_TWILIO_API_KEY_SID", "an API key SID starts with SK")
+	}
+	if (t.APIKeySID != "" || t.APIKeySecret != "") && !t.Enabled() {
+		p.add("GATEWAY_TWILIO_ACCOUNT_SID", "missing: Twilio Video's API key needs the Twilio account (GATEWAY_TWILIO_ACCOUNT_SID, GATEWAY_TWILIO_AUTH_TOKEN, GATEWAY_TWILIO_FROM_NUMBER)")
+	}
+	if c.Zoom.Enabled() && c.Zoom.UserID == "" {
+		p.add("GATEWAY_ZOOM_USER_ID", "empty: give the hosting user, or me")
+	}
+	if !apiVersion.MatchString(c.WhatsApp.APIVersion) {
+		p.add("GATEWAY_WHATSAPP_API_VERSION", "%q is not a Graph API version such as v23.0", c.WhatsApp.APIVersion)
+	}
+}
+
+var (
+	e164       = regexp.MustCompile(`^\+[1-9][0-9]{7,14}$`)
+	apiVersion = regexp.MustCompile(`^v[0-9]+\.[0-9]+$`)
+	logLevels  = map[string]bool{"trace": true, "debug": true, "info": true, "warn": true, "warning": true, "error": true, "fatal": true, "panic": true}
+)
+
+// credentials returns the names (after the section prefix) of a section's
+// credential fields that are set and of those that are missing.
+func credentials(section any) (set, missing []string) {
+	v := reflect.ValueOf(section)
+	t := v.Type()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if f.Tag.Get("credential") != "true" {
+			continue
+		}
+		if v.Field(i).String() != "" {
+			set = append(set, f.Tag.Get("envconfig"))
+		} else {
+			missing = append(missing, f.Tag.Get("envconfig"))
+		}
+	}
+	return set, missing
+}
+
+func anyCredential(section any) bool {
+	set, _ := credentials(section)
+	return len(set) > 0
+}
+
+func notNameRune(r rune) bool { return unicode.IsSpace(r) || !unicode.IsPrint(r) }
+
+// checkStore returns what is wrong with a GATEWAY_STORE value, or "". The
+// value may hold a password: the message never repeats it.
+func checkStore(s string) string {
+	if s == "" || !strings.Contains(s, "://") {
+		if strings.TrimSpace(s) != s {
+			return "the path has leading or trailing spaces"
+		}
+		return ""
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return "not a valid URL"
+	}
+	if u.Scheme != "postgres" && u.Scheme != "postgresql" {
+		return "scheme " + strconv.Quote(u.Scheme) + " is not a store: give a file path for SQLite or a postgres:// URL"
+	}
+	return ""
+}
+
+// checkPublicURL returns what is wrong with the public URL, or "".
+func checkPublicURL(s string) string {
+	u, err := url.Parse(s)
+	switch {
+	case err != nil || !u.IsAbs() || u.Host == "":
+		return strconv.Quote(s) + " is not an absolute URL"
+	case u.User != nil:
+		return "must not hold a user name or password"
+	case u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(s, "?") || strings.HasSuffix(s, "#"):
+		return "must not have a query or fragment: webhook URLs are built on it"
+	case u.Scheme == "https":
+		return ""
+	case u.Scheme == "http" && isLoopback(u.Hostname()):
+		return ""
+	case u.Scheme == "http":
+		return strconv.Quote(s) + " must be https (http is allowed on loopback only)"
+	}
+	return strconv.Quote(s) + " must be an https URL"
+}
+
+// checkProviderURL returns what is wrong with a provider's base URL, or "".
+func checkProviderURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return strconv.Quote(s) + " is not an absolute http or https URL"
+	}
+	return ""
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

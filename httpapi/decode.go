@@ -1,0 +1,409 @@
+package httpapi
+
+import (
+	"bytes"
+	"cmp"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"mime"
+	"net/http"
+	"net/mail"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
+	"github.com/nyaruka/phonenumbers"
+
+	"github.com/safeconnection/gateway"
+)
+
+// Limits of the officer's request.
+const (
+	MaxCollar   = 32
+	MaxWarrant  = 64
+	MaxContacts = 8
+	MaxHandle   = 254
+	// MaxIdempotencyKey is the longest Idempotency-Key header accepted.
+	MaxIdempotencyKey = 128
+)
+
+// requestBody is the wire form of an officer's request.
+type requestBody struct {
+	Officer  *officerBody  `json:"officer"`
+	Location *locationBody `json:"location"`
+	Contacts []contactBody `json:"contacts"`
+}
+
+type officerBody struct {
+	Collar  string `json:"collar"`
+	Warrant string `json:"warrant"`
+}
+
+type locationBody struct {
+	Lat *float64 `json:"lat"`
+	Lon *float64 `json:"lon"`
+}
+
+type contactBody struct {
+	Channel string `json:"channel"`
+	Handle  string `json:"handle"`
+	Links   bool   `json:"links"`
+}
+
+// DecodeRequest reads an officer's request body of at most max bytes,
+// strictly (one JSON object, no unknown or repeated fields, no trailing
+// data), and checks it: collar and warrant present and short, a location on
+// the globe, one to eight contacts on distinct known channels, each with a
+// handle that suits its channel. RequestedBy and IdempotencyKey are left for
+// the caller. EINVALID naming the bad field; ETOOLARGE over max.
+func DecodeRequest(r io.Reader, max int64) (gateway.Request, error) {
+	data, err := readLimited(r, max)
+	if err != nil {
+		return gateway.Request{}, err
+	}
+	var body requestBody
+	if err := unmarshalStrict(data, &body); err != nil {
+		return gateway.Request{}, err
+	}
+	return body.check()
+}
+
+func (b requestBody) check() (gateway.Request, error) {
+	var req gateway.Request
+	if b.Officer == nil {
+		return req, invalid("officer is required")
+	}
+	var err error
+	if req.Officer.Collar, err = checkText("officer.collar", b.Officer.Collar, MaxCollar); err != nil {
+		return req, err
+	}
+	if req.Officer.Warrant, err = checkText("officer.warrant", b.Officer.Warrant, MaxWarrant); err != nil {
+		return req, err
+	}
+
+	if b.Location == nil {
+		return req, invalid("location is required")
+	}
+	if b.Location.Lat == nil {
+		return req, invalid("location.lat is required")
+	}
+	if b.Location.Lon == nil {
+		return req, invalid("location.lon is required")
+	}
+	lat, lon := *b.Location.Lat, *b.Location.Lon
+	if math.IsNaN(lat) || math.IsInf(lat, 0) || lat < -90 || lat > 90 {
+		return req, invalid("location.lat must be between -90 and 90")
+	}
+	if math.IsNaN(lon) || math.IsInf(lon, 0) || lon < -180 || lon > 180 {
+		return req, invalid("location.lon must be between -180 and 180")
+	}
+	req.Location = gateway.Location{Lat: lat, Lon: lon}
+
+	if len(b.Contacts) == 0 {
+		return req, invalid("contacts must list at least one way to reach you")
+	}
+	if len(b.Contacts) > MaxContacts {
+		return req, invalid("contacts may list at most %d entries", MaxContacts)
+	}
+	seen := make(map[gateway.Channel]bool)
+	for i, c := range b.Contacts {
+		field := fmt.Sprintf("contacts[%d]", i)
+		ch, err := gateway.ParseChannel(c.Channel)
+		if err != nil {
+			return req, invalid("%s.channel: %s", field, gateway.ErrorMessage(err))
+		}
+		if seen[ch] {
+			return req, invalid("%s.channel: %s is listed twice", field, ch)
+		}
+		seen[ch] = true
+		h, err := CheckHandle(ch, c.Handle)
+		if err != nil {
+			return req, invalid("%s.handle: %s", field, gateway.ErrorMessage(err))
+		}
+		if c.Links && ch != gateway.ChannelWhatsApp {
+			return req, invalid("%s.links: meeting links can be sent by message to a whatsapp contact only", field)
+		}
+		req.Contacts = append(req.Contacts, gateway.Contact{Channel: ch, Handle: h, Links: c.Links})
+	}
+	return req, nil
+}
+
+func invalid(format string, args ...any) error {
+	return gateway.Errorf(gateway.EINVALID, format, args...)
+}
+
+// checkText trims s and requires it to be present, printable and at most
+// max characters long.
+func checkText(field, s string, max int) (string, error) {
+	s = strings.TrimSpace(s)
+	switch {
+	case s == "":
+		return "", invalid("%s is required", field)
+	case utf8.RuneCountInString(s) > max:
+		return "", invalid("%s must be at most %d characters", field, max)
+	case !printable(s):
+		return "", invalid("%s must hold printable characters only", field)
+	}
+	return s, nil
+}
+
+// checkOptionalText is checkText for a field that may be empty.
+func checkOptionalText(field, s string, max int) (string, error) {
+	if strings.TrimSpace(s) == "" {
+		return "", nil
+	}
+	return checkText(field, s, max)
+}
+
+func printable(s string) bool {
+	for _, r := range s {
+		if !unicode.IsPrint(r) {
+			return false
+		}
+	}
+	return utf8.ValidString(s)
+}
+
+var e164Shape = regexp.MustCompile(`^\+[1-9][0-9]{5,14}$`)
+
+// fictionalUK is Ofcom's range of UK mobile numbers reserved for drama and
+// testing (07700 900000 to 900999). libphonenumber does not list it as
+// valid, but it can reach no one, and demos and tests use it.
+var fictionalUK = regexp.MustCompile(`^\+447700900[0-9]{3}$`)
+
+// CheckE164 requires s to be a valid E.164 number: '+' then digits, a real
+// number by the numbering plan of its country (or one of Ofcom's fictional
+// mobile numbers, +447700900000 to +447700900999). EINVALID.
+func CheckE164(s string) (string, error) {
+	if !e164Shape.MatchString(s) {
+		return "", invalid("must be an E.164 number: '+', the country code and the number, digits only (+447911123456)")
+	}
+	if fictionalUK.MatchString(s) {
+		return s, nil
+	}
+	num, err := phonenumbers.Parse(s, "")
+	if err != nil || !phonenumbers.IsValidNumber(num) {
+		return "", invalid("is not a valid phone number")
+	}
+	return phonenumbers.Format(num, phonenumbers.E164), nil
+}
+
+// checkEmail requires s to be a bare e-mail address.
+func checkEmail(s string) (string, error) {
+	if len(s) > MaxHandle || !printable(s) || strings.ContainsAny(s, " <>") {
+		return "", invalid("is not an e-mail address")
+	}
+	addr, err := mail.ParseAddress(s)
+	if err != nil || addr.Name != "" || addr.Address != s {
+		return "", invalid("is not an e-mail address")
+	}
+	return s, nil
+}
+
+// CheckHandle requires h to suit channel c and returns it trimmed: an E.164
+// number for whatsapp and pstn; an E.164 number or an e-mail address (an
+// Apple ID) for facetime; an e-mail address or an app user name (1 to 254
+// printable characters) for zoom, meet, teams and webrtc. EINVALID, with a
+// message that does not repeat the handle.
+func CheckHandle(c gateway.Channel, h string) (string, error) {
+	h = strings.TrimSpace(h)
+	if h == "" {
+		return "", invalid("is required")
+	}
+	switch c {
+	case gateway.ChannelWhatsApp, gateway.ChannelPSTN:
+		return CheckE164(h)
+	case gateway.ChannelFaceTime:
+		if strings.HasPrefix(h, "+") {
+			return CheckE164(h)
+		}
+		if _, err := checkEmail(h); err != nil {
+			return "", invalid("facetime needs an E.164 number or an Apple ID e-mail address")
+		}
+		return h, nil
+	case gateway.ChannelZoom, gateway.ChannelMeet, gateway.ChannelTeams, gateway.ChannelWebRTC:
+		if utf8.RuneCountInString(h) > MaxHandle || !printable(h) {
+			return "", invalid("must be an e-mail address or a user name of 1 to %d printable characters", MaxHandle)
+		}
+		return h, nil
+	}
+	return "", invalid("unknown channel %q", c)
+}
+
+// checkIdempotencyKey requires a key of printable ASCII, at most
+// MaxIdempotencyKey long.
+func checkIdempotencyKey(k string) error {
+	if len(k) > MaxIdempotencyKey {
+		return invalid("Idempotency-Key must be at most %d characters", MaxIdempotencyKey)
+	}
+	for i := 0; i < len(k); i++ {
+		if k[i] < 0x20 || k[i] > 0x7e {
+			return invalid("Idempotency-Key must hold printable ASCII characters only")
+		}
+	}
+	return nil
+}
+
+// decodeBody reads the request's JSON body strictly into v: it must be
+// declared as JSON, fit in MaxBody and hold exactly one value with no
+// unknown or repeated fields.
+func (s *Server) decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
+	if err := requireJSON(r); err != nil {
+		return err
+	}
+	data, err := s.readBody(w, r)
+	if err != nil {
+		return err
+	}
+	return unmarshalStrict(data, v)
+}
+
+// readBody reads the whole request body, up to MaxBody. ETOOLARGE.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	max := s.maxBody()
+	if r.ContentLength > max {
+		return nil, gateway.Errorf(gateway.ETOOLARGE, "request body over %d bytes", max)
+	}
+	return readLimited(http.MaxBytesReader(w, r.Body, max), max)
+}
+
+// requireJSON checks the Content-Type of a request with a body.
+func requireJSON(r *http.Request) error {
+	ct := r.Header.Get("Content-Type")
+	mt, _, err := mime.ParseMediaType(ct)
+	if ct == "" || err != nil || mt != "application/json" {
+		return invalid("Content-Type must be application/json")
+	}
+	return nil
+}
+
+// readLimited reads all of r, up to max bytes. ETOOLARGE over max.
+func readLimited(r io.Reader, max int64) ([]byte, error) {
+	if max <= 0 {
+		max = DefaultMaxBody
+	}
+	data, err := io.ReadAll(io.LimitReader(r, max+1))
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig) || int64(len(data)) > max:
+		return nil, gateway.Errorf(gateway.ETOOLARGE, "request body over %d bytes", max)
+	case err != nil:
+		return nil, &gateway.Error{Code: gateway.EINVALID, Message: "could not read the request body", Err: err}
+	}
+	return data, nil
+}
+
+// unmarshalStrict decodes exactly one JSON value into v: case-sensitive
+// names, no unknown or repeated members, valid UTF-8, nothing after it.
+// EINVALID with a message naming the bad field.
+func unmarshalStrict(data []byte, v any) error {
+	if len(bytes.TrimSpace(data)) == 0 {
+		return invalid("request body is empty: a JSON object is required")
+	}
+	err := json.Unmarshal(data, v, json.RejectUnknownMembers(true))
+	if err == nil {
+		return nil
+	}
+	return &gateway.Error{Code: gateway.EINVALID, Message: jsonMessage(err), Err: err}
+}
+
+// jsonMessage turns a decoding error into a client-safe message that names
+// the field.
+func jsonMessage(err error) string {
+	var serr *json.SemanticError
+	var syn *jsontext.SyntacticError
+	switch {
+	case errors.As(err, &syn):
+		field := fieldName(syn.JSONPointer)
+		if errors.Is(syn.Err, jsontext.ErrDuplicateName) {
+			return fmt.Sprintf("field %s is given twice", field)
+		}
+		msg := "malformed JSON"
+		if field != "" {
+			msg += " in " + field
+		}
+		if syn.Err != nil {
+			msg += ": " + strings.TrimPrefix(syn.Err.Error(), "jsontext: ")
+		}
+		return fmt.Sprintf("%s (at byte %d)", msg, syn.ByteOffset)
+	case errors.As(err, &serr):
+		field := fieldName(serr.JSONPointer)
+		if errors.Is(serr.Err, json.ErrUnknownName) {
+			return fmt.Sprintf("unknown field %s", field)
+		}
+		want := jsonKindOf(serr.GoType)
+		if field == "" {
+			return fmt.Sprintf("request body must be a JSON %s", cmp.Or(want, "object"))
+		}
+		switch {
+		case serr.JSONKind == '0' && want == "number":
+			return fmt.Sprintf("%s is out of range", field)
+		case serr.JSONKind == '0' && want == "whole number":
+			return fmt.Sprintf("%s must be a whole number within range", field)
+		case want == "":
+			return fmt.Sprintf("%s has an invalid value", field)
+		}
+		return fmt.Sprintf("%s must be %s", field, withArticle(want))
+	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
+		return "malformed JSON: unexpected end of input"
+	}
+	return "malformed JSON"
+}
+
+// fieldName renders a JSON pointer as the field a client wrote:
+// /contacts/0/handle is contacts[0].handle.
+func fieldName(p jsontext.Pointer) string {
+	var b strings.Builder
+	for tok := range p.Tokens() {
+		if _, err := strconv.Atoi(tok); err == nil && b.Len() > 0 {
+			b.WriteString("[" + tok + "]")
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte('.')
+		}
+		b.WriteString(strconv.Quote(tok)[1 : len(strconv.Quote(tok))-1])
+	}
+	return b.String()
+}
+
+// withArticle puts "a" or "an" before a kind's name.
+func withArticle(kind string) string {
+	if strings.IndexByte("aeiou", kind[0]) >= 0 {
+		return "an " + kind
+	}
+	return "a " + kind
+}
+
+// jsonKindOf names the JSON kind a Go type is decoded from.
+func jsonKindOf(t reflect.Type) string {
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == nil {
+		return ""
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "string"
+	case reflect.Bool:
+		return "boolean"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "whole number"
+	case reflect.Float32, reflect.Float64:
+		return "number"
+	case reflect.Slice, reflect.Array:
+		return "array"
+	case reflect.Struct, reflect.Map:
+		return "object"
+	}
+	return ""
+}

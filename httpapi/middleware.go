@@ -1,0 +1,345 @@
+package httpapi
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/safeconnection/gateway"
+)
+
+// codeMethodNotAllowed is the HTTP layer's own code for a path served only
+// for other methods: the domain has no such error.
+const codeMethodNotAllowed = "method_not_allowed"
+
+// statusOf is the one table from error codes to HTTP statuses.
+var statusOf = map[string]int{
+	gateway.EINVALID:      http.StatusBadRequest,
+	gateway.EUNAUTHORIZED: http.StatusUnauthorized,
+	gateway.EFORBIDDEN:    http.StatusForbidden,
+	gateway.ENOTFOUND:     http.StatusNotFound,
+	codeMethodNotAllowed:  http.StatusMethodNotAllowed,
+	gateway.ECONFLICT:     http.StatusConflict,
+	gateway.ETOOLARGE:     http.StatusRequestEntityTooLarge,
+	gateway.EOUTSIDE:      http.StatusUnprocessableEntity,
+	gateway.ERATELIMITED:  http.StatusTooManyRequests,
+	gateway.EUNAVAILABLE:  http.StatusServiceUnavailable,
+	gateway.ETIMEOUT:      http.StatusGatewayTimeout,
+	gateway.ESIGNATURE:    http.StatusForbidden,
+	gateway.EINTERNAL:     http.StatusInternalServerError,
+}
+
+// genericMessage is shown when an error carries no client-safe message.
+var genericMessage = map[string]string{
+	gateway.EINVALID:      "invalid request",
+	gateway.EUNAUTHORIZED: "a valid bearer credential is required",
+	gateway.EFORBIDDEN:    "this credential may not do that",
+	gateway.ENOTFOUND:     "not found",
+	codeMethodNotAllowed:  "method not allowed",
+	gateway.ECONFLICT:     "the current state does not allow that",
+	gateway.ETOOLARGE:     "request body too large",
+	gateway.EOUTSIDE:      "no operations room covers that location",
+	gateway.ERATELIMITED:  "too many requests",
+	gateway.EUNAVAILABLE:  "service unavailable, try again shortly",
+	gateway.ETIMEOUT:      "timed out",
+	gateway.ESIGNATURE:    "bad signature",
+	gateway.EINTERNAL:     "internal error",
+}
+
+// StatusOf returns the HTTP status for an error code: the one table the API
+// answers by. Unknown codes are 500.
+func StatusOf(code string) int {
+	if st, ok := statusOf[code]; ok {
+		return st
+	}
+	return http.StatusInternalServerError
+}
+
+// ErrorBody is the JSON body of every error answer:
+// {"error":{"code":"invalid","message":"..."}}.
+type ErrorBody struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+// writeJSON answers with status and v as JSON.
+func (s *Server) writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		s.writeError(w, r, gateway.E("httpapi.writeJSON", gateway.EINTERNAL, err))
+		return
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	w.Write(append(body, '\n'))
+}
+
+// writeError answers with err's code and client-safe message. Internal
+// errors are logged with their whole chain and shown as "internal error".
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	code := gateway.ErrorCode(err)
+	if code == gateway.EINTERNAL && errors.Is(err, context.DeadlineExceeded) {
+		code = gateway.ETIMEOUT
+	}
+	status := StatusOf(code)
+	msg := gateway.ErrorMessage(err)
+	if code == gateway.EINTERNAL || status == http.StatusInternalServerError {
+		s.logger().WithFields(logrus.Fields{"method": r.Method, "path": r.URL.Path}).WithError(err).Error("internal error")
+		code, msg = gateway.EINTERNAL, genericMessage[gateway.EINTERNAL]
+	} else if msg == "" || msg == genericMessage[gateway.EINTERNAL] {
+		msg = genericMessage[code]
+	}
+	if rec, ok := w.(*recorder); ok {
+		rec.code = code
+	}
+	var body ErrorBody
+	body.Error.Code, body.Error.Message = code, msg
+	if code == gateway.EUNAUTHORIZED {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="gateway"`)
+	}
+	s.writeJSON(w, r, status, body)
+}
+
+// recorder notes the status of an answer for the request log and whether
+// one has started. It passes flushes through for event streams.
+type recorder struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+	code   string // the error code answered, if any
+	token  string // the caller's token ID, once authenticated
+}
+
+func (rec *recorder) WriteHeader(status int) {
+	if !rec.wrote {
+		rec.status, rec.wrote = status, true
+	}
+	rec.ResponseWriter.WriteHeader(status)
+}
+
+func (rec *recorder) Write(b []byte) (int, error) {
+	if !rec.wrote {
+		rec.status, rec.wrote = http.StatusOK, true
+	}
+	return rec.ResponseWriter.Write(b)
+}
+
+// Flush sends buffered data to the client.
+func (rec *recorder) Flush() { rec.FlushError() }
+
+// FlushError sends buffered data to the client and says whether it could.
+func (rec *recorder) FlushError() error {
+	if !rec.wrote {
+		rec.status, rec.wrote = http.StatusOK, true
+	}
+	return http.NewResponseController(rec.ResponseWriter).Flush()
+}
+
+// Hijack passes a hijack through, for providers' handlers that need one.
+func (rec *recorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	return http.NewResponseController(rec.ResponseWriter).Hijack()
+}
+
+// Unwrap lets http.ResponseController reach the connection's writer.
+func (rec *recorder) Unwrap() http.ResponseWriter { return rec.ResponseWriter }
+
+// logRequests logs one line per request: method, path, status, duration,
+// and the error code and token when there are any. It never logs bodies,
+// query strings or headers.
+func (s *Server) logRequests(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &recorder{ResponseWriter: w}
+		defer func() {
+			status := rec.status
+			if status == 0 {
+				status = http.StatusOK
+			}
+			f := logrus.Fields{
+				"method":   r.Method,
+				"path":     r.URL.Path,
+				"status":   status,
+				"duration": time.Since(start).String(),
+			}
+			if rec.code != "" {
+				f["error_code"] = rec.code
+			}
+			if rec.token != "" {
+				f["token"] = rec.token
+			}
+			log := s.logger().WithFields(f)
+			switch {
+			case status >= 500:
+				log.Error("request")
+			case routine(r, status):
+				// Device agents heartbeat and poll all day long, and
+				// probes check health: logged at debug so the log keeps
+				// what people do.
+				log.Debug("request")
+			default:
+				log.Info("request")
+			}
+		}()
+		next.ServeHTTP(rec, r)
+	})
+}
+
+// routine reports whether a request is machine routine: a successful agent
+// heartbeat or poll, a health check or a metrics scrape.
+func routine(r *http.Request, status int) bool {
+	if status >= 400 {
+		return false
+	}
+	switch r.URL.Path {
+	case "/v1/agent/heartbeat", "/v1/agent/orders", "/healthz", "/readyz", "/metrics":
+		return true
+	}
+	return false
+}
+
+// recoverPanics turns a handler's panic into a logged 500 JSON answer.
+func (s *Server) recoverPanics(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			p := recover()
+			if p == nil {
+				return
+			}
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
+			s.logger().WithFields(logrus.Fields{
+				"method": r.Method,
+				"path":   r.URL.Path,
+				"panic":  p,
+				"stack":  string(debug.Stack()),
+			}).Error("handler panicked")
+			if rec, ok := w.(*recorder); ok && rec.wrote {
+				// Too late for an error answer: end the connection.
+				panic(http.ErrAbortHandler)
+			}
+			s.writeError(w, r, gateway.Errorf(gateway.EINTERNAL, "internal error"))
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// jsonFallback answers the mux's own 404 and 405 with JSON errors.
+func (s *Server) jsonFallback(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if h, pattern := mux.Handler(r); pattern == "" {
+			probe := &statusProbe{header: http.Header{}}
+			h.ServeHTTP(probe, r)
+			if probe.status == http.StatusMethodNotAllowed {
+				w.Header().Set("Allow", probe.header.Get("Allow"))
+				s.writeError(w, r, &gateway.Error{Code: codeMethodNotAllowed, Message: "method " + r.Method + " not allowed here"})
+				return
+			}
+			s.writeError(w, r, gateway.Errorf(gateway.ENOTFOUND, "no such endpoint"))
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+// statusProbe captures what the mux's fallback handlers would answer.
+type statusProbe struct {
+	header http.Header
+	status int
+}
+
+func (p *statusProbe) Header() http.Header { return p.header }
+func (p *statusProbe) Write(b []byte) (int, error) {
+	if p.status == 0 {
+		p.status = http.StatusOK
+	}
+	return len(b), nil
+}
+func (p *statusProbe) WriteHeader(status int) {
+	if p.status == 0 {
+		p.status = status
+	}
+}
+
+// maxSecret bounds a bearer secret before it is hashed.
+const maxSecret = 512
+
+// authenticate finds the caller's token from the Authorization header.
+// EUNAUTHORIZED without a valid credential.
+func (s *Server) authenticate(r *http.Request) (gateway.Token, error) {
+	const op = "httpapi.authenticate"
+	h := r.Header.Get("Authorization")
+	scheme, secret, ok := strings.Cut(h, " ")
+	secret = strings.TrimSpace(secret)
+	if !ok || !strings.EqualFold(scheme, "Bearer") || secret == "" || len(secret) > maxSecret {
+		return gateway.Token{}, gateway.Errorf(gateway.EUNAUTHORIZED, "a bearer credential is required: Authorization: Bearer <secret>")
+	}
+	tok, err := s.Tokens.TokenByHash(r.Context(), gateway.HashSecret(secret))
+	switch gateway.ErrorCode(err) {
+	case "":
+		if tok.Revoked {
+			return gateway.Token{}, gateway.Errorf(gateway.EUNAUTHORIZED, "unknown or revoked credential")
+		}
+		return tok, nil
+	case gateway.ENOTFOUND:
+		return gateway.Token{}, gateway.Errorf(gateway.EUNAUTHORIZED, "unknown or revoked credential")
+	default:
+		return gateway.Token{}, gateway.E(op, gateway.ErrorCode(err), err)
+	}
+}
+
+// handlerFunc is an API handler: it answers, or returns an error that the
+// wrapper answers with.
+type handlerFunc func(w http.ResponseWriter, r *http.Request, tok gateway.Token) error
+
+// authed authenticates the caller, checks the role, runs h and answers its
+// error.
+func (s *Server) authed(h handlerFunc, roles ...gateway.Role) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tok, err := s.authenticate(r)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		rec, _ := w.(*recorder)
+		if rec != nil {
+			rec.token = tok.ID
+		}
+		allowed := false
+		for _, role := range roles {
+			allowed = allowed || tok.Role == role
+		}
+		if !allowed {
+			s.writeError(w, r, gateway.Errorf(gateway.EFORBIDDEN, "a %s credential may not do that", tok.Role))
+			return
+		}
+		if err := h(w, r, tok); err != nil {
+			if rec != nil && rec.wrote {
+				// The answer has started (an event stream): log only.
+				if r.Context().Err() == nil {
+					s.logger().WithFields(logrus.Fields{"method": r.Method, "path": r.URL.Path}).WithError(err).Warn("error after the answer started")
+				}
+				return
+			}
+			if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+				// The client has gone: nobody to answer.
+				if rec != nil {
+					rec.status, rec.code = 499, "client_gone"
+				}
+				return
+			}
+			s.writeError(w, r, err)
+		}
+	})
+}

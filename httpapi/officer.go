@@ -1,0 +1,368 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/safeconnection/gateway"
+)
+
+// VerificationView is a verification as the API shows it: no officer's or
+// public's handles, only what the officer app and the supervisor need.
+type VerificationView struct {
+	ID        string          `json:"id"`
+	Reference string          `json:"reference"`
+	State     gateway.State   `json:"state"`
+	Room      string          `json:"room"`
+	Device    string          `json:"device"`   // the device that connected
+	Channel   gateway.Channel `json:"channel"`  // the channel that connected
+	JoinURL   string          `json:"join_url"` // for meeting channels: the link to open
+	Reason    string          `json:"reason"`
+	Advice    string          `json:"advice"` // what to do now, when it failed
+	Outcome   *OutcomeView    `json:"outcome"`
+	CreatedAt time.Time       `json:"created_at"`
+	UpdatedAt time.Time       `json:"updated_at"`
+	Deadline  time.Time       `json:"deadline"`
+	Attempts  []AttemptView   `json:"attempts"`
+}
+
+// OutcomeView is the supervisor's record of the check.
+type OutcomeView struct {
+	Outcome    gateway.OutcomeResult `json:"outcome"`
+	Supervisor string                `json:"supervisor"`
+	Note       string                `json:"note"`
+	At         time.Time             `json:"at"`
+}
+
+// AttemptView is one try on one channel with one device.
+type AttemptView struct {
+	Channel   gateway.Channel       `json:"channel"`
+	Device    string                `json:"device"`
+	Room      string                `json:"room"`
+	StartedAt time.Time             `json:"started_at"`
+	EndedAt   *time.Time            `json:"ended_at"`
+	Tries     int                   `json:"tries"`
+	Result    gateway.AttemptResult `json:"result"`
+	Error     string                `json:"error"`
+}
+
+// NewVerificationView returns the API's view of v.
+func NewVerificationView(v gateway.Verification) VerificationView {
+	out := VerificationView{
+		ID:        v.ID,
+		Reference: v.Reference,
+		State:     v.State,
+		Room:      v.RoomID,
+		Device:    v.DeviceID,
+		Channel:   v.Channel,
+		JoinURL:   v.JoinURL,
+		Reason:    v.Reason,
+		CreatedAt: v.CreatedAt,
+		UpdatedAt: v.UpdatedAt,
+		Deadline:  v.Deadline,
+		Attempts:  make([]AttemptView, 0, len(v.Attempts)),
+	}
+	if v.State == gateway.StateFailed {
+		out.Advice = gateway.Advice999
+	}
+	if o := v.Outcome; o != nil {
+		out.Outcome = &OutcomeView{Outcome: o.Result, Supervisor: o.Supervisor, Note: o.Note, At: o.At}
+	}
+	for _, a := range v.Attempts {
+		out.Attempts = append(out.Attempts, AttemptView{
+			Channel:   a.Channel,
+			Device:    a.DeviceID,
+			Room:      a.RoomID,
+			StartedAt: a.StartedAt,
+			EndedAt:   a.EndedAt,
+			Tries:     a.Tries,
+			Result:    a.Result,
+			Error:     a.Error,
+		})
+	}
+	return out
+}
+
+// EventView is one entry of a verification's record as an event stream
+// sends it. State is the verification's state after the event.
+type EventView struct {
+	Seq          int64             `json:"seq"`
+	Verification string            `json:"verification"`
+	Type         gateway.EventType `json:"type"`
+	State        gateway.State     `json:"state"`
+	Attempt      string            `json:"attempt,omitempty"`
+	Message      string            `json:"message"`
+	Data         map[string]string `json:"data,omitempty"`
+	At           time.Time         `json:"at"`
+}
+
+// visible reports whether tok may see v: the officer who asked, any
+// supervisor, any ops credential.
+func visible(tok gateway.Token, v gateway.Verification) bool {
+	switch tok.Role {
+	case gateway.RoleSupervisor, gateway.RoleOps:
+		return true
+	case gateway.RoleOfficer:
+		return v.RequestedBy == tok.ID
+	}
+	return false
+}
+
+// verificationFor reads the verification named in the path, answering
+// ENOTFOUND for one the caller may not see, so as not to reveal it exists.
+func (s *Server) verificationFor(r *http.Request, tok gateway.Token) (gateway.Verification, error) {
+	id := r.PathValue("id")
+	v, err := s.Verifications.Verification(r.Context(), id)
+	if err == nil && !visible(tok, v) {
+		err = gateway.Errorf(gateway.ENOTFOUND, "hidden")
+	}
+	if gateway.ErrorCode(err) == gateway.ENOTFOUND {
+		// One answer for missing and hidden alike.
+		return gateway.Verification{}, &gateway.Error{Code: gateway.ENOTFOUND, Message: fmt.Sprintf("no verification %q", id), Err: err}
+	}
+	return v, err
+}
+
+// POST /v1/verifications
+func (s *Server) createVerification(w http.ResponseWriter, r *http.Request, tok gateway.Token) error {
+	key := strings.TrimSpace(r.Header.Get("Idempotency-Key"))
+	if err := checkIdempotencyKey(key); err != nil {
+		return err
+	}
+	if err := requireJSON(r); err != nil {
+		return err
+	}
+	max := s.maxBody()
+	if r.ContentLength > max {
+		return gateway.Errorf(gateway.ETOOLARGE, "request body over %d bytes", max)
+	}
+	req, err := DecodeRequest(http.MaxBytesReader(w, r.Body, max), max)
+	if err != nil {
+		return err
+	}
+	req.RequestedBy = tok.ID
+	req.IdempotencyKey = key
+	v, created, err := s.Router.Request(r.Context(), req)
+	if err != nil {
+		return err
+	}
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+	}
+	w.Header().Set("Location", "/v1/verifications/"+v.ID)
+	s.writeJSON(w, r, status, NewVerificationView(v))
+	return nil
+}
+
+// GET /v1/verifications/{id}
+func (s *Server) getVerification(w http.ResponseWriter, r *http.Request, tok gateway.Token) error {
+	v, err := s.verificationFor(r, tok)
+	if err != nil {
+		return err
+	}
+	s.writeJSON(w, r, http.StatusOK, NewVerificationView(v))
+	return nil
+}
+
+// outcomeBody is the wire form of a supervisor's outcome.
+type outcomeBody struct {
+	Outcome    string `json:"outcome"`
+	Supervisor string `json:"supervisor"`
+	Note       string `json:"note"`
+}
+
+// Limits of an outcome.
+const (
+	MaxSupervisor = 32
+	MaxNote       = 1000
+)
+
+// POST /v1/verifications/{id}/outcome
+func (s *Server) recordOutcome(w http.ResponseWriter, r *http.Request, tok gateway.Token) error {
+	var body outcomeBody
+	if err := s.decodeBody(w, r, &body); err != nil {
+		return err
+	}
+	o := gateway.Outcome{Result: gateway.OutcomeResult(body.Outcome), At: s.now()}
+	switch o.Result {
+	case gateway.OutcomeVerified, gateway.OutcomeRefused:
+	case "":
+		return invalid("outcome is required: verified or refused")
+	default:
+		return invalid("outcome must be verified or refused")
+	}
+	if strings.TrimSpace(body.Supervisor) == "" {
+		body.Supervisor = tok.Name // the supervisor's own credential names him
+	}
+	var err error
+	if o.Supervisor, err = checkText("supervisor", body.Supervisor, MaxSupervisor); err != nil {
+		return err
+	}
+	if o.Note, err = checkOptionalText("note", body.Note, MaxNote); err != nil {
+		return err
+	}
+	v, err := s.Router.RecordOutcome(r.Context(), r.PathValue("id"), o)
+	if err != nil {
+		return err
+	}
+	s.writeJSON(w, r, http.StatusOK, NewVerificationView(v))
+	return nil
+}
+
+// POST /v1/verifications/{id}/cancel
+func (s *Server) cancelVerification(w http.ResponseWriter, r *http.Request, tok gateway.Token) error {
+	if _, err := s.verificationFor(r, tok); err != nil {
+		return err
+	}
+	v, err := s.Router.Cancel(r.Context(), r.PathValue("id"), tok.ID)
+	if err != nil {
+		return err
+	}
+	s.writeJSON(w, r, http.StatusOK, NewVerificationView(v))
+	return nil
+}
+
+// POST /v1/verifications/{id}/joined
+//
+// The officer app says it has opened the meeting link of the current
+// attempt: with the device's own report, the call counts as connected.
+func (s *Server) officerJoined(w http.ResponseWriter, r *http.Request, tok gateway.Token) error {
+	if _, err := s.verificationFor(r, tok); err != nil {
+		return err
+	}
+	if err := s.Router.Joined(r.Context(), r.PathValue("id")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// GET /v1/verifications/{id}/events
+//
+// The stream subscribes to the bus before its first read, and on every
+// wake-up (or heartbeat, should a wake-up have been missed) reads the
+// events after the last one sent: nothing is missed or sent twice. It reads
+// the verification before its events, so once that read shows a terminal
+// state the events read after it hold the whole record, and the stream ends.
+func (s *Server) verificationEvents(w http.ResponseWriter, r *http.Request, tok gateway.Token) error {
+	ctx := r.Context()
+	var after int64
+	if h := strings.TrimSpace(r.Header.Get("Last-Event-ID")); h != "" {
+		n, err := strconv.ParseInt(h, 10, 64)
+		if err != nil || n < 0 {
+			return invalid("Last-Event-ID must be an event's id")
+		}
+		after = n
+	}
+
+	wake, stop := s.Bus.Subscribe(gateway.TopicEvents)
+	defer stop()
+
+	v, err := s.verificationFor(r, tok)
+	if err != nil {
+		return err
+	}
+
+	rc := http.NewResponseController(w)
+	_ = rc.SetWriteDeadline(time.Time{}) // a stream outlives the server's write timeout
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	if err := rc.Flush(); err != nil {
+		return gateway.E("httpapi.verificationEvents", gateway.EINTERNAL, err)
+	}
+
+	tick := time.NewTicker(s.sseHeartbeat())
+	defer tick.Stop()
+	for {
+		evs, err := s.Verifications.Events(ctx, v.ID, after, 0)
+		if err != nil {
+			return err
+		}
+		for _, ev := range evs {
+			if err := writeEvent(w, ev, v.State); err != nil {
+				return nil // the client has gone
+			}
+			after = ev.Seq
+		}
+		if len(evs) > 0 {
+			if err := rc.Flush(); err != nil {
+				return nil
+			}
+		}
+		if v.State.Terminal() {
+			return nil
+		}
+		if err := s.awaitEvent(ctx, w, rc, wake, tick.C, v.ID); err != nil {
+			return nil // the client or the bus has gone
+		}
+		if v, err = s.Verifications.Verification(ctx, v.ID); err != nil {
+			return err
+		}
+	}
+}
+
+// awaitEvent waits for a wake-up for the verification, or a heartbeat
+// (which it sends); it returns an error when the client or the bus has gone.
+func (s *Server) awaitEvent(ctx context.Context, w http.ResponseWriter, rc *http.ResponseController, wake <-chan string, tick <-chan time.Time, id string) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return errGone
+		case p, ok := <-wake:
+			if !ok {
+				return errGone
+			}
+			if p == id {
+				return nil
+			}
+		case <-tick:
+			if _, err := fmt.Fprint(w, ": heartbeat\n\n"); err != nil {
+				return err
+			}
+			if err := rc.Flush(); err != nil {
+				return err
+			}
+			return nil
+		}
+	}
+}
+
+var errGone = gateway.Errorf(gateway.EUNAVAILABLE, "stream ended")
+
+// writeEvent writes one server-sent event: id is the Seq, event the type,
+// data the event as JSON with the verification's state.
+func writeEvent(w http.ResponseWriter, ev gateway.Event, current gateway.State) error {
+	view := EventView{
+		Seq:          ev.Seq,
+		Verification: ev.VerificationID,
+		Type:         ev.Type,
+		State:        ev.State,
+		Attempt:      ev.AttemptID,
+		Message:      ev.Message,
+		Data:         ev.Data,
+		At:           ev.At,
+	}
+	if view.State == "" {
+		view.State = current
+	}
+	data, err := json.Marshal(view)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", ev.Seq, sseField(string(ev.Type)), data)
+	return err
+}
+
+// sseField keeps a value on one line of the stream.
+func sseField(s string) string {
+	return strings.NewReplacer("\r", "", "\n", "").Replace(s)
+}

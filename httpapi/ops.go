@@ -1,0 +1,284 @@
+package httpapi
+
+import (
+	"context"
+	"net/http"
+	"strings"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/safeconnection/gateway"
+)
+
+// Limits of a device's fields.
+const (
+	MaxRoomID     = 64
+	MaxDeviceName = 64
+)
+
+// deviceBody is the wire form of a new device.
+type deviceBody struct {
+	Room    string            `json:"room"`
+	Name    string            `json:"name"`
+	Number  string            `json:"number"`
+	Handles map[string]string `json:"handles"`
+}
+
+// devicePatch is the wire form of a rotation: only the fields present
+// change; handles, when present, replace the device's handles.
+type devicePatch struct {
+	Name             *string            `json:"name"`
+	Number           *string            `json:"number"`
+	Handles          *map[string]string `json:"handles"`
+	Status           *string            `json:"status"`
+	RotateCredential bool               `json:"rotate_credential"`
+}
+
+// Credential is a device agent's credential. The secret is shown once.
+type Credential struct {
+	Token  string `json:"token"`  // the token's ID
+	Secret string `json:"secret"` // the bearer secret for the agent
+}
+
+// DeviceReply answers a device's creation or rotation; Credential is set
+// when a new one was issued.
+type DeviceReply struct {
+	Device     gateway.Device `json:"device"`
+	Credential *Credential    `json:"credential,omitempty"`
+}
+
+// DevicesReply answers a listing of devices.
+type DevicesReply struct {
+	Devices []gateway.Device `json:"devices"`
+}
+
+// checkHandles checks a device's handles by channel. PSTN is the device's
+// number, not a handle.
+func checkHandles(in map[string]string) (map[gateway.Channel]string, error) {
+	out := make(map[gateway.Channel]string, len(in))
+	for name, h := range in {
+		c, err := gateway.ParseChannel(name)
+		if err != nil {
+			return nil, invalid("handles: %s", gateway.ErrorMessage(err))
+		}
+		if c == gateway.ChannelPSTN {
+			return nil, invalid("handles.pstn: a device's PSTN number is its number field")
+		}
+		if h, err = CheckHandle(c, h); err != nil {
+			return nil, invalid("handles.%s: %s", c, gateway.ErrorMessage(err))
+		}
+		out[c] = h
+	}
+	return out, nil
+}
+
+// checkNumber checks a device's SIM number; empty means none.
+func checkNumber(n string) (string, error) {
+	n = strings.TrimSpace(n)
+	if n == "" {
+		return "", nil
+	}
+	n, err := CheckE164(n)
+	if err != nil {
+		return "", invalid("number %s", gateway.ErrorMessage(err))
+	}
+	return n, nil
+}
+
+// GET /v1/devices?room=&retired=true
+func (s *Server) listDevices(w http.ResponseWriter, r *http.Request, _ gateway.Token) error {
+	q := r.URL.Query()
+	room, err := checkOptionalText("room", q.Get("room"), MaxRoomID)
+	if err != nil {
+		return err
+	}
+	var retired bool
+	switch q.Get("retired") {
+	case "", "false", "0":
+	case "true", "1":
+		retired = true
+	default:
+		return invalid("retired must be true or false")
+	}
+	ds, err := s.Devices.Devices(r.Context(), room, retired)
+	if err != nil {
+		return err
+	}
+	if ds == nil {
+		ds = []gateway.Device{}
+	}
+	s.writeJSON(w, r, http.StatusOK, DevicesReply{Devices: ds})
+	return nil
+}
+
+// GET /v1/devices/{id}
+func (s *Server) getDevice(w http.ResponseWriter, r *http.Request, _ gateway.Token) error {
+	d, err := s.Devices.Device(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	s.writeJSON(w, r, http.StatusOK, DeviceReply{Device: d})
+	return nil
+}
+
+// POST /v1/devices
+func (s *Server) createDevice(w http.ResponseWriter, r *http.Request, tok gateway.Token) error {
+	var body deviceBody
+	if err := s.decodeBody(w, r, &body); err != nil {
+		return err
+	}
+	d := gateway.Device{ID: gateway.NewID("d_"), Status: gateway.DeviceInService, Battery: -1}
+	var err error
+	if d.RoomID, err = checkText("room", body.Room, MaxRoomID); err != nil {
+		return err
+	}
+	if d.Name, err = checkOptionalText("name", body.Name, MaxDeviceName); err != nil {
+		return err
+	}
+	if d.Number, err = checkNumber(body.Number); err != nil {
+		return err
+	}
+	if d.Handles, err = checkHandles(body.Handles); err != nil {
+		return err
+	}
+	if d.Number == "" && len(d.Handles) == 0 {
+		return invalid("a device needs a number or at least one handle")
+	}
+	d, err = s.Devices.CreateDevice(r.Context(), d)
+	if err != nil {
+		return err
+	}
+	cred, err := s.issueCredential(r.Context(), d)
+	if err != nil {
+		return err
+	}
+	s.logger().WithFields(logrus.Fields{"device": d.ID, "room": d.RoomID, "token": tok.ID}).Info("device created")
+	s.writeJSON(w, r, http.StatusCreated, DeviceReply{Device: d, Credential: cred})
+	return nil
+}
+
+// PATCH /v1/devices/{id}
+func (s *Server) updateDevice(w http.ResponseWriter, r *http.Request, tok gateway.Token) error {
+	var p devicePatch
+	if err := s.decodeBody(w, r, &p); err != nil {
+		return err
+	}
+	if p.Name == nil && p.Number == nil && p.Handles == nil && p.Status == nil && !p.RotateCredential {
+		return invalid("nothing to change: give name, number, handles, status or rotate_credential")
+	}
+	var (
+		name, number string
+		handles      map[gateway.Channel]string
+		status       gateway.DeviceStatus
+		err          error
+	)
+	if p.Name != nil {
+		if name, err = checkOptionalText("name", *p.Name, MaxDeviceName); err != nil {
+			return err
+		}
+	}
+	if p.Number != nil {
+		if number, err = checkNumber(*p.Number); err != nil {
+			return err
+		}
+	}
+	if p.Handles != nil {
+		if handles, err = checkHandles(*p.Handles); err != nil {
+			return err
+		}
+	}
+	if p.Status != nil {
+		if status, err = gateway.ParseDeviceStatus(*p.Status); err != nil {
+			return err
+		}
+		if status == gateway.DeviceRetired && p.RotateCredential {
+			return invalid("a retired device gets no new credential")
+		}
+	}
+
+	ctx, id := r.Context(), r.PathValue("id")
+	var d gateway.Device
+	if p.Name != nil || p.Number != nil || p.Handles != nil || p.Status != nil {
+		d, err = s.Devices.UpdateDevice(ctx, id, func(d *gateway.Device) error {
+			if p.Name != nil {
+				d.Name = name
+			}
+			if p.Number != nil {
+				d.Number = number
+			}
+			if p.Handles != nil {
+				d.Handles = handles
+			}
+			if p.Status != nil {
+				d.Status = status
+			}
+			if d.Number == "" && len(d.Handles) == 0 {
+				return invalid("a device needs a number or at least one handle")
+			}
+			return nil
+		})
+	} else {
+		d, err = s.Devices.Device(ctx, id)
+		if err == nil && d.Status == gateway.DeviceRetired {
+			err = gateway.Errorf(gateway.ECONFLICT, "device %s is retired", id)
+		}
+	}
+	if err != nil {
+		return err
+	}
+
+	reply := DeviceReply{Device: d}
+	log := s.logger().WithFields(logrus.Fields{"device": d.ID, "room": d.RoomID, "token": tok.ID, "version": d.Version})
+	switch {
+	case p.RotateCredential:
+		if reply.Credential, err = s.issueCredential(ctx, d); err != nil {
+			return err
+		}
+		if err := s.revokeAgentTokens(ctx, d.ID, reply.Credential.Token); err != nil {
+			return err
+		}
+		log.Info("device rotated with a new credential")
+	case d.Status == gateway.DeviceRetired:
+		if err := s.revokeAgentTokens(ctx, d.ID, ""); err != nil {
+			return err
+		}
+		log.Info("device retired")
+	default:
+		log.Info("device rotated")
+	}
+	s.writeJSON(w, r, http.StatusOK, reply)
+	return nil
+}
+
+// issueCredential stores a new agent token for the device.
+func (s *Server) issueCredential(ctx context.Context, d gateway.Device) (*Credential, error) {
+	secret, hash := gateway.NewSecret()
+	t := gateway.Token{
+		ID:      gateway.NewID("t_"),
+		Role:    gateway.RoleAgent,
+		Name:    "agent " + d.ID,
+		Subject: d.ID,
+		Hash:    hash,
+	}
+	if err := s.Tokens.CreateToken(ctx, t); err != nil {
+		return nil, err
+	}
+	return &Credential{Token: t.ID, Secret: secret}, nil
+}
+
+// revokeAgentTokens revokes every live agent token of the device but keep.
+func (s *Server) revokeAgentTokens(ctx context.Context, deviceID, keep string) error {
+	ts, err := s.Tokens.Tokens(ctx)
+	if err != nil {
+		return err
+	}
+	for _, t := range ts {
+		if t.Role != gateway.RoleAgent || t.Subject != deviceID || t.Revoked || t.ID == keep {
+			continue
+		}
+		if err := s.Tokens.RevokeToken(ctx, t.ID); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,277 @@
+// Package httpapi is the gateway's HTTP layer: the officer API, the
+// device-agent protocol, the ops API for the device pool, provider webhooks,
+// health and metrics. It speaks JSON in and out, authenticates every caller
+// with a bearer credential and a role, decodes bodies strictly and under a
+// size limit, and maps the gateway's error codes to HTTP statuses in one
+// table. It holds no state of its own: the router and the store do.
+package httpapi
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"regexp"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/safeconnection/gateway"
+)
+
+// Router is what the HTTP layer asks of the routing core.
+type Router interface {
+	// Request starts a verification and returns at once with it in state
+	// routing; the call is placed in the background. created is false when
+	// the request's idempotency key was used before by the same requester:
+	// the existing verification is returned. EOUTSIDE for a location no room
+	// covers, EINVALID for a bad request, EUNAVAILABLE when no adapter serves
+	// any of the officer's channels.
+	Request(ctx context.Context, req gateway.Request) (v gateway.Verification, created bool, err error)
+	// Cancel withdraws a verification on behalf of by (a token ID).
+	// ENOTFOUND; ECONFLICT when it has finished.
+	Cancel(ctx context.Context, id, by string) (gateway.Verification, error)
+	// RecordOutcome records the supervisor's judgement. ENOTFOUND; EINVALID;
+	// ECONFLICT unless the call is connected (or ended awaiting an outcome).
+	RecordOutcome(ctx context.Context, id string, o gateway.Outcome) (gateway.Verification, error)
+	// Joined records that the officer app has joined the meeting of the
+	// verification's current attempt (meeting-style channels without
+	// provider webhooks learn "connected" from both ends). ENOTFOUND;
+	// ECONFLICT when no attempt is in progress.
+	Joined(ctx context.Context, id string) error
+	// Report hands a device agent's status report to the router. ENOTFOUND
+	// when no attempt matches; EINVALID for a report that makes no sense.
+	gateway.Reporter
+}
+
+// TokenStore is the part of the store that keeps credentials.
+type TokenStore interface {
+	// TokenByHash finds a token that is not revoked. ENOTFOUND.
+	TokenByHash(ctx context.Context, hash string) (gateway.Token, error)
+	// CreateToken stores a token. ECONFLICT if its ID or hash exists.
+	CreateToken(ctx context.Context, t gateway.Token) error
+	// Tokens lists every token, revoked ones too.
+	Tokens(ctx context.Context) ([]gateway.Token, error)
+	// RevokeToken revokes a token. ENOTFOUND.
+	RevokeToken(ctx context.Context, id string) error
+}
+
+// VerificationReader is the part of the store the HTTP layer reads
+// verifications and their events from.
+type VerificationReader interface {
+	// Verification returns one verification with its attempts. ENOTFOUND.
+	Verification(ctx context.Context, id string) (gateway.Verification, error)
+	// Events returns a verification's events with Seq > after, oldest
+	// first; limit 0 is no limit.
+	Events(ctx context.Context, verificationID string, after int64, limit int) ([]gateway.Event, error)
+}
+
+// OrderStore is the part of the store that keeps device agents' orders.
+type OrderStore interface {
+	// TakeOrders returns the device's pending, unexpired orders oldest first
+	// and marks them delivered.
+	TakeOrders(ctx context.Context, deviceID string) ([]gateway.Order, error)
+	// Order returns one order. ENOTFOUND.
+	Order(ctx context.Context, id string) (gateway.Order, error)
+	// SetOrderStatus moves an order on. ENOTFOUND.
+	SetOrderStatus(ctx context.Context, id string, s gateway.OrderStatus) error
+}
+
+// DeviceStore is the part of the store that keeps the device pool.
+type DeviceStore interface {
+	// CreateDevice adds a device. ECONFLICT if the ID exists, EINVALID
+	// without an ID or room.
+	CreateDevice(ctx context.Context, d gateway.Device) (gateway.Device, error)
+	// Device returns one device. ENOTFOUND.
+	Device(ctx context.Context, id string) (gateway.Device, error)
+	// Devices lists devices, of one room or of all when room is empty.
+	Devices(ctx context.Context, room string, withRetired bool) ([]gateway.Device, error)
+	// UpdateDevice applies fn to the device in one transaction. ENOTFOUND;
+	// ECONFLICT when the device is retired; fn's error as is.
+	UpdateDevice(ctx context.Context, id string, fn func(*gateway.Device) error) (gateway.Device, error)
+	// Heartbeat records that the device's agent is alive. ENOTFOUND.
+	Heartbeat(ctx context.Context, id string, battery int, apps []gateway.Channel) (gateway.Device, error)
+}
+
+// Defaults of the Server's fields.
+const (
+	DefaultMaxBody      = 64 << 10
+	DefaultAgentWait    = 25 * time.Second
+	DefaultSSEHeartbeat = 15 * time.Second
+	// ReadyTimeout bounds the Ready check behind /readyz.
+	ReadyTimeout = 2 * time.Second
+)
+
+// Server serves the gateway's HTTP API. Set the fields, then call Handler.
+// Router, Tokens, Verifications, Orders, Devices and Bus are required; a
+// gateway.Store satisfies every store part (see NewServer).
+type Server struct {
+	// Router is the routing core.
+	Router Router
+	// Tokens authenticates callers and keeps device agents' credentials.
+	Tokens TokenStore
+	// Verifications is read for a verification's record and events.
+	Verifications VerificationReader
+	// Orders holds the device agents' orders.
+	Orders OrderStore
+	// Devices is the device pool.
+	Devices DeviceStore
+	// Bus wakes event streams and agents' long polls.
+	Bus gateway.Bus
+
+	// Logger takes the request log and every internal error. Default: the
+	// logrus standard logger.
+	Logger logrus.FieldLogger
+	// Now is the clock for outcomes and reports. Default: time.Now.
+	Now func() time.Time
+	// MaxBody is the largest request body accepted, in bytes. Default:
+	// DefaultMaxBody (64 KiB).
+	MaxBody int64
+	// Webhooks are providers' webhook handlers by name, each mounted at
+	// /webhooks/{name}/ without stripping the prefix: a handler sees the
+	// full path, so it can check signatures against the public URL. Names
+	// are lower-case letters, digits, '-' and '_'.
+	Webhooks map[string]http.Handler
+	// Metrics is served at /metrics when set.
+	Metrics http.Handler
+	// Ready reports whether the gateway can serve (store reachable, say);
+	// /readyz calls it with a ReadyTimeout deadline. Nil: always ready.
+	Ready func(ctx context.Context) error
+	// AgentWait caps a device agent's long poll. Default: DefaultAgentWait.
+	AgentWait time.Duration
+	// SSEHeartbeat is the interval of the comment lines that keep an event
+	// stream open, and of its re-reads should a wake-up have been missed.
+	// Default: DefaultSSEHeartbeat.
+	SSEHeartbeat time.Duration
+}
+
+// NewServer returns a Server over the router and every part of the store,
+// with the other fields at their defaults.
+func NewServer(r Router, st gateway.Store) *Server {
+	return &Server{
+		Router:        r,
+		Tokens:        st,
+		Verifications: st,
+		Orders:        st,
+		Devices:       st,
+		Bus:           st,
+		Logger:        logrus.StandardLogger(),
+		Now:           time.Now,
+		MaxBody:       DefaultMaxBody,
+		AgentWait:     DefaultAgentWait,
+		SSEHeartbeat:  DefaultSSEHeartbeat,
+	}
+}
+
+func (s *Server) logger() logrus.FieldLogger {
+	if s.Logger == nil {
+		return logrus.StandardLogger()
+	}
+	return s.Logger
+}
+
+func (s *Server) now() time.Time {
+	if s.Now == nil {
+		return time.Now()
+	}
+	return s.Now()
+}
+
+func (s *Server) maxBody() int64 {
+	if s.MaxBody <= 0 {
+		return DefaultMaxBody
+	}
+	return s.MaxBody
+}
+
+func (s *Server) agentWait() time.Duration {
+	if s.AgentWait <= 0 {
+		return DefaultAgentWait
+	}
+	return s.AgentWait
+}
+
+func (s *Server) sseHeartbeat() time.Duration {
+	if s.SSEHeartbeat <= 0 {
+		return DefaultSSEHeartbeat
+	}
+	return s.SSEHeartbeat
+}
+
+var webhookName = regexp.MustCompile(`^[a-z0-9_-]+$`)
+
+// Handler returns the HTTP handler of the whole API. It panics if a webhook
+// name is not a valid path segment: that is a wiring mistake.
+func (s *Server) Handler() http.Handler {
+	const (
+		officer    = gateway.RoleOfficer
+		supervisor = gateway.RoleSupervisor
+		ops        = gateway.RoleOps
+		agent      = gateway.RoleAgent
+	)
+	mux := http.NewServeMux()
+
+	// Officer and supervisor API.
+	mux.Handle("POST /v1/verifications", s.authed(s.createVerification, officer))
+	mux.Handle("GET /v1/verifications/{id}", s.authed(s.getVerification, officer, supervisor, ops))
+	mux.Handle("GET /v1/verifications/{id}/events", s.authed(s.verificationEvents, officer, supervisor, ops))
+	mux.Handle("POST /v1/verifications/{id}/outcome", s.authed(s.recordOutcome, supervisor))
+	mux.Handle("POST /v1/verifications/{id}/cancel", s.authed(s.cancelVerification, officer))
+	mux.Handle("POST /v1/verifications/{id}/joined", s.authed(s.officerJoined, officer))
+
+	// Device-agent protocol.
+	mux.Handle("POST /v1/agent/heartbeat", s.authed(s.agentHeartbeat, agent))
+	mux.Handle("GET /v1/agent/orders", s.authed(s.agentOrders, agent))
+	mux.Handle("POST /v1/agent/orders/{id}/report", s.authed(s.agentReport, agent))
+
+	// Ops API.
+	mux.Handle("GET /v1/devices", s.authed(s.listDevices, ops))
+	mux.Handle("POST /v1/devices", s.authed(s.createDevice, ops))
+	mux.Handle("GET /v1/devices/{id}", s.authed(s.getDevice, ops))
+	mux.Handle("PATCH /v1/devices/{id}", s.authed(s.updateDevice, ops))
+
+	// Health and metrics.
+	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.HandleFunc("GET /readyz", s.readyz)
+	if s.Metrics != nil {
+		mux.Handle("GET /metrics", s.Metrics)
+	}
+
+	for name, h := range s.Webhooks {
+		if !webhookName.MatchString(name) {
+			panic(fmt.Sprintf("httpapi: invalid webhook name %q", name))
+		}
+		mux.Handle("/webhooks/"+name+"/", s.limitBody(h))
+	}
+
+	return s.logRequests(s.recoverPanics(s.jsonFallback(mux)))
+}
+
+// limitBody caps a webhook's body at MaxBody; the provider's handler sees
+// the error when it reads past it.
+func (s *Server) limitBody(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > s.maxBody() {
+			s.writeError(w, r, gateway.Errorf(gateway.ETOOLARGE, "request body over %d bytes", s.maxBody()))
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, s.maxBody())
+		h.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	s.writeJSON(w, r, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if s.Ready != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), ReadyTimeout)
+		defer cancel()
+		if err := s.Ready(ctx); err != nil {
+			s.logger().WithError(err).Warn("not ready")
+			s.writeError(w, r, gateway.Errorf(gateway.EUNAVAILABLE, "not ready"))
+			return
+		}
+	}
+	s.writeJSON(w, r, http.StatusOK, map[string]string{"status": "ready"})
+}

@@ -1,0 +1,225 @@
+package gateway
+
+import (
+	"slices"
+	"time"
+)
+
+// Room is an operations room: the area it covers, its published number, and
+// the neighbouring rooms that take its overflow, nearest first.
+type Room struct {
+	ID         string   `json:"id"`
+	Name       string   `json:"name"`
+	Boroughs   []string `json:"boroughs"`
+	Number     string   `json:"number"`      // published E.164 number the public dials
+	DeskNumber string   `json:"desk_number"` // the supervisor desk's E.164 number, for PSTN when no device is free
+	Neighbours []string `json:"neighbours"`  // room IDs, nearest first
+}
+
+// DeviceStatus is whether a device may take new calls.
+type DeviceStatus string
+
+// The device statuses. Append only.
+const (
+	DeviceInService    DeviceStatus = "in_service"     // routable when its heartbeat is fresh and it is free
+	DeviceOutOfService DeviceStatus = "out_of_service" // keeps a call in progress, takes no new one
+	DeviceRetired      DeviceStatus = "retired"        // gone for good; keeps its history
+)
+
+// ParseDeviceStatus returns the status named s, or an EINVALID error.
+func ParseDeviceStatus(s string) (DeviceStatus, error) {
+	switch d := DeviceStatus(s); d {
+	case DeviceInService, DeviceOutOfService, DeviceRetired:
+		return d, nil
+	}
+	return "", Errorf(EINVALID, "unknown device status %q (known: in_service, out_of_service, retired)", s)
+}
+
+// Device is a dedicated handset in a room.
+type Device struct {
+	ID       string             `json:"id"`
+	RoomID   string             `json:"room"`
+	Name     string             `json:"name"`
+	Number   string             `json:"number"`  // E.164 SIM number
+	Handles  map[Channel]string `json:"handles"` // the device's handle per app (its Apple ID, WhatsApp number, Zoom user...)
+	Status   DeviceStatus       `json:"status"`
+	Battery  int                `json:"battery"` // percent, from the last heartbeat; -1 unknown
+	Apps     []Channel          `json:"apps"`    // apps the agent last reported signed in and working
+	LastSeen time.Time          `json:"last_seen"`
+	LastUsed time.Time          `json:"last_used"` // when its last claim was taken; least recently used goes first
+	Version  int64              `json:"version"`   // bumped on every rotation
+	// Lease is the live claim on the device, if any (read-only: set by the store).
+	Lease *Lease `json:"lease,omitempty"`
+}
+
+// Supports reports whether the device has a handle for channel c. A device
+// supports PSTN when it has a number.
+func (d Device) Supports(c Channel) bool {
+	if c == ChannelPSTN {
+		return d.Number != ""
+	}
+	return d.Handles[c] != ""
+}
+
+// Channels lists the channels the device supports, in the order of Channels.
+func (d Device) Channels() []Channel {
+	var out []Channel
+	for _, c := range Channels {
+		if d.Supports(c) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// Fresh reports whether the device's heartbeat is newer than cutoff.
+func (d Device) Fresh(cutoff time.Time) bool { return !d.LastSeen.Before(cutoff) }
+
+// Lease is a claim on a device with an expiry. Fence grows with every claim of
+// the device, so a holder whose claim was swept cannot renew or release a
+// newer one.
+type Lease struct {
+	DeviceID  string    `json:"device"`
+	RoomID    string    `json:"room"`
+	Holder    string    `json:"holder"` // the verification holding it
+	Fence     int64     `json:"fence"`
+	ClaimedAt time.Time `json:"claimed_at"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// ClaimRecord is one claim in a device's history.
+type ClaimRecord struct {
+	DeviceID   string     `json:"device"`
+	Fence      int64      `json:"fence"`
+	Holder     string     `json:"holder"`
+	ClaimedAt  time.Time  `json:"claimed_at"`
+	ReleasedAt *time.Time `json:"released_at,omitempty"`
+	Reason     string     `json:"reason,omitempty"` // released, expired, ...
+}
+
+// Officer is who asks for a verification, as he states it.
+type Officer struct {
+	Collar  string `json:"collar"`
+	Warrant string `json:"warrant"`
+}
+
+// Location is a WGS84 position.
+type Location struct {
+	Lat float64 `json:"lat"`
+	Lon float64 `json:"lon"`
+}
+
+// Contact is one way to reach the officer, in his order of preference.
+type Contact struct {
+	Channel Channel `json:"channel"`
+	Handle  string  `json:"handle"`
+	// Links asks for the join link of a meeting-style channel to be sent to
+	// this contact by message as well (WhatsApp contacts only).
+	Links bool `json:"links,omitempty"`
+}
+
+// OutcomeResult is a supervisor's judgement.
+type OutcomeResult string
+
+// The outcomes. Append only.
+const (
+	OutcomeVerified OutcomeResult = "verified"
+	OutcomeRefused  OutcomeResult = "refused"
+)
+
+// Outcome is the supervisor's record of the check.
+type Outcome struct {
+	Result     OutcomeResult `json:"outcome"`
+	Supervisor string        `json:"supervisor"`
+	Note       string        `json:"note,omitempty"`
+	At         time.Time     `json:"at"`
+}
+
+// Verification is one encounter from request to outcome.
+type Verification struct {
+	ID          string     `json:"id"`
+	Reference   string     `json:"reference"`
+	State       State      `json:"state"`
+	Officer     Officer    `json:"officer"`
+	Location    Location   `json:"location"`
+	Contacts    []Contact  `json:"contacts"`
+	RoomID      string     `json:"room"`
+	DeviceID    string     `json:"device,omitempty"`  // the device that connected
+	Channel     Channel    `json:"channel,omitempty"` // the channel that connected
+	JoinURL     string     `json:"join_url,omitempty"`
+	Reason      string     `json:"reason,omitempty"` // why it failed, was cancelled or closed
+	Outcome     *Outcome   `json:"outcome,omitempty"`
+	RequestedBy string     `json:"requested_by"` // token ID of the officer app
+	CreatedAt   time.Time  `json:"created_at"`
+	UpdatedAt   time.Time  `json:"updated_at"`
+	Deadline    time.Time  `json:"deadline"` // the end of the time budget
+	Attempts    []Attempt  `json:"attempts"`
+	Owner       string     `json:"owner,omitempty"` // the gateway instance routing it
+	OwnerUntil  *time.Time `json:"-"`               // when the owner's hold lapses unless renewed
+	Lease       *Lease     `json:"lease,omitempty"` // the device claim it holds, if any
+	QueuedAt    *time.Time `json:"queued_at,omitempty"`
+}
+
+// AttemptResult is how an attempt ended.
+type AttemptResult string
+
+// The attempt results. Append only.
+const (
+	ResultPending   AttemptResult = ""          // still running
+	ResultConnected AttemptResult = "connected" // the call connected
+	ResultNotPlaced AttemptResult = "not_placed"
+	ResultRejected  AttemptResult = "rejected"
+	ResultNoAnswer  AttemptResult = "no_answer"
+	ResultFailed    AttemptResult = "failed"    // placed but failed
+	ResultUnknown   AttemptResult = "unknown"   // the provider may have acted; hung up
+	ResultCancelled AttemptResult = "cancelled" // withdrawn: officer cancelled, budget spent, gateway stopped
+	ResultSkipped   AttemptResult = "skipped"   // not tried: the provider's circuit breaker is open
+)
+
+// Attempt is one try on one channel with one device.
+type Attempt struct {
+	ID             string        `json:"id"`
+	VerificationID string        `json:"verification"`
+	Seq            int           `json:"seq"`
+	Channel        Channel       `json:"channel"`
+	RoomID         string        `json:"room"`
+	DeviceID       string        `json:"device"`
+	ProviderRef    string        `json:"provider_ref,omitempty"`
+	JoinURL        string        `json:"join_url,omitempty"`
+	StartedAt      time.Time     `json:"started_at"`
+	EndedAt        *time.Time    `json:"ended_at"`
+	Tries          int           `json:"tries"`
+	Result         AttemptResult `json:"result"`
+	Error          string        `json:"error,omitempty"`
+}
+
+// Open reports whether the attempt is still running.
+func (a Attempt) Open() bool { return a.EndedAt == nil }
+
+// EventType classifies an event in a verification's record.
+type EventType string
+
+// The event types. Append only.
+const (
+	EventState   EventType = "state"   // the verification changed state
+	EventAttempt EventType = "attempt" // an attempt started, was retried or ended
+	EventReport  EventType = "report"  // a provider or agent reported on a leg
+	EventOutcome EventType = "outcome" // the supervisor recorded the outcome
+	EventNote    EventType = "note"    // anything else worth the record (skipped channel, take-over)
+)
+
+// Event is one entry in a verification's durable record.
+type Event struct {
+	Seq            int64             `json:"seq"` // store-wide, increasing
+	VerificationID string            `json:"verification"`
+	Type           EventType         `json:"type"`
+	State          State             `json:"state"` // the verification's state after the event
+	AttemptID      string            `json:"attempt,omitempty"`
+	Message        string            `json:"message"`
+	Data           map[string]string `json:"data,omitempty"`
+	At             time.Time         `json:"at"`
+	Instance       string            `json:"instance,omitempty"`
+}
+
+// HasChannel reports whether cs contains c.
+func HasChannel(cs []Channel, c Channel) bool { return slices.Contains(cs, c) }

@@ -1,0 +1,116 @@
+package router
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/safeconnection/gateway"
+)
+
+// connect records that the call is up and holds the device while it lasts.
+func (u *run) connect(ctx context.Context, a *gateway.Attempt, lease *gateway.Lease, dev gateway.Device, p gateway.Placement, finish func(gateway.AttemptResult, string, next) next) next {
+	r := u.r
+	finish(gateway.ResultConnected, "", connected)
+	v, ev, err := r.Store.Transition(ctx, u.v.ID, gateway.Transition{
+		From: []gateway.State{gateway.StateDialling},
+		To:   gateway.StateConnected,
+		Set: func(v *gateway.Verification) {
+			v.DeviceID, v.Channel = dev.ID, a.Channel
+			if a.JoinURL != "" {
+				v.JoinURL = a.JoinURL
+			}
+		},
+		Event: gateway.Event{Type: gateway.EventState, AttemptID: a.ID, Instance: r.Instance,
+			Message: fmt.Sprintf("connected on %s", a.Channel),
+			Data:    map[string]string{"channel": string(a.Channel), "device": dev.ID}},
+	})
+	if err != nil {
+		// Cancelled while it connected: end the call.
+		u.transitionFailed(ctx, err)
+		u.hangUp(ctx, u.leg(*a, dev, u.handleFor(a.Channel)), p)
+		u.releaseIf(ctx, lease, "cancelled")
+		return stopped
+	}
+	u.v = v
+	r.Observer.Connected(a.Channel, r.Now().Sub(v.CreatedAt))
+	u.log.WithField("channel", a.Channel).Info("connected")
+	u.hold(ctx, *a, lease, dev, p, ev.Seq)
+	return connected
+}
+
+// holdResumed takes up a connected call left by a stopped instance: if the
+// device's lease is still this verification's, hold it; otherwise the call's
+// hold on the device is gone, and the record says so.
+func (u *run) holdResumed(ctx context.Context) {
+	var a gateway.Attempt
+	for _, at := range u.v.Attempts {
+		if at.Result == gateway.ResultConnected {
+			a = at
+		}
+	}
+	if u.v.Lease == nil || u.v.Lease.DeviceID != u.v.DeviceID {
+		u.note(ctx, a.ID, "the device's lease lapsed while no instance held the call; awaiting the supervisor's outcome")
+		return
+	}
+	if _, err := u.r.Store.Renew(ctx, *u.v.Lease, u.r.LeaseTTL); err != nil {
+		u.note(ctx, a.ID, "the device's lease could not be renewed after take-over; awaiting the supervisor's outcome")
+		return
+	}
+	dev, _ := u.r.Store.Device(ctx, u.v.DeviceID)
+	u.hold(ctx, a, u.v.Lease, dev, gateway.Placement{ProviderRef: a.ProviderRef, JoinURL: a.JoinURL}, 0)
+}
+
+// hold keeps the device's lease while the call lasts: until the provider or
+// agent reports its end, the supervisor records the outcome (which ends the
+// call), the officer cancels, or MaxCall passes. Events after the one with
+// Seq after are read: the call's end may be recorded before hold starts.
+func (u *run) hold(ctx context.Context, a gateway.Attempt, lease *gateway.Lease, dev gateway.Device, p gateway.Placement, after int64) {
+	r := u.r
+	if lease == nil {
+		// PSTN to the supervisor desk holds no device: the call is the desk's.
+		return
+	}
+	stopKeep := u.keepLease(ctx, *lease)
+	defer stopKeep()
+	reports, unsub := r.Store.Subscribe(gateway.TopicAttempt + a.ID)
+	defer unsub()
+	limit := time.NewTimer(max(time.Until(a.StartedAt.Add(r.MaxCall)), 0))
+	defer limit.Stop()
+	poll := time.NewTicker(r.PollInterval)
+	defer poll.Stop()
+	leg := u.leg(a, dev, u.handleFor(a.Channel))
+	for {
+		evs, _ := r.Store.Events(ctx, u.v.ID, after, 0)
+		for _, ev := range evs {
+			after = ev.Seq
+			if ev.Type == gateway.EventReport && ev.AttemptID == a.ID && ev.Data["status"] == string(gateway.ReportEnded) {
+				u.note(ctx, a.ID, "call ended")
+				stopKeep()
+				u.release(ctx, *lease, "call ended")
+				return
+			}
+			if ev.Type == gateway.EventState || ev.Type == gateway.EventOutcome {
+				if ev.State.Terminal() {
+					u.hangUp(ctx, leg, p)
+					stopKeep()
+					u.release(ctx, *lease, "call closed: "+string(ev.State))
+					return
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return // stopping: the lease lapses, or whoever takes over holds it
+		case <-limit.C:
+			u.note(ctx, a.ID, fmt.Sprintf("call reached the %s limit: hung up", r.MaxCall))
+			u.hangUp(ctx, leg, p)
+			stopKeep()
+			u.release(ctx, *lease, "call limit")
+			return
+		case <-u.cancel:
+		case <-reports:
+		case <-poll.C:
+		}
+	}
+}

@@ -1,0 +1,384 @@
+// Package router is the routing core of the gateway: it picks the local
+// operations room from the officer's location, claims a free device there
+// under a lease, places the call over the officer's channels in his order
+// through the registered adapters, retries what was not placed, falls over
+// to the next channel, device or neighbouring room, queues when nothing is
+// free, ends on PSTN when every video channel has failed, and writes every
+// step to the store before anyone is told.
+//
+// The router knows no provider by name and imports no adapter and no
+// net/http: cmd/gateway registers the adapters the configuration enables.
+package router
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/safeconnection/gateway"
+	"github.com/sirupsen/logrus"
+)
+
+// Store is what the router needs of the store.
+type Store interface {
+	gateway.ClaimStore
+	gateway.VerificationStore
+	gateway.Bus
+	// Device returns one device. ENOTFOUND.
+	Device(ctx context.Context, id string) (gateway.Device, error)
+}
+
+// Locator finds rooms.
+type Locator interface {
+	// Locate returns the room covering loc and the borough it fell in.
+	// EOUTSIDE when no room covers it; EINVALID for impossible coordinates.
+	Locate(loc gateway.Location) (gateway.Room, string, error)
+	// Room returns a room by ID.
+	Room(id string) (gateway.Room, bool)
+}
+
+// Observer is told what happens, for metrics. Its methods must not block.
+type Observer interface {
+	// AttemptEnded is called when an attempt ends, with how long it ran.
+	AttemptEnded(ch gateway.Channel, result gateway.AttemptResult, d time.Duration)
+	// Connected is called when a verification connects, with the time from
+	// the request.
+	Connected(ch gateway.Channel, sinceRequest time.Duration)
+	// Finished is called when a verification reaches a final state.
+	Finished(s gateway.State)
+}
+
+// LinkSender sends a meeting's join link by message.
+type LinkSender interface {
+	// SendJoinLink sends the link to an E.164 number and returns the
+	// message's ID.
+	SendJoinLink(ctx context.Context, toE164, reference, joinURL string) (string, error)
+}
+
+// Router routes verifications. Build it with New, set its fields, Register
+// adapters, then Open it; Close stops it.
+type Router struct {
+	Store    Store
+	Rooms    Locator
+	Logger   logrus.FieldLogger
+	Now      func() time.Time
+	Observer Observer
+	// Instance names this gateway among others sharing the store.
+	Instance string
+
+	// RingTimeout bounds one attempt: placing it and waiting for an answer.
+	RingTimeout time.Duration
+	// Budget bounds a whole verification, queueing included.
+	Budget time.Duration
+	// LeaseTTL is how long a device claim lasts unless renewed.
+	LeaseTTL time.Duration
+	// HeartbeatStale: a device not heard from for this long is not routable.
+	HeartbeatStale time.Duration
+	// RetryMin and RetryMax bound the backoff between tries of a leg that was
+	// not placed.
+	RetryMin, RetryMax time.Duration
+	// MaxCall bounds how long a connected call holds its device.
+	MaxCall time.Duration
+	// OwnerTTL is how long this instance's hold on a verification lasts
+	// unless renewed; another instance takes over after it lapses.
+	OwnerTTL time.Duration
+	// SweepInterval is how often expired leases are freed and orphaned
+	// verifications taken over.
+	SweepInterval time.Duration
+	// PollInterval is how often a wait re-reads the store when no wake-up
+	// came (a missed notification must not lose an event).
+	PollInterval time.Duration
+	// Backoff returns the wait before try n+1 of a leg (n ≥ 1), given the
+	// provider's Retry-After (0 if none). Default: DefaultBackoff.
+	Backoff func(r *Router, n int, retryAfter time.Duration) time.Duration
+	// Ranker reorders the officer's channels by their recent record; nil
+	// keeps his order.
+	Ranker *Ranker
+	// Links sends join links to the contacts that asked for them
+	// (gateway.Contact.Links); nil sends none.
+	Links LinkSender
+
+	mu       sync.Mutex
+	adapters map[gateway.Channel]gateway.Adapter
+	running  map[string]context.CancelFunc // verification ID -> its run
+	queue    *queue
+	ctx      context.Context
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+}
+
+// New returns a router over the store and rooms with the default timings:
+// ring 20 s, budget 60 s, lease 30 s, heartbeat stale after 90 s.
+func New(store Store, rooms Locator) *Router {
+	return &Router{
+		Store:          store,
+		Rooms:          rooms,
+		Logger:         logrus.StandardLogger(),
+		Now:            time.Now,
+		Observer:       nopObserver{},
+		Instance:       "gateway",
+		RingTimeout:    20 * time.Second,
+		Budget:         60 * time.Second,
+		LeaseTTL:       30 * time.Second,
+		HeartbeatStale: 90 * time.Second,
+		RetryMin:       200 * time.Millisecond,
+		RetryMax:       3 * time.Second,
+		MaxCall:        30 * time.Minute,
+		OwnerTTL:       10 * time.Second,
+		SweepInterval:  2 * time.Second,
+		PollInterval:   time.Second,
+		Backoff:        DefaultBackoff,
+		adapters:       map[gateway.Channel]gateway.Adapter{},
+		running:        map[string]context.CancelFunc{},
+	}
+}
+
+// DefaultBackoff doubles from RetryMin up to RetryMax with jitter (a half to
+// the whole of the step), and never waits less than the provider's
+// Retry-After.
+func DefaultBackoff(r *Router, n int, retryAfter time.Duration) time.Duration {
+	d := r.RetryMin
+	for i := 1; i < n && d < r.RetryMax; i++ {
+		d *= 2
+	}
+	d = min(d, r.RetryMax)
+	d = d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
+	return max(d, retryAfter)
+}
+
+// Register adds the adapter for its channel. It refuses a second adapter for
+// a channel, and registration after Open.
+func (r *Router) Register(a gateway.Adapter) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.ctx != nil {
+		return gateway.Errorf(gateway.ECONFLICT, "router already open: register adapters before Open")
+	}
+	ch := a.Channel()
+	if _, err := gateway.ParseChannel(string(ch)); err != nil {
+		return err
+	}
+	if _, dup := r.adapters[ch]; dup {
+		return gateway.Errorf(gateway.ECONFLICT, "an adapter for channel %s is already registered", ch)
+	}
+	r.adapters[ch] = a
+	return nil
+}
+
+// Channels lists the channels with a registered adapter.
+func (r *Router) Channels() []gateway.Channel {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []gateway.Channel
+	for _, c := range gateway.Channels {
+		if r.adapters[c] != nil {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func (r *Router) adapter(c gateway.Channel) gateway.Adapter {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.adapters[c]
+}
+
+// Open starts the router's background work: the lease sweeper, take-over of
+// orphaned verifications (those of a stopped instance, or of this one before
+// a restart) and the queue.
+func (r *Router) Open(ctx context.Context) error {
+	r.mu.Lock()
+	if r.ctx != nil {
+		r.mu.Unlock()
+		return gateway.Errorf(gateway.ECONFLICT, "router already open")
+	}
+	r.ctx, r.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	r.queue = newQueue(r)
+	r.mu.Unlock()
+
+	r.wg.Add(2)
+	go func() { defer r.wg.Done(); r.queue.run(r.ctx) }()
+	go func() { defer r.wg.Done(); r.sweepLoop(r.ctx) }()
+	return nil
+}
+
+// Close stops every run without ending its verification: leases and holds
+// lapse, and this instance after a restart, or another one, takes over.
+func (r *Router) Close() error {
+	r.mu.Lock()
+	cancel := r.cancel
+	r.mu.Unlock()
+	if cancel == nil {
+		return nil
+	}
+	cancel()
+	r.wg.Wait()
+	return nil
+}
+
+// Request starts a verification and returns it at once, in routing; the call
+// is placed in the background. A request with an idempotency key already used
+// by the same officer app returns the first verification and false, and
+// places nothing. EINVALID for no contacts; EOUTSIDE for a location no room
+// covers; EUNAVAILABLE when no adapter serves any of the contacts' channels.
+func (r *Router) Request(ctx context.Context, req gateway.Request) (gateway.Verification, bool, error) {
+	const op = "router.Request"
+	if len(req.Contacts) == 0 {
+		return gateway.Verification{}, false, gateway.Errorf(gateway.EINVALID, "at least one contact is required")
+	}
+	served := false
+	for _, c := range req.Contacts {
+		if r.adapter(c.Channel) != nil {
+			served = true
+		}
+	}
+	if !served {
+		return gateway.Verification{}, false, gateway.Errorf(gateway.EUNAVAILABLE,
+			"none of the contact channels is available at this gateway (available: %v); the officer must use 999", r.Channels())
+	}
+	room, borough, err := r.Rooms.Locate(req.Location)
+	if err != nil {
+		return gateway.Verification{}, false, err
+	}
+	now := r.Now()
+	v := gateway.Verification{
+		ID:          gateway.NewID("v_"),
+		Reference:   gateway.NewReference(),
+		State:       gateway.StateRouting,
+		Officer:     req.Officer,
+		Location:    req.Location,
+		Contacts:    req.Contacts,
+		RoomID:      room.ID,
+		RequestedBy: req.RequestedBy,
+		CreatedAt:   now,
+		UpdatedAt:   now,
+		Deadline:    now.Add(r.Budget),
+	}
+	ev := gateway.Event{
+		Type:     gateway.EventState,
+		Message:  fmt.Sprintf("requested by %s in %s: routed to %s", req.Officer.Collar, borough, room.Name),
+		Data:     map[string]string{"room": room.ID, "borough": borough},
+		Instance: r.Instance,
+	}
+	got, created, err := r.Store.CreateVerification(ctx, v, req.IdempotencyKey, ev)
+	if err != nil {
+		return gateway.Verification{}, false, gateway.E(op, gateway.ErrorCode(err), err)
+	}
+	if created {
+		r.start(got.ID, false)
+	}
+	return got, created, nil
+}
+
+// start runs a verification in the background if this instance can own it;
+// takeover says it was found orphaned (its owner stopped).
+func (r *Router) start(id string, takeover bool) {
+	r.mu.Lock()
+	if r.ctx == nil || r.ctx.Err() != nil {
+		r.mu.Unlock()
+		return // not open: the sweeper of an open instance takes it over
+	}
+	if _, ok := r.running[id]; ok {
+		r.mu.Unlock()
+		return
+	}
+	ctx, cancel := context.WithCancel(r.ctx)
+	r.running[id] = cancel
+	r.wg.Add(1)
+	r.mu.Unlock()
+
+	go func() {
+		defer r.wg.Done()
+		defer func() {
+			r.mu.Lock()
+			delete(r.running, id)
+			r.mu.Unlock()
+			cancel()
+		}()
+		r.run(ctx, id, takeover)
+	}()
+}
+
+// Cancel withdraws a verification at the officer's request: the leg being
+// placed is hung up and the device released. ENOTFOUND; ECONFLICT when it has
+// already ended.
+func (r *Router) Cancel(ctx context.Context, id, by string) (gateway.Verification, error) {
+	v, _, err := r.Store.Transition(ctx, id, gateway.Transition{
+		From: []gateway.State{gateway.StateRouting, gateway.StateQueued, gateway.StateDialling, gateway.StateConnected},
+		To:   gateway.StateCancelled,
+		Set:  func(v *gateway.Verification) { v.Reason = "cancelled by the officer" },
+		Event: gateway.Event{Type: gateway.EventState, Message: "cancelled by " + by,
+			Instance: r.Instance},
+	})
+	if err != nil {
+		return v, r.ended(ctx, id, err, "cancelled")
+	}
+	r.Observer.Finished(gateway.StateCancelled)
+	r.wake(ctx, id)
+	return v, nil
+}
+
+// RecordOutcome records the supervisor's judgement of a connected
+// verification and ends the call's hold on the device. ENOTFOUND; EINVALID
+// for an unknown outcome or no supervisor; ECONFLICT unless connected.
+func (r *Router) RecordOutcome(ctx context.Context, id string, o gateway.Outcome) (gateway.Verification, error) {
+	var to gateway.State
+	switch o.Result {
+	case gateway.OutcomeVerified:
+		to = gateway.StateVerified
+	case gateway.OutcomeRefused:
+		to = gateway.StateRefused
+	default:
+		return gateway.Verification{}, gateway.Errorf(gateway.EINVALID, "outcome must be verified or refused, not %q", o.Result)
+	}
+	if o.Supervisor == "" {
+		return gateway.Verification{}, gateway.Errorf(gateway.EINVALID, "the supervisor's collar number is required")
+	}
+	o.At = r.Now()
+	v, _, err := r.Store.Transition(ctx, id, gateway.Transition{
+		From: []gateway.State{gateway.StateConnected},
+		To:   to,
+		Set:  func(v *gateway.Verification) { v.Outcome = &o },
+		Event: gateway.Event{Type: gateway.EventOutcome, Message: fmt.Sprintf("%s by %s", o.Result, o.Supervisor),
+			Data: map[string]string{"outcome": string(o.Result), "supervisor": o.Supervisor}, Instance: r.Instance},
+	})
+	if err != nil {
+		return v, r.ended(ctx, id, err, "given an outcome")
+	}
+	r.Observer.Finished(to)
+	r.wake(ctx, id)
+	return v, nil
+}
+
+// ended turns a state conflict into a message an officer or supervisor can
+// act on.
+func (r *Router) ended(ctx context.Context, id string, err error, what string) error {
+	if gateway.ErrorCode(err) != gateway.ECONFLICT {
+		return err
+	}
+	v, rerr := r.Store.Verification(ctx, id)
+	if rerr != nil {
+		return err
+	}
+	if v.State == gateway.StateConnected || v.State.Live() {
+		return &gateway.Error{Code: gateway.ECONFLICT, Message: fmt.Sprintf("this verification is %s: it cannot be %s until its call connects", v.State, what), Err: err}
+	}
+	return &gateway.Error{Code: gateway.ECONFLICT, Message: fmt.Sprintf("this verification is already %s: it cannot be %s", v.State, what), Err: err}
+}
+
+// wake tells the run of a verification, on whichever instance, to look at
+// its state again.
+func (r *Router) wake(ctx context.Context, id string) {
+	if err := r.Store.Publish(ctx, gateway.TopicCancel+id, id); err != nil {
+		r.Logger.WithError(err).WithField("verification", id).Warn("could not publish wake-up; the run will notice on its next poll")
+	}
+}
+
+type nopObserver struct{}
+
+func (nopObserver) AttemptEnded(gateway.Channel, gateway.AttemptResult, time.Duration) {}
+func (nopObserver) Connected(gateway.Channel, time.Duration)                           {}
+func (nopObserver) Finished(gateway.State)                                             {}

@@ -1,0 +1,465 @@
+// Package sqlite is the gateway's embedded store: gateway.Store on one SQLite
+// file through modernc.org/sqlite (pure Go, no cgo), in WAL mode.
+//
+// SQLite allows one writer at a time. The store keeps one connection for
+// writes, on which every change runs in a BEGIN IMMEDIATE transaction, so
+// concurrent callers queue in the connection pool rather than meet
+// SQLITE_BUSY, and a read-modify-write (a claim, a transition) sees no other
+// change between its read and its write. Reads go through a separate pool of
+// read-only connections and do not wait for writers.
+//
+// Times are stored as Unix nanoseconds and judged by the store's clock (the
+// Clock field), so tests can move time. Events are written by the one
+// writer, so their Seq order is their commit order.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/safeconnection/gateway"
+	"github.com/safeconnection/gateway/store/membus"
+	"github.com/sirupsen/logrus"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// BusyTimeout is how long a connection waits for a lock held by another
+// process (gatewayctl on the same file, say) before SQLite gives up.
+const BusyTimeout = 10 * time.Second
+
+// Store is gateway.Store on a SQLite file. Build it with New, set its
+// fields, then Open it; or use the package's Open, which does both with the
+// defaults. The fields must not change once it is open.
+type Store struct {
+	// Path is the database file.
+	Path string
+	// Clock is the store's clock: lease expiry, heartbeats, event times and
+	// ownership are judged by it, so tests can move time. Default time.Now.
+	// (It cannot be called Now: that is the gateway.Store method that
+	// reports it.)
+	Clock func() time.Time
+	// Bus carries the store's wake-ups. Default an in-memory bus, closed by
+	// Close.
+	Bus gateway.Bus
+	// Logger logs the migrations Open applies and wake-ups that could not
+	// be published. Default discards.
+	Logger logrus.FieldLogger
+
+	wdb        *sql.DB   // one connection: every write, in BEGIN IMMEDIATE transactions
+	rdb        *sql.DB   // read-only connections
+	stmts      stmtCache // on wdb
+	defaultBus *membus.Bus
+}
+
+// New returns a Store for the file at path with the default fields. It
+// opens nothing: call Open.
+func New(path string) *Store {
+	bus := membus.New()
+	discard := logrus.New()
+	discard.Out = io.Discard
+	return &Store{Path: path, Clock: time.Now, Bus: bus, Logger: discard, defaultBus: bus}
+}
+
+// Open opens the SQLite database at path with the default fields. It is
+// New(path) followed by Store.Open.
+func Open(ctx context.Context, path string) (*Store, error) {
+	s := New(path)
+	if err := s.Open(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Open opens the database, creating the file and its directory if needed,
+// and brings its schema up to date. EINVALID for a path that is not a plain
+// file name (":memory:", a "file:" URI, one with a query).
+func (s *Store) Open(ctx context.Context) error {
+	const op = "sqlite.Open"
+	path := s.Path
+	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") || strings.ContainsAny(path, "?#") {
+		return &gateway.Error{Op: op, Code: gateway.EINVALID,
+			Message: fmt.Sprintf("the store needs a plain file path, not %q (an in-memory database cannot be shared by the read and write connections)", path)}
+	}
+	if s.wdb != nil {
+		return &gateway.Error{Op: op, Code: gateway.EINVALID, Message: "store already open"}
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return gateway.E(op, gateway.EINTERNAL, err)
+	}
+	// The pragmas are set on every connection the pools open. Busy timeout
+	// goes first (the driver orders it so): it guards the others.
+	dsn := path + "?_pragma=busy_timeout(" + strconv.FormatInt(BusyTimeout.Milliseconds(), 10) + ")" +
+		"&_pragma=foreign_keys(ON)&_pragma=synchronous(NORMAL)"
+	wdb, err := sql.Open("sqlite", dsn+"&_pragma=journal_mode(WAL)&_txlock=immediate")
+	if err != nil {
+		return gateway.E(op, gateway.EINTERNAL, err)
+	}
+	wdb.SetMaxOpenConns(1)
+	wdb.SetMaxIdleConns(1)
+	wdb.SetConnMaxLifetime(0)
+	wdb.SetConnMaxIdleTime(0)
+	rdb, err := sql.Open("sqlite", dsn+"&_query_only=1")
+	if err != nil {
+		wdb.Close()
+		return gateway.E(op, gateway.EINTERNAL, err)
+	}
+	n := max(4, runtime.NumCPU())
+	rdb.SetMaxOpenConns(n)
+	rdb.SetMaxIdleConns(n)
+	s.wdb, s.rdb, s.stmts = wdb, rdb, stmtCache{db: wdb}
+	if err := s.init(ctx); err != nil {
+		s.closeDB()
+		return gateway.E(op, gateway.ErrorCode(err), err)
+	}
+	return nil
+}
+
+// init checks the journal mode, applies the migrations and prepares the
+// statements of claims.
+func (s *Store) init(ctx context.Context) error {
+	var mode string
+	if err := s.wdb.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		return err
+	}
+	if !strings.EqualFold(mode, "wal") {
+		// WAL is refused on some file systems (network shares); the store
+		// still works, with readers and the writer taking turns.
+		s.Logger.WithField("journal_mode", mode).Warn("sqlite: WAL not available; readers will wait for writers")
+	}
+	if err := s.migrate(ctx); err != nil {
+		return err
+	}
+	return s.stmts.prepare(ctx, claimWrites...)
+}
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// migration is one numbered schema change.
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+// loadMigrations returns the embedded migrations in order of version. A file
+// is named NNNN_what.sql.
+func loadMigrations() ([]migration, error) {
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return nil, err
+	}
+	var out []migration
+	for _, name := range names {
+		base := filepath.Base(name)
+		num, _, ok := strings.Cut(base, "_")
+		v, err := strconv.Atoi(num)
+		if !ok || err != nil || v <= 0 {
+			return nil, fmt.Errorf("migration %s: the name must start with a positive number and an underscore", base)
+		}
+		b, err := migrations.ReadFile(name)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, migration{version: v, name: base, sql: string(b)})
+	}
+	slices.SortFunc(out, func(a, b migration) int { return a.version - b.version })
+	for i := 1; i < len(out); i++ {
+		if out[i].version == out[i-1].version {
+			return nil, fmt.Errorf("migrations %s and %s share version %d", out[i-1].name, out[i].name, out[i].version)
+		}
+	}
+	return out, nil
+}
+
+// migrate applies, in order, each migration not yet recorded in
+// schema_migrations, each in its own transaction with its record. Opening the
+// file again, or from two processes at once, applies nothing twice.
+func (s *Store) migrate(ctx context.Context) error {
+	ms, err := loadMigrations()
+	if err != nil {
+		return err
+	}
+	if _, err := s.wdb.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version    INTEGER PRIMARY KEY,
+		name       TEXT NOT NULL,
+		applied_at INTEGER NOT NULL
+	) STRICT`); err != nil {
+		return err
+	}
+	for _, m := range ms {
+		applied := false
+		err := s.write(ctx, func(tx tx, now time.Time) error {
+			var n int
+			if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM schema_migrations WHERE version = ?", m.version).Scan(&n); err != nil {
+				return err
+			}
+			if n > 0 {
+				return nil
+			}
+			if _, err := tx.Tx.ExecContext(ctx, m.sql); err != nil { // once: not prepared
+				return fmt.Errorf("migration %s: %w", m.name, err)
+			}
+			applied = true
+			_, err := tx.ExecContext(ctx, "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+				m.version, m.name, now.UnixNano())
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		if applied {
+			s.Logger.WithField("migration", m.name).Info("sqlite: migration applied")
+		}
+	}
+	return nil
+}
+
+// Close closes the database, and the default bus with every subscription on
+// it.
+func (s *Store) Close() error {
+	if s.defaultBus != nil && s.Bus == gateway.Bus(s.defaultBus) {
+		s.defaultBus.Close()
+	}
+	return s.closeDB()
+}
+
+// closeDB closes the connections, if open.
+func (s *Store) closeDB() error {
+	if s.wdb == nil {
+		return nil
+	}
+	s.stmts.close()
+	err := errors.Join(s.rdb.Close(), s.wdb.Close())
+	s.wdb, s.rdb = nil, nil
+	return err
+}
+
+// Ping reports whether the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.rdb.PingContext(ctx); err != nil {
+		return gateway.E("sqlite.Ping", gateway.EUNAVAILABLE, err)
+	}
+	return nil
+}
+
+// Now returns the store's clock.
+func (s *Store) Now(context.Context) (time.Time, error) { return s.now(), nil }
+
+// now reads the clock as stored: UTC, to the nanosecond, without a
+// monotonic reading.
+func (s *Store) now() time.Time { return time.Unix(0, s.Clock().UnixNano()).UTC() }
+
+// Publish sends a wake-up on the store's bus.
+func (s *Store) Publish(ctx context.Context, topic, payload string) error {
+	return s.Bus.Publish(ctx, topic, payload)
+}
+
+// Subscribe listens on the store's bus.
+func (s *Store) Subscribe(topic string) (<-chan string, func()) {
+	return s.Bus.Subscribe(topic)
+}
+
+// notify publishes a wake-up after a commit. The change is stored, so a lost
+// wake-up is logged, not returned: a reader recovers it from the store.
+func (s *Store) notify(ctx context.Context, topic, payload string) {
+	if err := s.Bus.Publish(ctx, topic, payload); err != nil {
+		s.Logger.WithError(err).WithField("topic", topic).Warn("sqlite: wake-up not published")
+	}
+}
+
+// write runs fn in a BEGIN IMMEDIATE transaction on the write connection
+// and commits it. now is read once the write lock is held, so the store's
+// clock never runs backwards across commits. fn's error is returned as is.
+func (s *Store) write(ctx context.Context, fn func(tx tx, now time.Time) error) error {
+	t, err := s.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx{t, &s.stmts}, s.now()); err != nil {
+		t.Rollback()
+		return err
+	}
+	return t.Commit()
+}
+
+// read runs fn in a read transaction, a consistent snapshot.
+func (s *Store) read(ctx context.Context, fn func(tx tx, now time.Time) error) error {
+	t, err := s.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return err
+	}
+	defer t.Rollback()
+	return fn(tx{t, nil}, s.now())
+}
+
+// tx is a transaction that runs the statements prepared at Open prepared,
+// and the others as they come.
+type tx struct {
+	*sql.Tx
+	stmts *stmtCache // nil: none prepared
+}
+
+// ExecContext runs query, prepared if it was.
+func (t tx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if st := t.stmts.get(query); st != nil {
+		return t.StmtContext(ctx, st).ExecContext(ctx, args...)
+	}
+	return t.Tx.ExecContext(ctx, query, args...)
+}
+
+// QueryContext runs query, prepared if it was.
+func (t tx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if st := t.stmts.get(query); st != nil {
+		return t.StmtContext(ctx, st).QueryContext(ctx, args...)
+	}
+	return t.Tx.QueryContext(ctx, query, args...)
+}
+
+// QueryRowContext runs query, prepared if it was.
+func (t tx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	if st := t.stmts.get(query); st != nil {
+		return t.StmtContext(ctx, st).QueryRowContext(ctx, args...)
+	}
+	return t.Tx.QueryRowContext(ctx, query, args...)
+}
+
+// stmtCache holds a database's prepared statements by query: those the
+// store runs most (claims, releases), prepared at Open. A statement cannot
+// be prepared later, inside a transaction: the write pool's one connection
+// is then taken, and preparing would wait for it for ever.
+type stmtCache struct {
+	db *sql.DB
+	m  sync.Map // query -> *sql.Stmt
+}
+
+// prepare prepares the queries.
+func (c *stmtCache) prepare(ctx context.Context, queries ...string) error {
+	for _, q := range queries {
+		st, err := c.db.PrepareContext(ctx, q)
+		if err != nil {
+			return fmt.Errorf("prepare %q: %w", q, err)
+		}
+		c.m.Store(q, st)
+	}
+	return nil
+}
+
+// get returns query prepared, or nil when it was not.
+func (c *stmtCache) get(query string) *sql.Stmt {
+	if c == nil {
+		return nil
+	}
+	if st, ok := c.m.Load(query); ok {
+		return st.(*sql.Stmt)
+	}
+	return nil
+}
+
+// close closes every statement.
+func (c *stmtCache) close() {
+	c.m.Range(func(q, st any) bool {
+		st.(*sql.Stmt).Close()
+		c.m.Delete(q)
+		return true
+	})
+}
+
+// fnError marks an error returned by a caller's function, to pass on as is.
+type fnError struct{ err error }
+
+func (e fnError) Error() string { return e.err.Error() }
+
+// fail gives err the operation: a caller's error or a *gateway.Error passes
+// as is, a deadline is ETIMEOUT, anything else EINTERNAL.
+func fail(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var fe fnError
+	if errors.As(err, &fe) {
+		return fe.err
+	}
+	var ge *gateway.Error
+	if errors.As(err, &ge) {
+		return err
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return gateway.E(op, gateway.ETIMEOUT, err)
+	}
+	return gateway.E(op, gateway.EINTERNAL, err)
+}
+
+// isUnique reports whether err is a violation of a primary key or unique
+// constraint.
+func isUnique(err error) bool {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	return se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY || se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE
+}
+
+// querier is what both *sql.DB and *sql.Tx offer.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// ns stores t as Unix nanoseconds; the zero time is NULL.
+func ns(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UnixNano()
+}
+
+// nsPtr stores *t as Unix nanoseconds; nil is NULL.
+func nsPtr(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return ns(*t)
+}
+
+// timeOf reads a time stored by ns.
+func timeOf(n sql.NullInt64) time.Time {
+	if !n.Valid {
+		return time.Time{}
+	}
+	return time.Unix(0, n.Int64).UTC()
+}
+
+// timePtr reads a time stored by nsPtr.
+func timePtr(n sql.NullInt64) *time.Time {
+	if !n.Valid {
+		return nil
+	}
+	t := timeOf(n)
+	return &t
+}
+
+// jsonText encodes v for a JSON column.
+func jsonText(v any) (string, error) {
+	b, err := json.Marshal(v)
+	return string(b), err
+}
+
+// Interface guards
+var _ gateway.Store = (*Store)(nil)

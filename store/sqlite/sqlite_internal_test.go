@@ -1,0 +1,250 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/safeconnection/gateway"
+	"github.com/safeconnection/gateway/store/storetest"
+	logtest "github.com/sirupsen/logrus/hooks/test"
+)
+
+// wantCode fails the test unless err carries the code.
+func wantCode(t testing.TB, err error, code string) {
+	t.Helper()
+	if got := gateway.ErrorCode(err); got != code {
+		t.Fatalf("error %v: code %q, want %q", err, got, code)
+	}
+}
+
+func TestOpenCreatesDirectoryAndSetsPragmas(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "a", "b", "gateway.db")
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("database file: %v", err)
+	}
+	for pragma, want := range map[string]string{
+		"journal_mode": "wal",
+		"foreign_keys": "1",
+		"synchronous":  "1", // NORMAL
+		"busy_timeout": "10000",
+	} {
+		var got string
+		if err := s.wdb.QueryRowContext(ctx, "PRAGMA "+pragma).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Errorf("PRAGMA %s = %s, want %s", pragma, got, want)
+		}
+	}
+	// Read connections are read-only.
+	if _, err := s.rdb.ExecContext(ctx, "DELETE FROM devices"); err == nil {
+		t.Error("a read connection wrote")
+	}
+	if err := s.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestOpenRejectsNonFiles(t *testing.T) {
+	for _, path := range []string{"", ":memory:", "file:x.db", "x.db?mode=ro"} {
+		if _, err := Open(context.Background(), path); gateway.ErrorCode(err) != gateway.EINVALID {
+			t.Errorf("Open(%q) = %v, want EINVALID", path, err)
+		}
+	}
+	if err := New("").Close(); err != nil {
+		t.Errorf("Close of a store never opened: %v", err)
+	}
+}
+
+func TestMigrationsApplyOnceAcrossReopens(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "gateway.db")
+	ms, err := loadMigrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ms) == 0 || ms[0].version != 1 {
+		t.Fatalf("migrations = %+v, want 0001 first", ms)
+	}
+	for i := 1; i < len(ms); i++ {
+		if ms[i].version <= ms[i-1].version {
+			t.Fatalf("migrations out of order: %s after %s", ms[i].name, ms[i-1].name)
+		}
+	}
+
+	logger, logged := logtest.NewNullLogger()
+	s := New(path)
+	s.Logger = logger
+	if err := s.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(logged.AllEntries()); n != len(ms) {
+		t.Fatalf("%d log lines, want one per migration applied (%d)", n, len(ms))
+	}
+	wantCode(t, s.Open(ctx), gateway.EINVALID) // already open
+	if _, err := s.CreateDevice(ctx, gateway.Device{ID: "d1", RoomID: "r1"}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	for range 2 {
+		logged.Reset()
+		s = New(path)
+		s.Logger = logger
+		if err := s.Open(ctx); err != nil {
+			t.Fatalf("reopen: %v", err)
+		}
+		if n := len(logged.AllEntries()); n != 0 {
+			t.Fatalf("reopen logged %d lines, want none: nothing to apply", n)
+		}
+		var n int
+		if err := s.rdb.QueryRowContext(ctx, "SELECT COUNT(*) FROM schema_migrations").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != len(ms) {
+			t.Fatalf("schema_migrations has %d rows, want %d", n, len(ms))
+		}
+		if _, err := s.Device(ctx, "d1"); err != nil {
+			t.Fatalf("device lost across reopen: %v", err)
+		}
+		s.Close()
+	}
+}
+
+// TestClockJudgesLeases moves the store's clock: expiry and staleness follow
+// it, not the wall clock.
+func TestClockJudgesLeases(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "gateway.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	now := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	s.Clock = func() time.Time { return now }
+
+	d, err := s.CreateDevice(ctx, gateway.Device{ID: "d1", RoomID: "r1", Number: "+447700900001"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Heartbeat(ctx, d.ID, 80, nil); err != nil {
+		t.Fatal(err)
+	}
+	req := gateway.ClaimRequest{RoomIDs: []string{"r1"}, Channel: gateway.ChannelPSTN, Holder: "v1", TTL: time.Minute, Stale: 30 * time.Second}
+	l, _, err := s.Claim(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !l.ClaimedAt.Equal(now) || !l.ExpiresAt.Equal(now.Add(time.Minute)) {
+		t.Fatalf("lease times %v..%v, want %v..%v", l.ClaimedAt, l.ExpiresAt, now, now.Add(time.Minute))
+	}
+	now = now.Add(59 * time.Second)
+	if got, _ := s.ExpireLeases(ctx); len(got) != 0 {
+		t.Fatalf("expired early: %+v", got)
+	}
+	now = now.Add(time.Second)
+	got, err := s.ExpireLeases(ctx)
+	if err != nil || len(got) != 1 || got[0].Fence != l.Fence {
+		t.Fatalf("ExpireLeases = %+v, %v; want the lease", got, err)
+	}
+	// Free again, but its heartbeat is now a minute old.
+	if _, _, err := s.Claim(ctx, req); gateway.ErrorCode(err) != gateway.EUNAVAILABLE {
+		t.Fatalf("claim of a stale device: %v, want EUNAVAILABLE", err)
+	}
+	if _, err := s.Heartbeat(ctx, d.ID, 80, nil); err != nil {
+		t.Fatal(err)
+	}
+	l2, _, err := s.Claim(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l2.Fence <= l.Fence {
+		t.Fatalf("fence %d after %d", l2.Fence, l.Fence)
+	}
+	h, err := s.ClaimHistory(ctx, d.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(h) != 2 || h[0].Reason != "expired" || h[0].ReleasedAt == nil || !h[0].ReleasedAt.Equal(l.ExpiresAt) {
+		t.Fatalf("history = %+v", h)
+	}
+	if got, _ := s.Now(ctx); !got.Equal(now) {
+		t.Fatal("Now does not report the clock")
+	}
+}
+
+// TestManyWritersNeverBusy has hundreds of goroutines write at once through
+// two stores on one file, as the gateway and gatewayctl do: the second
+// store's writer waits for the first's lock, and no caller sees SQLITE_BUSY.
+func TestManyWritersNeverBusy(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "gateway.db")
+	a, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	stores := []*Store{a, b}
+	for i := range 10 {
+		if _, err := a.CreateDevice(ctx, gateway.Device{ID: fmt.Sprintf("d%d", i), RoomID: "r1", Number: "+447700900123"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := a.CreateVerification(ctx, gateway.Verification{ID: "v1"}, "", gateway.Event{Type: gateway.EventState}); err != nil {
+		t.Fatal(err)
+	}
+	req := gateway.ClaimRequest{RoomIDs: []string{"r1"}, Channel: gateway.ChannelPSTN, Holder: "v1", TTL: time.Minute}
+	var wg sync.WaitGroup
+	for g := range 300 {
+		s := stores[g%2]
+		wg.Go(func() {
+			var err error
+			switch g % 3 {
+			case 0:
+				_, err = s.Heartbeat(ctx, fmt.Sprintf("d%d", g%10), g%100, nil)
+			case 1:
+				_, err = s.AppendEvent(ctx, gateway.Event{VerificationID: "v1", Type: gateway.EventNote, Message: strconv.Itoa(g)})
+			case 2:
+				var l gateway.Lease
+				l, _, err = s.Claim(ctx, req)
+				if gateway.ErrorCode(err) == gateway.EUNAVAILABLE {
+					err = nil
+				} else if err == nil {
+					err = s.Release(ctx, l, "")
+				}
+			}
+			if err != nil {
+				t.Errorf("goroutine %d: %v", g, err)
+			}
+		})
+	}
+	wg.Wait()
+	evs, err := b.Events(ctx, "v1", 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 1+100 {
+		t.Fatalf("%d events, want 101", len(evs))
+	}
+	h, err := a.ClaimHistory(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	storetest.CheckHistory(t, h)
+}

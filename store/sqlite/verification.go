@@ -1,0 +1,588 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/safeconnection/gateway"
+)
+
+// verificationSelect reads verifications v with the live lease each holds,
+// if any (the latest when, wrongly, there are several); ?1 is the store's
+// clock.
+const verificationSelect = `SELECT v.id, v.reference, v.state, v.officer, v.lat, v.lon, v.contacts, v.room_id,
+	v.device_id, v.channel, v.join_url, v.reason, v.outcome, v.requested_by, v.created_at, v.updated_at,
+	v.deadline, v.owner, v.owner_until, v.queued_at,
+	c.device_id, c.room_id, c.holder, c.fence, c.claimed_at, c.expires_at
+FROM verifications v
+LEFT JOIN claims c ON c.id = (SELECT id FROM claims
+	WHERE holder = v.id AND released_at IS NULL AND expires_at > ?1
+	ORDER BY claimed_at DESC, id DESC LIMIT 1)`
+
+// scanVerification reads one row of verificationSelect, without attempts.
+func scanVerification(row interface{ Scan(...any) error }) (gateway.Verification, error) {
+	var (
+		v                              gateway.Verification
+		officer, contacts              string
+		outcome                        sql.NullString
+		created, updated               int64
+		deadline, ownerUntil, queuedAt sql.NullInt64
+		lDevice, lRoom, lHolder        sql.NullString
+		lFence, lClaimed, lExpires     sql.NullInt64
+	)
+	err := row.Scan(&v.ID, &v.Reference, &v.State, &officer, &v.Location.Lat, &v.Location.Lon, &contacts, &v.RoomID,
+		&v.DeviceID, &v.Channel, &v.JoinURL, &v.Reason, &outcome, &v.RequestedBy, &created, &updated,
+		&deadline, &v.Owner, &ownerUntil, &queuedAt,
+		&lDevice, &lRoom, &lHolder, &lFence, &lClaimed, &lExpires)
+	if err != nil {
+		return v, err
+	}
+	if err := json.Unmarshal([]byte(officer), &v.Officer); err != nil {
+		return v, err
+	}
+	if err := json.Unmarshal([]byte(contacts), &v.Contacts); err != nil {
+		return v, err
+	}
+	if outcome.Valid {
+		if err := json.Unmarshal([]byte(outcome.String), &v.Outcome); err != nil {
+			return v, err
+		}
+	}
+	v.CreatedAt, v.UpdatedAt = time.Unix(0, created).UTC(), time.Unix(0, updated).UTC()
+	v.Deadline, v.OwnerUntil, v.QueuedAt = timeOf(deadline), timePtr(ownerUntil), timePtr(queuedAt)
+	if lFence.Valid {
+		v.Lease = &gateway.Lease{
+			DeviceID:  lDevice.String,
+			RoomID:    lRoom.String,
+			Holder:    lHolder.String,
+			Fence:     lFence.Int64,
+			ClaimedAt: timeOf(lClaimed),
+			ExpiresAt: timeOf(lExpires),
+		}
+	}
+	return v, nil
+}
+
+// attemptSelect reads attempts.
+const attemptSelect = `SELECT id, verification_id, seq, channel, room_id, device_id, provider_ref, join_url,
+	started_at, ended_at, tries, result, error FROM attempts`
+
+// scanAttempt reads one row of attemptSelect.
+func scanAttempt(row interface{ Scan(...any) error }) (gateway.Attempt, error) {
+	var (
+		a              gateway.Attempt
+		started, ended sql.NullInt64
+	)
+	err := row.Scan(&a.ID, &a.VerificationID, &a.Seq, &a.Channel, &a.RoomID, &a.DeviceID, &a.ProviderRef, &a.JoinURL,
+		&started, &ended, &a.Tries, &a.Result, &a.Error)
+	a.StartedAt, a.EndedAt = timeOf(started), timePtr(ended)
+	return a, err
+}
+
+// loadVerifications runs verificationSelect with the condition and order in
+// rest (its arguments from ?2 on) and fills in each verification's attempts,
+// by Seq.
+func loadVerifications(ctx context.Context, q querier, now time.Time, rest string, args ...any) ([]gateway.Verification, error) {
+	rows, err := q.QueryContext(ctx, verificationSelect+" "+rest, append([]any{now.UnixNano()}, args...)...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var (
+		vs    []gateway.Verification
+		ids   []string
+		index = map[string]int{}
+	)
+	for rows.Next() {
+		v, err := scanVerification(rows)
+		if err != nil {
+			return nil, err
+		}
+		index[v.ID] = len(vs)
+		vs = append(vs, v)
+		ids = append(ids, v.ID)
+	}
+	if err := rows.Err(); err != nil || len(vs) == 0 {
+		return vs, err
+	}
+	rows.Close()
+
+	idList, err := jsonText(ids)
+	if err != nil {
+		return nil, err
+	}
+	arows, err := q.QueryContext(ctx, attemptSelect+`
+		WHERE verification_id IN (SELECT value FROM json_each(?)) ORDER BY verification_id, seq, id`, idList)
+	if err != nil {
+		return nil, err
+	}
+	defer arows.Close()
+	for arows.Next() {
+		a, err := scanAttempt(arows)
+		if err != nil {
+			return nil, err
+		}
+		i := index[a.VerificationID]
+		vs[i].Attempts = append(vs[i].Attempts, a)
+	}
+	return vs, arows.Err()
+}
+
+// loadVerification reads one verification with its attempts. ENOTFOUND.
+func loadVerification(ctx context.Context, q querier, now time.Time, id string) (gateway.Verification, error) {
+	vs, err := loadVerifications(ctx, q, now, "WHERE v.id = ?2", id)
+	if err != nil {
+		return gateway.Verification{}, err
+	}
+	if len(vs) == 0 {
+		return gateway.Verification{}, gateway.Errorf(gateway.ENOTFOUND, "no verification %q", id)
+	}
+	return vs[0], nil
+}
+
+// verificationValues are the values of the columns a transition may change,
+// in the order of verificationSet.
+func verificationValues(v gateway.Verification) ([]any, error) {
+	officer, err := jsonText(v.Officer)
+	if err != nil {
+		return nil, err
+	}
+	contacts, err := jsonText(v.Contacts)
+	if err != nil {
+		return nil, err
+	}
+	var outcome any
+	if v.Outcome != nil {
+		if outcome, err = jsonText(v.Outcome); err != nil {
+			return nil, err
+		}
+	}
+	return []any{v.Reference, v.State, officer, v.Location.Lat, v.Location.Lon, contacts, v.RoomID,
+		v.DeviceID, v.Channel, v.JoinURL, v.Reason, outcome, ns(v.Deadline), v.Owner, nsPtr(v.OwnerUntil),
+		nsPtr(v.QueuedAt), v.UpdatedAt.UnixNano()}, nil
+}
+
+// verificationSet names the columns of verificationValues.
+const verificationSet = `reference = ?, state = ?, officer = ?, lat = ?, lon = ?, contacts = ?, room_id = ?,
+	device_id = ?, channel = ?, join_url = ?, reason = ?, outcome = ?, deadline = ?, owner = ?, owner_until = ?,
+	queued_at = ?, updated_at = ?`
+
+// insertEvent writes ev at now and returns it with its Seq and At.
+func insertEvent(ctx context.Context, tx tx, ev gateway.Event, now time.Time) (gateway.Event, error) {
+	var data any
+	if ev.Data != nil {
+		d, err := jsonText(ev.Data)
+		if err != nil {
+			return ev, err
+		}
+		data = d
+	}
+	ev.At = now
+	err := tx.QueryRowContext(ctx, `INSERT INTO events (verification_id, type, state, attempt_id, message, data, at, instance)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
+		ev.VerificationID, ev.Type, ev.State, ev.AttemptID, ev.Message, data, now.UnixNano(), ev.Instance).Scan(&ev.Seq)
+	return ev, err
+}
+
+// publishEvent announces a committed event: its verification on TopicEvents
+// and, for an event of an attempt, its Seq on TopicAttempt.
+func (s *Store) publishEvent(ctx context.Context, ev gateway.Event) {
+	s.notify(ctx, gateway.TopicEvents, ev.VerificationID)
+	if ev.AttemptID != "" {
+		s.notify(ctx, gateway.TopicAttempt+ev.AttemptID, strconv.FormatInt(ev.Seq, 10))
+	}
+}
+
+// verificationState reads a verification's state. ENOTFOUND.
+func verificationState(ctx context.Context, tx tx, id string) (gateway.State, error) {
+	var st gateway.State
+	err := tx.QueryRowContext(ctx, "SELECT state FROM verifications WHERE id = ?", id).Scan(&st)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", gateway.Errorf(gateway.ENOTFOUND, "no verification %q", id)
+	}
+	return st, err
+}
+
+// CreateVerification stores a new verification with its first event (its
+// VerificationID and State filled in) and publishes TopicEvents. CreatedAt
+// defaults to the store's clock, UpdatedAt to CreatedAt, State to routing.
+// With a non-empty idempotency key already used by the same requester it
+// stores nothing and returns the existing verification and false. EINVALID
+// without an ID; ECONFLICT when the ID or the (non-empty) reference exists.
+func (s *Store) CreateVerification(ctx context.Context, v gateway.Verification, idempotencyKey string, ev gateway.Event) (gateway.Verification, bool, error) {
+	const op = "sqlite.CreateVerification"
+	if v.ID == "" {
+		return gateway.Verification{}, false, fail(op, gateway.Errorf(gateway.EINVALID, "a verification needs an ID"))
+	}
+	if v.State == "" {
+		v.State = gateway.StateRouting
+	}
+	var (
+		out     gateway.Verification
+		created bool
+		stored  gateway.Event
+	)
+	err := s.write(ctx, func(tx tx, now time.Time) error {
+		if idempotencyKey != "" {
+			var id string
+			err := tx.QueryRowContext(ctx, "SELECT id FROM verifications WHERE requested_by = ? AND idempotency_key = ?",
+				v.RequestedBy, idempotencyKey).Scan(&id)
+			if err == nil {
+				out, err = loadVerification(ctx, tx, now, id)
+				return err
+			}
+			if !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
+		}
+		var taken string
+		err := tx.QueryRowContext(ctx, "SELECT id FROM verifications WHERE id = ? OR (reference = ? AND reference != '')",
+			v.ID, v.Reference).Scan(&taken)
+		switch {
+		case err == nil && taken == v.ID:
+			return gateway.Errorf(gateway.ECONFLICT, "verification %s exists", v.ID)
+		case err == nil:
+			return gateway.Errorf(gateway.ECONFLICT, "reference %s is in use", v.Reference)
+		case !errors.Is(err, sql.ErrNoRows):
+			return err
+		}
+		if v.CreatedAt.IsZero() {
+			v.CreatedAt = now
+		}
+		if v.UpdatedAt.IsZero() {
+			v.UpdatedAt = v.CreatedAt
+		}
+		vals, err := verificationValues(v)
+		if err != nil {
+			return err
+		}
+		var key any
+		if idempotencyKey != "" {
+			key = idempotencyKey
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO verifications (reference, state, officer, lat, lon, contacts, room_id,
+			device_id, channel, join_url, reason, outcome, deadline, owner, owner_until, queued_at, updated_at,
+			id, requested_by, idempotency_key, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			append(vals, v.ID, v.RequestedBy, key, v.CreatedAt.UnixNano())...); err != nil {
+			return err
+		}
+		ev.VerificationID, ev.State = v.ID, v.State
+		if stored, err = insertEvent(ctx, tx, ev, now); err != nil {
+			return err
+		}
+		created = true
+		out, err = loadVerification(ctx, tx, now, v.ID)
+		return err
+	})
+	if err != nil {
+		return gateway.Verification{}, false, fail(op, err)
+	}
+	if created {
+		s.publishEvent(ctx, stored)
+	}
+	return out, created, nil
+}
+
+// Verification returns one verification with its attempts (by Seq) and the
+// live lease it holds. ENOTFOUND.
+func (s *Store) Verification(ctx context.Context, id string) (gateway.Verification, error) {
+	var v gateway.Verification
+	err := s.read(ctx, func(tx tx, now time.Time) (err error) {
+		v, err = loadVerification(ctx, tx, now, id)
+		return err
+	})
+	return v, fail("sqlite.Verification", err)
+}
+
+// VerificationByReference finds one by its public reference, exactly as
+// stored. ENOTFOUND.
+func (s *Store) VerificationByReference(ctx context.Context, ref string) (gateway.Verification, error) {
+	const op = "sqlite.VerificationByReference"
+	var vs []gateway.Verification
+	err := s.read(ctx, func(tx tx, now time.Time) (err error) {
+		vs, err = loadVerifications(ctx, tx, now, "WHERE v.reference = ?2 AND v.reference != ''", ref)
+		return err
+	})
+	if err != nil {
+		return gateway.Verification{}, fail(op, err)
+	}
+	if len(vs) == 0 {
+		return gateway.Verification{}, fail(op, gateway.Errorf(gateway.ENOTFOUND, "no verification with reference %q", ref))
+	}
+	return vs[0], nil
+}
+
+// Verifications lists verifications with their attempts, oldest first:
+// queued ones by QueuedAt, the others (and ties) by CreatedAt.
+func (s *Store) Verifications(ctx context.Context, f gateway.VerificationFilter) ([]gateway.Verification, error) {
+	const op = "sqlite.Verifications"
+	states, err := jsonText(f.States)
+	if err != nil {
+		return nil, fail(op, err)
+	}
+	limit := -1 // none
+	if f.Limit > 0 {
+		limit = f.Limit
+	}
+	var vs []gateway.Verification
+	err = s.read(ctx, func(tx tx, now time.Time) (err error) {
+		vs, err = loadVerifications(ctx, tx, now, `
+			WHERE (?2 = 'null' OR ?2 = '[]' OR v.state IN (SELECT value FROM json_each(?2)))
+				AND (?3 = '' OR v.room_id = ?3)
+			ORDER BY COALESCE(v.queued_at, v.created_at), v.created_at, v.id
+			LIMIT ?4`, states, f.RoomID, limit)
+		return err
+	})
+	return vs, fail(op, err)
+}
+
+// Transition applies t in one transaction: it checks the state is one of
+// t.From, sets t.To, applies t.Set and writes the result with t.Event (its
+// VerificationID and State filled in), then publishes TopicEvents (and
+// TopicAttempt for an event of an attempt). Set runs inside the
+// transaction; it may change every field but the ID, CreatedAt,
+// RequestedBy, Attempts and Lease. UpdatedAt is the store's clock.
+// ENOTFOUND; ECONFLICT when the state is not in t.From.
+func (s *Store) Transition(ctx context.Context, id string, t gateway.Transition) (gateway.Verification, gateway.Event, error) {
+	const op = "sqlite.Transition"
+	var (
+		out gateway.Verification
+		ev  gateway.Event
+	)
+	err := s.write(ctx, func(tx tx, now time.Time) error {
+		v, err := loadVerification(ctx, tx, now, id)
+		if err != nil {
+			return err
+		}
+		if len(t.From) > 0 && !slices.Contains(t.From, v.State) {
+			return gateway.Errorf(gateway.ECONFLICT, "verification %s is %s, not %v", id, v.State, t.From)
+		}
+		if t.To != "" {
+			v.State = t.To
+		}
+		if t.Set != nil {
+			t.Set(&v)
+		}
+		v.UpdatedAt = now
+		vals, err := verificationValues(v)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, "UPDATE verifications SET "+verificationSet+" WHERE id = ?", append(vals, id)...); err != nil {
+			if isUnique(err) {
+				return gateway.Errorf(gateway.ECONFLICT, "reference %s is in use", v.Reference)
+			}
+			return err
+		}
+		ev = t.Event
+		ev.VerificationID, ev.State = id, v.State
+		if ev, err = insertEvent(ctx, tx, ev, now); err != nil {
+			return err
+		}
+		out, err = loadVerification(ctx, tx, now, id)
+		return err
+	})
+	if err != nil {
+		return gateway.Verification{}, gateway.Event{}, fail(op, err)
+	}
+	s.publishEvent(ctx, ev)
+	return out, ev, nil
+}
+
+// PutAttempt inserts or updates an attempt by ID and writes ev with it (its
+// VerificationID and AttemptID filled in, its State when empty), then
+// publishes TopicEvents and TopicAttempt. An attempt without a Seq gets the
+// verification's next one when inserted and keeps its own when updated.
+// EINVALID without an ID or verification; ENOTFOUND for an unknown
+// verification; ECONFLICT when the attempt belongs to another verification.
+func (s *Store) PutAttempt(ctx context.Context, a gateway.Attempt, ev gateway.Event) (gateway.Event, error) {
+	const op = "sqlite.PutAttempt"
+	if a.ID == "" || a.VerificationID == "" {
+		return gateway.Event{}, fail(op, gateway.Errorf(gateway.EINVALID, "an attempt needs an ID and a verification"))
+	}
+	err := s.write(ctx, func(tx tx, now time.Time) error {
+		state, err := verificationState(ctx, tx, a.VerificationID)
+		if err != nil {
+			return err
+		}
+		var (
+			owner string
+			seq   int
+		)
+		err = tx.QueryRowContext(ctx, "SELECT verification_id, seq FROM attempts WHERE id = ?", a.ID).Scan(&owner, &seq)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			if a.Seq == 0 {
+				if err := tx.QueryRowContext(ctx, "SELECT COALESCE(MAX(seq), 0) + 1 FROM attempts WHERE verification_id = ?",
+					a.VerificationID).Scan(&a.Seq); err != nil {
+					return err
+				}
+			}
+		case err != nil:
+			return err
+		case owner != a.VerificationID:
+			return gateway.Errorf(gateway.ECONFLICT, "attempt %s belongs to another verification", a.ID)
+		case a.Seq == 0:
+			a.Seq = seq
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO attempts (id, verification_id, seq, channel, room_id, device_id,
+				provider_ref, join_url, started_at, ended_at, tries, result, error)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, channel = excluded.channel, room_id = excluded.room_id,
+				device_id = excluded.device_id, provider_ref = excluded.provider_ref, join_url = excluded.join_url,
+				started_at = excluded.started_at, ended_at = excluded.ended_at, tries = excluded.tries,
+				result = excluded.result, error = excluded.error`,
+			a.ID, a.VerificationID, a.Seq, a.Channel, a.RoomID, a.DeviceID, a.ProviderRef, a.JoinURL,
+			ns(a.StartedAt), nsPtr(a.EndedAt), a.Tries, a.Result, a.Error); err != nil {
+			return err
+		}
+		ev.VerificationID, ev.AttemptID = a.VerificationID, a.ID
+		if ev.State == "" {
+			ev.State = state
+		}
+		ev, err = insertEvent(ctx, tx, ev, now)
+		return err
+	})
+	if err != nil {
+		return gateway.Event{}, fail(op, err)
+	}
+	s.publishEvent(ctx, ev)
+	return ev, nil
+}
+
+// Attempt returns one attempt by its ID. ENOTFOUND.
+func (s *Store) Attempt(ctx context.Context, id string) (gateway.Attempt, error) {
+	a, err := scanAttempt(s.rdb.QueryRowContext(ctx, attemptSelect+" WHERE id = ?", id))
+	if errors.Is(err, sql.ErrNoRows) {
+		err = gateway.Errorf(gateway.ENOTFOUND, "no attempt %q", id)
+	}
+	return a, fail("sqlite.Attempt", err)
+}
+
+// AttemptByProviderRef finds the attempt a provider reference belongs to,
+// the latest started if several claim it. ENOTFOUND.
+func (s *Store) AttemptByProviderRef(ctx context.Context, channel gateway.Channel, ref string) (gateway.Attempt, error) {
+	a, err := scanAttempt(s.rdb.QueryRowContext(ctx, attemptSelect+`
+		WHERE channel = ? AND provider_ref = ? AND provider_ref != ''
+		ORDER BY started_at DESC, rowid DESC LIMIT 1`, channel, ref))
+	if errors.Is(err, sql.ErrNoRows) {
+		err = gateway.Errorf(gateway.ENOTFOUND, "no %s attempt with provider reference %q", channel, ref)
+	}
+	return a, fail("sqlite.AttemptByProviderRef", err)
+}
+
+// AppendEvent writes an event and returns it with its Seq and At (the
+// store's clock); an event without a State gets the verification's current
+// one. It publishes TopicEvents, and TopicAttempt for an event with an
+// AttemptID. EINVALID without a verification ID; ENOTFOUND for an unknown
+// verification.
+func (s *Store) AppendEvent(ctx context.Context, ev gateway.Event) (gateway.Event, error) {
+	const op = "sqlite.AppendEvent"
+	if ev.VerificationID == "" {
+		return gateway.Event{}, fail(op, gateway.Errorf(gateway.EINVALID, "an event needs a verification"))
+	}
+	err := s.write(ctx, func(tx tx, now time.Time) error {
+		state, err := verificationState(ctx, tx, ev.VerificationID)
+		if err != nil {
+			return err
+		}
+		if ev.State == "" {
+			ev.State = state
+		}
+		ev, err = insertEvent(ctx, tx, ev, now)
+		return err
+	})
+	if err != nil {
+		return gateway.Event{}, fail(op, err)
+	}
+	s.publishEvent(ctx, ev)
+	return ev, nil
+}
+
+// Events returns events with Seq > after, oldest first; an empty
+// verification ID returns every verification's; limit 0 is no limit.
+func (s *Store) Events(ctx context.Context, verificationID string, after int64, limit int) ([]gateway.Event, error) {
+	const op = "sqlite.Events"
+	if limit <= 0 {
+		limit = -1 // none
+	}
+	rows, err := s.rdb.QueryContext(ctx, `SELECT seq, verification_id, type, state, attempt_id, message, data, at, instance
+		FROM events WHERE (?1 = '' OR verification_id = ?1) AND seq > ?2 ORDER BY seq LIMIT ?3`,
+		verificationID, after, limit)
+	if err != nil {
+		return nil, fail(op, err)
+	}
+	defer rows.Close()
+	var out []gateway.Event
+	for rows.Next() {
+		var (
+			ev   gateway.Event
+			data sql.NullString
+			at   int64
+		)
+		if err := rows.Scan(&ev.Seq, &ev.VerificationID, &ev.Type, &ev.State, &ev.AttemptID, &ev.Message, &data,
+			&at, &ev.Instance); err != nil {
+			return nil, fail(op, err)
+		}
+		ev.At = time.Unix(0, at).UTC()
+		if data.Valid {
+			if err := json.Unmarshal([]byte(data.String), &ev.Data); err != nil {
+				return nil, fail(op, err)
+			}
+		}
+		out = append(out, ev)
+	}
+	return out, fail(op, rows.Err())
+}
+
+// Own makes instance the owner of a verification for ttl from the store's
+// clock: when it has no owner, is owned by instance already (a renewal), or
+// its owner's hold has lapsed. ECONFLICT when another instance holds it;
+// ENOTFOUND; EINVALID without an instance or with a ttl that is not
+// positive.
+func (s *Store) Own(ctx context.Context, id, instance string, ttl time.Duration) (gateway.Verification, error) {
+	const op = "sqlite.Own"
+	if instance == "" || ttl <= 0 {
+		return gateway.Verification{}, fail(op, gateway.Errorf(gateway.EINVALID, "ownership needs an instance and a positive TTL"))
+	}
+	var v gateway.Verification
+	err := s.write(ctx, func(tx tx, now time.Time) error {
+		var err error
+		if v, err = loadVerification(ctx, tx, now, id); err != nil {
+			return err
+		}
+		if v.Owner != "" && v.Owner != instance && v.OwnerUntil != nil && v.OwnerUntil.After(now) {
+			return gateway.Errorf(gateway.ECONFLICT, "verification %s is owned by %s until %s",
+				id, v.Owner, v.OwnerUntil.Format(time.RFC3339Nano))
+		}
+		until := now.Add(ttl)
+		v.Owner, v.OwnerUntil = instance, &until
+		_, err = tx.ExecContext(ctx, "UPDATE verifications SET owner = ?, owner_until = ? WHERE id = ?",
+			instance, until.UnixNano(), id)
+		return err
+	})
+	if err != nil {
+		return gateway.Verification{}, fail(op, err)
+	}
+	return v, nil
+}
+
+// Orphans lists verifications in routing, queued, dialling or connected that
+// have no owner or whose owner's hold has lapsed, oldest first.
+func (s *Store) Orphans(ctx context.Context) ([]gateway.Verification, error) {
+	var vs []gateway.Verification
+	err := s.read(ctx, func(tx tx, now time.Time) (err error) {
+		vs, err = loadVerifications(ctx, tx, now, `
+			WHERE v.state IN ('routing', 'queued', 'dialling', 'connected')
+				AND (v.owner = '' OR v.owner_until IS NULL OR v.owner_until <= ?1)
+			ORDER BY v.created_at, v.id`)
+		return err
+	})
+	return vs, fail("sqlite.Orphans", err)
+}
