@@ -51,6 +51,7 @@ func (u *run) attempt(ctx context.Context, ch gateway.Channel, lease *gateway.Le
 		officer = u.handle(ch)
 	}
 	var a gateway.Attempt
+	var after int64 // reports are read from the events after this one
 	if resumed != nil {
 		a = *resumed
 	} else {
@@ -70,20 +71,23 @@ func (u *run) attempt(ctx context.Context, ch gateway.Channel, lease *gateway.Le
 			u.releaseIf(ctx, lease, "not used")
 			return stopped
 		}
-		if u.v.State != gateway.StateDialling {
-			v, _, err := r.Store.Transition(ctx, u.v.ID, gateway.Transition{
-				From:  []gateway.State{gateway.StateRouting, gateway.StateQueued, gateway.StateDialling},
-				To:    gateway.StateDialling,
-				Event: gateway.Event{Type: gateway.EventState, AttemptID: a.ID, Instance: r.Instance, Message: "dialling " + string(ch)},
-			})
-			if err != nil {
-				u.transitionFailed(ctx, err)
-				u.end(ctx, &a, gateway.ResultCancelled, "verification ended before the call was placed")
-				u.releaseIf(ctx, lease, "not used")
-				return stopped
-			}
-			u.v = v
+		// Always through the store, even when already dialling: the
+		// transition is the check, under the store's lock, that the
+		// verification was not cancelled since the last attempt, so a
+		// cancel another instance recorded can never let a new leg ring.
+		v, ev, err := r.Store.Transition(ctx, u.v.ID, gateway.Transition{
+			From:  []gateway.State{gateway.StateRouting, gateway.StateQueued, gateway.StateDialling},
+			To:    gateway.StateDialling,
+			Event: gateway.Event{Type: gateway.EventState, AttemptID: a.ID, Instance: r.Instance, Message: "dialling " + string(ch)},
+		})
+		if err != nil {
+			u.transitionFailed(ctx, err)
+			u.end(ctx, &a, gateway.ResultCancelled, "verification ended before the call was placed")
+			u.releaseIf(ctx, lease, "not used")
+			return stopped
 		}
+		u.v = v
+		after = ev.Seq
 	}
 	log := u.log.WithFields(map[string]any{"attempt": a.ID, "channel": ch, "device": dev.ID})
 	deadline := u.attemptDeadline(a)
@@ -107,12 +111,10 @@ func (u *run) attempt(ctx context.Context, ch gateway.Channel, lease *gateway.Le
 
 	reports, unsub := r.Store.Subscribe(gateway.TopicAttempt + a.ID)
 	defer unsub()
-	after := u.lastSeq(ctx)
 	leg := u.leg(a, dev, officer)
 	var placement gateway.Placement
 	if resumed != nil {
 		placement = gateway.Placement{ProviderRef: a.ProviderRef, JoinURL: a.JoinURL}
-		after = 0
 	}
 	place := resumed == nil
 	stale := map[string]bool{}   // provider references of earlier tries of this attempt
@@ -241,6 +243,12 @@ func (u *run) waitReport(ctx context.Context, wake <-chan string, a gateway.Atte
 		}
 		for _, ev := range evs {
 			*after = ev.Seq
+			if ev.Type == gateway.EventState && !ev.State.Live() && ev.State != gateway.StateConnected {
+				// Ended elsewhere (cancelled on another instance): the
+				// record says so even when the wake-up was lost.
+				u.v.State = ev.State
+				return "", gateway.Report{}
+			}
 			if ev.Type != gateway.EventReport || ev.AttemptID != a.ID {
 				continue
 			}
@@ -296,16 +304,6 @@ func reportOf(ev gateway.Event) gateway.Report {
 		rep.Fate = gateway.Unknown
 	}
 	return rep
-}
-
-// lastSeq is the newest event of the verification, so that a wait reads only
-// what comes after it.
-func (u *run) lastSeq(ctx context.Context) int64 {
-	evs, err := u.r.Store.Events(ctx, u.v.ID, 0, 0)
-	if err != nil || len(evs) == 0 {
-		return 0
-	}
-	return evs[len(evs)-1].Seq
 }
 
 // putAttempt writes the attempt with an event; false if the run must stop.

@@ -257,6 +257,12 @@ func (r *Router) Request(ctx context.Context, req gateway.Request) (gateway.Veri
 		UpdatedAt:   now,
 		Deadline:    now.Add(r.Budget),
 	}
+	if r.Instance != "" {
+		// Held from the start, so that no other instance's sweeper sees a
+		// fresh verification as orphaned before this one's run owns it.
+		until := now.Add(r.OwnerTTL)
+		v.Owner, v.OwnerUntil = r.Instance, &until
+	}
 	ev := gateway.Event{
 		Type:     gateway.EventState,
 		Message:  fmt.Sprintf("requested by %s in %s: routed to %s", req.Officer.Collar, borough, room.Name),

@@ -331,13 +331,13 @@ func (u *run) tryClaim(ctx context.Context) (claimed, bool) {
 	return claimed{}, false
 }
 
-// ended re-reads the verification when a wake-up came and reports whether
-// it has been ended by someone else (cancelled).
+// ended re-reads the verification's state and reports whether it has been
+// ended by someone else (cancelled). It reads the record every time, not
+// only on a wake-up: a wake-up from another instance can be lost.
 func (u *run) ended(ctx context.Context) bool {
 	select {
 	case <-u.cancel:
 	default:
-		return false
 	}
 	v, err := u.r.Store.Verification(ctx, u.v.ID)
 	if err != nil {

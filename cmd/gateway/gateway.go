@@ -79,7 +79,7 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	log := m.Logger.WithField("instance", instance)
 
-	st, err := openStore(ctx, cfg, log)
+	st, err := openStore(ctx, cfg, m.Logger, instance)
 	if err != nil {
 		return err
 	}
@@ -198,23 +198,28 @@ func newLogger(level string) *logrus.Logger {
 
 // openStore opens the configured store: SQLite in the data directory by
 // default, SQLite at a path, or PostgreSQL for a postgres:// URL.
-func openStore(ctx context.Context, cfg config.Config, log logrus.FieldLogger) (gateway.Store, error) {
+func openStore(ctx context.Context, cfg config.Config, log logrus.FieldLogger, instance string) (gateway.Store, error) {
 	target := cfg.Store
 	if strings.HasPrefix(target, "postgres://") || strings.HasPrefix(target, "postgresql://") {
-		st, err := postgres.Open(ctx, target)
-		if err != nil {
+		// Logger and instance are set before Open so that the bus
+		// listener, started by Open, logs losing its connection.
+		st := postgres.New(target)
+		st.Logger, st.Instance = log, instance
+		if err := st.Open(ctx); err != nil {
 			return nil, fmt.Errorf("open PostgreSQL store: %w", err)
 		}
-		st.Logger = log
 		return st, nil
 	}
 	if target == "" {
 		target = filepath.Join(cfg.DataDir, "gateway.db")
 	}
-	st, err := sqlite.Open(ctx, target)
-	if err != nil {
+	st := sqlite.New(target)
+	st.Logger = log
+	if instance != "" {
+		st.Logger = log.WithField("instance", instance)
+	}
+	if err := st.Open(ctx); err != nil {
 		return nil, fmt.Errorf("open SQLite store %s: %w", target, err)
 	}
-	st.Logger = log
 	return st, nil
 }

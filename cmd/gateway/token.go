@@ -24,7 +24,7 @@ func tokenCommand(ctx context.Context, cfg config.Config, args []string, out io.
 	if name == "" {
 		return fmt.Errorf("a name is required: who holds the credential")
 	}
-	st, err := openStore(ctx, cfg, newLogger("warning"))
+	st, err := openStore(ctx, cfg, newLogger("warning"), "")
 	if err != nil {
 		return err
 	}

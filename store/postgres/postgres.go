@@ -40,11 +40,13 @@ import (
 	"hash/fnv"
 	"io"
 	"io/fs"
+	"net"
 	"path"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -350,12 +352,24 @@ func (s *Store) fail(op string, err error) error {
 		return &gateway.Error{Op: op, Code: gateway.ENOTFOUND, Message: "not found", Err: err}
 	case errors.Is(err, context.DeadlineExceeded):
 		return &gateway.Error{Op: op, Code: gateway.ETIMEOUT, Message: "database timed out", Err: err}
-	case errors.As(err, &ce), pgconn.Timeout(err):
+	case errors.As(err, &ce), pgconn.Timeout(err), connectionLost(err):
 		return &gateway.Error{Op: op, Code: gateway.EUNAVAILABLE, Message: "database unreachable", Err: err}
+	case errors.As(err, &pe) && (strings.HasPrefix(pe.Code, "08") || strings.HasPrefix(pe.Code, "57P")):
+		// Connection exceptions, and the server shutting down or starting.
+		return &gateway.Error{Op: op, Code: gateway.EUNAVAILABLE, Message: "database unavailable: " + pe.Message, Err: err}
 	case errors.As(err, &pe) && pe.Code == "23505":
 		return &gateway.Error{Op: op, Code: gateway.ECONFLICT, Message: "already exists", Err: err}
 	}
 	return &gateway.Error{Op: op, Code: gateway.EINTERNAL, Message: "database error", Err: err}
+}
+
+// connectionLost reports whether err is the connection to the database
+// breaking under a query (reset, closed, or the server gone mid-reply).
+func connectionLost(err error) bool {
+	var ne net.Error
+	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) ||
+		errors.Is(err, syscall.EPIPE) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
+		errors.Is(err, net.ErrClosed) || errors.As(err, &ne)
 }
 
 // uniqueViolation reports whether err is a unique violation of constraint.
