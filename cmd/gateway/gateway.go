@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/safeconnection/gateway"
@@ -48,6 +49,9 @@ type Main struct {
 	demo     *demo
 	closers  []func() error
 	served   chan struct{}
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // NewMain returns an unopened gateway for the configuration.
@@ -131,11 +135,16 @@ func (m *Main) Open(ctx context.Context) error {
 	srv.Metrics = m.Metrics.Handler()
 	srv.Ready = st.Ping
 	m.Server = srv
+	// Requests run under a context that shutting down cancels, so agents'
+	// long polls and event streams end at once instead of holding Close up.
+	base, stopRequests := context.WithCancel(context.Background())
 	m.http = &http.Server{
 		Handler:           srv.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          nil,
+		BaseContext:       func(net.Listener) context.Context { return base },
 	}
+	m.http.RegisterOnShutdown(stopRequests)
+	m.closers = append(m.closers, func() error { stopRequests(); return nil })
 	if err := r.Open(ctx); err != nil {
 		return err
 	}
@@ -156,22 +165,29 @@ func (m *Main) Open(ctx context.Context) error {
 	return nil
 }
 
-// Close stops the HTTP server, the router (verifications in progress are
-// left for take-over), the demo's parts and the store.
+// Close stops the HTTP server (ending agents' long polls and event streams
+// at once), the router (verifications in progress are left for take-over),
+// the demo's parts and the store. Calls after the first return its result.
 func (m *Main) Close() error {
+	m.closeOnce.Do(func() { m.closeErr = m.close() })
+	return m.closeErr
+}
+
+func (m *Main) close() error {
 	var errs []error
 	if m.demo != nil {
 		m.demo.stopAgents()
 	}
-	if m.http != nil {
+	if m.served == nil && m.listener != nil {
+		m.listener.Close() // Open failed before serving: nothing else closes it
+	}
+	if m.http != nil && m.served != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		if err := m.http.Shutdown(ctx); err != nil {
 			m.http.Close()
 		}
 		cancel()
-		if m.served != nil {
-			<-m.served
-		}
+		<-m.served
 	}
 	if m.Router != nil {
 		errs = append(errs, m.Router.Close())

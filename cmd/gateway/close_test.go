@@ -1,0 +1,66 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/safeconnection/gateway"
+)
+
+// TestCloseEndsStreams checks that closing the gateway ends an open event
+// stream at once rather than waiting out the shutdown grace period (5 s),
+// and that Close can be called again.
+func TestCloseEndsStreams(t *testing.T) {
+	g := startGateway(t, testEnv(t), nil)
+	// No device: the verification waits, queued, and its stream stays open.
+	v := g.request(t, trafalgar, contact{gateway.ChannelFaceTime, officerNumber})
+
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "GET", g.m.URL()+"/v1/verifications/"+v.ID+"/events", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+g.officer)
+	req.Header.Set("Accept", "text/event-stream")
+	resp, err := g.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("event stream: status %d", resp.StatusCode)
+	}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() && !strings.HasPrefix(sc.Text(), "data: ") {
+	}
+	ended := make(chan struct{})
+	go func() {
+		defer close(ended)
+		for sc.Scan() {
+		}
+	}()
+
+	start := time.Now()
+	if err := g.m.Close(); err != nil {
+		t.Errorf("close: %v", err)
+	}
+	took := time.Since(start)
+	select {
+	case <-ended:
+	case <-ctx.Done():
+		t.Fatal("the event stream was still open after Close")
+	}
+	// Four seconds is far above a prompt close and below the grace period
+	// after which the server would have cut the stream off by force.
+	if took > 4*time.Second {
+		t.Errorf("Close took %s: it waited for the stream instead of ending it", took)
+	}
+	if err := g.m.Close(); err != nil {
+		t.Errorf("second close: %v", err)
+	}
+}
