@@ -296,7 +296,7 @@ func TestBadValues(t *testing.T) {
 		{"provider URL not http", "GATEWAY_ZOOM_API_URL=api.zoom.us", "GATEWAY_ZOOM_API_URL", "absolute"},
 		{"provider URL empty", "GATEWAY_TEAMS_GRAPH_URL=", "GATEWAY_TEAMS_GRAPH_URL", "absolute"},
 		{"WhatsApp version", "GATEWAY_WHATSAPP_API_VERSION=23", "GATEWAY_WHATSAPP_API_VERSION", "v23.0"},
-		{"Twilio API key without secret", "GATEWAY_TWILIO_API_KEY_SID=SKabc", "GATEWAY_TWILIO_API_KEY_SECRET", "missing"},
+		{"Twilio API key without secret", "GATEWAY_TWILIO_API_KEY_SID=SK0123456789abcdef0123456789abcdef", "GATEWAY_TWILIO_API_KEY_SECRET", "missing"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -328,7 +328,7 @@ func TestGoodValues(t *testing.T) {
 		{"fake provider on loopback", append(slices.Clone(valid), "GATEWAY_ZOOM_API_URL=http://127.0.0.1:9999")},
 		{"Twilio in full", append(slices.Clone(valid),
 			"GATEWAY_TWILIO_ACCOUNT_SID=AC0123456789abcdef0123456789abcdef", "GATEWAY_TWILIO_AUTH_TOKEN=t",
-			"GATEWAY_TWILIO_FROM_NUMBER=+442079460999", "GATEWAY_TWILIO_API_KEY_SID=SK0123", "GATEWAY_TWILIO_API_KEY_SECRET=s")},
+			"GATEWAY_TWILIO_FROM_NUMBER=+442079460999", "GATEWAY_TWILIO_API_KEY_SID=SK0123456789abcdef0123456789abcdef", "GATEWAY_TWILIO_API_KEY_SECRET=s")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -351,11 +351,16 @@ func TestProviderSections(t *testing.T) {
 			[]string{"GATEWAY_ZOOM_CLIENT_SECRET", "GATEWAY_ZOOM_WEBHOOK_SECRET"}},
 		{"Zoom in full", []string{"GATEWAY_ZOOM_ACCOUNT_ID=a", "GATEWAY_ZOOM_CLIENT_ID=b", "GATEWAY_ZOOM_CLIENT_SECRET=c", "GATEWAY_ZOOM_WEBHOOK_SECRET=d"},
 			func(c Config) bool { return c.Zoom.Enabled() }, nil},
-		{"Twilio without a caller ID", []string{"GATEWAY_TWILIO_ACCOUNT_SID=AC1", "GATEWAY_TWILIO_AUTH_TOKEN=t"},
+		{"Twilio without a caller ID", []string{"GATEWAY_TWILIO_ACCOUNT_SID=AC0123456789abcdef0123456789abcdef", "GATEWAY_TWILIO_AUTH_TOKEN=t"},
 			func(c Config) bool { return c.Twilio.Enabled() }, []string{"GATEWAY_TWILIO_FROM_NUMBER"}},
 		{"Twilio with a bad caller ID and SID", []string{"GATEWAY_TWILIO_ACCOUNT_SID=XX1", "GATEWAY_TWILIO_AUTH_TOKEN=t", "GATEWAY_TWILIO_FROM_NUMBER=020 7946 0999"},
 			func(c Config) bool { return c.Twilio.Enabled() }, []string{"GATEWAY_TWILIO_ACCOUNT_SID", "GATEWAY_TWILIO_FROM_NUMBER"}},
-		{"Twilio Video key without the account", []string{"GATEWAY_TWILIO_API_KEY_SID=SK1", "GATEWAY_TWILIO_API_KEY_SECRET=s"},
+		{"Twilio with a short SID and a quoted token", []string{"GATEWAY_TWILIO_ACCOUNT_SID=AC1", `GATEWAY_TWILIO_AUTH_TOKEN="f1e2d3"`, "GATEWAY_TWILIO_FROM_NUMBER=+442079460999"},
+			func(c Config) bool { return c.Twilio.Enabled() }, []string{"GATEWAY_TWILIO_ACCOUNT_SID", "GATEWAY_TWILIO_AUTH_TOKEN"}},
+		{"Twilio Video with a bad key SID", []string{"GATEWAY_TWILIO_ACCOUNT_SID=AC0123456789abcdef0123456789abcdef", "GATEWAY_TWILIO_AUTH_TOKEN=t", "GATEWAY_TWILIO_FROM_NUMBER=+442079460999",
+			"GATEWAY_TWILIO_API_KEY_SID=SK0123/../x", "GATEWAY_TWILIO_API_KEY_SECRET=s"},
+			func(c Config) bool { return c.Twilio.VideoEnabled() }, []string{"GATEWAY_TWILIO_API_KEY_SID"}},
+		{"Twilio Video key without the account", []string{"GATEWAY_TWILIO_API_KEY_SID=SK0123456789abcdef0123456789abcdef", "GATEWAY_TWILIO_API_KEY_SECRET=s"},
 			func(c Config) bool { return !c.Twilio.Enabled() && !c.Twilio.VideoEnabled() }, []string{"GATEWAY_TWILIO_ACCOUNT_SID"}},
 		{"Meet with only a secret", []string{"GATEWAY_MEET_CLIENT_SECRET=s"},
 			func(c Config) bool { return c.Meet.Enabled() }, []string{"GATEWAY_MEET_CLIENT_ID", "GATEWAY_MEET_REFRESH_TOKEN"}},

@@ -111,8 +111,12 @@ func (c Config) validateProviders(p *problems) {
 	}
 
 	t := c.Twilio
-	if t.AccountSID != "" && !strings.HasPrefix(t.AccountSID, "AC") {
-		p.add("GATEWAY_TWILIO_ACCOUNT_SID", "an account SID starts with AC")
+	if t.AccountSID != "" && !accountSID.MatchString(t.AccountSID) {
+		p.add("GATEWAY_TWILIO_ACCOUNT_SID", "an account SID is AC and 32 hexadecimal digits")
+	}
+	if t.AuthToken != "" && !alphanumeric.MatchString(t.AuthToken) {
+		// twilio-go refuses such a token at the first call: say so at start.
+		p.add("GATEWAY_TWILIO_AUTH_TOKEN", "an auth token has only letters and digits (quotes or spaces pasted with it?)")
 	}
 	if t.FromNumber != "" && !e164.MatchString(t.FromNumber) {
 		p.add("GATEWAY_TWILIO_FROM_NUMBER", "%q is not an E.164 number ('+' and 8 to 15 digits)", t.FromNumber)
@@ -123,8 +127,8 @@ func (c Config) validateProviders(p *problems) {
 	case t.APIKeySID == "" && t.APIKeySecret != "":
 		p.add("GATEWAY_TWILIO_API_KEY_SID", "missing: GATEWAY_TWILIO_API_KEY_SECRET is set")
 	}
-	if t.APIKeySID != "" && !strings.HasPrefix(t.APIKeySID, "SK") {
-		p.add("GATEWAY_TWILIO_API_KEY_SID", "an API key SID starts with SK")
+	if t.APIKeySID != "" && !apiKeySID.MatchString(t.APIKeySID) {
+		p.add("GATEWAY_TWILIO_API_KEY_SID", "an API key SID is SK and 32 hexadecimal digits")
 	}
 	if (t.APIKeySID != "" || t.APIKeySecret != "") && !t.Enabled() {
 		p.add("GATEWAY_TWILIO_ACCOUNT_SID", "missing: Twilio Video's API key needs the Twilio account (GATEWAY_TWILIO_ACCOUNT_SID, GATEWAY_TWILIO_AUTH_TOKEN, GATEWAY_TWILIO_FROM_NUMBER)")
@@ -140,6 +144,12 @@ func (c Config) validateProviders(p *problems) {
 var (
 	e164       = regexp.MustCompile(`^\+[1-9][0-9]{7,14}$`)
 	apiVersion = regexp.MustCompile(`^v[0-9]+\.[0-9]+$`)
+	// alphanumeric is what twilio-go accepts as a credential.
+	alphanumeric = regexp.MustCompile(`^[0-9A-Za-z]+$`)
+	// Twilio SIDs, which go into the API's URL paths: two letters of the
+	// kind and 32 hexadecimal digits.
+	accountSID = regexp.MustCompile(`^AC[0-9a-fA-F]{32}$`)
+	apiKeySID  = regexp.MustCompile(`^SK[0-9a-fA-F]{32}$`)
 	logLevels  = map[string]bool{"trace": true, "debug": true, "info": true, "warn": true, "warning": true, "error": true, "fatal": true, "panic": true}
 )
 
