@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -247,4 +248,52 @@ func TestManyWritersNeverBusy(t *testing.T) {
 		t.Fatal(err)
 	}
 	storetest.CheckHistory(t, h)
+}
+
+// queryPlan returns the EXPLAIN QUERY PLAN of query, one detail a line.
+func queryPlan(t *testing.T, s *Store, query string, args ...any) string {
+	t.Helper()
+	rows, err := s.rdb.QueryContext(context.Background(), "EXPLAIN QUERY PLAN "+query, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var lines []string
+	for rows.Next() {
+		var (
+			id, parent, unused int
+			detail             string
+		)
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		lines = append(lines, detail)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return strings.Join(lines, "\n")
+}
+
+// TestEventsUseAnIndex checks that neither query of Events reads the whole
+// table or sorts: one verification's events come from events_verification,
+// every verification's from the primary key.
+func TestEventsUseAnIndex(t *testing.T) {
+	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "gateway.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, tt := range []struct {
+		name, query, want string
+		args              []any
+	}{
+		{"one verification", verificationEvents, "SEARCH events USING INDEX events_verification (verification_id=? AND seq>?)", []any{"v1", 0, -1}},
+		{"every verification", allEvents, "SEARCH events USING INTEGER PRIMARY KEY (rowid>?)", []any{0, -1}},
+	} {
+		plan := queryPlan(t, s, tt.query, tt.args...)
+		if plan != tt.want {
+			t.Errorf("%s: plan\n%s\nwant\n%s", tt.name, plan, tt.want)
+		}
+	}
 }

@@ -505,6 +505,15 @@ func (s *Store) AppendEvent(ctx context.Context, ev gateway.Event) (gateway.Even
 	return ev, nil
 }
 
+// The queries of Events. Each has its own statement so that the planner can
+// use an index: verificationEvents searches events_verification, allEvents
+// the primary key.
+const (
+	eventCols          = "seq, verification_id, type, state, attempt_id, message, data, at, instance"
+	verificationEvents = "SELECT " + eventCols + " FROM events WHERE verification_id = ? AND seq > ? ORDER BY seq LIMIT ?"
+	allEvents          = "SELECT " + eventCols + " FROM events WHERE seq > ? ORDER BY seq LIMIT ?"
+)
+
 // Events returns events with Seq > after, oldest first; an empty
 // verification ID returns every verification's; limit 0 is no limit.
 func (s *Store) Events(ctx context.Context, verificationID string, after int64, limit int) ([]gateway.Event, error) {
@@ -512,9 +521,15 @@ func (s *Store) Events(ctx context.Context, verificationID string, after int64, 
 	if limit <= 0 {
 		limit = -1 // none
 	}
-	rows, err := s.rdb.QueryContext(ctx, `SELECT seq, verification_id, type, state, attempt_id, message, data, at, instance
-		FROM events WHERE (?1 = '' OR verification_id = ?1) AND seq > ?2 ORDER BY seq LIMIT ?3`,
-		verificationID, after, limit)
+	var (
+		rows *sql.Rows
+		err  error
+	)
+	if verificationID == "" {
+		rows, err = s.rdb.QueryContext(ctx, allEvents, after, limit)
+	} else {
+		rows, err = s.rdb.QueryContext(ctx, verificationEvents, verificationID, after, limit)
+	}
 	if err != nil {
 		return nil, fail(op, err)
 	}
