@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -294,6 +295,75 @@ func TestEventsUseAnIndex(t *testing.T) {
 		plan := queryPlan(t, s, tt.query, tt.args...)
 		if plan != tt.want {
 			t.Errorf("%s: plan\n%s\nwant\n%s", tt.name, plan, tt.want)
+		}
+	}
+}
+
+// TestTransitionReturnsWhatIsStored checks that the verification Transition
+// returns, built from what it read and wrote, is the one a read returns
+// afterwards, whatever Set does: times in other zones and with a monotonic
+// reading, empty lists, an outcome, and changes to what a transition keeps.
+func TestTransitionReturnsWhatIsStored(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "gateway.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.CreateDevice(ctx, gateway.Device{ID: "d1", RoomID: "r1", Number: "+447700900001"}); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = s.CreateVerification(ctx, gateway.Verification{ID: "v1", Reference: "ref1", RoomID: "r1", RequestedBy: "t1",
+		Officer: gateway.Officer{Collar: "AB123"}, Contacts: []gateway.Contact{{Channel: gateway.ChannelPSTN, Handle: "+447700900002"}}},
+		"", gateway.Event{Type: gateway.EventState})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.PutAttempt(ctx, gateway.Attempt{ID: "a1", VerificationID: "v1", Channel: gateway.ChannelPSTN, RoomID: "r1",
+		DeviceID: "d1", StartedAt: time.Now()}, gateway.Event{Type: gateway.EventAttempt}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Claim(ctx, gateway.ClaimRequest{RoomIDs: []string{"r1"}, Channel: gateway.ChannelPSTN, Holder: "v1", TTL: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+
+	zone := time.FixedZone("X", 3600)
+	for _, tt := range []struct {
+		name string
+		tr   gateway.Transition
+	}{
+		{"state only", gateway.Transition{To: gateway.StateDialling}},
+		{"every field", gateway.Transition{From: []gateway.State{gateway.StateDialling}, To: gateway.StateConnected,
+			Set: func(v *gateway.Verification) {
+				until, zero := time.Now().In(zone), time.Time{}
+				v.Deadline = time.Now().Add(time.Minute).In(zone)
+				v.OwnerUntil, v.QueuedAt = &until, &zero
+				v.Outcome = &gateway.Outcome{Result: gateway.OutcomeVerified, Supervisor: "PS 1", At: time.Now().In(zone)}
+				v.Contacts, v.Officer.Warrant = []gateway.Contact{}, "W1"
+				v.DeviceID, v.Channel, v.Owner = "d1", gateway.ChannelPSTN, "gw1"
+				// What a transition does not change.
+				v.ID, v.CreatedAt, v.RequestedBy = "other", time.Now(), "t2"
+				v.Attempts[0].Result = gateway.ResultFailed
+				v.Attempts = append(v.Attempts, gateway.Attempt{ID: "a2"})
+				v.Lease.Holder = "v2"
+			}}},
+		{"back to nothing", gateway.Transition{Set: func(v *gateway.Verification) {
+			v.Deadline, v.OwnerUntil, v.QueuedAt, v.Outcome, v.Contacts = time.Time{}, nil, nil, nil, nil
+		}}},
+	} {
+		out, _, err := s.Transition(ctx, "v1", tt.tr)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		got, err := s.Verification(ctx, "v1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(out, got) {
+			t.Errorf("%s: Transition returned\n%+v\nthen Verification\n%+v", tt.name, out, got)
+		}
+		if len(got.Attempts) != 1 || got.Attempts[0].Result != gateway.ResultPending || got.Lease == nil || got.Lease.Holder != "v1" {
+			t.Errorf("%s: attempts %+v, lease %+v; want a1 pending and v1's lease", tt.name, got.Attempts, got.Lease)
 		}
 	}
 }

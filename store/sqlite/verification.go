@@ -42,16 +42,8 @@ func scanVerification(row interface{ Scan(...any) error }) (gateway.Verification
 	if err != nil {
 		return v, err
 	}
-	if err := json.Unmarshal([]byte(officer), &v.Officer); err != nil {
+	if err := decodeVerificationJSON(&v, officer, contacts, outcome); err != nil {
 		return v, err
-	}
-	if err := json.Unmarshal([]byte(contacts), &v.Contacts); err != nil {
-		return v, err
-	}
-	if outcome.Valid {
-		if err := json.Unmarshal([]byte(outcome.String), &v.Outcome); err != nil {
-			return v, err
-		}
 	}
 	v.CreatedAt, v.UpdatedAt = time.Unix(0, created).UTC(), time.Unix(0, updated).UTC()
 	v.Deadline, v.OwnerUntil, v.QueuedAt = timeOf(deadline), timePtr(ownerUntil), timePtr(queuedAt)
@@ -66,6 +58,42 @@ func scanVerification(row interface{ Scan(...any) error }) (gateway.Verification
 		}
 	}
 	return v, nil
+}
+
+// decodeVerificationJSON sets v's officer, contacts and outcome from their
+// stored JSON, replacing what v held.
+func decodeVerificationJSON(v *gateway.Verification, officer, contacts string, outcome sql.NullString) error {
+	v.Officer, v.Contacts, v.Outcome = gateway.Officer{}, nil, nil
+	if err := json.Unmarshal([]byte(officer), &v.Officer); err != nil {
+		return err
+	}
+	if err := json.Unmarshal([]byte(contacts), &v.Contacts); err != nil {
+		return err
+	}
+	if outcome.Valid {
+		if err := json.Unmarshal([]byte(outcome.String), &v.Outcome); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// verificationJSON encodes v's officer, contacts and outcome for their JSON
+// columns; outcome is NULL when v has none.
+func verificationJSON(v gateway.Verification) (officer, contacts string, outcome sql.NullString, err error) {
+	if officer, err = jsonText(v.Officer); err != nil {
+		return "", "", outcome, err
+	}
+	if contacts, err = jsonText(v.Contacts); err != nil {
+		return "", "", outcome, err
+	}
+	if v.Outcome != nil {
+		if outcome.String, err = jsonText(v.Outcome); err != nil {
+			return "", "", outcome, err
+		}
+		outcome.Valid = true
+	}
+	return officer, contacts, outcome, nil
 }
 
 // attemptSelect reads attempts.
@@ -133,34 +161,59 @@ func loadVerifications(ctx context.Context, q querier, now time.Time, rest strin
 	return vs, arows.Err()
 }
 
-// loadVerification reads one verification with its attempts. ENOTFOUND.
-func loadVerification(ctx context.Context, q querier, now time.Time, id string) (gateway.Verification, error) {
-	vs, err := loadVerifications(ctx, q, now, "WHERE v.id = ?2", id)
-	if err != nil {
-		return gateway.Verification{}, err
-	}
-	if len(vs) == 0 {
+// The queries that read one verification.
+const (
+	// verificationByID reads one verification with its live lease, without
+	// attempts; ?1 is the store's clock, ?2 the ID.
+	verificationByID = verificationSelect + " WHERE v.id = ?2"
+	// attemptsOf reads one verification's attempts, by Seq.
+	attemptsOf = attemptSelect + " WHERE verification_id = ? ORDER BY seq, id"
+)
+
+// verificationRow reads one verification with its live lease, without its
+// attempts. ENOTFOUND.
+func verificationRow(ctx context.Context, q querier, now time.Time, id string) (gateway.Verification, error) {
+	v, err := scanVerification(q.QueryRowContext(ctx, verificationByID, now.UnixNano(), id))
+	if errors.Is(err, sql.ErrNoRows) {
 		return gateway.Verification{}, gateway.Errorf(gateway.ENOTFOUND, "no verification %q", id)
 	}
-	return vs[0], nil
+	return v, err
+}
+
+// attempts reads one verification's attempts, by Seq.
+func attempts(ctx context.Context, q querier, id string) ([]gateway.Attempt, error) {
+	rows, err := q.QueryContext(ctx, attemptsOf, id)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []gateway.Attempt
+	for rows.Next() {
+		a, err := scanAttempt(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// loadVerification reads one verification with its attempts. ENOTFOUND.
+func loadVerification(ctx context.Context, q querier, now time.Time, id string) (gateway.Verification, error) {
+	v, err := verificationRow(ctx, q, now, id)
+	if err != nil {
+		return v, err
+	}
+	v.Attempts, err = attempts(ctx, q, id)
+	return v, err
 }
 
 // verificationValues are the values of the columns a transition may change,
 // in the order of verificationSet.
 func verificationValues(v gateway.Verification) ([]any, error) {
-	officer, err := jsonText(v.Officer)
+	officer, contacts, outcome, err := verificationJSON(v)
 	if err != nil {
 		return nil, err
-	}
-	contacts, err := jsonText(v.Contacts)
-	if err != nil {
-		return nil, err
-	}
-	var outcome any
-	if v.Outcome != nil {
-		if outcome, err = jsonText(v.Outcome); err != nil {
-			return nil, err
-		}
 	}
 	return []any{v.Reference, v.State, officer, v.Location.Lat, v.Location.Lon, contacts, v.RoomID,
 		v.DeviceID, v.Channel, v.JoinURL, v.Reason, outcome, ns(v.Deadline), v.Owner, nsPtr(v.OwnerUntil),
@@ -171,6 +224,45 @@ func verificationValues(v gateway.Verification) ([]any, error) {
 const verificationSet = `reference = ?, state = ?, officer = ?, lat = ?, lon = ?, contacts = ?, room_id = ?,
 	device_id = ?, channel = ?, join_url = ?, reason = ?, outcome = ?, deadline = ?, owner = ?, owner_until = ?,
 	queued_at = ?, updated_at = ?`
+
+// updateVerification writes the columns of verificationValues, then the ID.
+const updateVerification = "UPDATE verifications SET " + verificationSet + " WHERE id = ?"
+
+// asStored returns v as a read of it would once written: with the ID,
+// creation, requester, attempts and lease of read, which a transition does
+// not change, its JSON columns decoded from their text and its times in UTC
+// to the nanosecond.
+func asStored(v, read gateway.Verification) (gateway.Verification, error) {
+	officer, contacts, outcome, err := verificationJSON(v)
+	if err != nil {
+		return v, err
+	}
+	if err := decodeVerificationJSON(&v, officer, contacts, outcome); err != nil {
+		return v, err
+	}
+	v.ID, v.CreatedAt, v.RequestedBy, v.Attempts, v.Lease = read.ID, read.CreatedAt, read.RequestedBy, read.Attempts, read.Lease
+	v.UpdatedAt = storedTime(v.UpdatedAt)
+	v.Deadline = storedTime(v.Deadline)
+	v.OwnerUntil, v.QueuedAt = storedTimePtr(v.OwnerUntil), storedTimePtr(v.QueuedAt)
+	return v, nil
+}
+
+// storedTime is t as a column written by ns reads back.
+func storedTime(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Time{}
+	}
+	return time.Unix(0, t.UnixNano()).UTC()
+}
+
+// storedTimePtr is *t as a column written by nsPtr reads back.
+func storedTimePtr(t *time.Time) *time.Time {
+	if t == nil || t.IsZero() {
+		return nil
+	}
+	st := storedTime(*t)
+	return &st
+}
 
 // insertEvent writes ev at now and returns it with its Seq and At.
 func insertEvent(ctx context.Context, tx tx, ev gateway.Event, now time.Time) (gateway.Event, error) {
@@ -356,12 +448,23 @@ func (s *Store) Transition(ctx context.Context, id string, t gateway.Transition)
 		ev  gateway.Event
 	)
 	err := s.write(ctx, func(tx tx, now time.Time) error {
-		v, err := loadVerification(ctx, tx, now, id)
+		// The state is checked on the row alone; the attempts are read only
+		// for a transition that goes ahead.
+		read, err := verificationRow(ctx, tx, now, id)
 		if err != nil {
 			return err
 		}
-		if len(t.From) > 0 && !slices.Contains(t.From, v.State) {
-			return gateway.Errorf(gateway.ECONFLICT, "verification %s is %s, not %v", id, v.State, t.From)
+		if len(t.From) > 0 && !slices.Contains(t.From, read.State) {
+			return gateway.Errorf(gateway.ECONFLICT, "verification %s is %s, not %v", id, read.State, t.From)
+		}
+		if read.Attempts, err = attempts(ctx, tx, id); err != nil {
+			return err
+		}
+		v := read
+		v.Attempts = slices.Clone(read.Attempts) // Set may write to them; the result keeps those read
+		if read.Lease != nil {
+			l := *read.Lease
+			v.Lease = &l
 		}
 		if t.To != "" {
 			v.State = t.To
@@ -374,7 +477,7 @@ func (s *Store) Transition(ctx context.Context, id string, t gateway.Transition)
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, "UPDATE verifications SET "+verificationSet+" WHERE id = ?", append(vals, id)...); err != nil {
+		if _, err := tx.ExecContext(ctx, updateVerification, append(vals, id)...); err != nil {
 			if isUnique(err) {
 				return gateway.Errorf(gateway.ECONFLICT, "reference %s is in use", v.Reference)
 			}
@@ -385,7 +488,9 @@ func (s *Store) Transition(ctx context.Context, id string, t gateway.Transition)
 		if ev, err = insertEvent(ctx, tx, ev, now); err != nil {
 			return err
 		}
-		out, err = loadVerification(ctx, tx, now, id)
+		// Nothing else changes in the transaction: the result is what was
+		// read with what was written, as a read would return it.
+		out, err = asStored(v, read)
 		return err
 	})
 	if err != nil {
@@ -569,7 +674,7 @@ func (s *Store) Own(ctx context.Context, id, instance string, ttl time.Duration)
 	var v gateway.Verification
 	err := s.write(ctx, func(tx tx, now time.Time) error {
 		var err error
-		if v, err = loadVerification(ctx, tx, now, id); err != nil {
+		if v, err = verificationRow(ctx, tx, now, id); err != nil {
 			return err
 		}
 		if v.Owner != "" && v.Owner != instance && v.OwnerUntil != nil && v.OwnerUntil.After(now) {
@@ -578,8 +683,10 @@ func (s *Store) Own(ctx context.Context, id, instance string, ttl time.Duration)
 		}
 		until := now.Add(ttl)
 		v.Owner, v.OwnerUntil = instance, &until
-		_, err = tx.ExecContext(ctx, "UPDATE verifications SET owner = ?, owner_until = ? WHERE id = ?",
-			instance, until.UnixNano(), id)
+		if _, err = tx.ExecContext(ctx, ownVerification, instance, until.UnixNano(), id); err != nil {
+			return err
+		}
+		v.Attempts, err = attempts(ctx, tx, id)
 		return err
 	})
 	if err != nil {
@@ -587,6 +694,9 @@ func (s *Store) Own(ctx context.Context, id, instance string, ttl time.Duration)
 	}
 	return v, nil
 }
+
+// ownVerification records an owner and the end of its hold.
+const ownVerification = "UPDATE verifications SET owner = ?, owner_until = ? WHERE id = ?"
 
 // Orphans lists verifications in routing, queued, dialling or connected that
 // have no owner or whose owner's hold has lapsed, oldest first.
