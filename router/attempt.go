@@ -148,8 +148,12 @@ func (u *run) attempt(ctx context.Context, ch gateway.Channel, lease *gateway.Le
 						}
 						continue
 					}
+					// The provider (or the store, for a device agent's
+					// order) could not take the leg: that is not this
+					// device's fault, and another device would only wait
+					// on the same provider again.
 					log.WithError(err).Warn("leg not placed within the attempt's deadline")
-					return finish(gateway.ResultNotPlaced, err.Error(), nextDevice)
+					return finish(gateway.ResultNotPlaced, err.Error(), nextChannel)
 				case gateway.FateOf(err) == gateway.PlacedFailed:
 					return finish(gateway.ResultFailed, err.Error(), nextChannel)
 				default:

@@ -290,6 +290,16 @@ func TestRouting(t *testing.T) {
 			want:     want{state: gateway.StateConnected, channel: ps, room: "AW", results: []gateway.AttemptResult{"rejected", "connected"}, tries: []int{1, 1}},
 		},
 		{
+			// A provider that cannot take the leg fails every device alike.
+			name:    "provider refuses until the attempt's deadline: next channel, not another device",
+			devices: []dev{{"AW-1", "AW", []gateway.Channel{zm, wa}}, {"AW-2", "AW", []gateway.Channel{zm}}},
+			behave: map[gateway.Channel]behaviour{wa: answer, zm: func(int, gateway.Leg) (gateway.ReportStatus, gateway.Fate, error) {
+				return "", 0, &gateway.CallError{Fate: gateway.NotPlaced, Provider: "zoom", Err: fmt.Errorf("connection refused")}
+			}},
+			contacts: []gateway.Channel{zm, wa},
+			want:     want{state: gateway.StateConnected, channel: wa, room: "AW", results: []gateway.AttemptResult{"not_placed", "connected"}},
+		},
+		{
 			name:    "not placed on one device: another device of the channel",
 			devices: []dev{{"AW-1", "AW", []gateway.Channel{wa}}, {"AW-2", "AW", []gateway.Channel{wa}}},
 			behave: map[gateway.Channel]behaviour{wa: func(_ int, leg gateway.Leg) (gateway.ReportStatus, gateway.Fate, error) {

@@ -36,7 +36,15 @@ const (
 // run owns and drives one verification until it ends or this instance stops.
 func (r *Router) run(ctx context.Context, id string, takeover bool) {
 	log := r.Logger.WithFields(logrus.Fields{"verification": id, "instance": r.Instance})
-	v, err := r.Store.Own(ctx, id, r.Instance, r.OwnerTTL)
+	var v gateway.Verification
+	var err error
+	if !takeover {
+		// Request created it held by this instance: a read will do.
+		v, err = r.Store.Verification(ctx, id)
+	}
+	if takeover || err != nil || v.Owner != r.Instance {
+		v, err = r.Store.Own(ctx, id, r.Instance, r.OwnerTTL)
+	}
 	if err != nil {
 		if gateway.ErrorCode(err) != gateway.ECONFLICT && ctx.Err() == nil {
 			log.WithError(err).Error("could not take ownership of verification")

@@ -47,11 +47,15 @@ import (
 	"github.com/sirupsen/logrus"
 )
 
-// Defaults of DefaultPolicy.
+// Defaults of DefaultPolicy. The client's own retries only smooth over a
+// blip: the router retries a leg that was not placed within the attempt's
+// deadline, and each of its tries counts towards the provider's circuit
+// breaker. Long retries here would multiply with the router's and keep a
+// failing provider's breaker closed while the officer waits.
 const (
-	DefaultRetryMax      = 8
+	DefaultRetryMax      = 2
 	DefaultRetryWaitMin  = 100 * time.Millisecond
-	DefaultRetryWaitMax  = 2 * time.Second
+	DefaultRetryWaitMax  = 1 * time.Second
 	DefaultRetryAfterMax = 10 * time.Second
 )
 

@@ -46,7 +46,11 @@ func (m *Main) wireAdapters(_ context.Context, log logrus.FieldLogger) error {
 		return breaker.Wrap(a, b)
 	}
 	client := func(provider string) *httpx.Client {
-		return httpx.NewClient(log.WithField("provider", provider))
+		c := httpx.NewClient(log.WithField("provider", provider))
+		if m.ProviderPolicy != nil {
+			c.Policy = *m.ProviderPolicy
+		}
+		return c
 	}
 	webhook := func(name string, h http.Handler) { m.Webhooks[name] = h }
 

@@ -58,18 +58,37 @@ type benchGateway struct {
 // each room, each with its agent, and waits for every agent's first
 // heartbeat.
 func newBenchGateway(tb testing.TB, perRoom int) *benchGateway {
+	return newBenchGatewayWith(tb, perRoom, benchOptions{})
+}
+
+// benchOptions vary the benchmark gateway.
+type benchOptions struct {
+	env       []string          // more settings
+	configure func(*Main)       // called before Open
+	apps      []gateway.Channel // the handsets' apps; default FaceTime
+}
+
+// newBenchGatewayWith is newBenchGateway with options.
+func newBenchGatewayWith(tb testing.TB, perRoom int, opt benchOptions) *benchGateway {
 	tb.Helper()
 	ctx := context.Background()
-	cfg, err := config.LoadDemo([]string{
+	cfg, err := config.LoadDemo(append([]string{
 		"GATEWAY_ADDR=127.0.0.1:0",
 		"GATEWAY_DATA_DIR=" + tb.TempDir(),
 		"GATEWAY_INSTANCE=bench",
 		"GATEWAY_LOG_LEVEL=warn",
-	})
+	}, opt.env...))
 	if err != nil {
 		tb.Fatalf("configuration: %v", err)
 	}
 	m := NewMain(cfg, false)
+	if opt.configure != nil {
+		opt.configure(m)
+	}
+	apps := opt.apps
+	if len(apps) == 0 {
+		apps = []gateway.Channel{gateway.ChannelFaceTime}
+	}
 	if err := m.Open(ctx); err != nil {
 		m.Close()
 		tb.Fatalf("open gateway: %v", err)
@@ -98,8 +117,11 @@ func newBenchGateway(tb testing.TB, perRoom int) *benchGateway {
 		for k := 1; k <= perRoom; k++ {
 			n++
 			id := fmt.Sprintf("%s-%d", room.ID, k)
-			dev := gateway.Device{ID: id, RoomID: room.ID, Name: id, Number: fmt.Sprintf("+447700900%03d", n),
-				Handles: map[gateway.Channel]string{gateway.ChannelFaceTime: strings.ToLower(id) + "@ops.example"}}
+			handles := map[gateway.Channel]string{}
+			for _, app := range apps {
+				handles[app] = strings.ToLower(id) + "@ops.example"
+			}
+			dev := gateway.Device{ID: id, RoomID: room.ID, Name: id, Number: fmt.Sprintf("+447700900%03d", n), Handles: handles}
 			if _, err := m.Store.CreateDevice(ctx, dev); err != nil {
 				tb.Fatal(err)
 			}
@@ -108,7 +130,7 @@ func newBenchGateway(tb testing.TB, perRoom int) *benchGateway {
 			quiet := logrus.New()
 			quiet.Out = io.Discard
 			a.Logger = quiet
-			a.Apps = []gateway.Channel{gateway.ChannelFaceTime}
+			a.Apps = apps
 			g.agents[id] = a
 			wg.Go(func() {
 				if err := a.Run(actx); err != nil {
@@ -175,13 +197,23 @@ func (g *benchGateway) do(ctx context.Context, method, path, secret string, body
 // returns the verification's ID, the device that connected and the time
 // from sending the request to reading that event.
 func (g *benchGateway) connect(i int) (id, device string, took time.Duration, err error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	return g.connectOn(i, gateway.ChannelFaceTime)
+}
+
+// connectOn is connect with the officer's contacts on the channels, in
+// order.
+func (g *benchGateway) connectOn(i int, channels ...gateway.Channel) (id, device string, took time.Duration, err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	p := benchPlaces[i%len(benchPlaces)]
+	var contacts []map[string]string
+	for _, ch := range channels {
+		contacts = append(contacts, map[string]string{"channel": string(ch), "handle": fmt.Sprintf("pc%d@met.example", i)})
+	}
 	body, _ := json.Marshal(map[string]any{
 		"officer":  map[string]string{"collar": fmt.Sprintf("PC %d", i), "warrant": "W123456"},
 		"location": p.loc,
-		"contacts": []map[string]string{{"channel": "facetime", "handle": fmt.Sprintf("pc%d@met.example", i)}},
+		"contacts": contacts,
 	})
 	start := time.Now()
 	resp, err := g.do(ctx, "POST", "/v1/verifications", g.officer, body)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/safeconnection/gateway"
+	"github.com/safeconnection/gateway/adapters/httpx"
 	"github.com/safeconnection/gateway/adapters/whatsapp"
 	"github.com/safeconnection/gateway/config"
 	"github.com/safeconnection/gateway/httpapi"
@@ -43,6 +44,10 @@ type Main struct {
 	Webhooks map[string]http.Handler
 	// WhatsApp sends messages when the Cloud API is configured.
 	WhatsApp *whatsapp.Sender
+	// ProviderPolicy, when set before Open, replaces the retry policy of
+	// every provider's HTTP client (httpx.DefaultPolicy); benchmarks set
+	// go-retryablehttp's own policy to compare.
+	ProviderPolicy *httpx.Policy
 
 	http     *http.Server
 	listener net.Listener
