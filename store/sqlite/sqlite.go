@@ -6,7 +6,9 @@
 // concurrent callers queue in the connection pool rather than meet
 // SQLITE_BUSY, and a read-modify-write (a claim, a transition) sees no other
 // change between its read and its write. Reads go through a separate pool of
-// read-only connections and do not wait for writers.
+// read-only connections and do not wait for writers. Commits do not
+// checkpoint the WAL: a goroutine of the store does, every second, on a
+// connection of its own, and truncates the WAL when it has grown large.
 //
 // Times are stored as Unix nanoseconds and judged by the store's clock (the
 // Clock field), so tests can move time. Events are written by the one
@@ -42,6 +44,19 @@ import (
 // process (gatewayctl on the same file, say) before SQLite gives up.
 const BusyTimeout = 10 * time.Second
 
+// The write connection does not checkpoint the WAL in its commits: a
+// background goroutine of the store does it, on its own connection.
+const (
+	// checkpointInterval is how often the WAL is checkpointed: a passive
+	// checkpoint, which waits for no reader or writer.
+	checkpointInterval = time.Second
+	// walTruncatePages is the WAL size, in pages, past which a checkpoint also
+	// truncates it, waiting for readers and holding writers back while it
+	// does: the WAL stays bounded even when readers keep a passive
+	// checkpoint from finishing or writes outrun it.
+	walTruncatePages = 4096
+)
+
 // Store is gateway.Store on a SQLite file. Build it with New, set its
 // fields, then Open it; or use the package's Open, which does both with the
 // defaults. The fields must not change once it is open.
@@ -62,8 +77,14 @@ type Store struct {
 
 	wdb        *sql.DB   // one connection: every write, in BEGIN IMMEDIATE transactions
 	rdb        *sql.DB   // read-only connections
+	cdb        *sql.DB   // one connection: the checkpoints
 	stmts      stmtCache // on wdb
 	defaultBus *membus.Bus
+
+	checkpointEvery time.Duration // checkpointInterval; tests shorten it
+	walLimit        int           // walTruncatePages
+	stopCheckpoints func()        // ends the checkpoints
+	checkpointsDone chan struct{} // closed when they have ended
 }
 
 // New returns a Store for the file at path with the default fields. It
@@ -72,7 +93,8 @@ func New(path string) *Store {
 	bus := membus.New()
 	discard := logrus.New()
 	discard.Out = io.Discard
-	return &Store{Path: path, Clock: time.Now, Bus: bus, Logger: discard, defaultBus: bus}
+	return &Store{Path: path, Clock: time.Now, Bus: bus, Logger: discard, defaultBus: bus,
+		checkpointEvery: checkpointInterval, walLimit: walTruncatePages}
 }
 
 // Open opens the SQLite database at path with the default fields. It is
@@ -105,7 +127,8 @@ func (s *Store) Open(ctx context.Context) error {
 	// goes first (the driver orders it so): it guards the others.
 	dsn := path + "?_pragma=busy_timeout(" + strconv.FormatInt(BusyTimeout.Milliseconds(), 10) + ")" +
 		"&_pragma=foreign_keys(ON)&_pragma=synchronous(NORMAL)"
-	wdb, err := sql.Open("sqlite", dsn+"&_pragma=journal_mode(WAL)&_txlock=immediate")
+	// The write connection leaves checkpoints to the store's checkpointer.
+	wdb, err := sql.Open("sqlite", dsn+"&_pragma=journal_mode(WAL)&_pragma=wal_autocheckpoint(0)&_txlock=immediate")
 	if err != nil {
 		return gateway.E(op, gateway.EINTERNAL, err)
 	}
@@ -121,10 +144,69 @@ func (s *Store) Open(ctx context.Context) error {
 	n := max(4, runtime.NumCPU())
 	rdb.SetMaxOpenConns(n)
 	rdb.SetMaxIdleConns(n)
-	s.wdb, s.rdb, s.stmts = wdb, rdb, stmtCache{db: wdb}
+	cdb, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		rdb.Close()
+		wdb.Close()
+		return gateway.E(op, gateway.EINTERNAL, err)
+	}
+	cdb.SetMaxOpenConns(1)
+	cdb.SetMaxIdleConns(1)
+	s.wdb, s.rdb, s.cdb, s.stmts = wdb, rdb, cdb, stmtCache{db: wdb}
 	if err := s.init(ctx); err != nil {
 		s.closeDB()
 		return gateway.E(op, gateway.ErrorCode(err), err)
+	}
+	s.startCheckpoints()
+	return nil
+}
+
+// startCheckpoints starts the goroutine that checkpoints the WAL every
+// checkpointEvery until stopCheckpoints is called.
+func (s *Store) startCheckpoints() {
+	every, limit := s.checkpointEvery, s.walLimit
+	if every <= 0 {
+		every = checkpointInterval
+	}
+	if limit <= 0 {
+		limit = walTruncatePages
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	s.stopCheckpoints, s.checkpointsDone = cancel, done
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			if err := s.checkpoint(ctx, limit); err != nil && ctx.Err() == nil {
+				s.Logger.WithError(err).Warn("sqlite: WAL checkpoint failed")
+			}
+		}
+	}()
+}
+
+// checkpoint copies the WAL's pages into the database file without waiting
+// for readers or writers. When the WAL still holds limit pages or more
+// after that, it checkpoints again, waiting for them, and truncates it.
+func (s *Store) checkpoint(ctx context.Context, limit int) error {
+	var busy, frames, copied int
+	if err := s.cdb.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied); err != nil {
+		return err
+	}
+	if frames < limit {
+		return nil
+	}
+	if err := s.cdb.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &frames, &copied); err != nil {
+		return err
+	}
+	if busy != 0 {
+		return fmt.Errorf("the WAL holds %d pages and could not be truncated: a reader or writer held it past the busy timeout", frames)
 	}
 	return nil
 }
@@ -239,14 +321,20 @@ func (s *Store) Close() error {
 	return s.closeDB()
 }
 
-// closeDB closes the connections, if open.
+// closeDB stops the checkpoints and closes the connections, if open. The
+// last connection to close checkpoints what the WAL still holds.
 func (s *Store) closeDB() error {
 	if s.wdb == nil {
 		return nil
 	}
+	if s.stopCheckpoints != nil {
+		s.stopCheckpoints()
+		<-s.checkpointsDone
+		s.stopCheckpoints = nil
+	}
 	s.stmts.close()
-	err := errors.Join(s.rdb.Close(), s.wdb.Close())
-	s.wdb, s.rdb = nil, nil
+	err := errors.Join(s.cdb.Close(), s.rdb.Close(), s.wdb.Close())
+	s.wdb, s.rdb, s.cdb = nil, nil, nil
 	return err
 }
 

@@ -37,10 +37,11 @@ func TestOpenCreatesDirectoryAndSetsPragmas(t *testing.T) {
 		t.Fatalf("database file: %v", err)
 	}
 	for pragma, want := range map[string]string{
-		"journal_mode": "wal",
-		"foreign_keys": "1",
-		"synchronous":  "1", // NORMAL
-		"busy_timeout": "10000",
+		"journal_mode":       "wal",
+		"foreign_keys":       "1",
+		"synchronous":        "1", // NORMAL
+		"busy_timeout":       "10000",
+		"wal_autocheckpoint": "0", // the store's checkpointer does it
 	} {
 		var got string
 		if err := s.wdb.QueryRowContext(ctx, "PRAGMA "+pragma).Scan(&got); err != nil {
@@ -365,5 +366,77 @@ func TestTransitionReturnsWhatIsStored(t *testing.T) {
 		if len(got.Attempts) != 1 || got.Attempts[0].Result != gateway.ResultPending || got.Lease == nil || got.Lease.Holder != "v1" {
 			t.Errorf("%s: attempts %+v, lease %+v; want a1 pending and v1's lease", tt.name, got.Attempts, got.Lease)
 		}
+	}
+}
+
+// openWith opens a store on a new file after set has changed its fields.
+func openWith(t *testing.T, set func(*Store)) *Store {
+	t.Helper()
+	s := New(filepath.Join(t.TempDir(), "gateway.db"))
+	set(s)
+	if err := s.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// appendEvents writes n events for one verification, a commit each.
+func appendEvents(t *testing.T, s *Store, n int) {
+	t.Helper()
+	ctx := context.Background()
+	if _, _, err := s.CreateVerification(ctx, gateway.Verification{ID: "v1"}, "", gateway.Event{Type: gateway.EventState}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		if _, err := s.AppendEvent(ctx, gateway.Event{VerificationID: "v1", Type: gateway.EventNote, Message: strconv.Itoa(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestCommitsDoNotCheckpoint writes more pages than SQLite's default
+// automatic checkpoint (1,000) with the checkpointer idle: they all stay in
+// the WAL.
+func TestCommitsDoNotCheckpoint(t *testing.T) {
+	s := openWith(t, func(s *Store) { s.checkpointEvery = time.Hour })
+	appendEvents(t, s, 800)
+	var busy, frames, copied int
+	if err := s.wdb.QueryRowContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied); err != nil {
+		t.Fatal(err)
+	}
+	if frames < 1000 {
+		t.Fatalf("the WAL holds %d pages after 800 commits: a commit checkpointed it", frames)
+	}
+}
+
+// TestCheckpointerTruncatesALargeWAL lets the checkpointer run with a small
+// limit: it truncates the WAL once past it, and stops at Close.
+func TestCheckpointerTruncatesALargeWAL(t *testing.T) {
+	s := openWith(t, func(s *Store) { s.checkpointEvery, s.walLimit = 10*time.Millisecond, 50 })
+	appendEvents(t, s, 100)
+	wal := s.Path + "-wal"
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		fi, err := os.Stat(wal)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Size() == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the WAL is still %d bytes: not truncated", fi.Size())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	done := s.checkpointsDone
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-done:
+	default:
+		t.Fatal("the checkpointer runs on after Close")
 	}
 }
