@@ -1120,13 +1120,16 @@ func TestMultiInstanceTakeOver(t *testing.T) {
 				lastNote = max(lastNote, d)
 			}
 		}
-		if !byB {
-			t.Errorf("verification %d (%s): no \"taken over by %s\" in its record %+v", i, id, b.name, rec.takeOvers())
-		}
 		conn, ok := rec.connected()
 		if !ok {
 			t.Errorf("verification %s: no connected event", id)
 			continue
+		}
+		// One answered soon may have connected before the kill (on a
+		// slow machine); its outcome can then be recorded before the
+		// survivor needs to take it over.
+		if !byB && conn.At.After(killed) {
+			t.Errorf("verification %d (%s): no \"taken over by %s\" in its record %+v", i, id, b.name, rec.takeOvers())
 		}
 		if conn.At.After(v.Deadline) {
 			t.Errorf("verification %s connected at %v, after its deadline %v", id, conn.At, v.Deadline)
