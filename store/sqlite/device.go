@@ -61,9 +61,13 @@ func scanDevice(row interface{ Scan(...any) error }, extra ...any) (gateway.Devi
 	return d, nil
 }
 
+// deviceByID reads one device with its live lease; ?1 is the store's
+// clock, ?2 the ID.
+const deviceByID = deviceSelect + " WHERE d.id = ?2"
+
 // device reads one device with its live lease. ENOTFOUND.
 func device(ctx context.Context, q querier, id string, now time.Time) (gateway.Device, error) {
-	d, err := scanDevice(q.QueryRowContext(ctx, deviceSelect+" WHERE d.id = ?2", now.UnixNano(), id))
+	d, err := scanDevice(q.QueryRowContext(ctx, deviceByID, now.UnixNano(), id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return d, gateway.Errorf(gateway.ENOTFOUND, "no device %q", id)
 	}
@@ -124,7 +128,7 @@ func (s *Store) CreateDevice(ctx context.Context, d gateway.Device) (gateway.Dev
 
 // Device returns one device with its live lease, if any. ENOTFOUND.
 func (s *Store) Device(ctx context.Context, id string) (gateway.Device, error) {
-	d, err := device(ctx, s.rdb, id, s.now())
+	d, err := device(ctx, s.reads(), id, s.now())
 	if err != nil {
 		return gateway.Device{}, fail("sqlite.Device", err)
 	}
@@ -198,6 +202,9 @@ func (s *Store) UpdateDevice(ctx context.Context, id string, fn func(*gateway.De
 	return out, nil
 }
 
+// heartbeat records a device's battery, apps and last heartbeat.
+const heartbeat = "UPDATE devices SET battery = ?, apps = ?, last_seen = ? WHERE id = ?"
+
 // Heartbeat records that the device's agent is alive, with its battery and
 // working apps; LastSeen is the store's clock. ENOTFOUND.
 func (s *Store) Heartbeat(ctx context.Context, id string, battery int, apps []gateway.Channel) (gateway.Device, error) {
@@ -211,7 +218,7 @@ func (s *Store) Heartbeat(ctx context.Context, id string, battery int, apps []ga
 	}
 	var out gateway.Device
 	err = s.write(ctx, func(tx tx, now time.Time) error {
-		res, err := tx.ExecContext(ctx, "UPDATE devices SET battery = ?, apps = ?, last_seen = ? WHERE id = ?",
+		res, err := tx.ExecContext(ctx, heartbeat,
 			battery, appsText, now.UnixNano(), id)
 		if err != nil {
 			return err
@@ -311,9 +318,6 @@ const (
 		WHERE device_id = ?3 AND fence = ?4 AND holder = ?5 AND released_at IS NULL AND expires_at > ?1
 		RETURNING room_id`
 )
-
-// claimWrites are the statements the write connection prepares at Open.
-var claimWrites = []string{pickQuery, expireClaim, bumpFence, insertClaim, renewClaim, releaseClaim}
 
 // pick finds the device a claim takes, and the ID of its expired, unswept
 // claim if it has one. EUNAVAILABLE.

@@ -24,6 +24,17 @@ func scanOrder(row interface{ Scan(...any) error }) (gateway.Order, error) {
 	return o, err
 }
 
+// The statements of orders.
+const (
+	insertOrder   = `INSERT INTO orders (` + orderCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	pendingOrders = `SELECT ` + orderCols + ` FROM orders
+		WHERE device_id = ? AND status = 'pending' AND (expires_at IS NULL OR expires_at > ?)
+		ORDER BY created_at, rowid`
+	deliverOrder   = "UPDATE orders SET status = 'delivered' WHERE id = ?"
+	orderByID      = `SELECT ` + orderCols + ` FROM orders WHERE id = ?`
+	setOrderStatus = "UPDATE orders SET status = ? WHERE id = ?"
+)
+
 // PutOrder stores a new pending order, whatever its Status, and publishes
 // its ID on TopicOrders for its device. CreatedAt defaults to the store's
 // clock; an order without ExpiresAt does not expire. ECONFLICT if the ID
@@ -37,7 +48,7 @@ func (s *Store) PutOrder(ctx context.Context, o gateway.Order) error {
 		if o.CreatedAt.IsZero() {
 			o.CreatedAt = now
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO orders (`+orderCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		_, err := tx.ExecContext(ctx, insertOrder,
 			o.ID, o.DeviceID, o.VerificationID, o.AttemptID, o.Kind, o.Channel, o.Handle, o.JoinURL, o.Reference,
 			gateway.OrderPending, o.CreatedAt.UnixNano(), ns(o.ExpiresAt))
 		if isUnique(err) {
@@ -59,9 +70,7 @@ func (s *Store) TakeOrders(ctx context.Context, deviceID string) ([]gateway.Orde
 	var out []gateway.Order
 	err := s.write(ctx, func(tx tx, now time.Time) error {
 		out = nil
-		rows, err := tx.QueryContext(ctx, `SELECT `+orderCols+` FROM orders
-			WHERE device_id = ? AND status = 'pending' AND (expires_at IS NULL OR expires_at > ?)
-			ORDER BY created_at, rowid`, deviceID, now.UnixNano())
+		rows, err := tx.QueryContext(ctx, pendingOrders, deviceID, now.UnixNano())
 		if err != nil {
 			return err
 		}
@@ -79,7 +88,7 @@ func (s *Store) TakeOrders(ctx context.Context, deviceID string) ([]gateway.Orde
 			return err
 		}
 		for _, o := range out {
-			if _, err := tx.ExecContext(ctx, "UPDATE orders SET status = 'delivered' WHERE id = ?", o.ID); err != nil {
+			if _, err := tx.ExecContext(ctx, deliverOrder, o.ID); err != nil {
 				return err
 			}
 		}
@@ -93,7 +102,7 @@ func (s *Store) TakeOrders(ctx context.Context, deviceID string) ([]gateway.Orde
 
 // Order returns one order. ENOTFOUND.
 func (s *Store) Order(ctx context.Context, id string) (gateway.Order, error) {
-	o, err := scanOrder(s.rdb.QueryRowContext(ctx, `SELECT `+orderCols+` FROM orders WHERE id = ?`, id))
+	o, err := scanOrder(s.reads().QueryRowContext(ctx, orderByID, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		err = gateway.Errorf(gateway.ENOTFOUND, "no order %q", id)
 	}
@@ -110,7 +119,7 @@ func (s *Store) SetOrderStatus(ctx context.Context, id string, st gateway.OrderS
 		return fail(op, gateway.Errorf(gateway.EINVALID, "unknown order status %q", st))
 	}
 	err := s.write(ctx, func(tx tx, _ time.Time) error {
-		res, err := tx.ExecContext(ctx, "UPDATE orders SET status = ? WHERE id = ?", st, id)
+		res, err := tx.ExecContext(ctx, setOrderStatus, st, id)
 		if err != nil {
 			return err
 		}

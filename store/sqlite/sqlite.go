@@ -78,7 +78,8 @@ type Store struct {
 	wdb        *sql.DB   // one connection: every write, in BEGIN IMMEDIATE transactions
 	rdb        *sql.DB   // read-only connections
 	cdb        *sql.DB   // one connection: the checkpoints
-	stmts      stmtCache // on wdb
+	stmts      stmtCache // on wdb: writes
+	rstmts     stmtCache // on rdb: reads
 	defaultBus *membus.Bus
 
 	checkpointEvery time.Duration // checkpointInterval; tests shorten it
@@ -152,7 +153,8 @@ func (s *Store) Open(ctx context.Context) error {
 	}
 	cdb.SetMaxOpenConns(1)
 	cdb.SetMaxIdleConns(1)
-	s.wdb, s.rdb, s.cdb, s.stmts = wdb, rdb, cdb, stmtCache{db: wdb}
+	s.wdb, s.rdb, s.cdb = wdb, rdb, cdb
+	s.stmts, s.rstmts = stmtCache{db: wdb}, stmtCache{db: rdb}
 	if err := s.init(ctx); err != nil {
 		s.closeDB()
 		return gateway.E(op, gateway.ErrorCode(err), err)
@@ -211,8 +213,25 @@ func (s *Store) checkpoint(ctx context.Context, limit int) error {
 	return nil
 }
 
+// The statements prepared at Open: those of the routing of a verification
+// and of device agents. Any other query is parsed when it runs.
+var (
+	// writeStatements run in write transactions.
+	writeStatements = []string{
+		pickQuery, expireClaim, bumpFence, insertClaim, renewClaim, releaseClaim,
+		verificationByID, attemptsOf, updateVerification, ownVerification, insertEventQuery, stateOf,
+		idempotent, taken, insertVerification, attemptOwner, nextAttemptSeq, putAttempt,
+		deviceByID, heartbeat, insertOrder, pendingOrders, deliverOrder, setOrderStatus,
+	}
+	// readStatements run on the read connections.
+	readStatements = []string{
+		verificationByID, attemptsOf, verificationEvents, allEvents, attemptByID, attemptByRef,
+		deviceByID, orderByID, tokenByHash,
+	}
+)
+
 // init checks the journal mode, applies the migrations and prepares the
-// statements of claims.
+// statements of writeStatements and readStatements.
 func (s *Store) init(ctx context.Context) error {
 	var mode string
 	if err := s.wdb.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
@@ -226,7 +245,10 @@ func (s *Store) init(ctx context.Context) error {
 	if err := s.migrate(ctx); err != nil {
 		return err
 	}
-	return s.stmts.prepare(ctx, claimWrites...)
+	if err := s.stmts.prepare(ctx, writeStatements...); err != nil {
+		return err
+	}
+	return s.rstmts.prepare(ctx, readStatements...)
 }
 
 //go:embed migrations/*.sql
@@ -333,6 +355,7 @@ func (s *Store) closeDB() error {
 		s.stopCheckpoints = nil
 	}
 	s.stmts.close()
+	s.rstmts.close()
 	err := errors.Join(s.cdb.Close(), s.rdb.Close(), s.wdb.Close())
 	s.wdb, s.rdb, s.cdb = nil, nil, nil
 	return err
@@ -393,7 +416,42 @@ func (s *Store) read(ctx context.Context, fn func(tx tx, now time.Time) error) e
 		return err
 	}
 	defer t.Rollback()
-	return fn(tx{t, nil}, s.now())
+	return fn(tx{t, &s.rstmts}, s.now())
+}
+
+// reads returns the read connections, for a query outside a transaction,
+// with their prepared statements.
+func (s *Store) reads() pool { return pool{s.rdb, &s.rstmts} }
+
+// pool is a connection pool that runs the statements prepared on it
+// prepared, and the others as they come.
+type pool struct {
+	db    *sql.DB
+	stmts *stmtCache
+}
+
+// ExecContext runs query, prepared if it was.
+func (p pool) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if st := p.stmts.get(query); st != nil {
+		return st.ExecContext(ctx, args...)
+	}
+	return p.db.ExecContext(ctx, query, args...)
+}
+
+// QueryContext runs query, prepared if it was.
+func (p pool) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if st := p.stmts.get(query); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return p.db.QueryContext(ctx, query, args...)
+}
+
+// QueryRowContext runs query, prepared if it was.
+func (p pool) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	if st := p.stmts.get(query); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return p.db.QueryRowContext(ctx, query, args...)
 }
 
 // tx is a transaction that runs the statements prepared at Open prepared,
@@ -428,12 +486,15 @@ func (t tx) QueryRowContext(ctx context.Context, query string, args ...any) *sql
 }
 
 // stmtCache holds a database's prepared statements by query: those the
-// store runs most (claims, releases), prepared at Open. A statement cannot
-// be prepared later, inside a transaction: the write pool's one connection
-// is then taken, and preparing would wait for it for ever.
+// store runs most, prepared at Open. Each is prepared on one connection
+// then, and on each other connection of the pool the first time it runs
+// there. A statement cannot be added later, inside a transaction: the
+// write pool's one connection is then taken (as may be every read
+// connection), and preparing would wait for one for ever.
 type stmtCache struct {
-	db *sql.DB
-	m  sync.Map // query -> *sql.Stmt
+	db     *sql.DB
+	m      sync.Map // query -> *sql.Stmt
+	missed sync.Map // query -> true: asked for and not prepared
 }
 
 // prepare prepares the queries.
@@ -456,6 +517,7 @@ func (c *stmtCache) get(query string) *sql.Stmt {
 	if st, ok := c.m.Load(query); ok {
 		return st.(*sql.Stmt)
 	}
+	c.missed.Store(query, true)
 	return nil
 }
 

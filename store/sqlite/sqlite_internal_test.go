@@ -440,3 +440,84 @@ func TestCheckpointerTruncatesALargeWAL(t *testing.T) {
 		t.Fatal("the checkpointer runs on after Close")
 	}
 }
+
+// missed lists the queries the store ran unprepared.
+func missed(s *Store) map[string]bool {
+	out := map[string]bool{}
+	for _, c := range []*stmtCache{&s.stmts, &s.rstmts} {
+		c.missed.Range(func(q, _ any) bool {
+			out[q.(string)] = true
+			return true
+		})
+	}
+	return out
+}
+
+// TestRoutingRunsPreparedStatements routes a verification as the router
+// and a device agent do and checks every statement it ran was prepared.
+func TestRoutingRunsPreparedStatements(t *testing.T) {
+	ctx := context.Background()
+	s := openWith(t, func(*Store) {})
+	if _, err := s.CreateDevice(ctx, gateway.Device{ID: "d1", RoomID: "r1", Number: "+447700900001"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateToken(ctx, gateway.Token{ID: "t1", Role: gateway.RoleOfficer, Hash: "h1"}); err != nil {
+		t.Fatal(err)
+	}
+	before := missed(s)
+
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := s.TokenByHash(ctx, "h1")
+	must(err)
+	_, err = s.Heartbeat(ctx, "d1", 90, []gateway.Channel{gateway.ChannelPSTN})
+	must(err)
+	_, _, err = s.CreateVerification(ctx, gateway.Verification{ID: "v1", Reference: "ref1", RoomID: "r1", RequestedBy: "t1"},
+		"k1", gateway.Event{Type: gateway.EventState})
+	must(err)
+	_, err = s.Own(ctx, "v1", "gw1", time.Minute)
+	must(err)
+	l, _, err := s.Claim(ctx, gateway.ClaimRequest{RoomIDs: []string{"r1"}, Channel: gateway.ChannelPSTN, Holder: "v1", TTL: time.Minute})
+	must(err)
+	_, err = s.Renew(ctx, l, time.Minute)
+	must(err)
+	a := gateway.Attempt{ID: "a1", VerificationID: "v1", Channel: gateway.ChannelPSTN, RoomID: "r1", DeviceID: "d1", StartedAt: time.Now()}
+	_, err = s.PutAttempt(ctx, a, gateway.Event{Type: gateway.EventAttempt})
+	must(err)
+	_, _, err = s.Transition(ctx, "v1", gateway.Transition{To: gateway.StateDialling, Event: gateway.Event{Type: gateway.EventState}})
+	must(err)
+	must(s.PutOrder(ctx, gateway.Order{ID: "o1", DeviceID: "d1", VerificationID: "v1", AttemptID: "a1", Kind: gateway.OrderDial}))
+	_, err = s.TakeOrders(ctx, "d1")
+	must(err)
+	must(s.SetOrderStatus(ctx, "o1", gateway.OrderDone))
+	_, err = s.Order(ctx, "o1")
+	must(err)
+	a.ProviderRef = "p1"
+	_, err = s.PutAttempt(ctx, a, gateway.Event{Type: gateway.EventReport})
+	must(err)
+	_, err = s.AttemptByProviderRef(ctx, gateway.ChannelPSTN, "p1")
+	must(err)
+	_, err = s.Attempt(ctx, "a1")
+	must(err)
+	_, err = s.AppendEvent(ctx, gateway.Event{VerificationID: "v1", Type: gateway.EventNote})
+	must(err)
+	_, err = s.Events(ctx, "v1", 0, 0)
+	must(err)
+	_, err = s.Events(ctx, "", 0, 0)
+	must(err)
+	_, err = s.Verification(ctx, "v1")
+	must(err)
+	_, err = s.Device(ctx, "d1")
+	must(err)
+	must(s.Release(ctx, l, ""))
+
+	for q := range missed(s) {
+		if !before[q] {
+			t.Errorf("ran unprepared:\n%s", q)
+		}
+	}
+}

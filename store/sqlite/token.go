@@ -11,6 +11,9 @@ import (
 
 const tokenSelect = "SELECT id, role, name, subject, hash, revoked FROM tokens"
 
+// tokenByHash reads the token with a hash, if it is not revoked.
+const tokenByHash = tokenSelect + " WHERE hash = ? AND NOT revoked"
+
 func scanToken(row interface{ Scan(...any) error }) (gateway.Token, error) {
 	var t gateway.Token
 	err := row.Scan(&t.ID, &t.Role, &t.Name, &t.Subject, &t.Hash, &t.Revoked)
@@ -37,7 +40,7 @@ func (s *Store) CreateToken(ctx context.Context, t gateway.Token) error {
 
 // TokenByHash finds a token that is not revoked. ENOTFOUND.
 func (s *Store) TokenByHash(ctx context.Context, hash string) (gateway.Token, error) {
-	t, err := scanToken(s.rdb.QueryRowContext(ctx, tokenSelect+" WHERE hash = ? AND NOT revoked", hash))
+	t, err := scanToken(s.reads().QueryRowContext(ctx, tokenByHash, hash))
 	if errors.Is(err, sql.ErrNoRows) {
 		err = gateway.Errorf(gateway.ENOTFOUND, "no such token")
 	}

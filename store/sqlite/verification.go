@@ -264,6 +264,10 @@ func storedTimePtr(t *time.Time) *time.Time {
 	return &st
 }
 
+// insertEventQuery writes an event and returns its Seq.
+const insertEventQuery = `INSERT INTO events (verification_id, type, state, attempt_id, message, data, at, instance)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`
+
 // insertEvent writes ev at now and returns it with its Seq and At.
 func insertEvent(ctx context.Context, tx tx, ev gateway.Event, now time.Time) (gateway.Event, error) {
 	var data any
@@ -275,8 +279,7 @@ func insertEvent(ctx context.Context, tx tx, ev gateway.Event, now time.Time) (g
 		data = d
 	}
 	ev.At = now
-	err := tx.QueryRowContext(ctx, `INSERT INTO events (verification_id, type, state, attempt_id, message, data, at, instance)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
+	err := tx.QueryRowContext(ctx, insertEventQuery,
 		ev.VerificationID, ev.Type, ev.State, ev.AttemptID, ev.Message, data, now.UnixNano(), ev.Instance).Scan(&ev.Seq)
 	return ev, err
 }
@@ -290,15 +293,32 @@ func (s *Store) publishEvent(ctx context.Context, ev gateway.Event) {
 	}
 }
 
+// stateOf reads a verification's state.
+const stateOf = "SELECT state FROM verifications WHERE id = ?"
+
 // verificationState reads a verification's state. ENOTFOUND.
 func verificationState(ctx context.Context, tx tx, id string) (gateway.State, error) {
 	var st gateway.State
-	err := tx.QueryRowContext(ctx, "SELECT state FROM verifications WHERE id = ?", id).Scan(&st)
+	err := tx.QueryRowContext(ctx, stateOf, id).Scan(&st)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", gateway.Errorf(gateway.ENOTFOUND, "no verification %q", id)
 	}
 	return st, err
 }
+
+// The statements of CreateVerification.
+const (
+	// idempotent finds the verification a requester made with a key.
+	idempotent = "SELECT id FROM verifications WHERE requested_by = ? AND idempotency_key = ?"
+	// taken finds a verification with the ID or the (non-empty) reference.
+	taken = "SELECT id FROM verifications WHERE id = ? OR (reference = ? AND reference != '')"
+	// insertVerification writes the columns of verificationValues, then the
+	// ID, requester, idempotency key and creation.
+	insertVerification = `INSERT INTO verifications (reference, state, officer, lat, lon, contacts, room_id,
+		device_id, channel, join_url, reason, outcome, deadline, owner, owner_until, queued_at, updated_at,
+		id, requested_by, idempotency_key, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+)
 
 // CreateVerification stores a new verification with its first event (its
 // VerificationID and State filled in) and publishes TopicEvents. CreatedAt
@@ -322,8 +342,7 @@ func (s *Store) CreateVerification(ctx context.Context, v gateway.Verification, 
 	err := s.write(ctx, func(tx tx, now time.Time) error {
 		if idempotencyKey != "" {
 			var id string
-			err := tx.QueryRowContext(ctx, "SELECT id FROM verifications WHERE requested_by = ? AND idempotency_key = ?",
-				v.RequestedBy, idempotencyKey).Scan(&id)
+			err := tx.QueryRowContext(ctx, idempotent, v.RequestedBy, idempotencyKey).Scan(&id)
 			if err == nil {
 				out, err = loadVerification(ctx, tx, now, id)
 				return err
@@ -332,11 +351,10 @@ func (s *Store) CreateVerification(ctx context.Context, v gateway.Verification, 
 				return err
 			}
 		}
-		var taken string
-		err := tx.QueryRowContext(ctx, "SELECT id FROM verifications WHERE id = ? OR (reference = ? AND reference != '')",
-			v.ID, v.Reference).Scan(&taken)
+		var existing string
+		err := tx.QueryRowContext(ctx, taken, v.ID, v.Reference).Scan(&existing)
 		switch {
-		case err == nil && taken == v.ID:
+		case err == nil && existing == v.ID:
 			return gateway.Errorf(gateway.ECONFLICT, "verification %s exists", v.ID)
 		case err == nil:
 			return gateway.Errorf(gateway.ECONFLICT, "reference %s is in use", v.Reference)
@@ -357,11 +375,7 @@ func (s *Store) CreateVerification(ctx context.Context, v gateway.Verification, 
 		if idempotencyKey != "" {
 			key = idempotencyKey
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO verifications (reference, state, officer, lat, lon, contacts, room_id,
-			device_id, channel, join_url, reason, outcome, deadline, owner, owner_until, queued_at, updated_at,
-			id, requested_by, idempotency_key, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			append(vals, v.ID, v.RequestedBy, key, v.CreatedAt.UnixNano())...); err != nil {
+		if _, err := tx.ExecContext(ctx, insertVerification, append(vals, v.ID, v.RequestedBy, key, v.CreatedAt.UnixNano())...); err != nil {
 			return err
 		}
 		ev.VerificationID, ev.State = v.ID, v.State
@@ -500,6 +514,29 @@ func (s *Store) Transition(ctx context.Context, id string, t gateway.Transition)
 	return out, ev, nil
 }
 
+// The statements of PutAttempt.
+const (
+	// attemptOwner reads an attempt's verification and Seq.
+	attemptOwner = "SELECT verification_id, seq FROM attempts WHERE id = ?"
+	// nextAttemptSeq is a verification's next attempt Seq.
+	nextAttemptSeq = "SELECT COALESCE(MAX(seq), 0) + 1 FROM attempts WHERE verification_id = ?"
+	// putAttempt inserts or updates an attempt by ID.
+	putAttempt = `INSERT INTO attempts (id, verification_id, seq, channel, room_id, device_id,
+			provider_ref, join_url, started_at, ended_at, tries, result, error)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, channel = excluded.channel, room_id = excluded.room_id,
+			device_id = excluded.device_id, provider_ref = excluded.provider_ref, join_url = excluded.join_url,
+			started_at = excluded.started_at, ended_at = excluded.ended_at, tries = excluded.tries,
+			result = excluded.result, error = excluded.error`
+	// attemptByID reads one attempt.
+	attemptByID = attemptSelect + " WHERE id = ?"
+	// attemptByRef reads the latest attempt started with a provider
+	// reference on a channel.
+	attemptByRef = attemptSelect + `
+		WHERE channel = ? AND provider_ref = ? AND provider_ref != ''
+		ORDER BY started_at DESC, rowid DESC LIMIT 1`
+)
+
 // PutAttempt inserts or updates an attempt by ID and writes ev with it (its
 // VerificationID and AttemptID filled in, its State when empty), then
 // publishes TopicEvents and TopicAttempt. An attempt without a Seq gets the
@@ -520,12 +557,11 @@ func (s *Store) PutAttempt(ctx context.Context, a gateway.Attempt, ev gateway.Ev
 			owner string
 			seq   int
 		)
-		err = tx.QueryRowContext(ctx, "SELECT verification_id, seq FROM attempts WHERE id = ?", a.ID).Scan(&owner, &seq)
+		err = tx.QueryRowContext(ctx, attemptOwner, a.ID).Scan(&owner, &seq)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 			if a.Seq == 0 {
-				if err := tx.QueryRowContext(ctx, "SELECT COALESCE(MAX(seq), 0) + 1 FROM attempts WHERE verification_id = ?",
-					a.VerificationID).Scan(&a.Seq); err != nil {
+				if err := tx.QueryRowContext(ctx, nextAttemptSeq, a.VerificationID).Scan(&a.Seq); err != nil {
 					return err
 				}
 			}
@@ -536,13 +572,7 @@ func (s *Store) PutAttempt(ctx context.Context, a gateway.Attempt, ev gateway.Ev
 		case a.Seq == 0:
 			a.Seq = seq
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO attempts (id, verification_id, seq, channel, room_id, device_id,
-				provider_ref, join_url, started_at, ended_at, tries, result, error)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, channel = excluded.channel, room_id = excluded.room_id,
-				device_id = excluded.device_id, provider_ref = excluded.provider_ref, join_url = excluded.join_url,
-				started_at = excluded.started_at, ended_at = excluded.ended_at, tries = excluded.tries,
-				result = excluded.result, error = excluded.error`,
+		if _, err := tx.ExecContext(ctx, putAttempt,
 			a.ID, a.VerificationID, a.Seq, a.Channel, a.RoomID, a.DeviceID, a.ProviderRef, a.JoinURL,
 			ns(a.StartedAt), nsPtr(a.EndedAt), a.Tries, a.Result, a.Error); err != nil {
 			return err
@@ -563,7 +593,7 @@ func (s *Store) PutAttempt(ctx context.Context, a gateway.Attempt, ev gateway.Ev
 
 // Attempt returns one attempt by its ID. ENOTFOUND.
 func (s *Store) Attempt(ctx context.Context, id string) (gateway.Attempt, error) {
-	a, err := scanAttempt(s.rdb.QueryRowContext(ctx, attemptSelect+" WHERE id = ?", id))
+	a, err := scanAttempt(s.reads().QueryRowContext(ctx, attemptByID, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		err = gateway.Errorf(gateway.ENOTFOUND, "no attempt %q", id)
 	}
@@ -573,9 +603,7 @@ func (s *Store) Attempt(ctx context.Context, id string) (gateway.Attempt, error)
 // AttemptByProviderRef finds the attempt a provider reference belongs to,
 // the latest started if several claim it. ENOTFOUND.
 func (s *Store) AttemptByProviderRef(ctx context.Context, channel gateway.Channel, ref string) (gateway.Attempt, error) {
-	a, err := scanAttempt(s.rdb.QueryRowContext(ctx, attemptSelect+`
-		WHERE channel = ? AND provider_ref = ? AND provider_ref != ''
-		ORDER BY started_at DESC, rowid DESC LIMIT 1`, channel, ref))
+	a, err := scanAttempt(s.reads().QueryRowContext(ctx, attemptByRef, channel, ref))
 	if errors.Is(err, sql.ErrNoRows) {
 		err = gateway.Errorf(gateway.ENOTFOUND, "no %s attempt with provider reference %q", channel, ref)
 	}
@@ -631,9 +659,9 @@ func (s *Store) Events(ctx context.Context, verificationID string, after int64, 
 		err  error
 	)
 	if verificationID == "" {
-		rows, err = s.rdb.QueryContext(ctx, allEvents, after, limit)
+		rows, err = s.reads().QueryContext(ctx, allEvents, after, limit)
 	} else {
-		rows, err = s.rdb.QueryContext(ctx, verificationEvents, verificationID, after, limit)
+		rows, err = s.reads().QueryContext(ctx, verificationEvents, verificationID, after, limit)
 	}
 	if err != nil {
 		return nil, fail(op, err)
