@@ -50,10 +50,13 @@ const (
 	// checkpointInterval is how often the WAL is checkpointed: a passive
 	// checkpoint, which waits for no reader or writer.
 	checkpointInterval = time.Second
-	// walTruncatePages is the WAL size, in pages, past which a checkpoint also
-	// truncates it, waiting for readers and holding writers back while it
-	// does: the WAL stays bounded even when readers keep a passive
-	// checkpoint from finishing or writes outrun it.
+	// walTruncatePages is the WAL size, in pages, past which a checkpoint
+	// that readers kept from finishing is followed by one that truncates
+	// the WAL, waiting for readers and holding writers back while it does,
+	// so that the WAL stays bounded. A WAL four times that size is
+	// truncated even when the passive checkpoint finished: writes outrun
+	// the checkpoints. (A finished checkpoint lets the next write start the
+	// WAL again from its beginning.)
 	walTruncatePages = 4096
 )
 
@@ -194,14 +197,15 @@ func (s *Store) startCheckpoints() {
 }
 
 // checkpoint copies the WAL's pages into the database file without waiting
-// for readers or writers. When the WAL still holds limit pages or more
-// after that, it checkpoints again, waiting for them, and truncates it.
+// for readers or writers. When the WAL holds limit pages or more and
+// readers kept some from being copied, or four times limit, it checkpoints
+// again, waiting for them, and truncates it.
 func (s *Store) checkpoint(ctx context.Context, limit int) error {
 	var busy, frames, copied int
 	if err := s.cdb.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied); err != nil {
 		return err
 	}
-	if frames < limit {
+	if frames < limit || copied == frames && frames < 4*limit {
 		return nil
 	}
 	if err := s.cdb.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &frames, &copied); err != nil {

@@ -411,10 +411,15 @@ func TestCommitsDoNotCheckpoint(t *testing.T) {
 }
 
 // TestCheckpointerTruncatesALargeWAL lets the checkpointer run with a small
-// limit: it truncates the WAL once past it, and stops at Close.
+// limit: it truncates the WAL once four times past it, and stops at Close.
 func TestCheckpointerTruncatesALargeWAL(t *testing.T) {
-	s := openWith(t, func(s *Store) { s.checkpointEvery, s.walLimit = 10*time.Millisecond, 50 })
-	appendEvents(t, s, 100)
+	s := openWith(t, func(s *Store) { s.checkpointEvery, s.walLimit = time.Hour, 50 })
+	appendEvents(t, s, 300) // a page or more a commit
+	// Only now, with the WAL past four times the limit, is it checkpointed.
+	s.stopCheckpoints()
+	<-s.checkpointsDone
+	s.checkpointEvery = 10 * time.Millisecond
+	s.startCheckpoints()
 	wal := s.Path + "-wal"
 	deadline := time.Now().Add(10 * time.Second)
 	for {
