@@ -72,6 +72,12 @@ type Transition struct {
 	To    State               // the new state; empty: unchanged
 	Set   func(*Verification) // other fields to change, applied after the state check; may be nil
 	Event Event               // written with the change; its State and VerificationID are filled in
+	// Attempt, when set, is written in the same transaction, after the
+	// state check, as PutAttempt would write it, with AttemptEvent before
+	// Event (its State, when empty, the state before the change). It must
+	// belong to the verification. A refused transition writes neither.
+	Attempt      *Attempt
+	AttemptEvent Event
 }
 
 // VerificationFilter selects verifications.

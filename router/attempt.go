@@ -67,22 +67,21 @@ func (u *run) attempt(ctx context.Context, ch gateway.Channel, lease *gateway.Le
 		if dev.ID != "" {
 			where = fmt.Sprintf("device %s in room %s", dev.ID, a.RoomID)
 		}
-		if !u.putAttempt(ctx, a, fmt.Sprintf("attempt %d: %s via %s", a.Seq, ch, where)) {
-			u.releaseIf(ctx, lease, "not used")
-			return stopped
-		}
-		// Always through the store, even when already dialling: the
-		// transition is the check, under the store's lock, that the
-		// verification was not cancelled since the last attempt, so a
-		// cancel another instance recorded can never let a new leg ring.
+		// The attempt is recorded with the move to dialling, always
+		// through the store even when already dialling: the transition is
+		// the check, under the store's lock, that the verification was not
+		// cancelled since the last attempt, so a cancel another instance
+		// recorded can never let a new leg ring.
 		v, ev, err := r.Store.Transition(ctx, u.v.ID, gateway.Transition{
-			From:  []gateway.State{gateway.StateRouting, gateway.StateQueued, gateway.StateDialling},
-			To:    gateway.StateDialling,
-			Event: gateway.Event{Type: gateway.EventState, AttemptID: a.ID, Instance: r.Instance, Message: "dialling " + string(ch)},
+			From:         []gateway.State{gateway.StateRouting, gateway.StateQueued, gateway.StateDialling},
+			To:           gateway.StateDialling,
+			Attempt:      &a,
+			AttemptEvent: u.attemptEvent(a, fmt.Sprintf("attempt %d: %s via %s", a.Seq, ch, where)),
+			Event:        gateway.Event{Type: gateway.EventState, AttemptID: a.ID, Instance: r.Instance, Message: "dialling " + string(ch)},
 		})
 		if err != nil {
+			u.seq-- // not recorded
 			u.transitionFailed(ctx, err)
-			u.end(ctx, &a, gateway.ResultCancelled, "verification ended before the call was placed")
 			u.releaseIf(ctx, lease, "not used")
 			return stopped
 		}
@@ -169,14 +168,14 @@ func (u *run) attempt(ctx context.Context, ch gateway.Channel, lease *gateway.Le
 				u.sendLinks(ctx, a, p.JoinURL)
 			}
 			if p.Connected {
-				return u.connect(ctx, &a, lease, dev, placement, finish)
+				return u.connect(ctx, &a, lease, dev, placement, stopKeep)
 			}
 		}
 		place = false
 		st, rep := u.waitReport(actx, reports, a, stale, &after, &progressed)
 		switch st {
 		case gateway.ReportAnswered:
-			return u.connect(ctx, &a, lease, dev, placement, finish)
+			return u.connect(ctx, &a, lease, dev, placement, stopKeep)
 		case gateway.ReportRejected:
 			return finish(gateway.ResultRejected, "rejected"+detail(rep), nextChannel)
 		case gateway.ReportNoAnswer:
@@ -310,13 +309,18 @@ func reportOf(ev gateway.Event) gateway.Report {
 	return rep
 }
 
-// putAttempt writes the attempt with an event; false if the run must stop.
-func (u *run) putAttempt(ctx context.Context, a gateway.Attempt, msg string) bool {
-	_, err := u.r.Store.PutAttempt(ctx, a, gateway.Event{
+// attemptEvent is the event written with an attempt.
+func (u *run) attemptEvent(a gateway.Attempt, msg string) gateway.Event {
+	return gateway.Event{
 		VerificationID: u.v.ID, Type: gateway.EventAttempt, State: u.v.State, AttemptID: a.ID,
 		Message: msg, Instance: u.r.Instance,
 		Data: map[string]string{"channel": string(a.Channel), "device": a.DeviceID, "tries": fmt.Sprint(a.Tries), "result": string(a.Result)},
-	})
+	}
+}
+
+// putAttempt writes the attempt with an event; false if the run must stop.
+func (u *run) putAttempt(ctx context.Context, a gateway.Attempt, msg string) bool {
+	_, err := u.r.Store.PutAttempt(ctx, a, u.attemptEvent(a, msg))
 	if err != nil {
 		if ctx.Err() == nil {
 			u.log.WithError(err).Error("could not record attempt")
@@ -326,8 +330,18 @@ func (u *run) putAttempt(ctx context.Context, a gateway.Attempt, msg string) boo
 	return true
 }
 
-// end closes an attempt with its result.
+// end closes an attempt with its result and records it.
 func (u *run) end(ctx context.Context, a *gateway.Attempt, result gateway.AttemptResult, msg string) {
+	summary := u.close(a, result, msg)
+	u.counted(*a)
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	u.putAttempt(wctx, *a, summary)
+}
+
+// close sets an attempt's end and result and returns the message of its
+// event; the caller writes it and counts it.
+func (u *run) close(a *gateway.Attempt, result gateway.AttemptResult, msg string) string {
 	now := u.r.Now()
 	a.EndedAt = &now
 	a.Result = result
@@ -336,12 +350,15 @@ func (u *run) end(ctx context.Context, a *gateway.Attempt, result gateway.Attemp
 	} else {
 		a.Error = ""
 	}
-	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	u.putAttempt(wctx, *a, fmt.Sprintf("attempt %d on %s ended: %s", a.Seq, a.Channel, describe(result, msg)))
-	u.r.Observer.AttemptEnded(a.Channel, result, now.Sub(a.StartedAt))
+	return fmt.Sprintf("attempt %d on %s ended: %s", a.Seq, a.Channel, describe(result, msg))
+}
+
+// counted counts an ended attempt in the metrics and the channel ranking.
+func (u *run) counted(a gateway.Attempt) {
+	took := a.EndedAt.Sub(a.StartedAt)
+	u.r.Observer.AttemptEnded(a.Channel, a.Result, took)
 	if u.r.Ranker != nil {
-		u.r.Ranker.Record(a.Channel, result, now.Sub(a.StartedAt))
+		u.r.Ranker.Record(a.Channel, a.Result, took)
 	}
 }
 

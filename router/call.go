@@ -8,13 +8,21 @@ import (
 	"github.com/safeconnection/gateway"
 )
 
-// connect records that the call is up and holds the device while it lasts.
-func (u *run) connect(ctx context.Context, a *gateway.Attempt, lease *gateway.Lease, dev gateway.Device, p gateway.Placement, finish func(gateway.AttemptResult, string, next) next) next {
+// connect records that the call is up, with the attempt's end in the same
+// write, and holds the device while it lasts. stopKeep (nil without a
+// lease) stops the attempt's lease renewal; the hold renews it from then on.
+func (u *run) connect(ctx context.Context, a *gateway.Attempt, lease *gateway.Lease, dev gateway.Device, p gateway.Placement, stopKeep func()) next {
 	r := u.r
-	finish(gateway.ResultConnected, "", connected)
+	if stopKeep != nil {
+		stopKeep()
+	}
+	ended := *a
+	summary := u.close(&ended, gateway.ResultConnected, "")
 	v, ev, err := r.Store.Transition(ctx, u.v.ID, gateway.Transition{
-		From: []gateway.State{gateway.StateDialling},
-		To:   gateway.StateConnected,
+		From:         []gateway.State{gateway.StateDialling},
+		To:           gateway.StateConnected,
+		Attempt:      &ended,
+		AttemptEvent: u.attemptEvent(ended, summary),
 		Set: func(v *gateway.Verification) {
 			v.DeviceID, v.Channel = dev.ID, a.Channel
 			if a.JoinURL != "" {
@@ -29,9 +37,16 @@ func (u *run) connect(ctx context.Context, a *gateway.Attempt, lease *gateway.Le
 		// Cancelled while it connected: end the call.
 		u.transitionFailed(ctx, err)
 		u.hangUp(ctx, u.leg(*a, dev, u.handleFor(a.Channel)), p)
+		if gateway.ErrorCode(err) == gateway.ECONFLICT {
+			u.end(ctx, a, gateway.ResultCancelled, "the verification ended as the call connected")
+		} else {
+			u.end(ctx, a, gateway.ResultUnknown, "could not record the connection: "+err.Error())
+		}
 		u.releaseIf(ctx, lease, "cancelled")
 		return stopped
 	}
+	*a = ended
+	u.counted(*a)
 	u.v = v
 	r.Observer.Connected(a.Channel, r.Now().Sub(v.CreatedAt))
 	u.log.WithField("channel", a.Channel).Info("connected")

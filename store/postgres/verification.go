@@ -298,14 +298,15 @@ func (s *Store) Verifications(ctx context.Context, f gateway.VerificationFilter)
 
 // Transition applies t in one transaction: it locks the verification, checks
 // the state is one of t.From, sets t.To, applies t.Set and writes the result
-// with t.Event (its State and VerificationID filled in); it then publishes
+// with t.Event (its State and VerificationID filled in), after t.Attempt
+// with t.AttemptEvent when set; it then publishes
 // TopicEvents, and TopicAttempt for an event of an attempt. Set may change
 // every field but the ID, CreatedAt, RequestedBy, Attempts and Lease;
 // UpdatedAt is the database's clock. ENOTFOUND; ECONFLICT when the state is
 // not in t.From.
 func (s *Store) Transition(ctx context.Context, id string, t gateway.Transition) (gateway.Verification, gateway.Event, error) {
 	const op = "postgres.Transition"
-	var ev gateway.Event
+	var ev, aev gateway.Event
 	var out gateway.Verification
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		vs, err := loadVerifications(ctx, tx, `SELECT `+verificationCols+verificationFrom+` WHERE v.id = $1 FOR UPDATE OF v`, id)
@@ -318,6 +319,14 @@ func (s *Store) Transition(ctx context.Context, id string, t gateway.Transition)
 		v := vs[0]
 		if len(t.From) > 0 && !slices.Contains(t.From, v.State) {
 			return conflict(op, "verification %s is %s", id, v.State)
+		}
+		if t.Attempt != nil {
+			if t.Attempt.ID == "" || t.Attempt.VerificationID != id {
+				return invalid(op, "a transition's attempt needs an ID and must be of verification %s", id)
+			}
+			if aev, err = s.writeAttempt(ctx, tx, op, *t.Attempt, t.AttemptEvent, v.State); err != nil {
+				return err
+			}
 		}
 		if t.To != "" {
 			v.State = t.To
@@ -350,6 +359,9 @@ func (s *Store) Transition(ctx context.Context, id string, t gateway.Transition)
 	})
 	if err != nil {
 		return gateway.Verification{}, gateway.Event{}, s.fail(op, err)
+	}
+	if t.Attempt != nil {
+		s.publishEvent(ctx, aev)
 	}
 	s.publishEvent(ctx, ev)
 	return out, ev, nil
@@ -384,30 +396,7 @@ func (s *Store) PutAttempt(ctx context.Context, a gateway.Attempt, ev gateway.Ev
 		if err != nil {
 			return err
 		}
-		var owner string
-		err = tx.QueryRow(ctx, `INSERT INTO attempts AS a (id, verification_id, seq, channel, room_id, device_id,
-				provider_ref, join_url, started_at, ended_at, tries, result, error)
-			VALUES ($1, $2, CASE WHEN $3::int > 0 THEN $3::int
-				ELSE (SELECT coalesce(max(seq), 0) + 1 FROM attempts WHERE verification_id = $2) END,
-				$4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-			ON CONFLICT (id) DO UPDATE SET seq = CASE WHEN $3::int > 0 THEN $3::int ELSE a.seq END,
-				channel = EXCLUDED.channel, room_id = EXCLUDED.room_id, device_id = EXCLUDED.device_id,
-				provider_ref = EXCLUDED.provider_ref, join_url = EXCLUDED.join_url, started_at = EXCLUDED.started_at,
-				ended_at = EXCLUDED.ended_at, tries = EXCLUDED.tries, result = EXCLUDED.result, error = EXCLUDED.error
-			RETURNING a.verification_id`,
-			a.ID, a.VerificationID, a.Seq, string(a.Channel), a.RoomID, a.DeviceID, a.ProviderRef, a.JoinURL,
-			timePtr(a.StartedAt), utcPtr(a.EndedAt), a.Tries, string(a.Result), a.Error).Scan(&owner)
-		if err != nil {
-			return err
-		}
-		if owner != a.VerificationID {
-			return conflict(op, "attempt %q belongs to another verification", a.ID)
-		}
-		ev.VerificationID, ev.AttemptID = a.VerificationID, a.ID
-		if ev.State == "" {
-			ev.State = gateway.State(state)
-		}
-		ev, err = s.insertEvent(ctx, tx, ev)
+		ev, err = s.writeAttempt(ctx, tx, op, a, ev, gateway.State(state))
 		return err
 	})
 	if err != nil {
@@ -415,6 +404,37 @@ func (s *Store) PutAttempt(ctx context.Context, a gateway.Attempt, ev gateway.Ev
 	}
 	s.publishEvent(ctx, ev)
 	return ev, nil
+}
+
+// writeAttempt inserts or updates an attempt by ID inside a transaction
+// that holds the verification's row lock, and writes ev with it
+// (VerificationID and AttemptID filled in, State when empty); state is the
+// verification's current state.
+func (s *Store) writeAttempt(ctx context.Context, tx pgx.Tx, op string, a gateway.Attempt, ev gateway.Event, state gateway.State) (gateway.Event, error) {
+	var owner string
+	err := tx.QueryRow(ctx, `INSERT INTO attempts AS a (id, verification_id, seq, channel, room_id, device_id,
+		provider_ref, join_url, started_at, ended_at, tries, result, error)
+		VALUES ($1, $2, CASE WHEN $3::int > 0 THEN $3::int
+		ELSE (SELECT coalesce(max(seq), 0) + 1 FROM attempts WHERE verification_id = $2) END,
+		$4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+		ON CONFLICT (id) DO UPDATE SET seq = CASE WHEN $3::int > 0 THEN $3::int ELSE a.seq END,
+		channel = EXCLUDED.channel, room_id = EXCLUDED.room_id, device_id = EXCLUDED.device_id,
+		provider_ref = EXCLUDED.provider_ref, join_url = EXCLUDED.join_url, started_at = EXCLUDED.started_at,
+		ended_at = EXCLUDED.ended_at, tries = EXCLUDED.tries, result = EXCLUDED.result, error = EXCLUDED.error
+		RETURNING a.verification_id`,
+		a.ID, a.VerificationID, a.Seq, string(a.Channel), a.RoomID, a.DeviceID, a.ProviderRef, a.JoinURL,
+		timePtr(a.StartedAt), utcPtr(a.EndedAt), a.Tries, string(a.Result), a.Error).Scan(&owner)
+	if err != nil {
+		return ev, err
+	}
+	if owner != a.VerificationID {
+		return ev, conflict(op, "attempt %q belongs to another verification", a.ID)
+	}
+	ev.VerificationID, ev.AttemptID = a.VerificationID, a.ID
+	if ev.State == "" {
+		ev.State = state
+	}
+	return s.insertEvent(ctx, tx, ev)
 }
 
 // Attempt returns one attempt by its ID. ENOTFOUND.

@@ -451,15 +451,16 @@ func (s *Store) Verifications(ctx context.Context, f gateway.VerificationFilter)
 // Transition applies t in one transaction: it checks the state is one of
 // t.From, sets t.To, applies t.Set and writes the result with t.Event (its
 // VerificationID and State filled in), then publishes TopicEvents (and
-// TopicAttempt for an event of an attempt). Set runs inside the
+// TopicAttempt for an event of an attempt). t.Attempt, when set, is written
+// after the state check with t.AttemptEvent. Set runs inside the
 // transaction; it may change every field but the ID, CreatedAt,
 // RequestedBy, Attempts and Lease. UpdatedAt is the store's clock.
 // ENOTFOUND; ECONFLICT when the state is not in t.From.
 func (s *Store) Transition(ctx context.Context, id string, t gateway.Transition) (gateway.Verification, gateway.Event, error) {
 	const op = "sqlite.Transition"
 	var (
-		out gateway.Verification
-		ev  gateway.Event
+		out     gateway.Verification
+		ev, aev gateway.Event
 	)
 	err := s.write(ctx, func(tx tx, now time.Time) error {
 		// The state is checked on the row alone; the attempts are read only
@@ -470,6 +471,14 @@ func (s *Store) Transition(ctx context.Context, id string, t gateway.Transition)
 		}
 		if len(t.From) > 0 && !slices.Contains(t.From, read.State) {
 			return gateway.Errorf(gateway.ECONFLICT, "verification %s is %s, not %v", id, read.State, t.From)
+		}
+		if t.Attempt != nil {
+			if t.Attempt.ID == "" || t.Attempt.VerificationID != id {
+				return gateway.Errorf(gateway.EINVALID, "a transition's attempt needs an ID and must be of verification %s", id)
+			}
+			if aev, err = writeAttempt(ctx, tx, now, *t.Attempt, t.AttemptEvent, read.State); err != nil {
+				return err
+			}
 		}
 		if read.Attempts, err = attempts(ctx, tx, id); err != nil {
 			return err
@@ -509,6 +518,9 @@ func (s *Store) Transition(ctx context.Context, id string, t gateway.Transition)
 	})
 	if err != nil {
 		return gateway.Verification{}, gateway.Event{}, fail(op, err)
+	}
+	if t.Attempt != nil {
+		s.publishEvent(ctx, aev)
 	}
 	s.publishEvent(ctx, ev)
 	return out, ev, nil
@@ -553,35 +565,7 @@ func (s *Store) PutAttempt(ctx context.Context, a gateway.Attempt, ev gateway.Ev
 		if err != nil {
 			return err
 		}
-		var (
-			owner string
-			seq   int
-		)
-		err = tx.QueryRowContext(ctx, attemptOwner, a.ID).Scan(&owner, &seq)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			if a.Seq == 0 {
-				if err := tx.QueryRowContext(ctx, nextAttemptSeq, a.VerificationID).Scan(&a.Seq); err != nil {
-					return err
-				}
-			}
-		case err != nil:
-			return err
-		case owner != a.VerificationID:
-			return gateway.Errorf(gateway.ECONFLICT, "attempt %s belongs to another verification", a.ID)
-		case a.Seq == 0:
-			a.Seq = seq
-		}
-		if _, err := tx.ExecContext(ctx, putAttempt,
-			a.ID, a.VerificationID, a.Seq, a.Channel, a.RoomID, a.DeviceID, a.ProviderRef, a.JoinURL,
-			ns(a.StartedAt), nsPtr(a.EndedAt), a.Tries, a.Result, a.Error); err != nil {
-			return err
-		}
-		ev.VerificationID, ev.AttemptID = a.VerificationID, a.ID
-		if ev.State == "" {
-			ev.State = state
-		}
-		ev, err = insertEvent(ctx, tx, ev, now)
+		ev, err = writeAttempt(ctx, tx, now, a, ev, state)
 		return err
 	})
 	if err != nil {
@@ -589,6 +573,41 @@ func (s *Store) PutAttempt(ctx context.Context, a gateway.Attempt, ev gateway.Ev
 	}
 	s.publishEvent(ctx, ev)
 	return ev, nil
+}
+
+// writeAttempt inserts or updates an attempt by ID inside a write
+// transaction and writes ev with it (VerificationID and AttemptID filled
+// in, State when empty); state is the verification's current state.
+func writeAttempt(ctx context.Context, tx tx, now time.Time, a gateway.Attempt, ev gateway.Event, state gateway.State) (gateway.Event, error) {
+	var (
+		owner string
+		seq   int
+	)
+	err := tx.QueryRowContext(ctx, attemptOwner, a.ID).Scan(&owner, &seq)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		if a.Seq == 0 {
+			if err := tx.QueryRowContext(ctx, nextAttemptSeq, a.VerificationID).Scan(&a.Seq); err != nil {
+				return ev, err
+			}
+		}
+	case err != nil:
+		return ev, err
+	case owner != a.VerificationID:
+		return ev, gateway.Errorf(gateway.ECONFLICT, "attempt %s belongs to another verification", a.ID)
+	case a.Seq == 0:
+		a.Seq = seq
+	}
+	if _, err := tx.ExecContext(ctx, putAttempt,
+		a.ID, a.VerificationID, a.Seq, a.Channel, a.RoomID, a.DeviceID, a.ProviderRef, a.JoinURL,
+		ns(a.StartedAt), nsPtr(a.EndedAt), a.Tries, a.Result, a.Error); err != nil {
+		return ev, err
+	}
+	ev.VerificationID, ev.AttemptID = a.VerificationID, a.ID
+	if ev.State == "" {
+		ev.State = state
+	}
+	return insertEvent(ctx, tx, ev, now)
 }
 
 // Attempt returns one attempt by its ID. ENOTFOUND.

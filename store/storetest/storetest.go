@@ -53,6 +53,7 @@ func Run(t *testing.T, open func(t testing.TB) gateway.Store) {
 		{"VerificationCreate", testVerificationCreate},
 		{"Idempotency", testIdempotency},
 		{"Transition", testTransition},
+		{"TransitionWithAttempt", testTransitionWithAttempt},
 		{"Attempts", testAttempts},
 		{"Events", testEvents},
 		{"VerificationsFilter", testVerificationsFilter},

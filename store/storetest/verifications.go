@@ -279,6 +279,79 @@ func testTransition(t *testing.T, s gateway.Store) {
 	wantCode(t, err, gateway.ENOTFOUND)
 }
 
+func testTransitionWithAttempt(t *testing.T, s gateway.Store) {
+	c := ctx(t)
+	mustVerification(t, s, verification("v1", "t_a"))
+	mustVerification(t, s, verification("v2", "t_a"))
+	first, err := s.Events(c, "v1", 0, 0)
+	must(t, err)
+	wake, stop := s.Subscribe(gateway.TopicAttempt + "a1")
+	defer stop()
+
+	// Refused: neither the attempt nor an event is written.
+	a1 := gateway.Attempt{ID: "a1", VerificationID: "v1", Channel: facetime, RoomID: "r1", DeviceID: "d1", StartedAt: now(t, s), Tries: 1}
+	_, _, err = s.Transition(c, "v1", gateway.Transition{
+		From: []gateway.State{gateway.StateQueued}, To: gateway.StateDialling,
+		Attempt: &a1, AttemptEvent: gateway.Event{Type: gateway.EventAttempt, Message: "attempt 1"},
+		Event: gateway.Event{Type: gateway.EventState, Message: "dialling"},
+	})
+	wantCode(t, err, gateway.ECONFLICT)
+	_, err = s.Attempt(c, "a1")
+	wantCode(t, err, gateway.ENOTFOUND)
+	if evs, err := s.Events(c, "v1", 0, 0); err != nil || len(evs) != len(first) {
+		t.Fatalf("a refused transition with an attempt wrote events %+v (%v)", evs, err)
+	}
+
+	// Accepted: the attempt (with the next Seq), its event, then the
+	// state's event, in one go.
+	out, ev, err := s.Transition(c, "v1", gateway.Transition{
+		From: []gateway.State{gateway.StateRouting}, To: gateway.StateDialling,
+		Attempt: &a1, AttemptEvent: gateway.Event{Type: gateway.EventAttempt, Message: "attempt 1"},
+		Event: gateway.Event{Type: gateway.EventState, Message: "dialling"},
+	})
+	must(t, err)
+	if out.State != gateway.StateDialling || len(out.Attempts) != 1 || out.Attempts[0].ID != "a1" || out.Attempts[0].Seq != 1 {
+		t.Fatalf("after the transition: state %s, attempts %+v", out.State, out.Attempts)
+	}
+	evs, err := s.Events(c, "v1", first[len(first)-1].Seq, 0)
+	must(t, err)
+	if len(evs) != 2 || evs[0].AttemptID != "a1" || evs[0].Type != gateway.EventAttempt || evs[0].State != gateway.StateRouting ||
+		evs[1].Seq != ev.Seq || evs[1].State != gateway.StateDialling || evs[1].Message != "dialling" {
+		t.Fatalf("events after the transition %+v, want the attempt's (in routing) then dialling", evs)
+	}
+	select {
+	case <-wake:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no wake-up on the attempt's topic")
+	}
+
+	// Updated by a later transition: ended and connected together.
+	ended := now(t, s)
+	a1.Seq, a1.EndedAt, a1.Result = 1, &ended, gateway.ResultConnected
+	out, _, err = s.Transition(c, "v1", gateway.Transition{
+		From: []gateway.State{gateway.StateDialling}, To: gateway.StateConnected,
+		Attempt: &a1, AttemptEvent: gateway.Event{Type: gateway.EventAttempt, Message: "connected"},
+		Event: gateway.Event{Type: gateway.EventState, Message: "connected"},
+	})
+	must(t, err)
+	if len(out.Attempts) != 1 || out.Attempts[0].Result != gateway.ResultConnected || out.Attempts[0].EndedAt == nil {
+		t.Fatalf("attempts after connecting: %+v", out.Attempts)
+	}
+
+	// Another verification's attempt is refused, and changes nothing.
+	other := gateway.Attempt{ID: "a1", VerificationID: "v2", Channel: facetime, StartedAt: now(t, s)}
+	_, _, err = s.Transition(c, "v2", gateway.Transition{Attempt: &other, Event: gateway.Event{Type: gateway.EventNote, Message: "x"}})
+	wantCode(t, err, gateway.ECONFLICT)
+	mismatched := gateway.Attempt{ID: "a9", VerificationID: "v1", Channel: facetime, StartedAt: now(t, s)}
+	_, _, err = s.Transition(c, "v2", gateway.Transition{Attempt: &mismatched, Event: gateway.Event{Type: gateway.EventNote, Message: "x"}})
+	wantCode(t, err, gateway.EINVALID)
+	got, err := s.Attempt(c, "a1")
+	must(t, err)
+	if got.VerificationID != "v1" || got.Result != gateway.ResultConnected {
+		t.Fatalf("attempt a1 after refused writes: %+v", got)
+	}
+}
+
 func testAttempts(t *testing.T, s gateway.Store) {
 	c := ctx(t)
 	mustVerification(t, s, verification("v1", "t_a"))
