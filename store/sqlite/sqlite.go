@@ -2,10 +2,11 @@
 // file through modernc.org/sqlite (pure Go, no cgo), in WAL mode.
 //
 // SQLite allows one writer at a time. The store keeps one connection for
-// writes, on which every change runs in a BEGIN IMMEDIATE transaction, so
-// concurrent callers queue in the connection pool rather than meet
-// SQLITE_BUSY, and a read-modify-write (a claim, a transition) sees no other
-// change between its read and its write. Reads go through a separate pool of
+// writes, and one goroutine runs every change on it in a BEGIN IMMEDIATE
+// transaction, so concurrent callers queue rather than meet SQLITE_BUSY, and
+// a read-modify-write (a claim, a transition) sees no other change between
+// its read and its write. Changes that queue while another commits are
+// committed together, each in its own savepoint (group commit). Reads go through a separate pool of
 // read-only connections and do not wait for writers. Commits do not
 // checkpoint the WAL: a goroutine of the store does, every second, on a
 // connection of its own, and truncates the WAL when it has grown large.
@@ -31,6 +32,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/safeconnection/gateway"
@@ -89,6 +91,12 @@ type Store struct {
 	walLimit        int           // walTruncatePages
 	stopCheckpoints func()        // ends the checkpoints
 	checkpointsDone chan struct{} // closed when they have ended
+
+	wmu     sync.Mutex
+	wqueue  []*writeReq  // writes waiting for the writer
+	wleader bool         // a caller is the writer
+	wclosed bool         // Close has begun: no more writes
+	grouped atomic.Int64 // writes committed in a group of two or more
 }
 
 // New returns a Store for the file at path with the default fields. It
@@ -158,6 +166,9 @@ func (s *Store) Open(ctx context.Context) error {
 	cdb.SetMaxIdleConns(1)
 	s.wdb, s.rdb, s.cdb = wdb, rdb, cdb
 	s.stmts, s.rstmts = stmtCache{db: wdb}, stmtCache{db: rdb}
+	s.wmu.Lock()
+	s.wclosed = false
+	s.wmu.Unlock()
 	if err := s.init(ctx); err != nil {
 		s.closeDB()
 		return gateway.E(op, gateway.ErrorCode(err), err)
@@ -358,6 +369,9 @@ func (s *Store) closeDB() error {
 		<-s.checkpointsDone
 		s.stopCheckpoints = nil
 	}
+	s.wmu.Lock()
+	s.wclosed = true
+	s.wmu.Unlock()
 	s.stmts.close()
 	s.rstmts.close()
 	err := errors.Join(s.cdb.Close(), s.rdb.Close(), s.wdb.Close())
@@ -398,19 +412,148 @@ func (s *Store) notify(ctx context.Context, topic, payload string) {
 	}
 }
 
-// write runs fn in a BEGIN IMMEDIATE transaction on the write connection
-// and commits it. now is read once the write lock is held, so the store's
-// clock never runs backwards across commits. fn's error is returned as is.
+// write runs fn on the writer, in a BEGIN IMMEDIATE transaction of its own
+// or in a savepoint of a group's (see startWriter), and returns once it is
+// committed. now is read when fn starts, under the write lock, so the
+// store's clock never runs backwards across writes. fn's error is returned
+// as is, and what fn wrote before it is undone.
 func (s *Store) write(ctx context.Context, fn func(tx tx, now time.Time) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	req := &writeReq{ctx: ctx, fn: fn, done: make(chan error, 1), lead: make(chan struct{}, 1)}
+	s.wmu.Lock()
+	if s.wclosed {
+		s.wmu.Unlock()
+		return gateway.Errorf(gateway.EUNAVAILABLE, "the store is closed")
+	}
+	s.wqueue = append(s.wqueue, req)
+	leading := !s.wleader
+	s.wleader = true
+	s.wmu.Unlock()
+	if !leading {
+		select {
+		case err := <-req.done:
+			return err
+		case <-req.lead: // handed the lead, still queued
+		}
+	}
+	return s.lead(req)
+}
+
+// writeReq is a write waiting for the writer.
+type writeReq struct {
+	ctx  context.Context
+	fn   func(tx tx, now time.Time) error
+	done chan error    // buffered: the answer, sent once
+	lead chan struct{} // buffered: this caller is now the writer
+}
+
+// maxGroup is the most writes committed together.
+const maxGroup = 64
+
+// lead makes the caller of req the writer (group commit): it takes the
+// writes queued so far, its own among them, commits them together, and
+// repeats until its own is answered; then it hands the lead to the first
+// write still queued, if any. A write that finds no writer commits at
+// once, with no hand-over; one that queues behind a commit goes in the next
+// group. Each write of a group runs in a savepoint of one transaction, so
+// each succeeds or fails on its own as if alone, while the commit's WAL
+// frames and system calls, the bulk of a write's cost, are shared.
+func (s *Store) lead(req *writeReq) error {
+	for {
+		s.wmu.Lock()
+		n := min(len(s.wqueue), maxGroup)
+		batch := slices.Clone(s.wqueue[:n])
+		s.wqueue = append(s.wqueue[:0], s.wqueue[n:]...)
+		s.wmu.Unlock()
+		s.commit(batch)
+		select {
+		case err := <-req.done:
+			s.wmu.Lock()
+			if len(s.wqueue) > 0 {
+				s.wqueue[0].lead <- struct{}{}
+			} else {
+				s.wleader = false
+			}
+			s.wmu.Unlock()
+			return err
+		default: // not in that group (more than maxGroup were queued)
+		}
+	}
+}
+
+// commit runs a group of writes in one transaction and answers each.
+func (s *Store) commit(batch []*writeReq) {
+	live := batch[:0]
+	for _, r := range batch {
+		if err := r.ctx.Err(); err != nil {
+			r.done <- err // gave up while queued: not run
+			continue
+		}
+		live = append(live, r)
+	}
+	if len(live) == 0 {
+		return
+	}
+	failAll := func(err error) {
+		for _, r := range live {
+			r.done <- err
+		}
+	}
+	// The transaction outlives any one caller's context: a caller giving
+	// up mid-statement must not abort the others' writes (an interrupted
+	// write rolls back the whole transaction in SQLite).
+	ctx := context.Background()
 	t, err := s.wdb.BeginTx(ctx, nil)
 	if err != nil {
-		return err
+		failAll(err)
+		return
 	}
-	if err := fn(tx{t, &s.stmts}, s.now()); err != nil {
-		t.Rollback()
-		return err
+	w := tx{Tx: t, stmts: &s.stmts, detached: true}
+	if len(live) == 1 {
+		if err := live[0].fn(w, s.now()); err != nil {
+			t.Rollback()
+			live[0].done <- err
+			return
+		}
+		if err := t.Commit(); err != nil {
+			live[0].done <- err
+			return
+		}
+		live[0].done <- nil
+		return
 	}
-	return t.Commit()
+	results := make([]error, len(live))
+	for i, r := range live {
+		if _, err := t.ExecContext(ctx, "SAVEPOINT w"); err != nil {
+			t.Rollback()
+			failAll(err)
+			return
+		}
+		if results[i] = r.fn(w, s.now()); results[i] != nil {
+			if _, err := t.ExecContext(ctx, "ROLLBACK TO w"); err != nil {
+				// SQLite rolled the whole transaction back (a full disk,
+				// an I/O error): nothing of the group is written.
+				t.Rollback()
+				failAll(errors.Join(results[i], err))
+				return
+			}
+		}
+		if _, err := t.ExecContext(ctx, "RELEASE w"); err != nil {
+			t.Rollback()
+			failAll(err)
+			return
+		}
+	}
+	if err := t.Commit(); err != nil {
+		failAll(err)
+		return
+	}
+	s.grouped.Add(int64(len(live)))
+	for i, r := range live {
+		r.done <- results[i]
+	}
 }
 
 // read runs fn in a read transaction, a consistent snapshot.
@@ -420,7 +563,7 @@ func (s *Store) read(ctx context.Context, fn func(tx tx, now time.Time) error) e
 		return err
 	}
 	defer t.Rollback()
-	return fn(tx{t, &s.rstmts}, s.now())
+	return fn(tx{Tx: t, stmts: &s.rstmts}, s.now())
 }
 
 // reads returns the read connections, for a query outside a transaction,
@@ -463,10 +606,22 @@ func (p pool) QueryRowContext(ctx context.Context, query string, args ...any) *s
 type tx struct {
 	*sql.Tx
 	stmts *stmtCache // nil: none prepared
+	// detached: statements ignore their context's cancellation (a group
+	// commit's transaction is not one caller's to abort).
+	detached bool
+}
+
+// ctx is the context a statement runs under.
+func (t tx) ctx(ctx context.Context) context.Context {
+	if t.detached {
+		return context.WithoutCancel(ctx)
+	}
+	return ctx
 }
 
 // ExecContext runs query, prepared if it was.
 func (t tx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	ctx = t.ctx(ctx)
 	if st := t.stmts.get(query); st != nil {
 		return t.StmtContext(ctx, st).ExecContext(ctx, args...)
 	}
@@ -475,6 +630,7 @@ func (t tx) ExecContext(ctx context.Context, query string, args ...any) (sql.Res
 
 // QueryContext runs query, prepared if it was.
 func (t tx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	ctx = t.ctx(ctx)
 	if st := t.stmts.get(query); st != nil {
 		return t.StmtContext(ctx, st).QueryContext(ctx, args...)
 	}
@@ -483,6 +639,7 @@ func (t tx) QueryContext(ctx context.Context, query string, args ...any) (*sql.R
 
 // QueryRowContext runs query, prepared if it was.
 func (t tx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	ctx = t.ctx(ctx)
 	if st := t.stmts.get(query); st != nil {
 		return t.StmtContext(ctx, st).QueryRowContext(ctx, args...)
 	}

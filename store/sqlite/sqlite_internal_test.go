@@ -526,3 +526,100 @@ func TestRoutingRunsPreparedStatements(t *testing.T) {
 		}
 	}
 }
+
+// TestGroupCommit runs many concurrent writes, every third of which fails
+// after writing: those grouped with others must be undone alone, and every
+// caller must get its own result. The writer is held busy while they queue,
+// so that they are committed in groups.
+func TestGroupCommit(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "gateway.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, _, err := s.CreateVerification(ctx, gateway.Verification{ID: "v1", RoomID: "r1", RequestedBy: "t"}, "", gateway.Event{Type: gateway.EventState}); err != nil {
+		t.Fatal(err)
+	}
+
+	// Hold the writer until every write below is queued.
+	release := make(chan struct{})
+	held := make(chan error, 1)
+	go func() {
+		held <- s.write(ctx, func(tx, time.Time) error { <-release; return nil })
+	}()
+
+	const n = 60
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			errs[i] = s.write(ctx, func(tx tx, now time.Time) error {
+				if _, err := insertEvent(ctx, tx, gateway.Event{VerificationID: "v1", Type: gateway.EventNote,
+					State: gateway.StateRouting, Message: strconv.Itoa(i)}, now); err != nil {
+					return err
+				}
+				if i%3 == 0 {
+					return fmt.Errorf("write %d fails", i)
+				}
+				return nil
+			})
+		})
+	}
+	time.Sleep(200 * time.Millisecond) // let them queue behind the held write
+	close(release)
+	wg.Wait()
+	if err := <-held; err != nil {
+		t.Fatal(err)
+	}
+
+	for i, err := range errs {
+		if (i%3 == 0) != (err != nil) {
+			t.Errorf("write %d: error %v", i, err)
+		}
+	}
+	evs, err := s.Events(ctx, "v1", 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kept []int
+	for _, ev := range evs {
+		if ev.Type == gateway.EventNote {
+			i, _ := strconv.Atoi(ev.Message)
+			kept = append(kept, i)
+		}
+	}
+	if len(kept) != n-n/3 {
+		t.Errorf("%d notes stored, want %d", len(kept), n-n/3)
+	}
+	for _, i := range kept {
+		if i%3 == 0 {
+			t.Errorf("the note of failed write %d was committed", i)
+		}
+	}
+	if g := s.grouped.Load(); g < n/2 {
+		t.Errorf("%d writes committed in groups, want most of the %d queued", g, n)
+	}
+}
+
+// TestWriteGivesUpWhileQueued checks that a write whose context ends while
+// it waits behind another is not run, and says so.
+func TestWriteGivesUpWhileQueued(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "gateway.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	release := make(chan struct{})
+	go s.write(ctx, func(tx, time.Time) error { <-release; return nil })
+	time.Sleep(50 * time.Millisecond)
+	cctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	time.AfterFunc(300*time.Millisecond, func() { close(release) }) // after cctx has ended
+	ran := false
+	err = s.write(cctx, func(tx, time.Time) error { ran = true; return nil })
+	if err == nil || ran {
+		t.Fatalf("write after its context ended: error %v, ran %v", err, ran)
+	}
+}
