@@ -23,25 +23,6 @@ import (
 	simagent "github.com/safeconnection/gateway/mocks/agent"
 )
 
-// benchPlaces are a point in each of the Met's twelve rooms.
-var benchPlaces = []struct {
-	room string
-	loc  gateway.Location
-}{
-	{"AW", gateway.Location{Lat: 51.5080, Lon: -0.1281}}, // Trafalgar Square, Westminster
-	{"AS", gateway.Location{Lat: 51.4613, Lon: -0.1156}}, // Brixton, Lambeth
-	{"CE", gateway.Location{Lat: 51.5450, Lon: -0.0553}}, // Mare Street, Hackney
-	{"CN", gateway.Location{Lat: 51.5390, Lon: -0.1426}}, // Camden Town
-	{"EA", gateway.Location{Lat: 51.5751, Lon: 0.1832}},  // Romford, Havering
-	{"NA", gateway.Location{Lat: 51.6523, Lon: -0.0807}}, // Enfield Town
-	{"NE", gateway.Location{Lat: 51.5416, Lon: -0.0022}}, // Stratford, Newham
-	{"NW", gateway.Location{Lat: 51.5806, Lon: -0.3420}}, // Harrow
-	{"SN", gateway.Location{Lat: 51.3762, Lon: -0.0982}}, // Croydon
-	{"SE", gateway.Location{Lat: 51.4820, Lon: -0.0090}}, // Greenwich
-	{"SW", gateway.Location{Lat: 51.4123, Lon: -0.3007}}, // Kingston upon Thames
-	{"WA", gateway.Location{Lat: 51.5150, Lon: -0.3017}}, // Ealing Broadway
-}
-
 // benchGateway is the whole gateway (Main) on loopback with a real SQLite
 // file, its production timings, a pool of handsets each run by a simulated
 // device agent that answers at once, and an officer's and a supervisor's
@@ -101,7 +82,7 @@ func newBenchGatewayWith(tb testing.TB, perRoom int, opt benchOptions) *benchGat
 	g := &benchGateway{m: m, logs: logtest.NewLocal(m.Logger), client: benchClient(tb), agents: map[string]*simagent.Agent{}}
 	m.Logger.SetOutput(io.Discard)
 
-	for _, p := range benchPlaces {
+	for _, p := range roomPlaces {
 		if room, _, err := m.Rooms.Locate(p.loc); err != nil || room.ID != p.room {
 			tb.Fatalf("point %v is in room %q (%v), want %s", p.loc, room.ID, err, p.room)
 		}
@@ -205,7 +186,7 @@ func (g *benchGateway) connect(i int) (id, device string, took time.Duration, er
 func (g *benchGateway) connectOn(i int, channels ...gateway.Channel) (id, device string, took time.Duration, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	p := benchPlaces[i%len(benchPlaces)]
+	p := roomPlaces[i%len(roomPlaces)]
 	var contacts []map[string]string
 	for _, ch := range channels {
 		contacts = append(contacts, map[string]string{"channel": string(ch), "handle": fmt.Sprintf("pc%d@met.example", i)})

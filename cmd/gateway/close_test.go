@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -21,21 +20,7 @@ func TestCloseEndsStreams(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, "GET", g.m.URL()+"/v1/verifications/"+v.ID+"/events", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+g.officer)
-	req.Header.Set("Accept", "text/event-stream")
-	resp, err := g.client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("event stream: status %d", resp.StatusCode)
-	}
-	sc := bufio.NewScanner(resp.Body)
+	sc := bufio.NewScanner(g.openEvents(t, ctx, v.ID).Body)
 	for sc.Scan() && !strings.HasPrefix(sc.Text(), "data: ") {
 	}
 	ended := make(chan struct{})

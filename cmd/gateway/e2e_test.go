@@ -278,20 +278,7 @@ func TestRoutingCore(t *testing.T) {
 		v := g.request(t, trafalgar, contact{gateway.ChannelFaceTime, officerNumber})
 		ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 		defer cancel()
-		req, err := http.NewRequestWithContext(ctx, "GET", g.m.URL()+"/v1/verifications/"+v.ID+"/events", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Authorization", "Bearer "+g.officer)
-		req.Header.Set("Accept", "text/event-stream")
-		resp, err := g.client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
-			t.Fatalf("event stream: status %d, Content-Type %q", resp.StatusCode, resp.Header.Get("Content-Type"))
-		}
+		resp := g.openEvents(t, ctx, v.ID)
 
 		var states []gateway.State
 		var last int64

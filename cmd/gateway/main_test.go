@@ -39,6 +39,25 @@ const (
 	officerEmail  = "pc1234@met.example"
 )
 
+// roomPlaces are a point in the area of each of the Met's twelve rooms.
+var roomPlaces = []struct {
+	room string
+	loc  gateway.Location
+}{
+	{"AW", gateway.Location{Lat: 51.5080, Lon: -0.1281}}, // Trafalgar Square, Westminster
+	{"AS", gateway.Location{Lat: 51.4613, Lon: -0.1156}}, // Brixton, Lambeth
+	{"CE", gateway.Location{Lat: 51.5450, Lon: -0.0553}}, // Mare Street, Hackney
+	{"CN", gateway.Location{Lat: 51.5390, Lon: -0.1426}}, // Camden Town
+	{"EA", gateway.Location{Lat: 51.5751, Lon: 0.1832}},  // Romford, Havering
+	{"NA", gateway.Location{Lat: 51.6523, Lon: -0.0807}}, // Enfield Town
+	{"NE", gateway.Location{Lat: 51.5416, Lon: -0.0022}}, // Stratford, Newham
+	{"NW", gateway.Location{Lat: 51.5806, Lon: -0.3420}}, // Harrow
+	{"SN", gateway.Location{Lat: 51.3762, Lon: -0.0982}}, // Croydon
+	{"SE", gateway.Location{Lat: 51.4820, Lon: -0.0090}}, // Greenwich
+	{"SW", gateway.Location{Lat: 51.4123, Lon: -0.3007}}, // Kingston upon Thames
+	{"WA", gateway.Location{Lat: 51.5150, Lon: -0.3017}}, // Ealing Broadway
+}
+
 // waitFor is how long a test waits for the gateway to reach a state: a
 // generous bound, never an assertion of speed.
 const waitFor = 15 * time.Second
@@ -386,6 +405,28 @@ func (g *rig) waitFree(tb testing.TB, deviceID string) {
 		d, err := g.m.Store.Device(context.Background(), deviceID)
 		return err == nil && d.Lease == nil
 	})
+}
+
+// openEvents opens the verification's event stream as the officer app
+// and requires a 200 text/event-stream answer; the stream is closed when
+// the test ends.
+func (g *rig) openEvents(tb testing.TB, ctx context.Context, id string) *http.Response {
+	tb.Helper()
+	req, err := http.NewRequestWithContext(ctx, "GET", g.m.URL()+"/v1/verifications/"+id+"/events", nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+g.officer)
+	req.Header.Set("Accept", "text/event-stream")
+	resp, err := g.client.Do(req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { resp.Body.Close() })
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		tb.Fatalf("event stream: status %d, Content-Type %q", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	return resp
 }
 
 // events returns the verification's record from the store.

@@ -68,7 +68,7 @@ func BenchmarkInstances(b *testing.B) {
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					i := int(next.Add(1))
-					p := multiPlaces[i%len(multiPlaces)]
+					p := roomPlaces[i%len(roomPlaces)]
 					handle := fmt.Sprintf("+447700900%03d", i%1000)
 					via := i % tc.instances
 					r, err := c.verify(ctx, fmt.Sprintf("PC %d", i), p.loc, []gateway.Contact{

@@ -40,26 +40,6 @@ import (
 // instances through LISTEN/NOTIFY, and take-over of the verifications of an
 // instance that died.
 
-// multiPlaces are a point in the area of each of the Metropolitan Police's
-// twelve operations rooms.
-var multiPlaces = []struct {
-	room string
-	loc  gateway.Location
-}{
-	{"AW", gateway.Location{Lat: 51.5080, Lon: -0.1281}}, // Trafalgar Square, Westminster
-	{"AS", gateway.Location{Lat: 51.4613, Lon: -0.1156}}, // Brixton, Lambeth
-	{"CE", gateway.Location{Lat: 51.5450, Lon: -0.0553}}, // Mare Street, Hackney
-	{"CN", gateway.Location{Lat: 51.5390, Lon: -0.1426}}, // Camden Town
-	{"EA", gateway.Location{Lat: 51.5751, Lon: 0.1832}},  // Romford, Havering
-	{"NA", gateway.Location{Lat: 51.6523, Lon: -0.0807}}, // Enfield Town
-	{"NE", gateway.Location{Lat: 51.5416, Lon: -0.0022}}, // Stratford, Newham
-	{"NW", gateway.Location{Lat: 51.5806, Lon: -0.3420}}, // Harrow
-	{"SN", gateway.Location{Lat: 51.3762, Lon: -0.0982}}, // Croydon
-	{"SE", gateway.Location{Lat: 51.4820, Lon: -0.0090}}, // Greenwich
-	{"SW", gateway.Location{Lat: 51.4123, Lon: -0.3007}}, // Kingston upon Thames
-	{"WA", gateway.Location{Lat: 51.5150, Lon: -0.3017}}, // Ealing Broadway
-}
-
 // The fake Zoom account of the multi-instance tests.
 const (
 	multiZoomAccount, multiZoomClient, multiZoomSecret, multiZoomWebhookSecret = "zoom-account-7", "zoom-client-7", "zoom-client-secret-7", "zoom-webhook-secret-7"
@@ -68,33 +48,6 @@ const (
 // multiSupervisor is the name of the supervisor's credential: the outcome
 // records it.
 const multiSupervisor = "PS 42"
-
-// multiLog collects one instance's log, shown when a test fails.
-type multiLog struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *multiLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-// tail returns the last n bytes of the log, from a line's start.
-func (l *multiLog) tail(n int) string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	s := l.b.String()
-	if len(s) <= n {
-		return s
-	}
-	s = s[len(s)-n:]
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		s = s[i+1:]
-	}
-	return s
-}
 
 // multiQuiet is a logger that drops everything.
 func multiQuiet() logrus.FieldLogger {
@@ -141,7 +94,7 @@ func multiToken(tb testing.TB, st gateway.TokenStore, role gateway.Role, name, s
 type multiInstance struct {
 	name string
 	m    *Main
-	log  *multiLog
+	log  *logBuffer
 }
 
 // multiStart opens a gateway configured from env as the demo loads it (no
@@ -157,7 +110,7 @@ func multiStart(tb testing.TB, env []string, configure func(*config.Config)) *mu
 	if configure != nil {
 		configure(&m.Config)
 	}
-	in := &multiInstance{name: cfg.Instance, m: m, log: &multiLog{}}
+	in := &multiInstance{name: cfg.Instance, m: m, log: &logBuffer{}}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := m.Open(ctx); err != nil {
@@ -568,7 +521,7 @@ func TestMultiInstanceSharedStore(t *testing.T) {
 	var wg sync.WaitGroup
 	started := time.Now()
 	for i := range n {
-		p := multiPlaces[i%len(multiPlaces)]
+		p := roomPlaces[i%len(roomPlaces)]
 		handle := fmt.Sprintf("+447700900%03d", i%1000)
 		var contacts []gateway.Contact
 		switch i % 5 {
@@ -711,7 +664,7 @@ func TestMultiInstanceNoTakeOverWhileOwnerAlive(t *testing.T) {
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range n {
-		p := multiPlaces[i%len(multiPlaces)]
+		p := roomPlaces[i%len(roomPlaces)]
 		wg.Go(func() {
 			var v httpapi.VerificationView
 			errs[i] = c.call(ctx, 0, "POST", "/v1/verifications", c.officer, multiRequest(fmt.Sprintf("PC %d", i), p.loc,
@@ -786,7 +739,7 @@ type multiProcess struct {
 	name string
 	url  string
 	cmd  *exec.Cmd
-	log  *multiLog
+	log  *logBuffer
 	done chan struct{} // closed when the process has exited
 	err  error         // how it exited, once done
 }
@@ -832,7 +785,7 @@ func multiFreeAddr(tb testing.TB) string {
 func multiSpawn(tb testing.TB, bin, name string, settings []string) *multiProcess {
 	tb.Helper()
 	addr := multiFreeAddr(tb)
-	p := &multiProcess{name: name, url: "http://" + addr, log: &multiLog{}, done: make(chan struct{})}
+	p := &multiProcess{name: name, url: "http://" + addr, log: &logBuffer{}, done: make(chan struct{})}
 	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
 		"GATEWAY_ADDR=" + addr, "GATEWAY_PUBLIC_URL=" + p.url, "GATEWAY_INSTANCE=" + name,
 		"GATEWAY_DATA_DIR=" + tb.TempDir(), "GATEWAY_LOG_LEVEL=info"}
@@ -977,7 +930,7 @@ func TestMultiInstanceTakeOver(t *testing.T) {
 	actx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	t.Cleanup(func() { stop(); wg.Wait() }) // before the gateways stop
-	for i, p := range multiPlaces {
+	for i, p := range roomPlaces {
 		id := p.room + "-1"
 		number := fmt.Sprintf("+447700900%03d", 200+i)
 		dev := gateway.Device{ID: id, RoomID: p.room, Name: p.room + " handset 1", Number: number,
@@ -1029,13 +982,13 @@ func TestMultiInstanceTakeOver(t *testing.T) {
 				return false
 			}
 		}
-		return len(ds) == len(multiPlaces)
+		return len(ds) == len(roomPlaces)
 	})
 
 	// Every request goes to the first instance.
 	client := multiClient(t)
-	ids := make([]string, len(multiPlaces))
-	for i, p := range multiPlaces {
+	ids := make([]string, len(roomPlaces))
+	for i, p := range roomPlaces {
 		var v httpapi.VerificationView
 		a.call(t, client, "POST", "/v1/verifications", officer,
 			multiRequest(fmt.Sprintf("PC %d", 100+i), p.loc, []gateway.Contact{
@@ -1134,7 +1087,7 @@ func TestMultiInstanceTakeOver(t *testing.T) {
 		if conn.At.After(v.Deadline) {
 			t.Errorf("verification %s connected at %v, after its deadline %v", id, conn.At, v.Deadline)
 		}
-		k := behaviour[multiPlaces[i].room+"-1"]
+		k := behaviour[roomPlaces[i].room+"-1"]
 		switch {
 		case conn.At.After(killed) && conn.Instance != b.name:
 			t.Errorf("verification %s connected after the kill by %q, want %s", id, conn.Instance, b.name)
@@ -1157,7 +1110,7 @@ func TestMultiInstanceTakeOver(t *testing.T) {
 			want = []string{"facetime:no_answer", "whatsapp:connected"}
 		}
 		if !slices.Equal(got, want) {
-			t.Errorf("verification %d (%s) in %s: attempts %v, want %v", i, id, multiPlaces[i].room, got, want)
+			t.Errorf("verification %d (%s) in %s: attempts %v, want %v", i, id, roomPlaces[i].room, got, want)
 		}
 	}
 	span := func(ds []time.Duration) string {
@@ -1436,7 +1389,7 @@ func TestMultiInstanceCancelMissedWakeUp(t *testing.T) {
 		return len(proxy.upstreamPorts()) >= 5
 	})
 
-	p := multiPlaces[0]
+	p := roomPlaces[0]
 	var v httpapi.VerificationView
 	if err := c.call(ctx, 0, "POST", "/v1/verifications", c.officer, multiRequest("PC 1", p.loc, []gateway.Contact{
 		{Channel: gateway.ChannelFaceTime, Handle: "+447700900123"}, {Channel: gateway.ChannelWhatsApp, Handle: "+447700900123"}}),

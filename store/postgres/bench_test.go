@@ -1,130 +1,24 @@
 package postgres
 
 import (
-	"context"
-	"fmt"
-	"math/rand/v2"
-	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/safeconnection/gateway"
 	"github.com/safeconnection/gateway/store/storetest"
 )
 
-// The benchmarks match the SQLite store's, name for name and step for step,
-// so that the two can be compared side by side.
+// The benchmarks are the SQLite store's, from storetest, so that the two
+// compare step for step.
 
-// benchStore opens a store on a fresh schema with n fresh devices in room r1.
-func benchStore(b *testing.B, n int) *Store {
-	b.Helper()
-	ctx := context.Background()
-	s := newStore(b)
-	for i := range n {
-		id := fmt.Sprintf("d%03d", i)
-		if _, err := s.CreateDevice(ctx, gateway.Device{ID: id, RoomID: "r1", Number: "+447700900123",
-			Handles: map[gateway.Channel]string{gateway.ChannelFaceTime: id + "@example.org"}}); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := s.Heartbeat(ctx, id, 90, nil); err != nil {
-			b.Fatal(err)
-		}
-	}
-	return s
-}
-
-func benchClaim(holder string) gateway.ClaimRequest {
-	return gateway.ClaimRequest{RoomIDs: []string{"r1"}, Channel: gateway.ChannelFaceTime, Holder: holder,
-		TTL: time.Minute, Stale: time.Minute}
-}
+func benchOpen(tb testing.TB) gateway.Store { return newStore(tb) }
 
 // BenchmarkClaimRelease claims a device and releases it, one caller.
-func BenchmarkClaimRelease(b *testing.B) {
-	ctx := context.Background()
-	s := benchStore(b, 10)
-	req := benchClaim("v_bench")
-	b.ReportAllocs()
-	start := time.Now()
-	for b.Loop() {
-		l, _, err := s.Claim(ctx, req)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := s.Release(ctx, l, ""); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "claims/s")
-}
+func BenchmarkClaimRelease(b *testing.B) { storetest.BenchClaimRelease(b, benchOpen) }
 
-// BenchmarkClaimContention has 1,000 goroutines claim 10 devices, each
-// releasing at once and trying again after a short pause when none is free,
-// until b.N claims have been made. It reports claims per second and the
-// claims that found no free device, and checks from the history that no
-// device was ever held twice.
+// BenchmarkClaimContention has 1,000 goroutines claim 10 devices; see
+// storetest.BenchClaimContention. It also checks the database's own record
+// for double claims.
 func BenchmarkClaimContention(b *testing.B) {
-	const claimers = 1000
-	ctx := context.Background()
-	s := benchStore(b, 10)
-
-	var (
-		tickets atomic.Int64 // claims still to make
-		busy    atomic.Int64 // claims that found no free device
-		mu      sync.Mutex
-		held    = map[string]bool{}
-		wg      sync.WaitGroup
-	)
-	tickets.Store(int64(b.N))
-	b.ReportAllocs()
-	b.ResetTimer()
-	start := time.Now()
-	for w := range claimers {
-		wg.Go(func() {
-			req := benchClaim(fmt.Sprintf("v%04d", w))
-			for tickets.Add(-1) >= 0 {
-				for {
-					l, _, err := s.Claim(ctx, req)
-					if gateway.ErrorCode(err) == gateway.EUNAVAILABLE {
-						busy.Add(1)
-						time.Sleep(time.Duration(rand.IntN(1000)) * time.Microsecond)
-						continue
-					}
-					if err != nil {
-						b.Error(err)
-						return
-					}
-					mu.Lock()
-					if held[l.DeviceID] {
-						b.Errorf("double claim of %s (fence %d)", l.DeviceID, l.Fence)
-					}
-					held[l.DeviceID] = true
-					mu.Unlock()
-					mu.Lock()
-					delete(held, l.DeviceID)
-					mu.Unlock()
-					if err := s.Release(ctx, l, ""); err != nil {
-						b.Error(err)
-						return
-					}
-					break
-				}
-			}
-		})
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	b.StopTimer()
-	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "claims/s")
-	b.ReportMetric(float64(busy.Load())/float64(b.N), "busy/claim")
-
-	h, err := s.ClaimHistory(ctx, "")
-	if err != nil {
-		b.Fatal(err)
-	}
-	if len(h) != b.N {
-		b.Fatalf("history holds %d claims, want %d", len(h), b.N)
-	}
-	storetest.CheckHistory(b, h)
-	checkNoDoubleClaims(b, s)
+	s := storetest.BenchClaimContention(b, benchOpen)
+	checkNoDoubleClaims(b, s.(*Store))
 }
