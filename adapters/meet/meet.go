@@ -28,6 +28,7 @@ import (
 	"github.com/hashicorp/go-retryablehttp"
 	"github.com/safeconnection/gateway"
 	"github.com/safeconnection/gateway/adapters/httpx"
+	"github.com/safeconnection/gateway/adapters/oauth"
 	"github.com/sirupsen/logrus"
 )
 
@@ -82,7 +83,7 @@ type Adapter struct {
 	// (default 5 minutes).
 	TokenEarly time.Duration
 
-	tokens tokenCache
+	tokens oauth.Cache
 }
 
 // New returns an Adapter for the OAuth client and refresh token, with
@@ -212,7 +213,7 @@ func (a *Adapter) call(ctx context.Context, path string, in, out any) error {
 		resp, err := a.HTTPClient.Do(req)
 		if err == nil && resp.StatusCode == http.StatusUnauthorized && try == 0 {
 			drain(resp)
-			a.tokens.invalidate(tok)
+			a.tokens.Invalidate(tok)
 			continue
 		}
 		var ge *googleError
@@ -251,9 +252,9 @@ func peekError(resp *http.Response) *googleError {
 
 // token returns a cached access token or fetches one.
 func (a *Adapter) token(ctx context.Context) (string, error) {
-	tok, err := a.tokens.get(ctx, a.now(), a.fetchToken)
+	tok, err := a.tokens.Get(ctx, a.now(), a.fetchToken)
 	if err != nil {
-		return "", tokenError(Provider, err)
+		return "", oauth.Error(Provider, err)
 	}
 	return tok, nil
 }
@@ -292,7 +293,7 @@ func (a *Adapter) fetchToken(ctx context.Context) (string, time.Time, error) {
 	if t.AccessToken == "" || t.ExpiresIn <= 0 || !strings.EqualFold(t.TokenType, "bearer") {
 		return "", time.Time{}, gateway.Errorf(gateway.EUNAVAILABLE, "malformed token response from google")
 	}
-	return t.AccessToken, usableUntil(a.now(), time.Duration(t.ExpiresIn)*time.Second, a.TokenEarly), nil
+	return t.AccessToken, oauth.UsableUntil(a.now(), time.Duration(t.ExpiresIn)*time.Second, a.TokenEarly), nil
 }
 
 func (a *Adapter) apiURL() string {

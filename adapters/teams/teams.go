@@ -28,6 +28,7 @@ import (
 	"github.com/hashicorp/go-retryablehttp"
 	"github.com/safeconnection/gateway"
 	"github.com/safeconnection/gateway/adapters/httpx"
+	"github.com/safeconnection/gateway/adapters/oauth"
 	"github.com/sirupsen/logrus"
 )
 
@@ -84,7 +85,7 @@ type Adapter struct {
 	// (default 5 minutes).
 	TokenEarly time.Duration
 
-	tokens tokenCache
+	tokens oauth.Cache
 }
 
 // New returns an Adapter for the tenant, app registration and organizer,
@@ -240,7 +241,7 @@ func (a *Adapter) call(ctx context.Context, method, path string, in, out any) er
 		resp, err := a.HTTPClient.Do(req)
 		if err == nil && resp.StatusCode == http.StatusUnauthorized && try == 0 {
 			drain(resp)
-			a.tokens.invalidate(tok)
+			a.tokens.Invalidate(tok)
 			continue
 		}
 		status := 0
@@ -264,9 +265,9 @@ func (a *Adapter) call(ctx context.Context, method, path string, in, out any) er
 
 // token returns a cached access token or fetches one.
 func (a *Adapter) token(ctx context.Context) (string, error) {
-	tok, err := a.tokens.get(ctx, a.now(), a.fetchToken)
+	tok, err := a.tokens.Get(ctx, a.now(), a.fetchToken)
 	if err != nil {
-		return "", tokenError(Provider, err)
+		return "", oauth.Error(Provider, err)
 	}
 	return tok, nil
 }
@@ -306,7 +307,7 @@ func (a *Adapter) fetchToken(ctx context.Context) (string, time.Time, error) {
 	if t.AccessToken == "" || t.ExpiresIn <= 0 || !strings.EqualFold(t.TokenType, "bearer") {
 		return "", time.Time{}, gateway.Errorf(gateway.EUNAVAILABLE, "malformed token response from microsoft")
 	}
-	return t.AccessToken, usableUntil(a.now(), time.Duration(t.ExpiresIn)*time.Second, a.TokenEarly), nil
+	return t.AccessToken, oauth.UsableUntil(a.now(), time.Duration(t.ExpiresIn)*time.Second, a.TokenEarly), nil
 }
 
 func (a *Adapter) graphURL() string {

@@ -1,4 +1,9 @@
-package meet
+// Package oauth is the OAuth 2.0 plumbing shared by the adapters that call a
+// provider's API with a Bearer access token (meet, teams, zoom): a Cache that
+// keeps one token until shortly before it expires and shares one fetch among
+// concurrent callers, the exchange of a token request for a token, and the
+// error a caller returns when it has no token.
+package oauth
 
 import (
 	"context"
@@ -9,32 +14,33 @@ import (
 	"github.com/safeconnection/gateway"
 )
 
-// maxTokenFetch bounds a token fetch made for a caller without a deadline.
-const maxTokenFetch = 30 * time.Second
+// MaxFetch bounds a token fetch made for a caller without a deadline.
+const MaxFetch = 30 * time.Second
 
-// tokenCache keeps one OAuth access token until shortly before it expires,
-// and shares one fetch among concurrent callers. The zero value is ready.
-type tokenCache struct {
+// Cache keeps one OAuth access token until shortly before it expires, and
+// shares one fetch among concurrent callers. The zero value is ready; a Cache
+// must not be copied after first use.
+type Cache struct {
 	mu       sync.Mutex
 	token    string
 	until    time.Time // the token is used before this instant
-	inflight *tokenFetch
+	inflight *fetch
 }
 
-type tokenFetch struct {
+type fetch struct {
 	done  chan struct{}
 	token string
 	err   error
 }
 
-// fetchFunc fetches a token and says until when it may be used.
-type fetchFunc func(ctx context.Context) (token string, until time.Time, err error)
+// Fetch fetches a token and says until when it may be used.
+type Fetch func(ctx context.Context) (token string, until time.Time, err error)
 
-// get returns the cached token, or waits for a fetch (starting one if none
+// Get returns the cached token, or waits for a fetch (starting one if none
 // is under way). The fetch runs under ctx's deadline but not its
 // cancellation, so that one caller giving up does not fail the others who
 // wait on the same fetch; each caller stops waiting when its own ctx ends.
-func (c *tokenCache) get(ctx context.Context, now time.Time, fetch fetchFunc) (string, error) {
+func (c *Cache) Get(ctx context.Context, now time.Time, fetchToken Fetch) (string, error) {
 	c.mu.Lock()
 	if c.token != "" && now.Before(c.until) {
 		tok := c.token
@@ -43,12 +49,12 @@ func (c *tokenCache) get(ctx context.Context, now time.Time, fetch fetchFunc) (s
 	}
 	f := c.inflight
 	if f == nil {
-		f = &tokenFetch{done: make(chan struct{})}
+		f = &fetch{done: make(chan struct{})}
 		c.inflight = f
 		fctx, cancel := fetchContext(ctx)
 		go func() {
 			defer cancel()
-			tok, until, err := fetch(fctx)
+			tok, until, err := fetchToken(fctx)
 			c.mu.Lock()
 			if err == nil {
 				c.token, c.until = tok, until
@@ -68,19 +74,19 @@ func (c *tokenCache) get(ctx context.Context, now time.Time, fetch fetchFunc) (s
 	}
 }
 
-// fetchContext returns ctx's values and deadline (or maxTokenFetch) without
-// its cancellation.
+// fetchContext returns ctx's values and deadline (or MaxFetch) without its
+// cancellation.
 func fetchContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	base := context.WithoutCancel(ctx)
 	if dl, ok := ctx.Deadline(); ok {
 		return context.WithDeadline(base, dl)
 	}
-	return context.WithTimeout(base, maxTokenFetch)
+	return context.WithTimeout(base, MaxFetch)
 }
 
-// invalidate drops tok if it is still the cached token (a newer one fetched
+// Invalidate drops tok if it is still the cached token (a newer one fetched
 // meanwhile is kept).
-func (c *tokenCache) invalidate(tok string) {
+func (c *Cache) Invalidate(tok string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.token == tok {
@@ -88,19 +94,19 @@ func (c *tokenCache) invalidate(tok string) {
 	}
 }
 
-// usableUntil returns when a token that lives ttl from now should be
+// UsableUntil returns when a token that lives ttl from now should be
 // replaced: early before it expires, or halfway through a lifetime shorter
 // than that.
-func usableUntil(now time.Time, ttl, early time.Duration) time.Time {
+func UsableUntil(now time.Time, ttl, early time.Duration) time.Time {
 	if ttl > 2*early {
 		return now.Add(ttl - early)
 	}
 	return now.Add(ttl / 2)
 }
 
-// tokenError turns a failure to get a token into a *gateway.CallError with
-// Fate NotPlaced: without a token the provider was never asked to act.
-func tokenError(provider string, err error) error {
+// Error turns a failure to get a token into a *gateway.CallError with Fate
+// NotPlaced: without a token the provider was never asked to act.
+func Error(provider string, err error) error {
 	var ce *gateway.CallError
 	if errors.As(err, &ce) {
 		out := *ce
