@@ -46,7 +46,7 @@ func Classify(provider string, resp *http.Response, err error) error {
 	now := time.Now()
 	if err != nil {
 		if resp != nil {
-			drain(resp)
+			Drain(resp)
 		}
 		return classifyErr(provider, err)
 	}
@@ -158,9 +158,9 @@ func isTimeout(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
-// drain reads what is left of a body (bounded) and closes it, so that the
+// Drain reads what is left of a body (bounded) and closes it, so that the
 // connection can be reused.
-func drain(resp *http.Response) {
+func Drain(resp *http.Response) {
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBytes))
 	resp.Body.Close()
 }
@@ -171,7 +171,7 @@ func drain(resp *http.Response) {
 // start of a text body. Anything like a phone number is masked.
 func errorDetail(resp *http.Response) string {
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBytes))
-	drain(resp)
+	Drain(resp)
 	b = bytes.TrimSpace(b)
 	if len(b) == 0 {
 		return ""
@@ -222,7 +222,7 @@ var phoneRE = regexp.MustCompile(`\+?\d(?:[ .\-]?\d){6,}`)
 // with Fate Unknown (the provider accepted the request but its answer cannot
 // be read): "malformed response from zoom: ...".
 func DecodeJSON(provider string, resp *http.Response, v any) error {
-	defer drain(resp)
+	defer Drain(resp)
 	b, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBytes+1))
 	if err == nil && len(b) > MaxResponseBytes {
 		err = fmt.Errorf("body over %d bytes", MaxResponseBytes)

@@ -377,3 +377,12 @@ func parseSeconds(v string) (time.Duration, bool) {
 func isContext(err error) bool {
 	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
+
+// WithDeadline bounds ctx by a leg's deadline dl, when it has one (a zero dl
+// leaves ctx's own).
+func WithDeadline(ctx context.Context, dl time.Time) (context.Context, context.CancelFunc) {
+	if dl.IsZero() {
+		return context.WithCancel(ctx)
+	}
+	return context.WithDeadline(ctx, dl)
+}

@@ -136,7 +136,7 @@ var spaceName = regexp.MustCompile(`^spaces/[^/]+$`)
 // (4xx), Unknown when it may have created a space that the gateway cannot
 // know (timeout, 5xx, malformed answer).
 func (a *Adapter) Place(ctx context.Context, leg gateway.Leg) (gateway.Placement, error) {
-	ctx, cancel := withDeadline(ctx, leg.Deadline)
+	ctx, cancel := httpx.WithDeadline(ctx, leg.Deadline)
 	defer cancel()
 	req := Space{Config: &SpaceConfig{AccessType: a.AccessType, EntryPointAccess: a.EntryPointAccess}}
 	var s Space
@@ -194,45 +194,20 @@ func (e *googleError) Unwrap() error { return e.err }
 // into out (nil: ignore it). On a 401 it drops the token, fetches a new one
 // and tries once more.
 func (a *Adapter) call(ctx context.Context, path string, in, out any) error {
-	body, err := json.Marshal(in)
-	if err != nil {
-		return &gateway.CallError{Fate: gateway.NotPlaced, Provider: Provider, Err: gateway.E("meet", gateway.EINTERNAL, err)}
+	api := oauth.API{Provider: Provider, Client: a.HTTPClient, Tokens: &a.tokens, Fetch: a.fetchToken, Now: a.now, Refused: keepGoogleError}
+	return api.Call(ctx, http.MethodPost, strings.TrimRight(a.apiURL(), "/")+path, in, out)
+}
+
+// keepGoogleError is the API's Refused: a failure's Err is wrapped in the
+// googleError of the answer's body, when there is an answer of 300 or more.
+func keepGoogleError(resp *http.Response, err error) func(error) error {
+	if err != nil || resp.StatusCode < 300 {
+		return nil
 	}
-	for try := 0; ; try++ {
-		tok, err := a.token(ctx)
-		if err != nil {
-			return err
-		}
-		req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(a.apiURL(), "/")+path, body)
-		if err != nil {
-			return &gateway.CallError{Fate: gateway.NotPlaced, Provider: Provider, Err: gateway.E("meet", gateway.EINVALID, err)}
-		}
-		req.Header.Set("Authorization", "Bearer "+tok)
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Accept", "application/json")
-		resp, err := a.HTTPClient.Do(req)
-		if err == nil && resp.StatusCode == http.StatusUnauthorized && try == 0 {
-			drain(resp)
-			a.tokens.Invalidate(tok)
-			continue
-		}
-		var ge *googleError
-		if err == nil && resp.StatusCode >= 300 {
-			ge = peekError(resp)
-		}
-		if err := httpx.Classify(Provider, resp, err); err != nil {
-			var ce *gateway.CallError
-			if ge != nil && errors.As(err, &ce) {
-				ge.err = ce.Err
-				ce.Err = ge
-			}
-			return err
-		}
-		if out == nil {
-			drain(resp)
-			return nil
-		}
-		return httpx.DecodeJSON(Provider, resp, out)
+	ge := peekError(resp)
+	return func(err error) error {
+		ge.err = err
+		return ge
 	}
 }
 
@@ -248,15 +223,6 @@ func peekError(resp *http.Response) *googleError {
 	_ = json.Unmarshal(b, &e)
 	e.Error.HTTP = resp.StatusCode
 	return &e.Error
-}
-
-// token returns a cached access token or fetches one.
-func (a *Adapter) token(ctx context.Context) (string, error) {
-	tok, err := a.tokens.Get(ctx, a.now(), a.fetchToken)
-	if err != nil {
-		return "", oauth.Error(Provider, err)
-	}
-	return tok, nil
 }
 
 // fetchToken exchanges the refresh token for an access token.
@@ -276,24 +242,7 @@ func (a *Adapter) fetchToken(ctx context.Context) (string, time.Time, error) {
 		return "", time.Time{}, err
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "application/json")
-	resp, err := a.HTTPClient.Do(req)
-	if err := httpx.Classify(Provider, resp, err); err != nil {
-		return "", time.Time{}, err
-	}
-	var t struct {
-		AccessToken string `json:"access_token"`
-		ExpiresIn   int64  `json:"expires_in"`
-		TokenType   string `json:"token_type"`
-		Scope       string `json:"scope"`
-	}
-	if err := httpx.DecodeJSON(Provider, resp, &t); err != nil {
-		return "", time.Time{}, err
-	}
-	if t.AccessToken == "" || t.ExpiresIn <= 0 || !strings.EqualFold(t.TokenType, "bearer") {
-		return "", time.Time{}, gateway.Errorf(gateway.EUNAVAILABLE, "malformed token response from google")
-	}
-	return t.AccessToken, oauth.UsableUntil(a.now(), time.Duration(t.ExpiresIn)*time.Second, a.TokenEarly), nil
+	return oauth.Exchange(a.HTTPClient, Provider, "google", req, a.now, a.TokenEarly)
 }
 
 func (a *Adapter) apiURL() string {
@@ -317,21 +266,6 @@ func (a *Adapter) log() logrus.FieldLogger {
 		return l
 	}
 	return a.Logger
-}
-
-// withDeadline bounds ctx by the leg's deadline, when it has one.
-func withDeadline(ctx context.Context, dl time.Time) (context.Context, context.CancelFunc) {
-	if dl.IsZero() {
-		return context.WithCancel(ctx)
-	}
-	return context.WithDeadline(ctx, dl)
-}
-
-// drain reads what is left of a body (bounded) and closes it, so that the
-// connection can be reused.
-func drain(resp *http.Response) {
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
-	resp.Body.Close()
 }
 
 // Interface guards

@@ -17,7 +17,6 @@ package teams
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -142,7 +141,7 @@ type onlineMeeting struct {
 // may have created a meeting that the gateway cannot know (timeout, 5xx,
 // malformed answer).
 func (a *Adapter) Place(ctx context.Context, leg gateway.Leg) (gateway.Placement, error) {
-	ctx, cancel := withDeadline(ctx, leg.Deadline)
+	ctx, cancel := httpx.WithDeadline(ctx, leg.Deadline)
 	defer cancel()
 	now := a.now().UTC()
 	length := a.MeetingLength
@@ -189,8 +188,7 @@ func (a *Adapter) HangUp(ctx context.Context, leg gateway.Leg, p gateway.Placeme
 			Err: gateway.Errorf(gateway.EINVALID, "no teams meeting ID")}
 	}
 	err := a.call(ctx, http.MethodDelete, a.meetingsPath()+"/"+url.PathEscape(p.ProviderRef), nil, nil)
-	var se *statusError
-	if errors.As(err, &se) && se.status == http.StatusNotFound {
+	if oauth.NotFound(err) {
 		return nil
 	}
 	return err
@@ -200,76 +198,12 @@ func (a *Adapter) meetingsPath() string {
 	return "/v1.0/users/" + url.PathEscape(a.UserID) + "/onlineMeetings"
 }
 
-// statusError remembers the HTTP status behind a CallError, for HangUp.
-type statusError struct {
-	status int
-	err    error
-}
-
-func (e *statusError) Error() string { return e.err.Error() }
-func (e *statusError) Unwrap() error { return e.err }
-
 // call sends one Graph request with a Bearer token and decodes the answer
 // into out (nil: none expected). On a 401 it drops the token, fetches a new
 // one and tries once more.
 func (a *Adapter) call(ctx context.Context, method, path string, in, out any) error {
-	var body []byte
-	if in != nil {
-		var err error
-		if body, err = json.Marshal(in); err != nil {
-			return &gateway.CallError{Fate: gateway.NotPlaced, Provider: Provider, Err: gateway.E("teams", gateway.EINTERNAL, err)}
-		}
-	}
-	for try := 0; ; try++ {
-		tok, err := a.token(ctx)
-		if err != nil {
-			return err
-		}
-		var rb any
-		if body != nil {
-			rb = body
-		}
-		req, err := retryablehttp.NewRequestWithContext(ctx, method, strings.TrimRight(a.graphURL(), "/")+path, rb)
-		if err != nil {
-			return &gateway.CallError{Fate: gateway.NotPlaced, Provider: Provider, Err: gateway.E("teams", gateway.EINVALID, err)}
-		}
-		req.Header.Set("Authorization", "Bearer "+tok)
-		req.Header.Set("Accept", "application/json")
-		if body != nil {
-			req.Header.Set("Content-Type", "application/json")
-		}
-		resp, err := a.HTTPClient.Do(req)
-		if err == nil && resp.StatusCode == http.StatusUnauthorized && try == 0 {
-			drain(resp)
-			a.tokens.Invalidate(tok)
-			continue
-		}
-		status := 0
-		if resp != nil {
-			status = resp.StatusCode
-		}
-		if err := httpx.Classify(Provider, resp, err); err != nil {
-			var ce *gateway.CallError
-			if errors.As(err, &ce) {
-				ce.Err = &statusError{status: status, err: ce.Err}
-			}
-			return err
-		}
-		if out == nil {
-			drain(resp)
-			return nil
-		}
-		return httpx.DecodeJSON(Provider, resp, out)
-	}
-}
-
-// token returns a cached access token or fetches one.
-func (a *Adapter) token(ctx context.Context) (string, error) {
-	tok, err := a.tokens.Get(ctx, a.now(), a.fetchToken)
-	if err != nil {
-		return "", oauth.Error(Provider, err)
-	}
-	return tok, nil
+	api := oauth.API{Provider: Provider, Client: a.HTTPClient, Tokens: &a.tokens, Fetch: a.fetchToken, Now: a.now, Refused: oauth.KeepStatus}
+	return api.Call(ctx, method, strings.TrimRight(a.graphURL(), "/")+path, in, out)
 }
 
 // fetchToken asks the tenant's token endpoint for an app-only Graph token.
@@ -290,24 +224,7 @@ func (a *Adapter) fetchToken(ctx context.Context) (string, time.Time, error) {
 		return "", time.Time{}, err
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "application/json")
-	resp, err := a.HTTPClient.Do(req)
-	if err := httpx.Classify(Provider, resp, err); err != nil {
-		return "", time.Time{}, err
-	}
-	var t struct {
-		TokenType    string `json:"token_type"`
-		ExpiresIn    int64  `json:"expires_in"`
-		ExtExpiresIn int64  `json:"ext_expires_in"`
-		AccessToken  string `json:"access_token"`
-	}
-	if err := httpx.DecodeJSON(Provider, resp, &t); err != nil {
-		return "", time.Time{}, err
-	}
-	if t.AccessToken == "" || t.ExpiresIn <= 0 || !strings.EqualFold(t.TokenType, "bearer") {
-		return "", time.Time{}, gateway.Errorf(gateway.EUNAVAILABLE, "malformed token response from microsoft")
-	}
-	return t.AccessToken, oauth.UsableUntil(a.now(), time.Duration(t.ExpiresIn)*time.Second, a.TokenEarly), nil
+	return oauth.Exchange(a.HTTPClient, Provider, "microsoft", req, a.now, a.TokenEarly)
 }
 
 func (a *Adapter) graphURL() string {
@@ -331,21 +248,6 @@ func (a *Adapter) log() logrus.FieldLogger {
 		return l
 	}
 	return a.Logger
-}
-
-// withDeadline bounds ctx by the leg's deadline, when it has one.
-func withDeadline(ctx context.Context, dl time.Time) (context.Context, context.CancelFunc) {
-	if dl.IsZero() {
-		return context.WithCancel(ctx)
-	}
-	return context.WithDeadline(ctx, dl)
-}
-
-// drain reads what is left of a body (bounded) and closes it, so that the
-// connection can be reused.
-func drain(resp *http.Response) {
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
-	resp.Body.Close()
 }
 
 // Interface guards
