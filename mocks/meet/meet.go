@@ -21,15 +21,20 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/safeconnection/gateway/mocks/fault"
 )
+
+// Request is one request the fake received, as recorded.
+type Request = fault.Request
 
 // Fake is a fake Google token endpoint and Meet API. Set its exported
 // fields before serving; change its behaviour while serving with its
-// methods.
+// methods, its fault knobs (FailNext, HangNext, ...) among them, which fail
+// with Google's error body.
 type Fake struct {
 	ClientID     string
 	ClientSecret string
@@ -39,12 +44,13 @@ type Fake struct {
 	// Now is the fake's clock (default time.Now).
 	Now func() time.Time
 
-	faults    faults
-	mu        sync.Mutex
-	tokens    map[string]time.Time
-	spaces    map[string]*space
-	done      chan struct{}
-	closeOnce sync.Once
+	fault.Knobs
+	fault.Record[Request]
+
+	mu     sync.Mutex
+	tokens map[string]time.Time
+	spaces map[string]*space
+	life   *fault.Life
 }
 
 type space struct {
@@ -64,9 +70,12 @@ func New(clientID, clientSecret, refreshToken string) *Fake {
 		Now:          time.Now,
 		tokens:       map[string]time.Time{},
 		spaces:       map[string]*space{},
-		done:         make(chan struct{}),
+		life:         fault.NewLife(),
 	}
 }
+
+// Close releases hanging requests.
+func (f *Fake) Close() { f.life.Close() }
 
 // ExpireTokens revokes every access token issued so far.
 func (f *Fake) ExpireTokens() {
@@ -150,24 +159,15 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 // ServeHTTP serves the token endpoint (/token) and the Meet API (/v2/...).
 func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body := f.readBody(r)
+	body := fault.ReadAndRecord(&f.Record, r, f.now)
 	if r.URL.Path == "/token" {
 		f.token(w, r, body)
 		return
 	}
-	act, fl, latency := f.faults.decide()
-	if !f.wait(r.Context(), latency) {
-		return
-	}
-	switch act {
-	case actHang:
-		f.hang(r.Context())
-		return
-	case actFail:
-		if fl.retryAfter > 0 {
-			w.Header().Set("Retry-After", strconv.Itoa(int((fl.retryAfter+time.Second-1)/time.Second)))
-		}
-		googleError(w, fl.status, http.StatusText(fl.status))
+	serve, malformed := fault.Apply(&f.Knobs, f.life, w, r, func(fl fault.Failure) {
+		googleError(w, fl.Status, http.StatusText(fl.Status))
+	})
+	if !serve {
 		return
 	}
 	if !f.authorized(r) {
@@ -178,7 +178,7 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.Path
 	switch {
 	case r.Method == http.MethodPost && path == "/v2/spaces":
-		f.create(w, body, act == actMalformed)
+		f.create(w, body, malformed)
 	case r.Method == http.MethodPost && strings.HasPrefix(path, "/v2/spaces/") && strings.HasSuffix(path, ":endActiveConference"):
 		f.end(w, strings.TrimSuffix(strings.TrimPrefix(path, "/v2/"), ":endActiveConference"), body)
 	case r.Method == http.MethodGet && strings.HasPrefix(path, "/v2/spaces/"):

@@ -23,14 +23,20 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/safeconnection/gateway/mocks/fault"
 )
+
+// Request is one request the fake received, as recorded.
+type Request = fault.Request
 
 // Scope is the only scope a client-credentials request may ask for here.
 const Scope = "https://graph.microsoft.com/.default"
 
 // Fake is a fake Entra ID token endpoint and Graph onlineMeetings API. Set
 // its exported fields before serving; change its behaviour while serving
-// with its methods.
+// with its methods, its fault knobs (FailNext, HangNext, ...) among them,
+// which fail with Microsoft Graph's error body.
 type Fake struct {
 	TenantID     string
 	ClientID     string
@@ -43,13 +49,14 @@ type Fake struct {
 	// Now is the fake's clock (default time.Now).
 	Now func() time.Time
 
-	faults    faults
-	mu        sync.Mutex
-	noPolicy  bool
-	tokens    map[string]time.Time
-	meetings  map[string]bool
-	done      chan struct{}
-	closeOnce sync.Once
+	fault.Knobs
+	fault.Record[Request]
+
+	mu       sync.Mutex
+	noPolicy bool
+	tokens   map[string]time.Time
+	meetings map[string]bool
+	life     *fault.Life
 }
 
 // New returns a fake for the tenant, app registration and organizer.
@@ -63,9 +70,12 @@ func New(tenantID, clientID, clientSecret, organizerID string) *Fake {
 		Now:          time.Now,
 		tokens:       map[string]time.Time{},
 		meetings:     map[string]bool{},
-		done:         make(chan struct{}),
+		life:         fault.NewLife(),
 	}
 }
+
+// Close releases hanging requests.
+func (f *Fake) Close() { f.life.Close() }
 
 // NoAccessPolicy makes Graph refuse (true) or allow (false) the app to act
 // for the organizer, as when the tenant's application access policy is
@@ -145,24 +155,15 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // ServeHTTP serves the token endpoint (/{tenant}/oauth2/v2.0/token) and
 // Graph (/v1.0/...).
 func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body := f.readBody(r)
+	body := fault.ReadAndRecord(&f.Record, r, f.now)
 	if strings.HasSuffix(r.URL.Path, "/oauth2/v2.0/token") {
 		f.token(w, r, body)
 		return
 	}
-	act, fl, latency := f.faults.decide()
-	if !f.wait(r.Context(), latency) {
-		return
-	}
-	switch act {
-	case actHang:
-		f.hang(r.Context())
-		return
-	case actFail:
-		if fl.retryAfter > 0 {
-			w.Header().Set("Retry-After", strconv.Itoa(int((fl.retryAfter+time.Second-1)/time.Second)))
-		}
-		f.graphError(w, fl.status, http.StatusText(fl.status))
+	serve, malformed := fault.Apply(&f.Knobs, f.life, w, r, func(fl fault.Failure) {
+		f.graphError(w, fl.Status, http.StatusText(fl.Status))
+	})
+	if !serve {
 		return
 	}
 	if !f.authorized(r) {
@@ -183,7 +184,7 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case parts[1] != f.OrganizerID:
 		f.graphError(w, http.StatusNotFound, "User not found.")
 	case r.Method == http.MethodPost && len(parts) == 3:
-		f.create(w, body, act == actMalformed)
+		f.create(w, body, malformed)
 	case r.Method == http.MethodDelete && len(parts) == 4:
 		f.delete(w, parts[3])
 	default:

@@ -33,7 +33,30 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/safeconnection/gateway/mocks/fault"
 )
+
+// Request is one API request the fake received, as recorded.
+type Request struct {
+	Method   string
+	Path     string
+	RawQuery string
+	Header   http.Header
+	Form     url.Values // the parsed form body
+	Body     []byte
+	At       time.Time
+}
+
+// Delivery is one callback the fake posted to the gateway.
+type Delivery struct {
+	URL    string     // the callback URL as the gateway gave it (and as signed)
+	Kind   string     // "call", "bridge", "dial-action" or "room"
+	Event  string     // the status callback event: "initiated", "ringing", "answered", "completed", "room-created", ...
+	Form   url.Values // the parameters posted
+	Status int        // the gateway's HTTP status; 0 when the post failed
+	Err    error      // the transport error, if any
+}
 
 // Never, as a join delay, means the participant never joins.
 const Never time.Duration = -1
@@ -51,6 +74,14 @@ const (
 
 // Fake is a fake Twilio. Set its exported fields before serving; change its
 // behaviour while serving with its methods.
+//
+// Its fault knobs are for the API requests, which are checked for
+// credentials first: a request with wrong credentials gets 401 and uses up
+// no knob. FailNext's failures carry Twilio's error body (code
+// 20000+status: 20429, 20500, 20503...); a malformed answer is truncated
+// JSON, and the request takes effect (the call or room exists); a hanging
+// request takes no effect. NoWebhooks stops the callbacks, but the
+// simulated calls and rooms go on regardless.
 type Fake struct {
 	AccountSID string // "AC" + 32 hex digits
 	AuthToken  string // the Basic password and the callbacks' signing key
@@ -68,7 +99,10 @@ type Fake struct {
 	// Now is the fake's clock (default time.Now).
 	Now func() time.Time
 
-	faults      faults
+	fault.Knobs
+	fault.Record[Request]
+	fault.Webhooks[Delivery]
+
 	mu          sync.Mutex
 	webhookBase *url.URL
 	officer     Pickup
@@ -77,18 +111,13 @@ type Fake struct {
 	deviceJoin  time.Duration
 	calls       map[string]*call
 	rooms       map[string]*room
-	ctx         context.Context
-	cancel      context.CancelFunc
-	done        chan struct{}
-	closeOnce   sync.Once
-	wg          sync.WaitGroup
+	life        *fault.Life
 }
 
 // New returns a fake Twilio for one account. By default both phones answer,
 // and in rooms the officer joins 50 ms and the device 100 ms after the room
 // is created.
 func New(accountSID, authToken string) *Fake {
-	ctx, cancel := context.WithCancel(context.Background())
 	return &Fake{
 		AccountSID:  accountSID,
 		AuthToken:   authToken,
@@ -100,9 +129,7 @@ func New(accountSID, authToken string) *Fake {
 		deviceJoin:  100 * time.Millisecond,
 		calls:       map[string]*call{},
 		rooms:       map[string]*room{},
-		ctx:         ctx,
-		cancel:      cancel,
-		done:        make(chan struct{}),
+		life:        fault.NewLife(),
 	}
 }
 
@@ -173,13 +200,7 @@ func (f *Fake) Room(sid string) string {
 
 // Close stops the callbacks not yet sent, releases hanging requests and
 // waits for the fake's goroutines.
-func (f *Fake) Close() {
-	f.closeOnce.Do(func() {
-		close(f.done)
-		f.cancel()
-	})
-	f.wg.Wait()
-}
+func (f *Fake) Close() { f.life.Close() }
 
 func (f *Fake) now() time.Time {
 	if f.Now == nil {
@@ -217,19 +238,16 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusMethodNotAllowed, 20004, "Method not allowed", 0)
 		return
 	}
-	act, fl, latency := f.faults.decide()
+	act, fl, latency := fault.Decide(&f.Knobs)
 	if !f.sleep(r.Context(), latency) {
 		return
 	}
 	switch act {
-	case actHang:
-		select {
-		case <-r.Context().Done():
-		case <-f.done:
-		}
+	case fault.Hang:
+		f.life.Hang(r.Context())
 		return
-	case actFail:
-		writeError(w, fl.status, 20000+fl.status, http.StatusText(fl.status), fl.retryAfter)
+	case fault.Fail:
+		writeError(w, fl.Status, 20000+fl.Status, http.StatusText(fl.Status), fl.RetryAfter)
 		return
 	}
 	if getRoom {
@@ -254,7 +272,7 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		status, body = f.updateRoom(roomPath.FindStringSubmatch(path)[1], form, path)
 	}
-	if act == actMalformed && status < 300 {
+	if act == fault.Malformed && status < 300 {
 		b, _ := json.Marshal(body)
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(status)
@@ -262,6 +280,31 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, status, body)
+}
+
+// readRequest reads (at most 1 MiB of) the body, parses it as a form when
+// it is one, and records the request.
+func (f *Fake) readRequest(r *http.Request) (url.Values, []byte) {
+	body := fault.ReadBody(r)
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		form = url.Values{}
+	}
+	fault.Add(&f.Record, Request{
+		Method: r.Method, Path: r.URL.Path, RawQuery: r.URL.RawQuery,
+		Header: r.Header.Clone(), Form: form, Body: body, At: f.now(),
+	})
+	return form, body
+}
+
+// sleep waits for d, or until ctx or the fake ends; it reports whether the
+// full time passed, and at once whether ctx is still live when d is not
+// positive.
+func (f *Fake) sleep(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	return f.life.Wait(ctx, d)
 }
 
 func (f *Fake) authorized(r *http.Request) bool {
@@ -284,9 +327,7 @@ func twilioError(status, code int, msg string) map[string]any {
 }
 
 func writeError(w http.ResponseWriter, status, code int, msg string, retryAfter time.Duration) {
-	if retryAfter > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(int((retryAfter+time.Second-1)/time.Second)))
-	}
+	fault.SetRetryAfter(w.Header(), retryAfter)
 	writeJSON(w, status, twilioError(status, code, msg))
 }
 
@@ -314,7 +355,7 @@ func rfc2822(t time.Time) any {
 // post posts a signed form callback to rawURL, unless callbacks are off,
 // and records the delivery.
 func (f *Fake) post(kind, event, rawURL string, form url.Values) {
-	if rawURL == "" || f.faults.webhooksOff() {
+	if rawURL == "" || fault.Off(&f.Webhooks) {
 		return
 	}
 	target := rawURL
@@ -329,10 +370,10 @@ func (f *Fake) post(kind, event, rawURL string, form url.Values) {
 		}
 	}
 	d := Delivery{URL: rawURL, Kind: kind, Event: event, Form: form}
-	req, err := http.NewRequestWithContext(f.ctx, http.MethodPost, target, strings.NewReader(form.Encode()))
+	req, err := http.NewRequestWithContext(f.life.Context(), http.MethodPost, target, strings.NewReader(form.Encode()))
 	if err != nil {
 		d.Err = err
-		f.faults.delivered(d)
+		fault.Delivered(&f.Webhooks, d)
 		return
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -349,7 +390,7 @@ func (f *Fake) post(kind, event, rawURL string, form url.Values) {
 		d.Status = resp.StatusCode
 		resp.Body.Close()
 	}
-	f.faults.delivered(d)
+	fault.Delivered(&f.Webhooks, d)
 }
 
 // ---- Calls ----
@@ -453,7 +494,7 @@ func (f *Fake) createCall(account string, form url.Values) (int, any) {
 	f.calls[c.sid] = c
 	body := f.callJSON(c)
 	f.mu.Unlock()
-	f.spawn(func() { f.playCall(c) })
+	f.life.Go(func() { f.playCall(c) })
 	return http.StatusCreated, body
 }
 
@@ -537,13 +578,13 @@ func (f *Fake) playCall(c *call) {
 			return true
 		case <-c.hangup:
 			return false
-		case <-f.done:
+		case <-f.life.Done():
 			return false
 		}
 	}
 	closed := func() bool {
 		select {
-		case <-f.done:
+		case <-f.life.Done():
 			return true
 		default:
 			return false
@@ -644,7 +685,7 @@ func (f *Fake) playCall(c *call) {
 		select { // the call lasts until hung up through the API
 		case <-c.hangup:
 			hungUp()
-		case <-f.done:
+		case <-f.life.Done():
 		}
 		return
 	}
@@ -820,7 +861,7 @@ func (f *Fake) createRoom(form url.Values) (int, any) {
 	}
 	f.rooms[r.sid] = r
 	officer, device := f.officerJoin, f.deviceJoin
-	f.spawn(func() { f.playRoom(r, officer, device) })
+	f.life.Go(func() { f.playRoom(r, officer, device) })
 	return http.StatusCreated, f.roomJSON(r)
 }
 
@@ -910,13 +951,13 @@ func (f *Fake) playRoom(r *room, officer, device time.Duration) {
 			return true
 		case <-r.end:
 			return false
-		case <-f.done:
+		case <-f.life.Done():
 			return false
 		}
 	}
 	ended := func() {
 		select {
-		case <-f.done:
+		case <-f.life.Done():
 			return
 		default:
 		}
@@ -956,7 +997,7 @@ func (f *Fake) playRoom(r *room, officer, device time.Duration) {
 	select {
 	case <-r.end:
 		ended()
-	case <-f.done:
+	case <-f.life.Done():
 	}
 }
 

@@ -30,13 +30,23 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/safeconnection/gateway/mocks/fault"
 )
+
+// Request is one request the fake received, as recorded.
+type Request = fault.Request
+
+// Delivery is one webhook the fake posted to the gateway.
+type Delivery = fault.Delivery
 
 // Never, as a status delay, means the status is never sent.
 const Never time.Duration = -1
 
 // Fake is a fake Cloud API. Set its exported fields before serving; change
-// its behaviour while serving with its methods.
+// its behaviour while serving with its methods, its fault knobs (FailNext,
+// ErrorNext, HangNext, NoWebhooks, ...) among them, which fail with Meta's
+// error body.
 type Fake struct {
 	AccessToken   string
 	PhoneNumberID string
@@ -50,7 +60,10 @@ type Fake struct {
 	// Now is the fake's clock (default time.Now).
 	Now func() time.Time
 
-	faults       faults
+	fault.Knobs
+	fault.Record[Request]
+	fault.Webhooks[Delivery]
+
 	mu           sync.Mutex
 	webhook      string
 	sent         time.Duration
@@ -58,18 +71,13 @@ type Fake struct {
 	read         time.Duration
 	failDelivery int
 	messages     map[string]string // message ID -> recipient wa_id
-	ctx          context.Context
-	cancel       context.CancelFunc
-	done         chan struct{}
-	closeOnce    sync.Once
-	wg           sync.WaitGroup
+	life         *fault.Life
 }
 
 // New returns a fake for the access token and business phone number ID,
 // signing webhooks with appSecret. By default a message is sent after
 // 10 ms, delivered after 30 ms and read after 60 ms.
 func New(accessToken, phoneNumberID, appSecret string) *Fake {
-	ctx, cancel := context.WithCancel(context.Background())
 	return &Fake{
 		AccessToken:   accessToken,
 		PhoneNumberID: phoneNumberID,
@@ -82,11 +90,20 @@ func New(accessToken, phoneNumberID, appSecret string) *Fake {
 		delivered:     30 * time.Millisecond,
 		read:          60 * time.Millisecond,
 		messages:      map[string]string{},
-		ctx:           ctx,
-		cancel:        cancel,
-		done:          make(chan struct{}),
+		life:          fault.NewLife(),
 	}
 }
+
+// ErrorNext makes the next n API requests fail with the HTTP status and
+// Meta's error body carrying the error code (130429 for a throughput
+// limit, 131030 for a recipient not allowed, ...).
+func (f *Fake) ErrorNext(n, status, code int) {
+	fault.Queue(&f.Knobs, n, fault.Failure{Status: status, Code: code})
+}
+
+// Close stops the webhooks not yet sent, releases hanging requests and waits
+// for the fake's goroutines.
+func (f *Fake) Close() { f.life.Close() }
 
 // SetWebhookURL sets where webhooks are posted (the gateway's
 // /webhooks/whatsapp/ URL); empty sends none.
@@ -156,24 +173,15 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 // ServeHTTP serves POST /{version}/{phone-number-id}/messages.
 func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body := f.readBody(r)
-	act, fl, latency := f.faults.decide()
-	if !f.wait(r.Context(), latency) {
-		return
-	}
-	switch act {
-	case actHang:
-		f.hang(r.Context())
-		return
-	case actFail:
-		if fl.retryAfter > 0 {
-			w.Header().Set("Retry-After", strconv.Itoa(int((fl.retryAfter+time.Second-1)/time.Second)))
+	body := fault.ReadAndRecord(&f.Record, r, f.now)
+	serve, malformed := fault.Apply(&f.Knobs, f.life, w, r, func(fl fault.Failure) {
+		code, typ, msg := metaCode(fl.Status)
+		if fl.Code != 0 {
+			code, msg = fl.Code, fmt.Sprintf("(#%d) %s", fl.Code, http.StatusText(fl.Status))
 		}
-		code, typ, msg := metaCode(fl.status)
-		if fl.code != 0 {
-			code, msg = fl.code, fmt.Sprintf("(#%d) %s", fl.code, http.StatusText(fl.status))
-		}
-		metaError(w, fl.status, code, 0, typ, msg)
+		metaError(w, fl.Status, code, 0, typ, msg)
+	})
+	if !serve {
 		return
 	}
 	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
@@ -190,7 +198,7 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		metaError(w, http.StatusBadRequest, 100, 33, "GraphMethodException", fmt.Sprintf("Unsupported post request. Object with ID '%s' does not exist, cannot be loaded due to missing permissions, or does not support this operation.", parts[1]))
 		return
 	}
-	f.send(w, body, act == actMalformed)
+	f.send(w, body, malformed)
 }
 
 // versionRE matches a Graph API version path segment ("v23.0").
@@ -296,9 +304,8 @@ func (f *Fake) send(w http.ResponseWriter, body []byte, malformed bool) {
 		return
 	}
 	// Each status waits for the one before, so that they arrive in order.
-	f.wg.Add(1)
-	go func() {
-		defer f.wg.Done()
+	f.life.Go(func() {
+		ctx := f.life.Context()
 		steps := []struct {
 			status string
 			at     time.Duration
@@ -314,13 +321,13 @@ func (f *Fake) send(w http.ResponseWriter, body []byte, malformed bool) {
 			if st.at < 0 {
 				return
 			}
-			if !f.wait(f.ctx, st.at-waited) {
+			if !f.life.Wait(ctx, st.at-waited) {
 				return
 			}
 			waited = max(waited, st.at)
-			f.status(f.ctx, id, waID, st.status, m.BizOpaque)
+			f.status(ctx, id, waID, st.status, m.BizOpaque)
 		}
-	}()
+	})
 }
 
 // status posts one status webhook.
@@ -365,14 +372,14 @@ func (f *Fake) Post(ctx context.Context, body []byte) {
 	f.mu.Lock()
 	hook := f.webhook
 	f.mu.Unlock()
-	if hook == "" || f.faults.webhooksOff() {
+	if hook == "" || fault.Off(&f.Webhooks) {
 		return
 	}
 	d := Delivery{Event: "messages", Body: body}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, hook, bytes.NewReader(body))
 	if err != nil {
 		d.Err = err
-		f.faults.delivered(d)
+		fault.Delivered(&f.Webhooks, d)
 		return
 	}
 	req.Header.Set("Content-Type", "application/json")
@@ -386,7 +393,7 @@ func (f *Fake) Post(ctx context.Context, body []byte) {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 		resp.Body.Close()
 	}
-	f.faults.delivered(d)
+	fault.Delivered(&f.Webhooks, d)
 }
 
 func (f *Fake) client() *http.Client {

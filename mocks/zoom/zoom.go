@@ -29,13 +29,22 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/safeconnection/gateway/mocks/fault"
 )
+
+// Request is one request the fake received, as recorded.
+type Request = fault.Request
+
+// Delivery is one webhook the fake posted to the gateway.
+type Delivery = fault.Delivery
 
 // Never, as a join delay, means the participant never joins.
 const Never time.Duration = -1
 
 // Fake is a fake Zoom. Set its exported fields before serving; change its
-// behaviour while serving with its methods.
+// behaviour while serving with its methods, its fault knobs (FailNext,
+// HangNext, NoWebhooks, ...) among them, which fail with Zoom's error body.
 type Fake struct {
 	AccountID     string
 	ClientID      string
@@ -52,18 +61,17 @@ type Fake struct {
 	// Now is the fake's clock (default time.Now).
 	Now func() time.Time
 
-	faults    faults
-	mu        sync.Mutex
-	webhook   string
-	hostJoin  time.Duration
-	offJoin   time.Duration
-	tokens    map[string]time.Time
-	meetings  map[int64]*meeting
-	ctx       context.Context
-	cancel    context.CancelFunc
-	done      chan struct{}
-	closeOnce sync.Once
-	wg        sync.WaitGroup
+	fault.Knobs
+	fault.Record[Request]
+	fault.Webhooks[Delivery]
+
+	mu       sync.Mutex
+	webhook  string
+	hostJoin time.Duration
+	offJoin  time.Duration
+	tokens   map[string]time.Time
+	meetings map[int64]*meeting
+	life     *fault.Life
 }
 
 type meeting struct {
@@ -79,7 +87,6 @@ type meeting struct {
 // signs its webhooks with webhookSecret. By default the host joins 50 ms and
 // the officer 100 ms after a meeting is created.
 func New(accountID, clientID, clientSecret, webhookSecret string) *Fake {
-	ctx, cancel := context.WithCancel(context.Background())
 	return &Fake{
 		AccountID:     accountID,
 		ClientID:      clientID,
@@ -94,11 +101,13 @@ func New(accountID, clientID, clientSecret, webhookSecret string) *Fake {
 		offJoin:       100 * time.Millisecond,
 		tokens:        map[string]time.Time{},
 		meetings:      map[int64]*meeting{},
-		ctx:           ctx,
-		cancel:        cancel,
-		done:          make(chan struct{}),
+		life:          fault.NewLife(),
 	}
 }
+
+// Close stops the webhooks not yet sent, releases hanging requests and waits
+// for the fake's goroutines.
+func (f *Fake) Close() { f.life.Close() }
 
 // SetWebhookURL sets where webhooks are posted (the gateway's
 // /webhooks/zoom/ URL); empty sends none.
@@ -144,24 +153,15 @@ func (f *Fake) now() time.Time {
 
 // ServeHTTP serves Zoom's token endpoint and Meetings API.
 func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body := f.readBody(r)
+	body := fault.ReadAndRecord(&f.Record, r, f.now)
 	if r.URL.Path == "/oauth/token" {
 		f.token(w, r, body)
 		return
 	}
-	act, fl, latency := f.faults.decide()
-	if !f.wait(r.Context(), latency) {
-		return
-	}
-	switch act {
-	case actHang:
-		f.hang(r.Context())
-		return
-	case actFail:
-		if fl.retryAfter > 0 {
-			w.Header().Set("Retry-After", strconv.Itoa(int((fl.retryAfter+time.Second-1)/time.Second)))
-		}
-		zoomError(w, fl.status, fl.status, http.StatusText(fl.status))
+	serve, malformed := fault.Apply(&f.Knobs, f.life, w, r, func(fl fault.Failure) {
+		zoomError(w, fl.Status, fl.Status, http.StatusText(fl.Status))
+	})
+	if !serve {
 		return
 	}
 	if !f.authorized(r) {
@@ -171,7 +171,7 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	parts := strings.Split(strings.TrimPrefix(r.URL.Path, "/v2/"), "/")
 	switch {
 	case r.Method == http.MethodPost && len(parts) == 3 && parts[0] == "users" && parts[2] == "meetings" && strings.HasPrefix(r.URL.Path, "/v2/"):
-		f.create(w, parts[1], body, act == actMalformed)
+		f.create(w, parts[1], body, malformed)
 	case r.Method == http.MethodPut && len(parts) == 3 && parts[0] == "meetings" && parts[2] == "status":
 		f.status(w, parts[1], body)
 	case r.Method == http.MethodDelete && len(parts) == 2 && parts[0] == "meetings":
@@ -367,10 +367,10 @@ func (f *Fake) create(w http.ResponseWriter, user string, body []byte, malformed
 		return
 	}
 	if host >= 0 {
-		f.after(host, func(ctx context.Context) { f.join(ctx, m, true) })
+		f.life.After(host, func(ctx context.Context) { f.join(ctx, m, true) })
 	}
 	if officer >= 0 {
-		f.after(officer, func(ctx context.Context) { f.join(ctx, m, false) })
+		f.life.After(officer, func(ctx context.Context) { f.join(ctx, m, false) })
 	}
 }
 
@@ -456,7 +456,7 @@ func (f *Fake) end(m *meeting) {
 	}
 	object := map[string]any{"id": m.id, "uuid": m.uuid, "host_id": f.HostUserID, "topic": m.topic, "type": 1,
 		"end_time": f.now().UTC().Format(time.RFC3339)}
-	f.after(0, func(ctx context.Context) { f.post(ctx, "meeting.ended", object) })
+	f.life.After(0, func(ctx context.Context) { f.post(ctx, "meeting.ended", object) })
 }
 
 func (f *Fake) lookup(idText string) *meeting {
@@ -475,7 +475,7 @@ func (f *Fake) post(ctx context.Context, event string, object map[string]any) {
 	f.mu.Lock()
 	hook := f.webhook
 	f.mu.Unlock()
-	if hook == "" || f.faults.webhooksOff() {
+	if hook == "" || fault.Off(&f.Webhooks) {
 		return
 	}
 	now := f.now()
@@ -485,7 +485,7 @@ func (f *Fake) post(ctx context.Context, event string, object map[string]any) {
 		"payload":  map[string]any{"account_id": f.AccountID, "object": object},
 	})
 	status, _, err := f.send(ctx, hook, now, body)
-	f.faults.delivered(Delivery{Event: event, Body: body, Status: status, Err: err})
+	fault.Delivered(&f.Webhooks, Delivery{Event: event, Body: body, Status: status, Err: err})
 }
 
 func (f *Fake) send(ctx context.Context, hook string, now time.Time, body []byte) (int, []byte, error) {

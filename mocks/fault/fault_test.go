@@ -1,0 +1,191 @@
+package fault
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestDecideOrder(t *testing.T) {
+	var k Knobs
+	k.SetLatency(7 * time.Millisecond)
+	k.MalformedNext(1)
+	k.FailNext(2, 503, 1500*time.Millisecond)
+	Queue(&k, 1, Failure{Status: 429, Code: 130429})
+	k.HangNext(1)
+
+	want := []struct {
+		act    Action
+		status int
+		code   int
+	}{{Hang, 0, 0}, {Fail, 503, 0}, {Fail, 503, 0}, {Fail, 429, 130429}, {Malformed, 0, 0}, {Serve, 0, 0}, {Serve, 0, 0}}
+	for i, w := range want {
+		act, fl, lat := Decide(&k)
+		if act != w.act || fl.Status != w.status || fl.Code != w.code {
+			t.Fatalf("decision %d: %v %+v, want %v status %d code %d", i, act, fl, w.act, w.status, w.code)
+		}
+		if lat != 7*time.Millisecond {
+			t.Fatalf("decision %d: latency %v", i, lat)
+		}
+	}
+}
+
+func TestSetRetryAfterRoundsUp(t *testing.T) {
+	for _, c := range []struct {
+		d    time.Duration
+		want string
+	}{{0, ""}, {-time.Second, ""}, {time.Millisecond, "1"}, {time.Second, "1"}, {1500 * time.Millisecond, "2"}, {30 * time.Second, "30"}} {
+		h := http.Header{}
+		SetRetryAfter(h, c.d)
+		if got := h.Get("Retry-After"); got != c.want {
+			t.Errorf("%v: Retry-After %q, want %q", c.d, got, c.want)
+		}
+	}
+}
+
+func TestApply(t *testing.T) {
+	var k Knobs
+	l := NewLife()
+	defer l.Close()
+	k.FailNext(1, 429, 2*time.Second)
+	k.MalformedNext(1)
+
+	var failed []Failure
+	fail := func(w http.ResponseWriter) func(Failure) {
+		return func(fl Failure) {
+			failed = append(failed, fl)
+			w.WriteHeader(fl.Status)
+		}
+	}
+	r := httptest.NewRequest(http.MethodPost, "/x", nil)
+
+	w := httptest.NewRecorder()
+	if serve, _ := Apply(&k, l, w, r, fail(w)); serve || len(failed) != 1 || w.Code != 429 || w.Header().Get("Retry-After") != "2" {
+		t.Fatalf("failure: serve %v, failed %+v, code %d, headers %v", serve, failed, w.Code, w.Header())
+	}
+	w = httptest.NewRecorder()
+	if serve, malformed := Apply(&k, l, w, r, fail(w)); !serve || !malformed {
+		t.Fatalf("malformed: serve %v malformed %v", serve, malformed)
+	}
+	w = httptest.NewRecorder()
+	if serve, malformed := Apply(&k, l, w, r, fail(w)); !serve || malformed || len(failed) != 1 {
+		t.Fatalf("plain: serve %v malformed %v failed %+v", serve, malformed, failed)
+	}
+}
+
+func TestApplyLatencyEndsWithTheRequest(t *testing.T) {
+	var k Knobs
+	l := NewLife()
+	defer l.Close()
+	k.SetLatency(time.Hour)
+	ctx, cancel := context.WithCancel(context.Background())
+	r := httptest.NewRequest(http.MethodGet, "/x", nil).WithContext(ctx)
+	time.AfterFunc(10*time.Millisecond, cancel)
+	start := time.Now()
+	if serve, _ := Apply(&k, l, httptest.NewRecorder(), r, func(Failure) { t.Error("failed") }); serve {
+		t.Fatal("served a request whose client gave up")
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("waited %v", d)
+	}
+}
+
+func TestHangReleasedByClose(t *testing.T) {
+	var k Knobs
+	l := NewLife()
+	k.HangNext(1)
+	out := make(chan bool)
+	go func() {
+		serve, _ := Apply(&k, l, httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/x", nil), func(Failure) {})
+		out <- serve
+	}()
+	select {
+	case <-out:
+		t.Fatal("a hanging request was answered")
+	case <-time.After(20 * time.Millisecond):
+	}
+	l.Close()
+	l.Close() // twice is fine
+	select {
+	case serve := <-out:
+		if serve {
+			t.Fatal("a hanging request was served")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not release the hanging request")
+	}
+	if l.Context().Err() == nil {
+		t.Fatal("the context outlived Close")
+	}
+}
+
+func TestAfterAndClose(t *testing.T) {
+	l := NewLife()
+	var ran, late atomic.Bool
+	first := make(chan struct{})
+	l.After(0, func(ctx context.Context) { ran.Store(ctx.Err() == nil); close(first) })
+	l.After(time.Hour, func(context.Context) { late.Store(true) })
+	<-first
+	done := make(chan struct{})
+	go func() { l.Close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close waited for a goroutine it should have stopped")
+	}
+	if !ran.Load() || late.Load() {
+		t.Fatalf("ran %v, late %v", ran.Load(), late.Load())
+	}
+	if l.Wait(context.Background(), time.Hour) {
+		t.Fatal("Wait outlived Close")
+	}
+	if !l.Wait(context.Background(), 0) {
+		t.Fatal("Wait(0) did not pass at once")
+	}
+}
+
+func TestRecordAndWebhooks(t *testing.T) {
+	var rec Record[Request]
+	r := httptest.NewRequest(http.MethodPost, "/v2/x?a=1", strings.NewReader("body"))
+	r.Header.Set("Authorization", "Bearer t")
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	if b := ReadAndRecord(&rec, r, func() time.Time { return at }); string(b) != "body" {
+		t.Fatalf("body %q", b)
+	}
+	got := rec.Requests()
+	if len(got) != 1 || got[0].Method != "POST" || got[0].Path != "/v2/x" || got[0].RawQuery != "a=1" ||
+		string(got[0].Body) != "body" || got[0].Header.Get("Authorization") != "Bearer t" || !got[0].At.Equal(at) {
+		t.Fatalf("recorded %+v", got)
+	}
+	r.Header.Set("Authorization", "changed")
+	got[0].Method = "changed"
+	if again := rec.Requests(); again[0].Method != "POST" || again[0].Header.Get("Authorization") != "Bearer t" {
+		t.Fatalf("the record is not a copy: %+v", again)
+	}
+
+	var wh Webhooks[string]
+	if Off(&wh) {
+		t.Fatal("webhooks off by default")
+	}
+	wh.NoWebhooks(true)
+	if !Off(&wh) {
+		t.Fatal("NoWebhooks(true) did not stop them")
+	}
+	wh.NoWebhooks(false)
+	Delivered(&wh, "a")
+	Delivered(&wh, "b")
+	if d := wh.Deliveries(); len(d) != 2 || d[0] != "a" || d[1] != "b" {
+		t.Fatalf("deliveries %v", d)
+	}
+}
+
+func TestReadBodyLimit(t *testing.T) {
+	r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(strings.Repeat("x", MaxBody+10)))
+	if n := len(ReadBody(r)); n != MaxBody {
+		t.Fatalf("read %d bytes", n)
+	}
+}
