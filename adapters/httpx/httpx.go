@@ -37,6 +37,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"sync"
@@ -385,4 +386,12 @@ func WithDeadline(ctx context.Context, dl time.Time) (context.Context, context.C
 		return context.WithCancel(ctx)
 	}
 	return context.WithDeadline(ctx, dl)
+}
+
+// WriteError answers a webhook request with status and the gateway's JSON
+// error body: {"error": {"code": code, "message": msg}}.
+func WriteError(w http.ResponseWriter, status int, code, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{"code": code, "message": msg}})
 }

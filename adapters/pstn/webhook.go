@@ -1,26 +1,22 @@
 package pstn
 
 import (
-	"encoding/json"
-	"errors"
 	"io"
-	"mime"
 	"net/http"
 	"net/url"
 	"regexp"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/sirupsen/logrus"
-	twclient "github.com/twilio/twilio-go/client"
 	"github.com/twilio/twilio-go/twiml"
 
 	"github.com/safeconnection/gateway"
+	"github.com/safeconnection/gateway/adapters/httpx"
+	"github.com/safeconnection/gateway/adapters/twiliohook"
 )
 
 // MaxBody is the largest callback body accepted.
-const MaxBody = 64 << 10
+const MaxBody = twiliohook.MaxBody
 
 var (
 	callSID   = regexp.MustCompile(`^CA[0-9a-fA-F]{32}$`)
@@ -45,26 +41,11 @@ func (a *Adapter) serveWebhook(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
 	case PathVoice, PathBridge, PathDial:
 	default:
-		writeError(w, http.StatusNotFound, gateway.ENOTFOUND, "no such webhook")
+		httpx.WriteError(w, http.StatusNotFound, gateway.ENOTFOUND, "no such webhook")
 		return
 	}
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		writeError(w, http.StatusMethodNotAllowed, gateway.EINVALID, "callbacks are POSTed")
-		return
-	}
-	form, err := readForm(w, r)
-	if err != nil {
-		status := http.StatusBadRequest
-		if gateway.ErrorCode(err) == gateway.ETOOLARGE {
-			status = http.StatusRequestEntityTooLarge
-		}
-		writeError(w, status, gateway.ErrorCode(err), gateway.ErrorMessage(err))
-		return
-	}
-	if !VerifySignature(a.AuthToken, a.PublicURL, r, form) {
-		a.log().WithField("path", r.URL.Path).Warn("twilio callback refused: bad signature")
-		writeError(w, http.StatusForbidden, gateway.ESIGNATURE, "X-Twilio-Signature does not verify")
+	form, ok := twiliohook.Form(w, r, a.AuthToken, a.PublicURL, a.log(), "twilio")
+	if !ok {
 		return
 	}
 	if r.URL.Path == PathDial {
@@ -73,31 +54,11 @@ func (a *Adapter) serveWebhook(w http.ResponseWriter, r *http.Request) {
 	}
 	rep, ok, err := callbackReport(r.URL.Path, r.URL.Query(), form, a.now())
 	if err != nil {
-		writeError(w, http.StatusBadRequest, gateway.ErrorCode(err), gateway.ErrorMessage(err))
+		httpx.WriteError(w, http.StatusBadRequest, gateway.ErrorCode(err), gateway.ErrorMessage(err))
 		return
 	}
 	log := a.log().WithFields(logrus.Fields{"attempt": rep.AttemptID, "call": rep.ProviderRef, "status": form.Get("CallStatus")})
-	if !ok {
-		log.Debug("twilio callback ignored")
-		w.WriteHeader(http.StatusNoContent)
-		return
-	}
-	if a.Reporter == nil {
-		log.Error("twilio callback dropped: no reporter")
-		writeError(w, http.StatusServiceUnavailable, gateway.EUNAVAILABLE, "not ready")
-		return
-	}
-	if err := a.Reporter.Report(r.Context(), rep); err != nil {
-		if gateway.ErrorCode(err) == gateway.ENOTFOUND {
-			log.Info("twilio callback for an unknown attempt")
-			w.WriteHeader(http.StatusNoContent)
-			return
-		}
-		log.WithError(err).Error("twilio callback not recorded")
-		writeError(w, http.StatusInternalServerError, gateway.EINTERNAL, "the report could not be recorded")
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	twiliohook.Report(w, r, a.Reporter, rep, ok, log, "twilio")
 }
 
 // serveDialAction answers the <Dial> action: the officer's call ends,
@@ -112,7 +73,7 @@ func (a *Adapter) serveDialAction(w http.ResponseWriter, form url.Values) {
 	verbs = append(verbs, twiml.VoiceHangup{})
 	doc, err := twiml.Voice(verbs)
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, gateway.EINTERNAL, "could not build TwiML")
+		httpx.WriteError(w, http.StatusInternalServerError, gateway.EINTERNAL, "could not build TwiML")
 		return
 	}
 	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
@@ -190,57 +151,9 @@ func callbackReport(path string, query, form url.Values, now time.Time) (rep gat
 	return rep, true, nil
 }
 
-// readForm reads a form body of at most MaxBody bytes. Errors are
-// ETOOLARGE or EINVALID.
-func readForm(w http.ResponseWriter, r *http.Request) (url.Values, error) {
-	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || mt != "application/x-www-form-urlencoded" {
-		return nil, gateway.Errorf(gateway.EINVALID, "expected a form body")
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
-	if err != nil {
-		var mb *http.MaxBytesError
-		if errors.As(err, &mb) {
-			return nil, gateway.Errorf(gateway.ETOOLARGE, "body over %d bytes", MaxBody)
-		}
-		return nil, gateway.Errorf(gateway.EINVALID, "could not read the body")
-	}
-	form, err := url.ParseQuery(string(body))
-	if err != nil {
-		return nil, gateway.Errorf(gateway.EINVALID, "malformed form body")
-	}
-	return form, nil
-}
-
 // VerifySignature reports whether r carries a valid X-Twilio-Signature for
-// its form body: computed with authToken over publicURL + r's request URI
-// (never r's Host: the gateway runs behind proxies) followed by the
-// parameters, with twilio-go's RequestValidator (which accepts the URL with
-// or without its default port). A repeated parameter is signed as Twilio
-// signs it, each distinct value in order after its name; it is handed to
-// the validator as one value that yields the same text.
+// its form body, signed with authToken over publicURL + r's request URI:
+// twiliohook.VerifySignature, which says how.
 func VerifySignature(authToken, publicURL string, r *http.Request, form url.Values) bool {
-	sig := r.Header.Get("X-Twilio-Signature")
-	if sig == "" || authToken == "" || publicURL == "" {
-		return false
-	}
-	full := strings.TrimSuffix(publicURL, "/") + r.URL.RequestURI()
-	params := make(map[string]string, len(form))
-	for k, vs := range form {
-		if len(vs) == 1 {
-			params[k] = vs[0]
-			continue
-		}
-		vs = slices.Clone(vs)
-		slices.Sort(vs)
-		params[k] = strings.Join(slices.Compact(vs), k)
-	}
-	v := twclient.NewRequestValidator(authToken)
-	return v.Validate(full, params, sig)
-}
-
-func writeError(w http.ResponseWriter, status int, code, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{"code": code, "message": msg}})
+	return twiliohook.VerifySignature(authToken, publicURL, r, form)
 }

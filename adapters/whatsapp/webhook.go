@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/safeconnection/gateway"
+	"github.com/safeconnection/gateway/adapters/httpx"
 )
 
 // MaxWebhookBytes bounds a webhook's body.
@@ -243,9 +244,5 @@ func ParseStatuses(body []byte, phoneNumberID string) ([]MessageStatus, error) {
 
 // writeError writes the gateway's JSON error body.
 func writeError(w http.ResponseWriter, status int, err error) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{
-		"code": gateway.ErrorCode(err), "message": gateway.ErrorMessage(err),
-	}})
+	httpx.WriteError(w, status, gateway.ErrorCode(err), gateway.ErrorMessage(err))
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/safeconnection/gateway"
+	"github.com/safeconnection/gateway/adapters/httpx"
 )
 
 // MaxWebhookBytes bounds a webhook's body.
@@ -271,11 +272,7 @@ func meetingID(raw json.RawMessage) (string, error) {
 
 // writeError writes the gateway's JSON error body.
 func writeError(w http.ResponseWriter, status int, err error) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{
-		"code": gateway.ErrorCode(err), "message": gateway.ErrorMessage(err),
-	}})
+	httpx.WriteError(w, status, gateway.ErrorCode(err), gateway.ErrorMessage(err))
 }
 
 // String describes the event for logs.

@@ -1,0 +1,130 @@
+// Package twiliohook is what the Twilio adapters (pstn and twiliovideo)
+// share to receive Twilio's callbacks: a POSTed form body of at most
+// MaxBody, checked against its X-Twilio-Signature, and the answer Twilio
+// gets once the callback's report is handed over.
+package twiliohook
+
+import (
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/sirupsen/logrus"
+	twclient "github.com/twilio/twilio-go/client"
+
+	"github.com/safeconnection/gateway"
+	"github.com/safeconnection/gateway/adapters/httpx"
+)
+
+// MaxBody is the largest callback body accepted.
+const MaxBody = 64 << 10
+
+// Form reads and checks a callback: it must be POSTed, carry a form body of
+// at most MaxBody and a valid X-Twilio-Signature (VerifySignature with
+// authToken and publicURL). When it is not, Form answers with a JSON error
+// (405, 400, 413, or 403 "bad_signature", logged on log as a refused
+// callback of what, "twilio video" say) and ok is false.
+func Form(w http.ResponseWriter, r *http.Request, authToken, publicURL string, log logrus.FieldLogger, what string) (form url.Values, ok bool) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		httpx.WriteError(w, http.StatusMethodNotAllowed, gateway.EINVALID, "callbacks are POSTed")
+		return nil, false
+	}
+	form, err := readForm(w, r)
+	if err != nil {
+		status := http.StatusBadRequest
+		if gateway.ErrorCode(err) == gateway.ETOOLARGE {
+			status = http.StatusRequestEntityTooLarge
+		}
+		httpx.WriteError(w, status, gateway.ErrorCode(err), gateway.ErrorMessage(err))
+		return nil, false
+	}
+	if !VerifySignature(authToken, publicURL, r, form) {
+		log.WithField("path", r.URL.Path).Warn(what + " callback refused: bad signature")
+		httpx.WriteError(w, http.StatusForbidden, gateway.ESIGNATURE, "X-Twilio-Signature does not verify")
+		return nil, false
+	}
+	return form, true
+}
+
+// readForm reads a form body of at most MaxBody bytes. Errors are
+// ETOOLARGE or EINVALID.
+func readForm(w http.ResponseWriter, r *http.Request) (url.Values, error) {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/x-www-form-urlencoded" {
+		return nil, gateway.Errorf(gateway.EINVALID, "expected a form body")
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
+	if err != nil {
+		var mb *http.MaxBytesError
+		if errors.As(err, &mb) {
+			return nil, gateway.Errorf(gateway.ETOOLARGE, "body over %d bytes", MaxBody)
+		}
+		return nil, gateway.Errorf(gateway.EINVALID, "could not read the body")
+	}
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		return nil, gateway.Errorf(gateway.EINVALID, "malformed form body")
+	}
+	return form, nil
+}
+
+// VerifySignature reports whether r carries a valid X-Twilio-Signature for
+// its form body: computed with authToken over publicURL + r's request URI
+// (never r's Host: the gateway runs behind proxies) followed by the
+// parameters, with twilio-go's RequestValidator (which accepts the URL with
+// or without its default port). A repeated parameter is signed as Twilio
+// signs it, each distinct value in order after its name; it is handed to
+// the validator as one value that yields the same text.
+func VerifySignature(authToken, publicURL string, r *http.Request, form url.Values) bool {
+	sig := r.Header.Get("X-Twilio-Signature")
+	if sig == "" || authToken == "" || publicURL == "" {
+		return false
+	}
+	full := strings.TrimSuffix(publicURL, "/") + r.URL.RequestURI()
+	params := make(map[string]string, len(form))
+	for k, vs := range form {
+		if len(vs) == 1 {
+			params[k] = vs[0]
+			continue
+		}
+		vs = slices.Clone(vs)
+		slices.Sort(vs)
+		params[k] = strings.Join(slices.Compact(vs), k)
+	}
+	v := twclient.NewRequestValidator(authToken)
+	return v.Validate(full, params, sig)
+}
+
+// Report answers a verified callback whose report is rep (ok false: the
+// callback is ignored): 204 once reporter has it, also when its attempt is
+// unknown (Twilio can do nothing about it); 503 without a reporter; 500
+// when the report could not be recorded. log carries the callback's
+// fields; what names the callbacks in its messages.
+func Report(w http.ResponseWriter, r *http.Request, reporter gateway.Reporter, rep gateway.Report, ok bool, log logrus.FieldLogger, what string) {
+	if !ok {
+		log.Debug(what + " callback ignored")
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	if reporter == nil {
+		log.Error(what + " callback dropped: no reporter")
+		httpx.WriteError(w, http.StatusServiceUnavailable, gateway.EUNAVAILABLE, "not ready")
+		return
+	}
+	if err := reporter.Report(r.Context(), rep); err != nil {
+		if gateway.ErrorCode(err) == gateway.ENOTFOUND {
+			log.Info(what + " callback for an unknown attempt")
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		log.WithError(err).Error(what + " callback not recorded")
+		httpx.WriteError(w, http.StatusInternalServerError, gateway.EINTERNAL, "the report could not be recorded")
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
