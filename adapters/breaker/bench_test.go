@@ -2,7 +2,6 @@ package breaker_test
 
 import (
 	"context"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -13,6 +12,7 @@ import (
 	"github.com/safeconnection/gateway"
 	"github.com/safeconnection/gateway/adapters/breaker"
 	"github.com/safeconnection/gateway/adapters/httpx"
+	"github.com/safeconnection/gateway/adapters/internal/adaptertest"
 )
 
 // httpAdapter is the smallest httpx-backed adapter: one POST per leg.
@@ -42,23 +42,11 @@ func (a *httpAdapter) Place(ctx context.Context, leg gateway.Leg) (gateway.Place
 // Interface guards
 var _ gateway.Adapter = (*httpAdapter)(nil)
 
-// refusingURL returns a URL on a closed loopback port.
-func refusingURL(tb testing.TB) string {
-	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	u := "http://" + l.Addr().String() + "/v2/users/me/meetings"
-	l.Close()
-	return u
-}
-
 // BenchmarkFailover measures how long a Place on a breaker-wrapped,
 // httpx-backed adapter takes to return NotPlaced when the provider refuses
 // connections: what the router waits before failing over.
 func BenchmarkFailover(b *testing.B) {
-	url := refusingURL(b)
+	url := adaptertest.ClosedURL(b) + "/v2/users/me/meetings"
 	cases := []struct {
 		name     string
 		policy   httpx.Policy

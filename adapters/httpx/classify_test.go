@@ -14,6 +14,7 @@ import (
 
 	"github.com/safeconnection/gateway"
 	"github.com/safeconnection/gateway/adapters/httpx"
+	"github.com/safeconnection/gateway/adapters/internal/adaptertest"
 )
 
 func response(status int, header http.Header, body string) *http.Response {
@@ -69,7 +70,7 @@ func TestClassify(t *testing.T) {
 				}
 				return
 			}
-			ce := callError(t, err)
+			ce := adaptertest.CallError(t, err)
 			if ce.Fate != tt.fate || ce.Provider != "zoom" || ce.Skipped {
 				t.Errorf("got %v %q skipped=%v, want %v zoom (%v)", ce.Fate, ce.Provider, ce.Skipped, tt.fate, err)
 			}
@@ -105,7 +106,7 @@ func TestClassifyMasksNumbers(t *testing.T) {
 func TestClassifyStatus(t *testing.T) {
 	t.Parallel()
 	err := httpx.ClassifyStatus("twilio", 429, "4", "Too many requests")
-	ce := callError(t, err)
+	ce := adaptertest.CallError(t, err)
 	if ce.Fate != gateway.NotPlaced || ce.RetryAfter != 4*time.Second || !strings.Contains(ce.Error(), "Too many requests") {
 		t.Errorf("got %v %v %v", ce.Fate, ce.RetryAfter, ce)
 	}
@@ -202,7 +203,7 @@ func TestDecodeJSON(t *testing.T) {
 				}
 				return
 			}
-			ce := callError(t, err)
+			ce := adaptertest.CallError(t, err)
 			if ce.Fate != gateway.Unknown || !strings.HasPrefix(ce.Err.Error(), "malformed response from zoom: ") {
 				t.Errorf("got %v %q", ce.Fate, ce.Err)
 			}

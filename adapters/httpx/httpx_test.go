@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/safeconnection/gateway"
 	"github.com/safeconnection/gateway/adapters/httpx"
+	"github.com/safeconnection/gateway/adapters/internal/adaptertest"
 )
 
 // script is an httptest handler answering each request with the next step.
@@ -60,18 +60,6 @@ func newServer(tb testing.TB, steps ...step) (*httptest.Server, *script) {
 	return srv, s
 }
 
-// closedURL returns the URL of a loopback port that refuses connections.
-func closedURL(tb testing.TB) string {
-	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return "http://" + addr + "/v1"
-}
-
 func post(tb testing.TB, ctx context.Context, c *httpx.Client, url string) (*http.Response, error) {
 	tb.Helper()
 	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(`{"a":1}`))
@@ -79,15 +67,6 @@ func post(tb testing.TB, ctx context.Context, c *httpx.Client, url string) (*htt
 		tb.Fatal(err)
 	}
 	return c.Do(req)
-}
-
-func callError(tb testing.TB, err error) *gateway.CallError {
-	tb.Helper()
-	var ce *gateway.CallError
-	if !errors.As(err, &ce) {
-		tb.Fatalf("error %v (%T) is not a *gateway.CallError", err, err)
-	}
-	return ce
 }
 
 func TestClientRetries(t *testing.T) {
@@ -137,7 +116,7 @@ func TestClientRetries(t *testing.T) {
 				}
 				resp.Body.Close()
 			} else {
-				ce := callError(t, err)
+				ce := adaptertest.CallError(t, err)
 				if ce.Fate != tt.wantFate || ce.Provider != "zoom" {
 					t.Errorf("fate = %v provider %q, want %v zoom (%v)", ce.Fate, ce.Provider, tt.wantFate, err)
 				}
@@ -158,7 +137,7 @@ func TestClientRetryAfterReported(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	resp, err := post(t, ctx, httpx.NewClient(nil), srv.URL)
-	ce := callError(t, httpx.Classify("zoom", resp, err))
+	ce := adaptertest.CallError(t, httpx.Classify("zoom", resp, err))
 	if ce.Fate != gateway.NotPlaced || ce.RetryAfter != 7*time.Second {
 		t.Errorf("got %v RetryAfter %v, want not_placed 7s", ce.Fate, ce.RetryAfter)
 	}
@@ -186,9 +165,9 @@ func TestClientDialRefused(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	start := time.Now()
-	resp, err := post(t, ctx, c, closedURL(t))
+	resp, err := post(t, ctx, c, adaptertest.ClosedURL(t)+"/v1")
 	elapsed := time.Since(start)
-	ce := callError(t, httpx.Classify("zoom", resp, err))
+	ce := adaptertest.CallError(t, httpx.Classify("zoom", resp, err))
 	if ce.Fate != gateway.NotPlaced || gateway.ErrorCode(ce) != gateway.EUNAVAILABLE {
 		t.Errorf("got %v %q, want not_placed unavailable (%v)", ce.Fate, gateway.ErrorCode(ce), ce)
 	}
@@ -221,7 +200,7 @@ func TestClientDeadlineDuringBackoff(t *testing.T) {
 			start := time.Now()
 			resp, err := post(t, ctx, c, srv.URL)
 			elapsed := time.Since(start)
-			ce := callError(t, httpx.Classify("zoom", resp, err))
+			ce := adaptertest.CallError(t, httpx.Classify("zoom", resp, err))
 			if ce.Fate != gateway.NotPlaced {
 				t.Errorf("fate %v, want not_placed (%v)", ce.Fate, ce)
 			}
@@ -246,7 +225,7 @@ func TestClientCancelledDuringBackoff(t *testing.T) {
 	if time.Since(start) > 2*time.Second {
 		t.Errorf("cancel during backoff took %v", time.Since(start))
 	}
-	if f := callError(t, httpx.Classify("zoom", resp, err)).Fate; f != gateway.NotPlaced {
+	if f := adaptertest.CallError(t, httpx.Classify("zoom", resp, err)).Fate; f != gateway.NotPlaced {
 		t.Errorf("fate %v, want not_placed", f)
 	}
 }

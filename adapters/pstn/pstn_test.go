@@ -3,8 +3,6 @@ package pstn_test
 import (
 	"context"
 	"encoding/xml"
-	"errors"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -17,6 +15,7 @@ import (
 
 	"github.com/safeconnection/gateway"
 	"github.com/safeconnection/gateway/adapters/httpx"
+	"github.com/safeconnection/gateway/adapters/internal/adaptertest"
 	"github.com/safeconnection/gateway/adapters/pstn"
 	"github.com/safeconnection/gateway/mocks"
 	"github.com/safeconnection/gateway/mocks/twilio"
@@ -128,15 +127,6 @@ func leg(timeout time.Duration) gateway.Leg {
 	}
 }
 
-func callError(tb testing.TB, err error) *gateway.CallError {
-	tb.Helper()
-	var ce *gateway.CallError
-	if !errors.As(err, &ce) {
-		tb.Fatalf("error %v (%T) is not a *gateway.CallError", err, err)
-	}
-	return ce
-}
-
 func TestPlace(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -179,7 +169,7 @@ func TestPlace(t *testing.T) {
 					t.Errorf("placement %+v", p)
 				}
 			} else {
-				ce := callError(t, err)
+				ce := adaptertest.CallError(t, err)
 				if ce.Fate != tt.fate || ce.Provider != "twilio" || gateway.ErrorCode(err) != tt.code {
 					t.Errorf("got %v %q %q, want %v %q (%v)", ce.Fate, ce.Provider, gateway.ErrorCode(err), tt.fate, tt.code, err)
 				}
@@ -265,7 +255,7 @@ func TestPlaceWithoutNumbers(t *testing.T) {
 	l := leg(time.Second)
 	l.DeviceHandle = ""
 	_, err := e.adapter.Place(context.Background(), l)
-	if ce := callError(t, err); ce.Fate != gateway.PlacedFailed || gateway.ErrorCode(err) != gateway.EINVALID {
+	if ce := adaptertest.CallError(t, err); ce.Fate != gateway.PlacedFailed || gateway.ErrorCode(err) != gateway.EINVALID {
 		t.Errorf("got %v", err)
 	}
 	if n := len(e.fake.Requests()); n != 0 {
@@ -361,7 +351,7 @@ func TestHangUp(t *testing.T) {
 		t.Errorf("hang-up of a gone call: %v", err)
 	}
 	// Twilio unreachable: a NotPlaced error.
-	e.adapter.APIURL = closedPort(t)
+	e.adapter.APIURL = adaptertest.ClosedURL(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	if err := e.adapter.HangUp(ctx, l, p); gateway.FateOf(err) != gateway.NotPlaced {
@@ -378,7 +368,7 @@ func TestRefusedBeforeSending(t *testing.T) {
 	e := newEnv(t)
 	e.adapter.AuthToken = "not/alphanumeric"
 	_, err := e.adapter.Place(context.Background(), leg(time.Second))
-	if ce := callError(t, err); ce.Fate != gateway.NotPlaced || gateway.ErrorCode(err) != gateway.EUNAUTHORIZED {
+	if ce := adaptertest.CallError(t, err); ce.Fate != gateway.NotPlaced || gateway.ErrorCode(err) != gateway.EUNAUTHORIZED {
 		t.Errorf("got %v", err)
 	}
 	if n := len(e.fake.Requests()); n != 0 {
@@ -386,22 +376,10 @@ func TestRefusedBeforeSending(t *testing.T) {
 	}
 }
 
-// closedPort returns a loopback URL that refuses connections.
-func closedPort(tb testing.TB) string {
-	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	u := "http://" + l.Addr().String()
-	l.Close()
-	return u
-}
-
 func TestPlaceRespectsContext(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	e.adapter.APIURL = closedPort(t)
+	e.adapter.APIURL = adaptertest.ClosedURL(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	start := time.Now()

@@ -2,7 +2,6 @@ package pstn_test
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/safeconnection/gateway"
+	"github.com/safeconnection/gateway/adapters/internal/adaptertest"
 	"github.com/safeconnection/gateway/adapters/pstn"
 	"github.com/safeconnection/gateway/mocks"
 	"github.com/safeconnection/gateway/mocks/twilio"
@@ -114,31 +114,18 @@ func TestWebhook(t *testing.T) {
 			if tt.form != nil {
 				body = tt.form.Encode()
 			}
-			r := httptest.NewRequest(tt.method, "http://10.0.0.7:8080"+tt.path, strings.NewReader(body))
-			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			signURL, token := tt.sign, tt.token
-			if signURL == "" {
-				signURL = public + tt.path
-			}
+			token := tt.token
 			if token == "" {
 				token = authToken
 			}
-			if signURL != "-" {
-				form, _ := url.ParseQuery(body)
-				r.Header.Set("X-Twilio-Signature", twilio.Sign(token, signURL, form))
-			}
+			r := adaptertest.TwilioCallback(tt.method, public, tt.path, body, tt.sign, token, twilio.Sign)
 			w := httptest.NewRecorder()
 			a.Webhook().ServeHTTP(w, r)
 			if w.Code != tt.status {
 				t.Fatalf("status %d, want %d: %s", w.Code, tt.status, w.Body)
 			}
 			if tt.code != "" {
-				var e struct {
-					Error struct{ Code, Message string }
-				}
-				if err := json.Unmarshal(w.Body.Bytes(), &e); err != nil || e.Error.Code != tt.code || e.Error.Message == "" {
-					t.Errorf("error body %s", w.Body)
-				}
+				adaptertest.CheckErrorBody(t, w.Body.Bytes(), tt.code)
 			}
 			if tt.report == "" {
 				if len(got) != 0 {

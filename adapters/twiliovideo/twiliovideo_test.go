@@ -3,7 +3,6 @@ package twiliovideo_test
 import (
 	"context"
 	"errors"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/safeconnection/gateway"
 	"github.com/safeconnection/gateway/adapters/httpx"
+	"github.com/safeconnection/gateway/adapters/internal/adaptertest"
 	"github.com/safeconnection/gateway/adapters/twiliovideo"
 	"github.com/safeconnection/gateway/mocks"
 	"github.com/safeconnection/gateway/mocks/twilio"
@@ -138,15 +138,6 @@ func leg(timeout time.Duration) gateway.Leg {
 	}
 }
 
-func callError(tb testing.TB, err error) *gateway.CallError {
-	tb.Helper()
-	var ce *gateway.CallError
-	if !errors.As(err, &ce) {
-		tb.Fatalf("error %v (%T) is not a *gateway.CallError", err, err)
-	}
-	return ce
-}
-
 func TestPlace(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -165,7 +156,7 @@ func TestPlace(t *testing.T) {
 		{"malformed response", func(e *env) { e.fake.MalformedNext(1) }, 5 * time.Second, gateway.Unknown, gateway.EUNAVAILABLE, 1, false},
 		{"hang", func(e *env) { e.fake.HangNext(1) }, 400 * time.Millisecond, gateway.Unknown, gateway.ETIMEOUT, 1, true},
 		{"wrong credentials", func(e *env) { e.adapter.APIKeySecret = "wrong" }, 5 * time.Second, gateway.NotPlaced, gateway.EUNAUTHORIZED, 1, true},
-		{"refused connections", func(e *env) { e.adapter.APIURL = closedPort(t) }, 600 * time.Millisecond, gateway.NotPlaced, gateway.EUNAVAILABLE, 0, true},
+		{"refused connections", func(e *env) { e.adapter.APIURL = adaptertest.ClosedURL(t) }, 600 * time.Millisecond, gateway.NotPlaced, gateway.EUNAVAILABLE, 0, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -193,7 +184,7 @@ func TestPlace(t *testing.T) {
 					t.Errorf("device links %v", e.rec.joins)
 				}
 			} else {
-				ce := callError(t, err)
+				ce := adaptertest.CallError(t, err)
 				if ce.Fate != tt.fate || ce.Provider != "twilio" || gateway.ErrorCode(err) != tt.code {
 					t.Errorf("got %v %q %q, want %v %q (%v)", ce.Fate, ce.Provider, gateway.ErrorCode(err), tt.fate, tt.code, err)
 				}
@@ -216,17 +207,6 @@ func TestPlace(t *testing.T) {
 			}
 		})
 	}
-}
-
-func closedPort(tb testing.TB) string {
-	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	u := "http://" + l.Addr().String()
-	l.Close()
-	return u
 }
 
 func TestPlaceRequest(t *testing.T) {
@@ -353,7 +333,7 @@ func TestJoinSenderFails(t *testing.T) {
 	e := newEnv(t)
 	e.rec.sendErr = &gateway.CallError{Fate: gateway.NotPlaced, Provider: "agent", Err: errors.New("device offline")}
 	_, err := e.adapter.Place(context.Background(), leg(5*time.Second))
-	if ce := callError(t, err); ce.Fate != gateway.NotPlaced || ce.Provider != "agent" {
+	if ce := adaptertest.CallError(t, err); ce.Fate != gateway.NotPlaced || ce.Provider != "agent" {
 		t.Errorf("got %v", err)
 	}
 	reqs := e.fake.Requests()
@@ -366,7 +346,7 @@ func TestJoinSenderFails(t *testing.T) {
 
 	e.rec.sendErr = errors.New("plain")
 	_, err = e.adapter.Place(context.Background(), leg(5*time.Second))
-	if ce := callError(t, err); ce.Fate != gateway.Unknown || gateway.ErrorCode(err) != gateway.EUNAVAILABLE {
+	if ce := adaptertest.CallError(t, err); ce.Fate != gateway.Unknown || gateway.ErrorCode(err) != gateway.EUNAVAILABLE {
 		t.Errorf("got %v", err)
 	}
 }
@@ -398,7 +378,7 @@ func TestHangUpGoneRoom(t *testing.T) {
 	if err := e.adapter.HangUp(context.Background(), leg(time.Second), gateway.Placement{ProviderRef: "RM00000000000000000000000000000000"}); err != nil {
 		t.Errorf("hang-up of an unknown room: %v", err)
 	}
-	e.adapter.APIURL = closedPort(t)
+	e.adapter.APIURL = adaptertest.ClosedURL(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	if err := e.adapter.HangUp(ctx, leg(time.Second), gateway.Placement{ProviderRef: "RM00000000000000000000000000000000"}); gateway.FateOf(err) != gateway.NotPlaced {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/safeconnection/gateway"
+	"github.com/safeconnection/gateway/adapters/internal/adaptertest"
 	"github.com/safeconnection/gateway/adapters/zoom"
 	fake "github.com/safeconnection/gateway/mocks/zoom"
 )
@@ -115,12 +116,7 @@ func TestWebhook(t *testing.T) {
 				t.Fatalf("status %d, want %d: %s", w.Code, tt.wantStatus, w.Body)
 			}
 			if tt.wantCode != "" {
-				var e struct {
-					Error struct{ Code, Message string }
-				}
-				if err := json.Unmarshal(w.Body.Bytes(), &e); err != nil || e.Error.Code != tt.wantCode {
-					t.Errorf("error body %s, want code %s", w.Body, tt.wantCode)
-				}
+				adaptertest.CheckErrorBody(t, w.Body.Bytes(), tt.wantCode)
 			}
 			got := rep.got()
 			switch {
