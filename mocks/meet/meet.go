@@ -25,6 +25,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/safeconnection/gateway/mocks/bearer"
 	"github.com/safeconnection/gateway/mocks/fault"
 )
 
@@ -48,7 +49,7 @@ type Fake struct {
 	fault.Record[Request]
 
 	mu     sync.Mutex
-	tokens map[string]time.Time
+	tokens bearer.Tokens
 	spaces map[string]*space
 	life   *fault.Life
 }
@@ -68,7 +69,6 @@ func New(clientID, clientSecret, refreshToken string) *Fake {
 		RefreshToken: refreshToken,
 		TokenTTL:     time.Hour,
 		Now:          time.Now,
-		tokens:       map[string]time.Time{},
 		spaces:       map[string]*space{},
 		life:         fault.NewLife(),
 	}
@@ -79,9 +79,7 @@ func (f *Fake) Close() { f.life.Close() }
 
 // ExpireTokens revokes every access token issued so far.
 func (f *Fake) ExpireTokens() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	clear(f.tokens)
+	f.tokens.Expire()
 }
 
 // StartConference opens a conference in the space named name ("spaces/..."),
@@ -210,14 +208,8 @@ func (f *Fake) token(w http.ResponseWriter, r *http.Request, body []byte) {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_grant", "error_description": "Token has been expired or revoked."})
 		return
 	}
-	ttl := f.TokenTTL
-	if ttl <= 0 {
-		ttl = time.Hour
-	}
 	tok := "ya29.a0" + randomID(40)
-	f.mu.Lock()
-	f.tokens[tok] = f.now().Add(ttl)
-	f.mu.Unlock()
+	ttl := f.tokens.Issue(tok, f.TokenTTL, f.now())
 	writeJSON(w, http.StatusOK, map[string]any{
 		"access_token": tok,
 		"expires_in":   int(ttl/time.Second) - 1,
@@ -227,14 +219,7 @@ func (f *Fake) token(w http.ResponseWriter, r *http.Request, body []byte) {
 }
 
 func (f *Fake) authorized(r *http.Request) bool {
-	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok {
-		return false
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	exp, ok := f.tokens[tok]
-	return ok && f.now().Before(exp)
+	return f.tokens.Valid(r, f.now())
 }
 
 // configEnum returns the values of a SpaceConfig enum field, as the Meet

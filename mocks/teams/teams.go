@@ -24,6 +24,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/safeconnection/gateway/mocks/bearer"
 	"github.com/safeconnection/gateway/mocks/fault"
 )
 
@@ -54,7 +55,7 @@ type Fake struct {
 
 	mu       sync.Mutex
 	noPolicy bool
-	tokens   map[string]time.Time
+	tokens   bearer.Tokens
 	meetings map[string]bool
 	life     *fault.Life
 }
@@ -68,7 +69,6 @@ func New(tenantID, clientID, clientSecret, organizerID string) *Fake {
 		OrganizerID:  organizerID,
 		TokenTTL:     time.Hour,
 		Now:          time.Now,
-		tokens:       map[string]time.Time{},
 		meetings:     map[string]bool{},
 		life:         fault.NewLife(),
 	}
@@ -88,9 +88,7 @@ func (f *Fake) NoAccessPolicy(missing bool) {
 
 // ExpireTokens revokes every access token issued so far.
 func (f *Fake) ExpireTokens() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	clear(f.tokens)
+	f.tokens.Expire()
 }
 
 // Meeting reports whether an online meeting exists.
@@ -223,28 +221,15 @@ func (f *Fake) token(w http.ResponseWriter, r *http.Request, body []byte) {
 	case form.Get("scope") != Scope:
 		f.entraError(w, http.StatusBadRequest, "invalid_scope", 1002012, fmt.Sprintf("The provided value for scope %s is not valid.", form.Get("scope")))
 	default:
-		ttl := f.TokenTTL
-		if ttl <= 0 {
-			ttl = time.Hour
-		}
 		tok := "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9." + randomB64(48) + "." + randomB64(64)
-		f.mu.Lock()
-		f.tokens[tok] = f.now().Add(ttl)
-		f.mu.Unlock()
+		ttl := f.tokens.Issue(tok, f.TokenTTL, f.now())
 		secs := int(ttl/time.Second) - 1
 		writeJSON(w, http.StatusOK, map[string]any{"token_type": "Bearer", "expires_in": secs, "ext_expires_in": secs, "access_token": tok})
 	}
 }
 
 func (f *Fake) authorized(r *http.Request) bool {
-	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok {
-		return false
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	exp, ok := f.tokens[tok]
-	return ok && f.now().Before(exp)
+	return f.tokens.Valid(r, f.now())
 }
 
 // createRequest holds the onlineMeeting properties the fake accepts.

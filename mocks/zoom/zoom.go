@@ -30,6 +30,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/safeconnection/gateway/mocks/bearer"
 	"github.com/safeconnection/gateway/mocks/fault"
 )
 
@@ -69,7 +70,7 @@ type Fake struct {
 	webhook  string
 	hostJoin time.Duration
 	offJoin  time.Duration
-	tokens   map[string]time.Time
+	tokens   bearer.Tokens
 	meetings map[int64]*meeting
 	life     *fault.Life
 }
@@ -99,7 +100,6 @@ func New(accountID, clientID, clientSecret, webhookSecret string) *Fake {
 		Now:           time.Now,
 		hostJoin:      50 * time.Millisecond,
 		offJoin:       100 * time.Millisecond,
-		tokens:        map[string]time.Time{},
 		meetings:      map[int64]*meeting{},
 		life:          fault.NewLife(),
 	}
@@ -128,9 +128,7 @@ func (f *Fake) SetJoins(host, officer time.Duration) {
 // ExpireTokens revokes every access token issued so far: the next API call
 // with one gets Zoom's 401 "Invalid access token".
 func (f *Fake) ExpireTokens() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	clear(f.tokens)
+	f.tokens.Expire()
 }
 
 // Meeting reports whether a meeting exists and whether it has ended.
@@ -218,13 +216,7 @@ func (f *Fake) token(w http.ResponseWriter, r *http.Request, body []byte) {
 		return
 	}
 	tok := "eyJzdiI6IjAwMDAwMSIsImFsZyI6IkhTNTEyIiwidiI6IjIuMCJ9." + randomHex(24)
-	ttl := f.TokenTTL
-	if ttl <= 0 {
-		ttl = time.Hour
-	}
-	f.mu.Lock()
-	f.tokens[tok] = f.now().Add(ttl)
-	f.mu.Unlock()
+	ttl := f.tokens.Issue(tok, f.TokenTTL, f.now())
 	writeJSON(w, http.StatusOK, map[string]any{
 		"access_token": tok,
 		"token_type":   "bearer",
@@ -235,14 +227,7 @@ func (f *Fake) token(w http.ResponseWriter, r *http.Request, body []byte) {
 }
 
 func (f *Fake) authorized(r *http.Request) bool {
-	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok {
-		return false
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	exp, ok := f.tokens[tok]
-	return ok && f.now().Before(exp)
+	return f.tokens.Valid(r, f.now())
 }
 
 // createRequest is the create-meeting body; unknown fields are refused so
