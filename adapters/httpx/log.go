@@ -2,6 +2,8 @@ package httpx
 
 import (
 	"fmt"
+	"io"
+	"time"
 
 	"github.com/hashicorp/go-retryablehttp"
 	"github.com/sirupsen/logrus"
@@ -50,3 +52,23 @@ func (l LeveledLogger) entry(kv []any) logrus.FieldLogger {
 
 // Interface guards
 var _ retryablehttp.LeveledLogger = LeveledLogger{}
+
+// Log returns l, or a logger that discards when l is nil: an adapter's
+// Logger with its default.
+func Log(l logrus.FieldLogger) logrus.FieldLogger {
+	if l == nil {
+		d := logrus.New()
+		d.Out = io.Discard
+		return d
+	}
+	return l
+}
+
+// Now returns now(), or time.Now() when now is nil: an adapter's clock
+// with its default.
+func Now(now func() time.Time) time.Time {
+	if now == nil {
+		return time.Now()
+	}
+	return now()
+}

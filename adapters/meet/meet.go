@@ -89,8 +89,6 @@ type Adapter struct {
 // New returns an Adapter for the OAuth client and refresh token, with
 // Google's real URLs and the defaults above.
 func New(clientID, clientSecret, refreshToken string) *Adapter {
-	l := logrus.New()
-	l.Out = io.Discard
 	return &Adapter{
 		ClientID:         clientID,
 		ClientSecret:     clientSecret,
@@ -100,7 +98,7 @@ func New(clientID, clientSecret, refreshToken string) *Adapter {
 		AccessType:       "TRUSTED",
 		EntryPointAccess: "ALL",
 		HTTPClient:       httpx.NewClient(nil),
-		Logger:           l,
+		Logger:           httpx.Log(nil),
 		Now:              time.Now,
 		TokenEarly:       5 * time.Minute,
 	}
@@ -252,21 +250,9 @@ func (a *Adapter) apiURL() string {
 	return a.APIURL
 }
 
-func (a *Adapter) now() time.Time {
-	if a.Now == nil {
-		return time.Now()
-	}
-	return a.Now()
-}
+func (a *Adapter) now() time.Time { return httpx.Now(a.Now) }
 
-func (a *Adapter) log() logrus.FieldLogger {
-	if a.Logger == nil {
-		l := logrus.New()
-		l.Out = io.Discard
-		return l
-	}
-	return a.Logger
-}
+func (a *Adapter) log() logrus.FieldLogger { return httpx.Log(a.Logger) }
 
 // Interface guards
 var (

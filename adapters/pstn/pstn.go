@@ -27,7 +27,6 @@ package pstn
 
 import (
 	"context"
-	"io"
 	"net/url"
 	"strconv"
 	"strings"
@@ -102,8 +101,6 @@ type Adapter struct {
 // New returns an Adapter for a Twilio account calling from callerID, with
 // callbacks under publicURL. Set Reporter before serving Webhook.
 func New(accountSID, authToken, callerID, publicURL string) *Adapter {
-	l := logrus.New()
-	l.Out = io.Discard
 	return &Adapter{
 		AccountSID: accountSID,
 		AuthToken:  authToken,
@@ -113,7 +110,7 @@ func New(accountSID, authToken, callerID, publicURL string) *Adapter {
 		Greeting:   DefaultGreeting,
 		MaxCall:    DefaultMaxCall,
 		HTTPClient: httpx.NewClient(nil),
-		Logger:     l,
+		Logger:     httpx.Log(nil),
 		Now:        time.Now,
 	}
 }
@@ -121,21 +118,9 @@ func New(accountSID, authToken, callerID, publicURL string) *Adapter {
 // Channel returns gateway.ChannelPSTN.
 func (a *Adapter) Channel() gateway.Channel { return gateway.ChannelPSTN }
 
-func (a *Adapter) now() time.Time {
-	if a.Now == nil {
-		return time.Now()
-	}
-	return a.Now()
-}
+func (a *Adapter) now() time.Time { return httpx.Now(a.Now) }
 
-func (a *Adapter) log() logrus.FieldLogger {
-	if a.Logger == nil {
-		l := logrus.New()
-		l.Out = io.Discard
-		return l
-	}
-	return a.Logger
-}
+func (a *Adapter) log() logrus.FieldLogger { return httpx.Log(a.Logger) }
 
 // callbackURL returns PublicURL + path + "?attempt=<id>".
 func (a *Adapter) callbackURL(path, attemptID string) string {

@@ -18,7 +18,6 @@ package teams
 import (
 	"context"
 	"errors"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -90,8 +89,6 @@ type Adapter struct {
 // New returns an Adapter for the tenant, app registration and organizer,
 // with Microsoft's real URLs and the defaults above.
 func New(tenantID, clientID, clientSecret, userID string) *Adapter {
-	l := logrus.New()
-	l.Out = io.Discard
 	return &Adapter{
 		TenantID:      tenantID,
 		ClientID:      clientID,
@@ -101,7 +98,7 @@ func New(tenantID, clientID, clientSecret, userID string) *Adapter {
 		GraphURL:      DefaultGraphURL,
 		MeetingLength: time.Hour,
 		HTTPClient:    httpx.NewClient(nil),
-		Logger:        l,
+		Logger:        httpx.Log(nil),
 		Now:           time.Now,
 		TokenEarly:    5 * time.Minute,
 	}
@@ -234,21 +231,9 @@ func (a *Adapter) graphURL() string {
 	return a.GraphURL
 }
 
-func (a *Adapter) now() time.Time {
-	if a.Now == nil {
-		return time.Now()
-	}
-	return a.Now()
-}
+func (a *Adapter) now() time.Time { return httpx.Now(a.Now) }
 
-func (a *Adapter) log() logrus.FieldLogger {
-	if a.Logger == nil {
-		l := logrus.New()
-		l.Out = io.Discard
-		return l
-	}
-	return a.Logger
-}
+func (a *Adapter) log() logrus.FieldLogger { return httpx.Log(a.Logger) }
 
 // Interface guards
 var (

@@ -115,8 +115,6 @@ type Adapter struct {
 // callbacks and join links under publicURL. Set Reporter and JoinSender
 // before use.
 func New(accountSID, authToken, apiKeySID, apiKeySecret, publicURL string) *Adapter {
-	l := logrus.New()
-	l.Out = io.Discard
 	return &Adapter{
 		AccountSID:        accountSID,
 		AuthToken:         authToken,
@@ -128,7 +126,7 @@ func New(accountSID, authToken, apiKeySID, apiKeySecret, publicURL string) *Adap
 		EmptyRoomTimeout:  DefaultEmptyRoomTimeout,
 		UnusedRoomTimeout: DefaultUnusedRoomTimeout,
 		HTTPClient:        httpx.NewClient(nil),
-		Logger:            l,
+		Logger:            httpx.Log(nil),
 		Now:               time.Now,
 	}
 }
@@ -136,21 +134,9 @@ func New(accountSID, authToken, apiKeySID, apiKeySecret, publicURL string) *Adap
 // Channel returns gateway.ChannelWebRTC.
 func (a *Adapter) Channel() gateway.Channel { return gateway.ChannelWebRTC }
 
-func (a *Adapter) now() time.Time {
-	if a.Now == nil {
-		return time.Now()
-	}
-	return a.Now()
-}
+func (a *Adapter) now() time.Time { return httpx.Now(a.Now) }
 
-func (a *Adapter) log() logrus.FieldLogger {
-	if a.Logger == nil {
-		l := logrus.New()
-		l.Out = io.Discard
-		return l
-	}
-	return a.Logger
-}
+func (a *Adapter) log() logrus.FieldLogger { return httpx.Log(a.Logger) }
 
 func (a *Adapter) public() string { return strings.TrimSuffix(a.PublicURL, "/") }
 

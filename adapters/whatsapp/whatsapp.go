@@ -96,8 +96,6 @@ type Sender struct {
 // whose webhook checks signatures with appSecret and answers handshakes
 // that carry verifyToken; Meta's real URL and the defaults above.
 func New(accessToken, phoneNumberID, appSecret, verifyToken string) *Sender {
-	l := logrus.New()
-	l.Out = io.Discard
 	return &Sender{
 		AccessToken:      accessToken,
 		PhoneNumberID:    phoneNumberID,
@@ -107,7 +105,7 @@ func New(accessToken, phoneNumberID, appSecret, verifyToken string) *Sender {
 		APIVersion:       DefaultAPIVersion,
 		TemplateLanguage: "en_GB",
 		HTTPClient:       httpx.NewClient(nil),
-		Logger:           l,
+		Logger:           httpx.Log(nil),
 		Now:              time.Now,
 	}
 }
@@ -341,18 +339,6 @@ func (s *Sender) apiVersion() string {
 	return s.APIVersion
 }
 
-func (s *Sender) now() time.Time {
-	if s.Now == nil {
-		return time.Now()
-	}
-	return s.Now()
-}
+func (s *Sender) now() time.Time { return httpx.Now(s.Now) }
 
-func (s *Sender) log() logrus.FieldLogger {
-	if s.Logger == nil {
-		l := logrus.New()
-		l.Out = io.Discard
-		return l
-	}
-	return s.Logger
-}
+func (s *Sender) log() logrus.FieldLogger { return httpx.Log(s.Logger) }

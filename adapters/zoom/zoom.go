@@ -15,7 +15,6 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -91,8 +90,6 @@ type Adapter struct {
 // New returns an Adapter for the Server-to-Server OAuth app's credentials,
 // with the real Zoom URLs and the defaults above.
 func New(accountID, clientID, clientSecret, webhookSecret string) *Adapter {
-	l := logrus.New()
-	l.Out = io.Discard
 	return &Adapter{
 		AccountID:     accountID,
 		ClientID:      clientID,
@@ -102,7 +99,7 @@ func New(accountID, clientID, clientSecret, webhookSecret string) *Adapter {
 		OAuthURL:      DefaultOAuthURL,
 		APIURL:        DefaultAPIURL,
 		HTTPClient:    httpx.NewClient(nil),
-		Logger:        l,
+		Logger:        httpx.Log(nil),
 		Now:           time.Now,
 		TokenEarly:    5 * time.Minute,
 		MaxSkew:       5 * time.Minute,
@@ -240,21 +237,9 @@ func (a *Adapter) apiURL() string {
 	return a.APIURL
 }
 
-func (a *Adapter) now() time.Time {
-	if a.Now == nil {
-		return time.Now()
-	}
-	return a.Now()
-}
+func (a *Adapter) now() time.Time { return httpx.Now(a.Now) }
 
-func (a *Adapter) log() logrus.FieldLogger {
-	if a.Logger == nil {
-		l := logrus.New()
-		l.Out = io.Discard
-		return l
-	}
-	return a.Logger
-}
+func (a *Adapter) log() logrus.FieldLogger { return httpx.Log(a.Logger) }
 
 // passwordAlphabet avoids characters that are easily confused.
 const passwordAlphabet = "abcdefghjkmnpqrstuvwxyzACDEFGHJKMNPQRTWXY34679"
