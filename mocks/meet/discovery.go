@@ -5,12 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"regexp"
 	"sort"
 	"strings"
-	"sync"
+
+	"github.com/safeconnection/gateway/mocks/speccheck"
 )
 
 // Discovery is the part of a Google API discovery document needed to check
@@ -271,9 +271,7 @@ type CheckingTransport struct {
 	Doc    *Discovery
 	Prefix string
 
-	mu   sync.Mutex
-	errs []error
-	n    int
+	speccheck.Log
 }
 
 // RoundTrip sends the request through Base and checks the exchange.
@@ -283,42 +281,14 @@ func (t *CheckingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 		prefix = "/v2/"
 	}
 	if !strings.HasPrefix(r.URL.Path, prefix) {
-		return t.base().RoundTrip(r)
+		return speccheck.Base(t.Base).RoundTrip(r)
 	}
-	var reqBody []byte
-	if r.Body != nil {
-		reqBody, _ = io.ReadAll(r.Body)
-		r.Body.Close()
-		r.Body = io.NopCloser(bytes.NewReader(reqBody))
-	}
-	resp, err := t.base().RoundTrip(r)
+	x, err := speccheck.Do(t.Base, r)
 	if err != nil {
-		return resp, err
+		return x.Response, err
 	}
-	respBody, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	resp.Body = io.NopCloser(bytes.NewReader(respBody))
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.n++
-	if err := t.Doc.CheckExchange(r.Method, r.URL.Path, reqBody, resp.StatusCode, respBody); err != nil {
-		t.errs = append(t.errs, fmt.Errorf("%s %s: %w", r.Method, r.URL.Path, err))
-	}
-	return resp, nil
-}
-
-func (t *CheckingTransport) base() http.RoundTripper {
-	if t.Base == nil {
-		return http.DefaultTransport
-	}
-	return t.Base
-}
-
-// Checked returns how many exchanges were checked and the failures.
-func (t *CheckingTransport) Checked() (int, []error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.n, append([]error(nil), t.errs...)
+	speccheck.Add(&t.Log, r, t.Doc.CheckExchange(r.Method, r.URL.Path, x.RequestBody, x.Response.StatusCode, x.Body))
+	return x.Response, nil
 }
 
 // Interface guards

@@ -1,20 +1,19 @@
 package twilio
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
+
+	"github.com/safeconnection/gateway/mocks/speccheck"
 )
 
 // checked reports whether a spec path is one of the operations the gateway
@@ -127,37 +126,12 @@ func formObjectsAsStrings(doc *openapi3.T) {
 func (s *Spec) Check(ctx context.Context, r *http.Request, reqBody []byte, status int, respHeader http.Header, respBody []byte) error {
 	var lastErr error
 	for _, l := range s.specs {
-		u := *r.URL
-		u.Scheme, u.Host = l.server.Scheme, l.server.Host
-		req, err := http.NewRequestWithContext(ctx, r.Method, u.String(), bytes.NewReader(reqBody))
-		if err != nil {
-			return err
-		}
-		req.Header = r.Header.Clone()
-		route, params, err := l.router.FindRoute(req)
+		in, err := speccheck.Find(ctx, l.router, l.server, r, reqBody)
 		if err != nil {
 			lastErr = err
 			continue
 		}
-		in := &openapi3filter.RequestValidationInput{
-			Request: req, PathParams: params, Route: route,
-			Options: &openapi3filter.Options{AuthenticationFunc: basicAuthPresent, MultiError: true},
-		}
-		var errs []error
-		if err := openapi3filter.ValidateRequest(ctx, in); err != nil {
-			errs = append(errs, fmt.Errorf("request: %w", err))
-		}
-		if status >= 200 && status < 300 {
-			out := &openapi3filter.ResponseValidationInput{
-				RequestValidationInput: in, Status: status, Header: respHeader,
-				Body:    io.NopCloser(bytes.NewReader(respBody)),
-				Options: &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true},
-			}
-			if err := openapi3filter.ValidateResponse(ctx, out); err != nil {
-				errs = append(errs, fmt.Errorf("response: %w", err))
-			}
-		}
-		return errors.Join(errs...)
+		return speccheck.Validate(ctx, in, basicAuthPresent, status, respHeader, respBody)
 	}
 	return fmt.Errorf("%s %s: no operation in the specs: %w", r.Method, r.URL.Path, lastErr)
 }
@@ -178,54 +152,20 @@ type CheckingTransport struct {
 	Base http.RoundTripper // default http.DefaultTransport
 	Spec *Spec
 
-	mu   sync.Mutex
-	errs []error
-	n    int
+	speccheck.Log
 }
 
 // RoundTrip sends the request through Base and checks the exchange.
 func (t *CheckingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	if !strings.Contains(r.URL.Path, "/Calls") && !strings.HasPrefix(r.URL.Path, "/v1/Rooms") {
-		return t.base().RoundTrip(r)
+		return speccheck.Base(t.Base).RoundTrip(r)
 	}
-	var reqBody []byte
-	if r.Body != nil {
-		reqBody, _ = io.ReadAll(r.Body)
-		r.Body.Close()
-		r.Body = io.NopCloser(bytes.NewReader(reqBody))
+	x, err := speccheck.Do(t.Base, r)
+	if err != nil || x.Cut { // a cut answer: nothing to check
+		return x.Response, err
 	}
-	resp, err := t.base().RoundTrip(r)
-	if err != nil {
-		return resp, err
-	}
-	respBody, rerr := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	resp.Body = io.NopCloser(bytes.NewReader(respBody))
-	if rerr != nil {
-		return resp, nil // a cut answer: nothing to check
-	}
-	cerr := t.Spec.Check(r.Context(), r, reqBody, resp.StatusCode, resp.Header, respBody)
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.n++
-	if cerr != nil {
-		t.errs = append(t.errs, fmt.Errorf("%s %s: %w", r.Method, r.URL.Path, cerr))
-	}
-	return resp, nil
-}
-
-func (t *CheckingTransport) base() http.RoundTripper {
-	if t.Base == nil {
-		return http.DefaultTransport
-	}
-	return t.Base
-}
-
-// Checked returns how many exchanges were checked and the failures.
-func (t *CheckingTransport) Checked() (int, []error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.n, append([]error(nil), t.errs...)
+	speccheck.Add(&t.Log, r, t.Spec.Check(r.Context(), r, x.RequestBody, x.Response.StatusCode, x.Response.Header, x.Body))
+	return x.Response, nil
 }
 
 // Interface guards

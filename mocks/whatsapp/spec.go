@@ -1,20 +1,19 @@
 package whatsapp
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
+
+	"github.com/safeconnection/gateway/mocks/speccheck"
 )
 
 // Spec is the Cloud API's official OpenAPI document (OpenAPI 3.1, loaded
@@ -91,36 +90,11 @@ func hasRef(refs openapi3.SchemaRefs, ref string) bool {
 // the operation's responses. The request is matched against the document's
 // own server (graph.facebook.com) whatever host it was sent to.
 func (s *Spec) Check(ctx context.Context, r *http.Request, reqBody []byte, status int, respHeader http.Header, respBody []byte) error {
-	u := *r.URL
-	u.Scheme, u.Host = s.server.Scheme, s.server.Host
-	req, err := http.NewRequestWithContext(ctx, r.Method, u.String(), bytes.NewReader(reqBody))
-	if err != nil {
-		return err
-	}
-	req.Header = r.Header.Clone()
-	route, params, err := s.router.FindRoute(req)
+	in, err := speccheck.Find(ctx, s.router, s.server, r, reqBody)
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", r.Method, r.URL.Path, err)
 	}
-	in := &openapi3filter.RequestValidationInput{
-		Request: req, PathParams: params, Route: route,
-		Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc, MultiError: true},
-	}
-	var errs []error
-	if err := openapi3filter.ValidateRequest(ctx, in); err != nil {
-		errs = append(errs, fmt.Errorf("request: %w", err))
-	}
-	if status >= 200 && status < 300 {
-		out := &openapi3filter.ResponseValidationInput{
-			RequestValidationInput: in, Status: status, Header: respHeader,
-			Body:    io.NopCloser(bytes.NewReader(respBody)),
-			Options: &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true},
-		}
-		if err := openapi3filter.ValidateResponse(ctx, out); err != nil {
-			errs = append(errs, fmt.Errorf("response: %w", err))
-		}
-	}
-	return errors.Join(errs...)
+	return speccheck.Validate(ctx, in, openapi3filter.NoopAuthenticationFunc, status, respHeader, respBody)
 }
 
 // CheckingTransport is an http.RoundTripper that checks every exchange with
@@ -129,51 +103,20 @@ type CheckingTransport struct {
 	Base http.RoundTripper
 	Spec *Spec
 
-	mu   sync.Mutex
-	errs []error
-	n    int
+	speccheck.Log
 }
 
 // RoundTrip sends the request through Base and checks the exchange.
 func (t *CheckingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	if !strings.HasPrefix(r.URL.Path, "/v") {
-		return t.base().RoundTrip(r)
+		return speccheck.Base(t.Base).RoundTrip(r)
 	}
-	var reqBody []byte
-	if r.Body != nil {
-		reqBody, _ = io.ReadAll(r.Body)
-		r.Body.Close()
-		r.Body = io.NopCloser(bytes.NewReader(reqBody))
-	}
-	resp, err := t.base().RoundTrip(r)
+	x, err := speccheck.Do(t.Base, r)
 	if err != nil {
-		return resp, err
+		return x.Response, err
 	}
-	respBody, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	resp.Body = io.NopCloser(bytes.NewReader(respBody))
-	cerr := t.Spec.Check(r.Context(), r, reqBody, resp.StatusCode, resp.Header, respBody)
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.n++
-	if cerr != nil {
-		t.errs = append(t.errs, fmt.Errorf("%s %s: %w", r.Method, r.URL.Path, cerr))
-	}
-	return resp, nil
-}
-
-func (t *CheckingTransport) base() http.RoundTripper {
-	if t.Base == nil {
-		return http.DefaultTransport
-	}
-	return t.Base
-}
-
-// Checked returns how many exchanges were checked and the failures.
-func (t *CheckingTransport) Checked() (int, []error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.n, append([]error(nil), t.errs...)
+	speccheck.Add(&t.Log, r, t.Spec.Check(r.Context(), r, x.RequestBody, x.Response.StatusCode, x.Response.Header, x.Body))
+	return x.Response, nil
 }
 
 // Interface guards
