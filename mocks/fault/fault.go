@@ -170,7 +170,8 @@ type Record[R any] struct {
 	requests []R
 }
 
-// Requests returns a copy of the requests received so far, in order.
+// Requests returns a copy of the requests received so far, token requests
+// included, in order.
 func (rec *Record[R]) Requests() []R {
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
