@@ -1,0 +1,107 @@
+package twiliohook_test
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/safeconnection/gateway/adapters/twiliohook"
+	faketwilio "github.com/safeconnection/gateway/mocks/twilio"
+)
+
+const (
+	token  = "f1e2d3c4b5a69788776655443322110a"
+	public = "https://gateway.example.police.uk"
+)
+
+// callback is a status callback as Twilio posts it to the public URL, the
+// request as it reaches the gateway behind a proxy (another Host).
+func callback(form url.Values, sign func(url.Values) string) *http.Request {
+	r := httptest.NewRequest(http.MethodPost, "http://10.0.0.7:8080/webhooks/twilio/voice?attempt=a_1", strings.NewReader(form.Encode()))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if sign != nil {
+		r.Header.Set("X-Twilio-Signature", sign(form))
+	}
+	return r
+}
+
+func TestVerifySignature(t *testing.T) {
+	form := url.Values{"CallSid": {"CA0123"}, "CallStatus": {"ringing"}, "AccountSid": {"AC0123"}}
+	repeated := url.Values{"CallSid": {"CA0123"}, "Codes": {"b", "a", "b"}}
+	signedFor := func(u string) func(url.Values) string {
+		return func(f url.Values) string { return faketwilio.Sign(token, u, f) }
+	}
+	right := signedFor(public + "/webhooks/twilio/voice?attempt=a_1")
+	tests := []struct {
+		name string
+		form url.Values
+		sign func(url.Values) string
+		want bool
+	}{
+		{"signed for the public URL", form, right, true},
+		{"repeated parameter", repeated, right, true},
+		{"no signature", form, nil, false},
+		{"signed for the Host the request reached", form, signedFor("http://10.0.0.7:8080/webhooks/twilio/voice?attempt=a_1"), false},
+		{"signed for another attempt", form, signedFor(public + "/webhooks/twilio/voice?attempt=a_2"), false},
+		{"another token", form, func(f url.Values) string {
+			return faketwilio.Sign("0000", public+"/webhooks/twilio/voice?attempt=a_1", f)
+		}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := callback(tt.form, tt.sign)
+			if err := r.ParseForm(); err != nil {
+				t.Fatal(err)
+			}
+			if got := twiliohook.VerifySignature(token, public, r, r.PostForm); got != tt.want {
+				t.Errorf("VerifySignature = %v, want %v", got, tt.want)
+			}
+		})
+	}
+	// A changed parameter breaks the signature.
+	r := callback(form, right)
+	r.ParseForm()
+	r.PostForm.Set("CallStatus", "completed")
+	if twiliohook.VerifySignature(token, public, r, r.PostForm) {
+		t.Error("a changed parameter passed")
+	}
+}
+
+func TestFormRefusesBadCallbacks(t *testing.T) {
+	log := logrus.New()
+	log.Out = io.Discard
+	form := url.Values{"CallSid": {"CA0123"}}
+	right := func(f url.Values) string {
+		return faketwilio.Sign(token, public+"/webhooks/twilio/voice?attempt=a_1", f)
+	}
+	tests := []struct {
+		name   string
+		req    *http.Request
+		status int // 0: accepted
+	}{
+		{"signed", callback(form, right), 0},
+		{"unsigned", callback(form, nil), http.StatusForbidden},
+		{"GET", httptest.NewRequest(http.MethodGet, "/webhooks/twilio/voice", nil), http.StatusMethodNotAllowed},
+		{"too large", callback(url.Values{"Body": {strings.Repeat("x", twiliohook.MaxBody+1)}}, right), http.StatusRequestEntityTooLarge},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := httptest.NewRecorder()
+			got, ok := twiliohook.Form(w, tt.req, token, public, log, "voice")
+			if tt.status == 0 {
+				if !ok || got.Get("CallSid") != "CA0123" {
+					t.Fatalf("accepted %v, form %v; answer %d %s", ok, got, w.Code, w.Body)
+				}
+				return
+			}
+			if ok || w.Code != tt.status || !strings.Contains(w.Body.String(), `"message"`) {
+				t.Errorf("answer %d %s (accepted %v), want %d with a JSON message", w.Code, w.Body, ok, tt.status)
+			}
+		})
+	}
+}
