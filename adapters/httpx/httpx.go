@@ -40,6 +40,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/http/httptrace"
 	"sync"
 	"time"
 
@@ -160,6 +161,16 @@ func (discard) Write(p []byte) (int, error) { return len(p), nil }
 // provider cannot have acted.
 func (c *Client) Do(req *retryablehttp.Request) (*http.Response, error) {
 	st := &tryState{}
+	// Whether each try got as far as writing its request: a try that
+	// failed before (its context ended while it dialled or waited for a
+	// connection, say) reached nobody.
+	req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+		WroteHeaders: func() {
+			st.mu.Lock()
+			st.wrote = true
+			st.mu.Unlock()
+		},
+	}))
 	rc := c.retryable(st)
 	resp, err := rc.Do(req)
 	if err == nil {
@@ -215,11 +226,13 @@ type tryState struct {
 	sleeping bool
 	// unsent is true when the last try failed before sending anything.
 	unsent bool
+	// wrote is true once the current try has written its request headers.
+	wrote bool
 }
 
 // notSent reports whether the request is known not to have reached the
 // provider in a form it could act on: the client was waiting to retry, or the
-// last try failed while dialling.
+// last try failed while dialling or before it had written its request.
 func (s *tryState) notSent() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -255,7 +268,8 @@ func (c *Client) retryable(st *tryState) *retryablehttp.Client {
 	rc.CheckRetry = func(ctx context.Context, resp *http.Response, err error) (bool, error) {
 		st.mu.Lock()
 		st.sleeping = false
-		st.unsent = err != nil && notSent(err)
+		st.unsent = err != nil && (notSent(err) || !st.wrote)
+		st.wrote = false
 		st.mu.Unlock()
 		retry, cerr := p.CheckRetry(ctx, resp, err)
 		n := attempt

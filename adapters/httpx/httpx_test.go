@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -292,4 +293,38 @@ func TestClientLogsRetries(t *testing.T) {
 	if !retried {
 		t.Errorf("no retry logged with fields: %v", hook.AllEntries())
 	}
+}
+
+// TestClientDeadlineBeforeSending: a deadline that ends a try before it has
+// written its request (here while dialling) leaves it not placed: the
+// provider cannot have acted on it. One that ends a try after it was
+// written leaves the outcome unknown.
+func TestClientDeadlineBeforeSending(t *testing.T) {
+	t.Parallel()
+	t.Run("while dialling", func(t *testing.T) {
+		t.Parallel()
+		c := httpx.NewClient(nil)
+		c.HTTPClient.Transport = &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			<-ctx.Done() // a dial that never completes
+			return nil, ctx.Err()
+		}}
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		defer cancel()
+		resp, err := post(t, ctx, c, "http://provider.example/v1")
+		if ce := adaptertest.CallError(t, httpx.Classify("zoom", resp, err)); ce.Fate != gateway.NotPlaced {
+			t.Errorf("fate %v, want not_placed (%v)", ce.Fate, ce)
+		}
+	})
+	t.Run("after sending", func(t *testing.T) {
+		t.Parallel()
+		hung := make(chan struct{})
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-hung }))
+		t.Cleanup(func() { close(hung); srv.Close() })
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		defer cancel()
+		resp, err := post(t, ctx, httpx.NewClient(nil), srv.URL)
+		if ce := adaptertest.CallError(t, httpx.Classify("zoom", resp, err)); ce.Fate != gateway.Unknown {
+			t.Errorf("fate %v, want unknown (%v)", ce.Fate, ce)
+		}
+	})
 }
