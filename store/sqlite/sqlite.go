@@ -449,8 +449,14 @@ type writeReq struct {
 	lead chan struct{} // buffered: this caller is now the writer
 }
 
-// maxGroup is the most writes committed together.
-const maxGroup = 64
+// maxGroup is the most writes committed together, and maxGroupTime how
+// long a group runs before it commits what it has run: a write reads the
+// store's clock when it runs (a lease's expiry, an event's time), so its
+// reading is never more than this older than its commit.
+const (
+	maxGroup     = 64
+	maxGroupTime = 5 * time.Millisecond
+)
 
 // lead makes the caller of req the writer (group commit): it takes the
 // writes queued so far, its own among them, commits them together, and
@@ -467,7 +473,11 @@ func (s *Store) lead(req *writeReq) error {
 		batch := slices.Clone(s.wqueue[:n])
 		s.wqueue = append(s.wqueue[:0], s.wqueue[n:]...)
 		s.wmu.Unlock()
-		s.commit(batch)
+		if rest := s.commit(batch); len(rest) > 0 {
+			s.wmu.Lock()
+			s.wqueue = append(rest, s.wqueue...)
+			s.wmu.Unlock()
+		}
 		select {
 		case err := <-req.done:
 			s.wmu.Lock()
@@ -483,8 +493,9 @@ func (s *Store) lead(req *writeReq) error {
 	}
 }
 
-// commit runs a group of writes in one transaction and answers each.
-func (s *Store) commit(batch []*writeReq) {
+// commit runs a group of writes in one transaction and answers each; it
+// returns those it left for the next group (see maxGroupTime), unanswered.
+func (s *Store) commit(batch []*writeReq) (rest []*writeReq) {
 	live := batch[:0]
 	for _, r := range batch {
 		if err := r.ctx.Err(); err != nil {
@@ -525,7 +536,15 @@ func (s *Store) commit(batch []*writeReq) {
 		return
 	}
 	results := make([]error, len(live))
+	start := time.Now()
+	ran := live
 	for i, r := range live {
+		if i > 0 && time.Since(start) > maxGroupTime {
+			// The rest wait for the next group, so that no write's clock
+			// reading is far older than its commit.
+			ran, rest = live[:i], slices.Clone(live[i:])
+			break
+		}
 		if _, err := t.ExecContext(ctx, "SAVEPOINT w"); err != nil {
 			t.Rollback()
 			failAll(err)
@@ -547,13 +566,16 @@ func (s *Store) commit(batch []*writeReq) {
 		}
 	}
 	if err := t.Commit(); err != nil {
-		failAll(err)
-		return
+		for _, r := range ran {
+			r.done <- err
+		}
+		return rest
 	}
-	s.grouped.Add(int64(len(live)))
-	for i, r := range live {
+	s.grouped.Add(int64(len(ran)))
+	for i, r := range ran {
 		r.done <- results[i]
 	}
+	return rest
 }
 
 // read runs fn in a read transaction, a consistent snapshot.
