@@ -304,15 +304,18 @@ func benchPercentiles(b *testing.B, lat []time.Duration) {
 	if len(lat) == 0 {
 		return
 	}
+	b.ReportMetric(percentile(lat, 0.50), "p50-ms")
+	b.ReportMetric(percentile(lat, 0.99), "p99-ms")
+}
+
+// percentile returns the p-th percentile (0 < p ≤ 1) of lat in
+// milliseconds: the smallest value at or above that share of them.
+func percentile(lat []time.Duration, p float64) float64 {
 	s := slices.Clone(lat)
 	slices.Sort(s)
-	pct := func(p float64) float64 {
-		i := int(p*float64(len(s))+0.999999) - 1
-		i = min(max(i, 0), len(s)-1)
-		return float64(s[i]) / float64(time.Millisecond)
-	}
-	b.ReportMetric(pct(0.50), "p50-ms")
-	b.ReportMetric(pct(0.99), "p99-ms")
+	i := int(p*float64(len(s))+0.999999) - 1
+	i = min(max(i, 0), len(s)-1)
+	return float64(s[i]) / float64(time.Millisecond)
 }
 
 // BenchmarkRoutingOverhead measures, through the whole gateway, the time

@@ -66,15 +66,6 @@ func (g *benchGateway) attemptsOf(tb testing.TB, id string) []string {
 	return out
 }
 
-// percentile of lat in milliseconds.
-func percentile(lat []time.Duration, p float64) float64 {
-	s := slices.Clone(lat)
-	slices.Sort(s)
-	i := int(p*float64(len(s))+0.999999) - 1
-	i = min(max(i, 0), len(s)-1)
-	return float64(s[i]) / float64(time.Millisecond)
-}
-
 // BenchmarkChannelFailover measures, through the whole gateway, the time
 // from an officer's POST /v1/verifications to "connected" on his second
 // channel when the provider of his first refuses connections: Zoom's API

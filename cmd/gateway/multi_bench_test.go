@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"runtime"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -96,11 +95,7 @@ func BenchmarkInstances(b *testing.B) {
 			secs := end.Sub(start).Seconds()
 			b.ReportMetric(float64(b.N)/secs, "verifications/s")
 			b.ReportMetric(float64(claims)/secs, "claims/s")
-			slices.Sort(lat)
-			if len(lat) > 0 {
-				b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
-				b.ReportMetric(float64(lat[min(len(lat)*99/100, len(lat)-1)].Microseconds())/1000, "p99-ms")
-			}
+			benchPercentiles(b, lat)
 		})
 	}
 }

@@ -2,14 +2,15 @@
 // file through modernc.org/sqlite (pure Go, no cgo), in WAL mode.
 //
 // SQLite allows one writer at a time. The store keeps one connection for
-// writes, and one goroutine runs every change on it in a BEGIN IMMEDIATE
-// transaction, so concurrent callers queue rather than meet SQLITE_BUSY, and
-// a read-modify-write (a claim, a transition) sees no other change between
-// its read and its write. Changes that queue while another commits are
-// committed together, each in its own savepoint (group commit). Reads go through a separate pool of
-// read-only connections and do not wait for writers. Commits do not
-// checkpoint the WAL: a goroutine of the store does, every second, on a
-// connection of its own, and truncates the WAL when it has grown large.
+// writes, on which every change runs in a BEGIN IMMEDIATE transaction, so
+// concurrent callers queue rather than meet SQLITE_BUSY, and a
+// read-modify-write (a claim, a transition) sees no other change between its
+// read and its write. Changes that queue while another commits are committed
+// together, each in its own savepoint (group commit, see Store.write). Reads
+// go through a separate pool of read-only connections and do not wait for
+// writers. Commits do not checkpoint the WAL: a goroutine of the store does,
+// every second, on a connection of its own, and truncates the WAL when it
+// has grown large.
 //
 // Times are stored as Unix nanoseconds and judged by the store's clock (the
 // Clock field), so tests can move time. Events are written by the one
@@ -413,7 +414,7 @@ func (s *Store) notify(ctx context.Context, topic, payload string) {
 }
 
 // write runs fn on the writer, in a BEGIN IMMEDIATE transaction of its own
-// or in a savepoint of a group's (see startWriter), and returns once it is
+// or in a savepoint of a group's (see lead), and returns once it is
 // committed. now is read when fn starts, under the write lock, so the
 // store's clock never runs backwards across writes. fn's error is returned
 // as is, and what fn wrote before it is undone.
