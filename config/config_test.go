@@ -67,6 +67,7 @@ func TestDefaults(t *testing.T) {
 		RetryMax:        3 * time.Second,
 		MaxCall:         30 * time.Minute,
 		OwnerTTL:        10 * time.Second,
+		ReportGrace:     2 * time.Second,
 		MaxBody:         65536,
 		BreakerFailures: 5,
 		BreakerCooldown: 30 * time.Second,

@@ -56,6 +56,7 @@ func (c Config) Validate(demo bool) error {
 		{"HEARTBEAT_STALE", c.HeartbeatStale}, {"SWEEP_INTERVAL", c.SweepInterval},
 		{"RETRY_MIN", c.RetryMin}, {"RETRY_MAX", c.RetryMax}, {"MAX_CALL", c.MaxCall},
 		{"OWNER_TTL", c.OwnerTTL}, {"BREAKER_COOLDOWN", c.BreakerCooldown},
+		{"REPORT_GRACE", c.ReportGrace},
 	}
 	bad := make(map[string]bool)
 	for _, d := range positive {

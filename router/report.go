@@ -10,8 +10,11 @@ import (
 
 // Report records a provider's or device agent's report on a leg and wakes
 // the run waiting on it, on whichever instance it runs. The attempt is found
-// by AttemptID, else by the channel and provider reference. ENOTFOUND when no
-// attempt matches; EINVALID for an unknown status.
+// by AttemptID, else by the channel and provider reference. A provider's
+// webhook can outrun its own API's answer (Zoom posts meeting.started as the
+// meeting is made), so a reference not yet recorded is looked for again for
+// up to ReportGrace. ENOTFOUND when no attempt matches; EINVALID for an
+// unknown status.
 func (r *Router) Report(ctx context.Context, rep gateway.Report) error {
 	const op = "router.Report"
 	if _, err := gateway.ParseReportStatus(string(rep.Status)); err != nil {
@@ -23,7 +26,7 @@ func (r *Router) Report(ctx context.Context, rep gateway.Report) error {
 	case rep.AttemptID != "":
 		a, err = r.Store.Attempt(ctx, rep.AttemptID)
 	case rep.ProviderRef != "":
-		a, err = r.Store.AttemptByProviderRef(ctx, rep.Channel, rep.ProviderRef)
+		a, err = r.attemptByRef(ctx, rep.Channel, rep.ProviderRef)
 	default:
 		return gateway.Errorf(gateway.EINVALID, "a report must name its attempt or provider reference")
 	}
@@ -59,6 +62,29 @@ func (r *Router) Report(ctx context.Context, rep gateway.Report) error {
 		r.hangUpLate(ctx, a)
 	}
 	return nil
+}
+
+// attemptByRef finds the attempt with the provider reference, waiting up to
+// ReportGrace for it to be recorded: the run writes the reference once the
+// provider's API has answered, and on another instance, maybe after the
+// provider's first webhook has arrived here.
+func (r *Router) attemptByRef(ctx context.Context, ch gateway.Channel, ref string) (gateway.Attempt, error) {
+	giveUp := time.Now().Add(r.ReportGrace)
+	wait := 20 * time.Millisecond
+	for {
+		a, err := r.Store.AttemptByProviderRef(ctx, ch, ref)
+		if gateway.ErrorCode(err) != gateway.ENOTFOUND || !time.Now().Add(wait).Before(giveUp) {
+			return a, err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return a, err
+		case <-t.C:
+		}
+		wait = min(2*wait, 250*time.Millisecond)
+	}
 }
 
 func (r *Router) hangUpLate(ctx context.Context, a gateway.Attempt) {

@@ -90,6 +90,9 @@ type Router struct {
 	// PollInterval is how often a wait re-reads the store when no wake-up
 	// came (a missed notification must not lose an event).
 	PollInterval time.Duration
+	// ReportGrace is how long a report naming a provider reference that no
+	// attempt has yet waits for one to record it (see Report).
+	ReportGrace time.Duration
 	// Backoff returns the wait before try n+1 of a leg (n ≥ 1), given the
 	// provider's Retry-After (0 if none). Default: DefaultBackoff.
 	Backoff func(r *Router, n int, retryAfter time.Duration) time.Duration
@@ -129,6 +132,7 @@ func New(store Store, rooms Locator) *Router {
 		OwnerTTL:       10 * time.Second,
 		SweepInterval:  2 * time.Second,
 		PollInterval:   time.Second,
+		ReportGrace:    2 * time.Second,
 		Backoff:        DefaultBackoff,
 		adapters:       map[gateway.Channel]gateway.Adapter{},
 		running:        map[string]context.CancelFunc{},

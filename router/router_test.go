@@ -748,3 +748,45 @@ func TestTakeOver(t *testing.T) {
 		t.Fatal("the record does not show the take-over")
 	}
 }
+
+// TestReportOutrunsPlacement: a provider's webhook that arrives before its
+// API has answered (so before the run has recorded the provider's
+// reference) is held until the reference is recorded, not dropped; one for
+// a reference never recorded is ENOTFOUND once ReportGrace has passed.
+func TestReportOutrunsPlacement(t *testing.T) {
+	var e *env
+	reported := make(chan error, 1)
+	zoom := &mocks.Adapter{
+		ChannelFn: func() gateway.Channel { return gateway.ChannelZoom },
+		PlaceFn: func(ctx context.Context, leg gateway.Leg) (gateway.Placement, error) {
+			go func() {
+				reported <- e.r.Report(context.Background(), gateway.Report{Channel: gateway.ChannelZoom, ProviderRef: "85746065432", Status: gateway.ReportAnswered})
+			}()
+			time.Sleep(300 * time.Millisecond) // the API's answer, slower than its webhook
+			return gateway.Placement{ProviderRef: "85746065432"}, nil
+		},
+		HangUpFn: func(context.Context, gateway.Leg, gateway.Placement) error { return nil },
+	}
+	e = newEnv(t, zoom)
+	e.r.RingTimeout = 3 * time.Second
+	e.device("AW-1", "AW", gateway.ChannelZoom)
+	e.open()
+	v := e.request(trafalgar, contact(gateway.ChannelZoom))
+	got := e.wait(v.ID, gateway.StateConnected, gateway.StateFailed)
+	if got.State != gateway.StateConnected || got.Channel != gateway.ChannelZoom {
+		t.Fatalf("state %s on %q, want connected on zoom; attempts %+v", got.State, got.Channel, got.Attempts)
+	}
+	if err := <-reported; err != nil {
+		t.Fatalf("the early report: %v", err)
+	}
+
+	e.r.ReportGrace = 200 * time.Millisecond
+	start := time.Now()
+	err := e.r.Report(context.Background(), gateway.Report{Channel: gateway.ChannelZoom, ProviderRef: "99999999999", Status: gateway.ReportJoined})
+	if gateway.ErrorCode(err) != gateway.ENOTFOUND {
+		t.Fatalf("report for a meeting never recorded: %v, want ENOTFOUND", err)
+	}
+	if waited := time.Since(start); waited < 100*time.Millisecond {
+		t.Fatalf("gave up on an unknown reference after %s, before its grace", waited)
+	}
+}
