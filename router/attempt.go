@@ -398,7 +398,9 @@ func (u *run) sendLinks(ctx context.Context, a gateway.Attempt, url string) {
 				msg = "join link could not be sent by " + string(c.Channel) + " message (" + gateway.FateOf(err).String() + ")"
 				u.log.WithError(err).WithField("attempt", a.ID).Warn("join link not sent")
 			}
-			_, _ = u.r.Store.AppendEvent(sctx, gateway.Event{VerificationID: u.v.ID, Type: gateway.EventNote, State: gateway.StateDialling,
+			// No State: the store records the verification's state as the
+			// note is written, which may be past dialling by now.
+			_, _ = u.r.Store.AppendEvent(sctx, gateway.Event{VerificationID: u.v.ID, Type: gateway.EventNote,
 				AttemptID: a.ID, Message: msg, Data: map[string]string{"message": id}, Instance: u.r.Instance})
 		}()
 	}
