@@ -629,8 +629,11 @@ func TestMultiInstanceSharedStore(t *testing.T) {
 			t.Errorf("no dial order placed by %s was answered through %s's agent API", strings.Split(k, ">")[0], strings.Split(k, ">")[1])
 		}
 	}
-	if zoomConnected == 0 || zoomCross != zoomConnected {
-		t.Errorf("%d verifications connected on Zoom, %d of them on a webhook taken by the other instance; want some, and all", zoomConnected, zoomCross)
+	// A fifth of the officers put Zoom first. One may fall to FaceTime when
+	// every Zoom handset of his room is busy, but most must connect on
+	// Zoom: a webhook that outruns the meeting's creation must not be lost.
+	if zoomFirst := n / 5; zoomConnected < zoomFirst/2 || zoomCross != zoomConnected {
+		t.Errorf("%d of %d verifications with Zoom first connected on Zoom, %d of them on a webhook taken by the other instance; want at least half, and all", zoomConnected, zoomFirst, zoomCross)
 	}
 	for i, f := range c.zoom {
 		for _, d := range f.Deliveries() {
