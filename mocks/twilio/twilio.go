@@ -15,7 +15,9 @@
 // API ends it. A created room (which can be fetched by SID or unique name)
 // reports room-created, then the officer's and
 // the device's participant-connected (SetJoins), and room-ended when
-// completed through the API. Knobs (latency, failures, malformed answers,
+// completed through the API. A browser can join a room too, through a fake
+// of the Twilio Video JavaScript SDK that the fake serves at SDKPath (see
+// video.go). Knobs (latency, failures, malformed answers,
 // hangs, callbacks off) are safe for concurrent use.
 package twilio
 
@@ -86,7 +88,9 @@ type Fake struct {
 	AccountSID string // "AC" + 32 hex digits
 	AuthToken  string // the Basic password and the callbacks' signing key
 	// APIKeySID and APIKeySecret, if set, are also accepted as Basic
-	// credentials (Twilio's API keys).
+	// credentials (Twilio's API keys). They also check the access tokens
+	// that browsers join rooms with through the fake SDK: without them,
+	// every join is refused.
 	APIKeySID    string
 	APIKeySecret string
 	// Step is the time between simulated events (default 20 ms).
@@ -111,6 +115,7 @@ type Fake struct {
 	deviceJoin  time.Duration
 	calls       map[string]*call
 	rooms       map[string]*room
+	connects    []Connect
 	life        *fault.Life
 }
 
@@ -216,8 +221,12 @@ var (
 	e164      = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
 )
 
-// ServeHTTP serves the Calls and Rooms APIs.
+// ServeHTTP serves the Calls and Rooms APIs, and the fake SDK and its
+// endpoints.
 func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if f.serveBrowser(w, r) {
+		return
+	}
 	form, _ := f.readRequest(r)
 	path := r.URL.Path
 	known := path == "/v1/Rooms" || callsPath.MatchString(path) || callPath.MatchString(path) || roomPath.MatchString(path)
@@ -803,6 +812,8 @@ type room struct {
 	created, ended       time.Time
 	end                  chan struct{}
 	seq                  int
+	// participants are the connected participants' SIDs by identity.
+	participants map[string]string
 }
 
 func roomType(t string) bool {
@@ -819,6 +830,7 @@ func (f *Fake) createRoom(form url.Values) (int, any) {
 		callback: form.Get("StatusCallback"), method: form.Get("StatusCallbackMethod"),
 		maxParticipants: 50, emptyTimeout: 5, unusedTimeout: 5,
 		status: "in-progress", created: f.now(), end: make(chan struct{}),
+		participants: map[string]string{},
 	}
 	if r.typ == "" {
 		r.typ = "group"
@@ -992,7 +1004,7 @@ func (f *Fake) playRoom(r *room, officer, device time.Duration) {
 			return
 		}
 		f.roomEvent(r, "participant-connected", j.who,
-			"ParticipantSid", newSID("PA"), "ParticipantStatus", "connected")
+			"ParticipantSid", f.join(r, j.who), "ParticipantStatus", "connected")
 	}
 	select {
 	case <-r.end:
