@@ -5,6 +5,11 @@
 // hands the device its join link through a JoinSender, and returns the
 // officer's link as the placement's JoinURL.
 //
+// The links point at JoinPage (PathJoin): a page of the gateway's own that
+// checks the link's token and joins the room in the phone's browser with
+// the Twilio Video JavaScript SDK (from SDKURL) and a small script embedded
+// in the gateway.
+//
 // Twilio's room status callbacks arrive at Webhook (/webhooks/twilio/video),
 // are verified with X-Twilio-Signature and become reports:
 // participant-connected -> joined (party "officer" or "device"; the router
@@ -89,6 +94,10 @@ type Adapter struct {
 	// PublicURL is the gateway's public base URL, for callback and join
 	// URLs and signatures.
 	PublicURL string
+	// SDKURL is where the join page loads the Twilio Video JavaScript SDK
+	// from (default DefaultSDKURL); its origin is allowed by the page's
+	// Content-Security-Policy.
+	SDKURL string
 	// MaxCall is the longest a call may last: tokens expire at the leg's
 	// deadline plus MaxCall (default DefaultMaxCall).
 	MaxCall time.Duration
@@ -122,6 +131,7 @@ func New(accountSID, authToken, apiKeySID, apiKeySecret, publicURL string) *Adap
 		APIKeySecret:      apiKeySecret,
 		APIURL:            DefaultAPIURL,
 		PublicURL:         publicURL,
+		SDKURL:            DefaultSDKURL,
 		MaxCall:           DefaultMaxCall,
 		EmptyRoomTimeout:  DefaultEmptyRoomTimeout,
 		UnusedRoomTimeout: DefaultUnusedRoomTimeout,
