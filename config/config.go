@@ -64,6 +64,7 @@ type Twilio struct {
 	APIKeySecret string `envconfig:"API_KEY_SECRET" desc:"Twilio API key secret for Video access tokens" secret:"true"`
 	APIURL       string `envconfig:"API_URL" default:"https://api.twilio.com" desc:"Twilio REST API base URL"`
 	VideoURL     string `envconfig:"VIDEO_URL" default:"https://video.twilio.com" desc:"Twilio Video API base URL"`
+	VideoSDKURL  string `envconfig:"VIDEO_SDK_URL" default:"https://sdk.twilio.com/js/video/releases/2.36.0/twilio-video.min.js" desc:"where the join page of Twilio Video calls loads the Twilio Video JavaScript SDK from; its origin is allowed by the page's Content-Security-Policy"`
 }
 
 // Enabled reports whether any of Twilio's credentials is set; Validate

@@ -71,7 +71,7 @@ func TestDefaults(t *testing.T) {
 		MaxBody:         65536,
 		BreakerFailures: 5,
 		BreakerCooldown: 30 * time.Second,
-		Twilio:          Twilio{APIURL: "https://api.twilio.com", VideoURL: "https://video.twilio.com"},
+		Twilio:          Twilio{APIURL: "https://api.twilio.com", VideoURL: "https://video.twilio.com", VideoSDKURL: "https://sdk.twilio.com/js/video/releases/2.36.0/twilio-video.min.js"},
 		Zoom:            Zoom{UserID: "me", APIURL: "https://api.zoom.us", OAuthURL: "https://zoom.us"},
 		Meet:            Meet{APIURL: "https://meet.googleapis.com", TokenURL: "https://oauth2.googleapis.com/token"},
 		Teams:           Teams{GraphURL: "https://graph.microsoft.com", LoginURL: "https://login.microsoftonline.com"},
@@ -297,6 +297,8 @@ func TestBadValues(t *testing.T) {
 		{"provider URL not http", "GATEWAY_ZOOM_API_URL=api.zoom.us", "GATEWAY_ZOOM_API_URL", "absolute"},
 		{"provider URL empty", "GATEWAY_TEAMS_GRAPH_URL=", "GATEWAY_TEAMS_GRAPH_URL", "absolute"},
 		{"WhatsApp version", "GATEWAY_WHATSAPP_API_VERSION=23", "GATEWAY_WHATSAPP_API_VERSION", "v23.0"},
+		{"Twilio SDK URL not http", "GATEWAY_TWILIO_VIDEO_SDK_URL=sdk.twilio.com/js/video/releases/2.36.0/twilio-video.min.js", "GATEWAY_TWILIO_VIDEO_SDK_URL", "absolute"},
+		{"Twilio SDK URL javascript", "GATEWAY_TWILIO_VIDEO_SDK_URL=javascript:alert(1)", "GATEWAY_TWILIO_VIDEO_SDK_URL", "http or https"},
 		{"Twilio API key without secret", "GATEWAY_TWILIO_API_KEY_SID=SK0123456789abcdef0123456789abcdef", "GATEWAY_TWILIO_API_KEY_SECRET", "missing"},
 	}
 	for _, tt := range tests {
@@ -327,6 +329,7 @@ func TestGoodValues(t *testing.T) {
 		{"all interfaces", append(slices.Clone(valid), "GATEWAY_ADDR=:8443")},
 		{"log level in capitals", append(slices.Clone(valid), "GATEWAY_LOG_LEVEL=DEBUG")},
 		{"fake provider on loopback", append(slices.Clone(valid), "GATEWAY_ZOOM_API_URL=http://127.0.0.1:9999")},
+		{"Twilio SDK from the gateway's own host", append(slices.Clone(valid), "GATEWAY_TWILIO_VIDEO_SDK_URL=https://gateway.example.org/static/twilio-video.min.js")},
 		{"Twilio in full", append(slices.Clone(valid),
 			"GATEWAY_TWILIO_ACCOUNT_SID=AC0123456789abcdef0123456789abcdef", "GATEWAY_TWILIO_AUTH_TOKEN=t",
 			"GATEWAY_TWILIO_FROM_NUMBER=+442079460999", "GATEWAY_TWILIO_API_KEY_SID=SK0123456789abcdef0123456789abcdef", "GATEWAY_TWILIO_API_KEY_SECRET=s")},

@@ -91,7 +91,7 @@ func (c Config) validateProviders(p *problems) {
 		section any
 		urls    map[string]string
 	}{
-		{"TWILIO", c.Twilio, map[string]string{"API_URL": c.Twilio.APIURL, "VIDEO_URL": c.Twilio.VideoURL}},
+		{"TWILIO", c.Twilio, map[string]string{"API_URL": c.Twilio.APIURL, "VIDEO_URL": c.Twilio.VideoURL, "VIDEO_SDK_URL": c.Twilio.VideoSDKURL}},
 		{"ZOOM", c.Zoom, map[string]string{"API_URL": c.Zoom.APIURL, "OAUTH_URL": c.Zoom.OAuthURL}},
 		{"MEET", c.Meet, map[string]string{"API_URL": c.Meet.APIURL, "TOKEN_URL": c.Meet.TokenURL}},
 		{"TEAMS", c.Teams, map[string]string{"GRAPH_URL": c.Teams.GraphURL, "LOGIN_URL": c.Teams.LoginURL}},

@@ -1,9 +1,11 @@
 // Package httpapi is the gateway's HTTP layer: the officer API, the
-// device-agent protocol, the ops API for the device pool, provider webhooks,
-// health and metrics. It speaks JSON in and out, authenticates every caller
-// with a bearer credential and a role, decodes bodies strictly and under a
-// size limit, and maps the gateway's error codes to HTTP statuses in one
-// table. It holds no state of its own: the router and the store do.
+// device-agent protocol, the ops API for the device pool, provider webhooks
+// and join pages, health and metrics. It speaks JSON in and out (the join
+// pages, mounted for the adapters that serve them, speak HTML), authenticates
+// every caller with a bearer credential and a role, decodes bodies strictly
+// and under a size limit, and maps the gateway's error codes to HTTP
+// statuses in one table. It holds no state of its own: the router and the
+// store do.
 package httpapi
 
 import (
@@ -131,6 +133,12 @@ type Server struct {
 	// full path, so it can check signatures against the public URL. Names
 	// are lower-case letters, digits, '-' and '_'.
 	Webhooks map[string]http.Handler
+	// Pages are pages of the gateway's own that people open in a browser
+	// (a provider's join page), by name, each mounted at /join/{name}/
+	// without stripping the prefix, under the same name rules as Webhooks.
+	// The handler answers for itself, in HTML: it is not part of the JSON
+	// API.
+	Pages map[string]http.Handler
 	// Metrics is served at /metrics when set.
 	Metrics http.Handler
 	// Ready reports whether the gateway can serve (store reachable, say);
@@ -200,7 +208,7 @@ func (s *Server) sseHeartbeat() time.Duration {
 var webhookName = regexp.MustCompile(`^[a-z0-9_-]+$`)
 
 // Handler returns the HTTP handler of the whole API. It panics if a webhook
-// name is not a valid path segment: that is a wiring mistake.
+// or page name is not a valid path segment: that is a wiring mistake.
 func (s *Server) Handler() http.Handler {
 	const (
 		officer    = gateway.RoleOfficer
@@ -241,6 +249,12 @@ func (s *Server) Handler() http.Handler {
 			panic(fmt.Sprintf("httpapi: invalid webhook name %q", name))
 		}
 		mux.Handle("/webhooks/"+name+"/", s.limitBody(h))
+	}
+	for name, h := range s.Pages {
+		if !webhookName.MatchString(name) {
+			panic(fmt.Sprintf("httpapi: invalid page name %q", name))
+		}
+		mux.Handle("/join/"+name+"/", s.limitBody(h))
 	}
 
 	return s.logRequests(s.recoverPanics(s.jsonFallback(mux)))

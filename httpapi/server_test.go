@@ -156,6 +156,35 @@ func TestWebhooksSeeTheFullPath(t *testing.T) {
 	wantError(t, do(t, e, call{method: "POST", path: "/webhooks/zoom/x", body: "{}"}), http.StatusNotFound, gateway.ENOTFOUND)
 }
 
+func TestPagesSeeTheFullPath(t *testing.T) {
+	var gotPath, gotQuery string
+	e := httpapitest.New(t, func(s *httpapi.Server) {
+		s.Pages = map[string]http.Handler{
+			"webrtc": http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				gotPath, gotQuery = r.URL.Path, r.URL.RawQuery
+				w.Header().Set("Content-Type", "text/html; charset=utf-8")
+				w.Write([]byte("<p>page</p>"))
+			}),
+		}
+	})
+	r := do(t, e, call{method: "GET", path: "/join/webrtc/a_1?token=t"})
+	wantStatus(t, r, http.StatusOK)
+	if gotPath != "/join/webrtc/a_1" || gotQuery != "token=t" || string(r.body) != "<p>page</p>" {
+		t.Errorf("page saw %q ? %q and answered %q", gotPath, gotQuery, r.body)
+	}
+	wantError(t, do(t, e, call{method: "GET", path: "/join/zoom/a_1"}), http.StatusNotFound, gateway.ENOTFOUND)
+}
+
+func TestInvalidPageNamePanicsAtWiring(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Error("Handler() accepted a page name with a slash")
+		}
+	}()
+	s := &httpapi.Server{Pages: map[string]http.Handler{"a/b": http.NotFoundHandler()}}
+	s.Handler()
+}
+
 func TestInvalidWebhookNamePanicsAtWiring(t *testing.T) {
 	defer func() {
 		if recover() == nil {

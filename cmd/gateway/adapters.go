@@ -53,6 +53,7 @@ func (m *Main) wireAdapters(_ context.Context, log logrus.FieldLogger) error {
 		return c
 	}
 	webhook := func(name string, h http.Handler) { m.Webhooks[name] = h }
+	page := func(name string, h http.Handler) { m.Pages[name] = h }
 
 	// Device agents: the channels no server API can place.
 	adapters = append(adapters, agent.New(gateway.ChannelFaceTime, m.Store), agent.New(gateway.ChannelWhatsApp, m.Store))
@@ -90,7 +91,8 @@ func (m *Main) wireAdapters(_ context.Context, log logrus.FieldLogger) error {
 	}
 
 	// Twilio: PSTN, the last resort, and Twilio Video in a browser. Both
-	// adapters' callbacks live under /webhooks/twilio/.
+	// adapters' callbacks live under /webhooks/twilio/; Video's join links
+	// open its page at /join/webrtc/.
 	if t := cfg.Twilio; t.Enabled() {
 		twilioHooks := http.NewServeMux()
 		v := pstn.New(t.AccountSID, t.AuthToken, t.FromNumber, m.PublicURL())
@@ -102,11 +104,12 @@ func (m *Main) wireAdapters(_ context.Context, log logrus.FieldLogger) error {
 		twilioHooks.Handle(pstn.PathVoice+"/", v.Webhook())
 		if t.VideoEnabled() {
 			tv := twiliovideo.New(t.AccountSID, t.AuthToken, t.APIKeySID, t.APIKeySecret, m.PublicURL())
-			tv.APIURL, tv.MaxCall = t.VideoURL, cfg.MaxCall
+			tv.APIURL, tv.SDKURL, tv.MaxCall = t.VideoURL, t.VideoSDKURL, cfg.MaxCall
 			tv.HTTPClient, tv.JoinSender, tv.Reporter = client("twilio"), joins, m.Router
 			tv.Logger = log.WithField("provider", "twilio")
 			adapters = append(adapters, guard("twilio", tv))
 			twilioHooks.Handle(twiliovideo.PathCallback, tv.Webhook())
+			page("webrtc", tv.JoinPage())
 		}
 		webhook("twilio", twilioHooks)
 	}

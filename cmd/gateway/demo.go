@@ -104,8 +104,11 @@ func (d *demo) startProviders(ctx context.Context) error {
 		return err
 	}
 	d.providers = append(d.providers, twf.Close)
+	// Join links open the gateway's page, which loads the fake's SDK: a
+	// browser joins the fake's room as it would Twilio's.
 	m.Config.Twilio = config.Twilio{AccountSID: sid, AuthToken: token, FromNumber: "+442079460000",
-		APIKeySID: twf.APIKeySID, APIKeySecret: twf.APIKeySecret, APIURL: twu, VideoURL: twu}
+		APIKeySID: twf.APIKeySID, APIKeySecret: twf.APIKeySecret, APIURL: twu, VideoURL: twu,
+		VideoSDKURL: twu + faketwilio.SDKPath}
 
 	wf := fakewhatsapp.New("demo-token", "100000000000001", "demo-app-secret")
 	wf.SetWebhookURL(public + "/webhooks/whatsapp/")

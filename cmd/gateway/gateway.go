@@ -42,6 +42,9 @@ type Main struct {
 	Server  *httpapi.Server
 	// Webhooks are the enabled providers' webhook handlers by name.
 	Webhooks map[string]http.Handler
+	// Pages are the enabled adapters' browser pages by name (mounted at
+	// /join/{name}/).
+	Pages map[string]http.Handler
 	// WhatsApp sends messages when the Cloud API is configured.
 	WhatsApp *whatsapp.Sender
 	// ProviderPolicy, when set before Open, replaces the retry policy of
@@ -61,7 +64,7 @@ type Main struct {
 
 // NewMain returns an unopened gateway for the configuration.
 func NewMain(cfg config.Config, demo bool) *Main {
-	return &Main{Config: cfg, Demo: demo, Out: io.Discard, Webhooks: map[string]http.Handler{}}
+	return &Main{Config: cfg, Demo: demo, Out: io.Discard, Webhooks: map[string]http.Handler{}, Pages: map[string]http.Handler{}}
 }
 
 // URL is the base URL the gateway listens on.
@@ -138,6 +141,7 @@ func (m *Main) Open(ctx context.Context) error {
 	srv.Logger = log
 	srv.MaxBody = cfg.MaxBody
 	srv.Webhooks = m.Webhooks
+	srv.Pages = m.Pages
 	srv.Metrics = m.Metrics.Handler()
 	srv.Ready = st.Ping
 	m.Server = srv
