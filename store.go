@@ -115,6 +115,9 @@ type VerificationStore interface {
 	AppendEvent(ctx context.Context, ev Event) (Event, error)
 	// Events returns events with Seq > after, oldest first; an empty
 	// verification ID returns every verification's; limit 0 is no limit.
+	// One verification's events commit in Seq order, so reading its events
+	// after the last Seq seen never misses one; across verifications a
+	// store may commit a lower Seq after a higher one (PostgreSQL does).
 	Events(ctx context.Context, verificationID string, after int64, limit int) ([]Event, error)
 	// Own makes instance the owner of a live verification for ttl: when it
 	// has no owner, is owned by instance already (a renewal), or its owner's

@@ -61,12 +61,6 @@ import (
 // between instances starting together.
 const MigrationLock int64 = 0x5afec0_0001
 
-// eventLock is the first key of the transaction-scoped advisory lock taken
-// just before an event is inserted, so that events commit in Seq order; the
-// second is a hash of the schema, so that stores in other schemas of the
-// database do not wait for each other.
-const eventLock int32 = 0x5afec0
-
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
@@ -93,7 +87,7 @@ type Store struct {
 	MaxConns int32
 
 	log      logrus.FieldLogger // Logger with the instance, as at Open
-	eventKey int32              // the event lock's second key
+	eventKey int32              // the event locks' first key: the schema's hash
 	pool     *pgxpool.Pool
 	bus      *membus.Bus
 	channel  string // the NOTIFY channel

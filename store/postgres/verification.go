@@ -150,11 +150,18 @@ func verificationJSON(v gateway.Verification) (officer, contacts string, outcome
 	return
 }
 
-// insertEvent writes ev as the last statement of a transaction, under the
-// event lock so that events become visible in Seq order, and returns it with
-// its Seq and At (the database's clock).
+// insertEvent writes ev as the last statement of a transaction and returns
+// it with its Seq and At (the database's clock). It first takes the
+// verification's event lock, a transaction-scoped advisory lock keyed by the
+// schema's hash and the verification ID's, held until the commit: so one
+// verification's events commit in Seq order, and a reader of its events
+// after Seq n can never miss one committed late. Writers of different
+// verifications do not wait for each other (nor do stores in other schemas
+// of the database); across verifications Seq order need not be commit
+// order. A transaction writes one event, so it takes one such lock, last,
+// and the locks cannot deadlock.
 func (s *Store) insertEvent(ctx context.Context, tx pgx.Tx, ev gateway.Event) (gateway.Event, error) {
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, $2)`, eventLock, s.eventKey); err != nil {
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2))`, s.eventKey, ev.VerificationID); err != nil {
 		return gateway.Event{}, err
 	}
 	var data *string

@@ -56,6 +56,7 @@ func Run(t *testing.T, open func(t testing.TB) gateway.Store) {
 		{"TransitionWithAttempt", testTransitionWithAttempt},
 		{"Attempts", testAttempts},
 		{"Events", testEvents},
+		{"EventOrder", testEventOrder},
 		{"VerificationsFilter", testVerificationsFilter},
 		{"VerificationLease", testVerificationLease},
 		{"Ownership", testOwnership},

@@ -506,6 +506,70 @@ func testEvents(t *testing.T, s gateway.Store) {
 	wantCode(t, err, gateway.ENOTFOUND)
 }
 
+// testEventOrder: while writers append events to two verifications at
+// once, a reader that follows one verification by asking for its events
+// after the last Seq it saw, as the router and the event streams do, sees
+// every one of them: no event of a verification commits with a lower Seq
+// than one already visible.
+func testEventOrder(t *testing.T, s gateway.Store) {
+	c := ctx(t)
+	mustVerification(t, s, verification("v1", "t_a"))
+	mustVerification(t, s, verification("v2", "t_a"))
+	const writers, each = 8, 40
+	var wg sync.WaitGroup
+	done := make(chan struct{})
+	for w := range writers {
+		wg.Go(func() {
+			vid := "v1"
+			if w%4 == 3 {
+				vid = "v2"
+			}
+			for i := range each {
+				_, err := s.AppendEvent(c, gateway.Event{VerificationID: vid, Type: gateway.EventNote, Message: "w" + strconv.Itoa(w) + "-" + strconv.Itoa(i)})
+				if err != nil {
+					t.Errorf("AppendEvent: %v", err)
+					return
+				}
+			}
+		})
+	}
+	go func() { wg.Wait(); close(done) }()
+
+	seen := map[int64]bool{}
+	var after int64
+	follow := func() {
+		evs, err := s.Events(c, "v1", after, 0)
+		must(t, err)
+		for _, ev := range evs {
+			seen[ev.Seq] = true
+			after = ev.Seq
+		}
+	}
+	for running := true; running; {
+		select {
+		case <-done:
+			running = false
+		default:
+		}
+		follow()
+	}
+	follow()
+	all, err := s.Events(c, "v1", 0, 0)
+	must(t, err)
+	if want := 1 + writers/4*3*each; len(all) != want {
+		t.Fatalf("v1 has %d events, want %d", len(all), want)
+	}
+	var missed []int64
+	for _, ev := range all {
+		if !seen[ev.Seq] {
+			missed = append(missed, ev.Seq)
+		}
+	}
+	if len(missed) > 0 {
+		t.Fatalf("a reader following v1 missed %d events committed after a higher Seq: %v", len(missed), missed)
+	}
+}
+
 func testVerificationsFilter(t *testing.T, s gateway.Store) {
 	c := ctx(t)
 	base := now(t, s).Add(-time.Hour).Truncate(time.Millisecond)
