@@ -208,6 +208,12 @@ const (
 	EventNote    EventType = "note"    // anything else worth the record (skipped channel, take-over)
 )
 
+// DataMessage is the Data key of a note recording a message sent (a join
+// link by WhatsApp): the messaging service's ID of the message, by which
+// its later delivery statuses find the verification (see
+// VerificationStore.MessageEvent).
+const DataMessage = "message"
+
 // Event is one entry in a verification's durable record.
 type Event struct {
 	Seq            int64             `json:"seq"` // store-wide, increasing

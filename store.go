@@ -113,6 +113,10 @@ type VerificationStore interface {
 	AttemptByProviderRef(ctx context.Context, channel Channel, ref string) (Attempt, error)
 	// AppendEvent writes an event and returns it with its Seq and At.
 	AppendEvent(ctx context.Context, ev Event) (Event, error)
+	// MessageEvent returns the note that recorded sending the message with
+	// the messaging service's ID messageID (an EventNote whose
+	// Data[DataMessage] is messageID), the earliest if several. ENOTFOUND.
+	MessageEvent(ctx context.Context, messageID string) (Event, error)
 	// Events returns events with Seq > after, oldest first; an empty
 	// verification ID returns every verification's; limit 0 is no limit.
 	// One verification's events commit in Seq order, so reading its events

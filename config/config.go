@@ -43,7 +43,7 @@ type Config struct {
 	RetryMax        time.Duration `envconfig:"RETRY_MAX" default:"3s" desc:"most wait before retrying a provider request that was not placed"`
 	MaxCall         time.Duration `envconfig:"MAX_CALL" default:"30m" desc:"longest a connected call may last; then its device is released"`
 	OwnerTTL        time.Duration `envconfig:"OWNER_TTL" default:"10s" desc:"how long an instance's hold on a verification it routes lasts unless renewed; another instance takes over after it"`
-	ReportGrace     time.Duration `envconfig:"REPORT_GRACE" default:"2s" desc:"how long a provider webhook naming a call the gateway has not yet recorded waits for it (a webhook can outrun the API's answer); keep it under the providers' webhook timeouts (Zoom's is 3s)"`
+	ReportGrace     time.Duration `envconfig:"REPORT_GRACE" default:"2s" desc:"how long a provider webhook about a call or message the gateway has not yet recorded waits for it (a webhook can outrun the API's answer); keep it under the providers' webhook timeouts (Zoom's is 3s)"`
 	MaxBody         int64         `envconfig:"MAX_BODY" default:"65536" desc:"largest request body accepted, in bytes"`
 	BreakerFailures int           `envconfig:"BREAKER_FAILURES" default:"5" desc:"consecutive failures of a provider that open its circuit breaker"`
 	BreakerCooldown time.Duration `envconfig:"BREAKER_COOLDOWN" default:"30s" desc:"how long an open circuit breaker skips its provider before probing it again"`

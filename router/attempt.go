@@ -394,6 +394,10 @@ func (u *run) sendLinks(ctx context.Context, a gateway.Attempt, url string) {
 			defer cancel()
 			msg := "join link sent by " + string(c.Channel) + " message"
 			id, err := u.r.Links.SendJoinLink(sctx, c.Handle, u.v.Reference, url)
+			var data map[string]string
+			if id != "" {
+				data = map[string]string{gateway.DataMessage: id}
+			}
 			if err != nil {
 				msg = "join link could not be sent by " + string(c.Channel) + " message (" + gateway.FateOf(err).String() + ")"
 				u.log.WithError(err).WithField("attempt", a.ID).Warn("join link not sent")
@@ -401,7 +405,7 @@ func (u *run) sendLinks(ctx context.Context, a gateway.Attempt, url string) {
 			// No State: the store records the verification's state as the
 			// note is written, which may be past dialling by now.
 			_, _ = u.r.Store.AppendEvent(sctx, gateway.Event{VerificationID: u.v.ID, Type: gateway.EventNote,
-				AttemptID: a.ID, Message: msg, Data: map[string]string{"message": id}, Instance: u.r.Instance})
+				AttemptID: a.ID, Message: msg, Data: data, Instance: u.r.Instance})
 		}()
 	}
 }

@@ -69,23 +69,97 @@ func (r *Router) Report(ctx context.Context, rep gateway.Report) error {
 // provider's API has answered, and on another instance, maybe after the
 // provider's first webhook has arrived here.
 func (r *Router) attemptByRef(ctx context.Context, ch gateway.Channel, ref string) (gateway.Attempt, error) {
-	giveUp := time.Now().Add(r.ReportGrace)
+	return awaitRecorded(ctx, r.ReportGrace, func() (gateway.Attempt, error) { return r.Store.AttemptByProviderRef(ctx, ch, ref) })
+}
+
+// awaitRecorded calls find until it returns something other than
+// ENOTFOUND, for up to grace, at growing intervals.
+func awaitRecorded[T any](ctx context.Context, grace time.Duration, find func() (T, error)) (T, error) {
+	giveUp := time.Now().Add(grace)
 	wait := 20 * time.Millisecond
 	for {
-		a, err := r.Store.AttemptByProviderRef(ctx, ch, ref)
+		v, err := find()
 		if gateway.ErrorCode(err) != gateway.ENOTFOUND || !time.Now().Add(wait).Before(giveUp) {
-			return a, err
+			return v, err
 		}
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return a, err
+			return v, err
 		case <-t.C:
 		}
 		wait = min(2*wait, 250*time.Millisecond)
 	}
 }
+
+// The statuses of a message sent, as MessageStatus takes them (WhatsApp's).
+const (
+	MessageSent      = "sent"
+	MessageDelivered = "delivered"
+	MessageRead      = "read"
+	MessageFailed    = "failed"
+)
+
+// MessageStatus is a messaging service's report on a message the router
+// sent (a join link).
+type MessageStatus struct {
+	Channel   gateway.Channel // the service: whatsapp
+	MessageID string          // the service's ID of the message
+	Status    string          // MessageSent, MessageDelivered, MessageRead or MessageFailed
+	Detail    string          // why it failed, in the service's words
+}
+
+// MessageStatus records in the verification's record that a join link was
+// delivered, read or not delivered. The message is found by the note that
+// recorded sending it, waiting up to ReportGrace for that note (the
+// service's first status can outrun it). "sent" adds nothing to that note
+// and is not recorded; a status already recorded for the message (a
+// webhook sent again) is not recorded twice. ENOTFOUND when no note
+// records the message; EINVALID for an unknown status.
+func (r *Router) MessageStatus(ctx context.Context, st MessageStatus) error {
+	const op = "router.MessageStatus"
+	var msg string
+	switch st.Status {
+	case MessageSent:
+		return nil
+	case MessageDelivered:
+		msg = "join link delivered by " + string(st.Channel) + " message"
+	case MessageRead:
+		msg = "join link read on " + string(st.Channel)
+	case MessageFailed:
+		msg = "join link not delivered by " + string(st.Channel) + " message"
+		if st.Detail != "" {
+			msg += ": " + st.Detail
+		}
+	default:
+		return gateway.Errorf(gateway.EINVALID, "unknown message status %.20q", st.Status)
+	}
+	sent, err := awaitRecorded(ctx, r.ReportGrace, func() (gateway.Event, error) { return r.Store.MessageEvent(ctx, st.MessageID) })
+	if err != nil {
+		return gateway.E(op, gateway.ErrorCode(err), err)
+	}
+	later, err := r.Store.Events(ctx, sent.VerificationID, sent.Seq, 0)
+	if err != nil {
+		return gateway.E(op, gateway.ErrorCode(err), err)
+	}
+	for _, ev := range later {
+		if ev.Type == gateway.EventNote && ev.Data[gateway.DataMessage] == st.MessageID && ev.Data[dataDelivery] == st.Status {
+			return nil
+		}
+	}
+	_, err = r.Store.AppendEvent(ctx, gateway.Event{
+		VerificationID: sent.VerificationID, Type: gateway.EventNote, AttemptID: sent.AttemptID, Message: msg,
+		Data: map[string]string{gateway.DataMessage: st.MessageID, dataDelivery: st.Status}, Instance: r.Instance,
+	})
+	if err != nil {
+		return gateway.E(op, gateway.ErrorCode(err), err)
+	}
+	return nil
+}
+
+// dataDelivery is the Data key of a message's status in the record.
+const dataDelivery = "delivery"
 
 func (r *Router) hangUpLate(ctx context.Context, a gateway.Attempt) {
 	ad := r.adapter(a.Channel)

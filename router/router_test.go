@@ -3,6 +3,7 @@ package router_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"sort"
@@ -788,5 +789,87 @@ func TestReportOutrunsPlacement(t *testing.T) {
 	}
 	if waited := time.Since(start); waited < 100*time.Millisecond {
 		t.Fatalf("gave up on an unknown reference after %s, before its grace", waited)
+	}
+}
+
+// earlySender sends join links whose first status outruns the answer of
+// the send (as a webhook can): it reports "delivered" before returning.
+type earlySender struct {
+	r        func() *router.Router
+	reported chan error
+}
+
+func (s *earlySender) SendJoinLink(_ context.Context, to, ref, url string) (string, error) {
+	go func() {
+		s.reported <- s.r().MessageStatus(context.Background(), router.MessageStatus{Channel: gateway.ChannelWhatsApp, MessageID: "wamid.HBgL1", Status: router.MessageDelivered})
+	}()
+	time.Sleep(200 * time.Millisecond)
+	return "wamid.HBgL1", nil
+}
+
+// TestJoinLinkStatuses: the messaging service's statuses of a join link go
+// into the verification's record once each, on the attempt whose link it
+// was, also when the first outruns the note of the send; "sent", unknown
+// messages and unknown statuses add nothing.
+func TestJoinLinkStatuses(t *testing.T) {
+	var e *env
+	meet := &mocks.Adapter{
+		ChannelFn: func() gateway.Channel { return gateway.ChannelMeet },
+		PlaceFn: func(ctx context.Context, leg gateway.Leg) (gateway.Placement, error) {
+			return gateway.Placement{ProviderRef: "spaces/abc", JoinURL: "https://meet.google.com/abc-defg-hij"}, nil
+		},
+		HangUpFn: func(context.Context, gateway.Leg, gateway.Placement) error { return nil },
+	}
+	e = newEnv(t, meet)
+	links := &earlySender{r: func() *router.Router { return e.r }, reported: make(chan error, 1)}
+	e.r.Links = links
+	e.r.RingTimeout = 3 * time.Second
+	e.device("AW-1", "AW", gateway.ChannelMeet)
+	e.open()
+	v := e.request(trafalgar, gateway.Contact{Channel: gateway.ChannelMeet, Handle: "officer@example.police.uk"},
+		gateway.Contact{Channel: gateway.ChannelWhatsApp, Handle: "+447700900123", Links: true})
+	if err := <-links.reported; err != nil {
+		t.Fatalf("the status that outran the send: %v", err)
+	}
+	status := func(id, st, detail string) error {
+		return e.r.MessageStatus(context.Background(), router.MessageStatus{Channel: gateway.ChannelWhatsApp, MessageID: id, Status: st, Detail: detail})
+	}
+	for _, st := range []string{router.MessageSent, router.MessageDelivered, router.MessageRead, router.MessageRead} {
+		if err := status("wamid.HBgL1", st, ""); err != nil {
+			t.Fatalf("status %s: %v", st, err)
+		}
+	}
+	if err := status("wamid.HBgL1", "seen", ""); gateway.ErrorCode(err) != gateway.EINVALID {
+		t.Errorf("unknown status: %v, want EINVALID", err)
+	}
+	e.r.ReportGrace = 50 * time.Millisecond
+	if err := status("wamid.other", router.MessageFailed, "undeliverable"); gateway.ErrorCode(err) != gateway.ENOTFOUND {
+		t.Errorf("a message never sent: %v, want ENOTFOUND", err)
+	}
+
+	evs, err := e.store.Events(context.Background(), v.ID, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int{}
+	attempt := ""
+	for _, ev := range evs {
+		if ev.Type != gateway.EventNote || ev.Data[gateway.DataMessage] != "wamid.HBgL1" {
+			continue
+		}
+		got[ev.Message]++
+		if attempt == "" {
+			attempt = ev.AttemptID
+		} else if ev.AttemptID != attempt {
+			t.Errorf("note %q on attempt %s, want %s, the attempt whose link was sent", ev.Message, ev.AttemptID, attempt)
+		}
+	}
+	want := map[string]int{
+		"join link sent by whatsapp message":      1,
+		"join link delivered by whatsapp message": 1,
+		"join link read on whatsapp":              1,
+	}
+	if !maps.Equal(got, want) || attempt == "" {
+		t.Fatalf("notes of the join link %v on attempt %q, want %v", got, attempt, want)
 	}
 }

@@ -43,6 +43,20 @@ type MessageStatus struct {
 	Errors []StatusError
 }
 
+// Reason is why a failed message failed, in Meta's words ("131026:
+// Message undeliverable"), or "" when Meta gave no reason.
+func (st MessageStatus) Reason() string {
+	var out []string
+	for _, e := range st.Errors {
+		r := strconv.Itoa(e.Code)
+		if e.Title != "" {
+			r += ": " + e.Title
+		}
+		out = append(out, r)
+	}
+	return strings.Join(out, "; ")
+}
+
 // StatusError is one of Meta's reasons for a failed message.
 type StatusError struct {
 	Code    int    // e.g. 131026: undeliverable
@@ -56,7 +70,7 @@ type StatusError struct {
 // text, anything else 403. A POST must carry X-Hub-Signature-256 over its
 // raw body keyed with the AppSecret (else 403, and nothing changes); its
 // message statuses for our phone number go to OnStatus, and it is answered
-// 200.
+// 200, or 503 when OnStatus could not record one (see Sender.OnStatus).
 func (s *Sender) Webhook() http.Handler { return http.HandlerFunc(s.serveWebhook) }
 
 func (s *Sender) serveWebhook(w http.ResponseWriter, r *http.Request) {
@@ -90,10 +104,25 @@ func (s *Sender) serveWebhook(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err)
 		return
 	}
+	failed := false
 	for _, st := range statuses {
 		st.Received = s.now()
-		s.log().WithFields(map[string]any{"message": st.MessageID, "status": st.Status}).Debug("whatsapp message status")
-		s.onStatus(r.Context(), st)
+		log := s.log().WithFields(map[string]any{"message": st.MessageID, "status": st.Status})
+		log.Debug("whatsapp message status")
+		switch err := s.onStatus(r.Context(), st); gateway.ErrorCode(err) {
+		case "":
+		case gateway.ENOTFOUND, gateway.EINVALID:
+			log.WithError(err).Info("whatsapp message status not recorded")
+		default:
+			log.WithError(err).Error("whatsapp message status could not be recorded")
+			failed = true
+		}
+	}
+	if failed {
+		// Meta sends the whole webhook again; the statuses recorded now
+		// are recorded once (see OnStatus).
+		writeError(w, http.StatusServiceUnavailable, gateway.Errorf(gateway.EUNAVAILABLE, "could not record the statuses"))
+		return
 	}
 	w.WriteHeader(http.StatusOK)
 }
@@ -136,10 +165,9 @@ func (s *Sender) verify(header string, body []byte) error {
 }
 
 // onStatus hands st to OnStatus, or keeps it in memory.
-func (s *Sender) onStatus(ctx context.Context, st MessageStatus) {
+func (s *Sender) onStatus(ctx context.Context, st MessageStatus) error {
 	if s.OnStatus != nil {
-		s.OnStatus(ctx, st)
-		return
+		return s.OnStatus(ctx, st)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -147,6 +175,7 @@ func (s *Sender) onStatus(ctx context.Context, st MessageStatus) {
 	if len(s.statuses) > maxStatuses {
 		s.statuses = append([]MessageStatus(nil), s.statuses[len(s.statuses)-maxStatuses:]...)
 	}
+	return nil
 }
 
 // Statuses returns the statuses kept in memory (when OnStatus is nil), the

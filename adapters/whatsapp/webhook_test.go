@@ -3,6 +3,7 @@ package whatsapp_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -47,10 +48,11 @@ type recorder struct {
 	got []whatsapp.MessageStatus
 }
 
-func (r *recorder) on(_ context.Context, s whatsapp.MessageStatus) {
+func (r *recorder) on(_ context.Context, s whatsapp.MessageStatus) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.got = append(r.got, s)
+	return nil
 }
 
 func TestWebhookPost(t *testing.T) {
@@ -108,6 +110,40 @@ func TestWebhookPost(t *testing.T) {
 			}
 			if strings.Join(got, ",") != strings.Join(tt.want, ",") {
 				t.Errorf("handed on %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestWebhookRecorderErrors: a status that could not be recorded for a
+// reason that may pass makes the webhook answer 503, so that Meta sends it
+// again; one of no message of ours is acknowledged.
+func TestWebhookRecorderErrors(t *testing.T) {
+	for _, tt := range []struct {
+		name       string
+		err        error
+		wantStatus int
+	}{
+		{"recorded", nil, http.StatusOK},
+		{"no message of ours", gateway.Errorf(gateway.ENOTFOUND, "no note"), http.StatusOK},
+		{"nonsense status", gateway.Errorf(gateway.EINVALID, "unknown"), http.StatusOK},
+		{"store unavailable", gateway.Errorf(gateway.EUNAVAILABLE, "store down"), http.StatusServiceUnavailable},
+		{"plain error", errors.New("boom"), http.StatusServiceUnavailable},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := whatsapp.New("EAAtoken", "1234", vecSecret, "verify-me")
+			calls := 0
+			s.OnStatus = func(context.Context, whatsapp.MessageStatus) error { calls++; return tt.err }
+			body := statusBody("1234", "delivered", "1700000000")
+			req := httptest.NewRequest(http.MethodPost, "/webhooks/whatsapp/", strings.NewReader(body))
+			req.Header.Set("X-Hub-Signature-256", fake.Sign(vecSecret, []byte(body)))
+			w := httptest.NewRecorder()
+			s.Webhook().ServeHTTP(w, req)
+			if w.Code != tt.wantStatus || calls != 1 {
+				t.Fatalf("status %d after %d calls, want %d after 1: %s", w.Code, calls, tt.wantStatus, w.Body)
+			}
+			if tt.wantStatus != http.StatusOK {
+				adaptertest.CheckErrorBody(t, w.Body.Bytes(), gateway.EUNAVAILABLE)
 			}
 		})
 	}
@@ -178,4 +214,14 @@ func FuzzParseStatuses(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestStatusReason(t *testing.T) {
+	st := whatsapp.MessageStatus{Errors: []whatsapp.StatusError{{Code: 131026, Title: "Message undeliverable"}, {Code: 131047}}}
+	if got, want := st.Reason(), "131026: Message undeliverable; 131047"; got != want {
+		t.Errorf("Reason() = %q, want %q", got, want)
+	}
+	if got := (whatsapp.MessageStatus{}).Reason(); got != "" {
+		t.Errorf("Reason() of a status without errors = %q, want empty", got)
+	}
 }

@@ -78,10 +78,12 @@ type Sender struct {
 	// HTTPClient makes every call to Meta (default httpx.NewClient(nil);
 	// give it a logger with a "provider" field).
 	HTTPClient *httpx.Client
-	// OnStatus receives each message status from the webhook. Nil keeps
-	// the last statuses in memory (see Statuses) until the receipts are
-	// stored.
-	OnStatus func(ctx context.Context, s MessageStatus)
+	// OnStatus receives each message status from the webhook. An error
+	// other than ENOTFOUND or EINVALID (a status of no message of ours, or
+	// one that makes no sense: Meta sending it again would not help) makes
+	// the webhook answer 503, so that Meta sends it again later. Nil keeps
+	// the last statuses in memory (see Statuses).
+	OnStatus func(ctx context.Context, s MessageStatus) error
 	// Logger logs what the sender handles (default: discards). Phone
 	// numbers are masked.
 	Logger logrus.FieldLogger

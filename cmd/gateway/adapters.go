@@ -14,6 +14,7 @@ import (
 	"github.com/safeconnection/gateway/adapters/twiliovideo"
 	"github.com/safeconnection/gateway/adapters/whatsapp"
 	"github.com/safeconnection/gateway/adapters/zoom"
+	"github.com/safeconnection/gateway/router"
 	"github.com/sirupsen/logrus"
 )
 
@@ -120,6 +121,11 @@ func (m *Main) wireAdapters(_ context.Context, log logrus.FieldLogger) error {
 		s.APIURL, s.APIVersion = w.APIURL, w.APIVersion
 		s.HTTPClient = client("whatsapp")
 		s.Logger = log.WithField("provider", "whatsapp")
+		s.OnStatus = func(ctx context.Context, st whatsapp.MessageStatus) error {
+			return m.Router.MessageStatus(ctx, router.MessageStatus{
+				Channel: gateway.ChannelWhatsApp, MessageID: st.MessageID, Status: st.Status, Detail: st.Reason(),
+			})
+		}
 		m.WhatsApp = s
 		m.Router.Links = s
 		webhook("whatsapp", s.Webhook())

@@ -508,28 +508,46 @@ func (s *Store) Events(ctx context.Context, verificationID string, after int64, 
 	if limit > 0 {
 		lim = &limit
 	}
-	rows, err := s.pool.Query(ctx, `SELECT seq, verification_id, type, state, attempt_id, message, data, at, instance
+	rows, err := s.pool.Query(ctx, `SELECT `+eventCols+`
 		FROM events WHERE ($1 = '' OR verification_id = $1) AND seq > $2 ORDER BY seq LIMIT $3`,
 		verificationID, after, lim)
 	if err != nil {
 		return nil, s.fail(op, err)
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (gateway.Event, error) {
-		var ev gateway.Event
-		var data []byte
-		if err := r.Scan(&ev.Seq, &ev.VerificationID, &ev.Type, &ev.State, &ev.AttemptID, &ev.Message, &data,
-			&ev.At, &ev.Instance); err != nil {
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (gateway.Event, error) { return scanEvent(r) })
+	return out, s.fail(op, err)
+}
+
+// MessageEvent returns the note that recorded sending message messageID,
+// the earliest if several. ENOTFOUND.
+func (s *Store) MessageEvent(ctx context.Context, messageID string) (gateway.Event, error) {
+	const op = "postgres.MessageEvent"
+	ev, err := scanEvent(s.pool.QueryRow(ctx, `SELECT `+eventCols+`
+		FROM events WHERE type = 'note' AND data ->> '`+gateway.DataMessage+`' = $1 ORDER BY seq LIMIT 1`, messageID))
+	if errors.Is(err, pgx.ErrNoRows) || messageID == "" {
+		return gateway.Event{}, notFound(op, "note of sending message", messageID)
+	}
+	return ev, s.fail(op, err)
+}
+
+// eventCols are the columns scanEvent reads.
+const eventCols = "seq, verification_id, type, state, attempt_id, message, data, at, instance"
+
+// scanEvent reads a row of eventCols.
+func scanEvent(row pgx.Row) (gateway.Event, error) {
+	var ev gateway.Event
+	var data []byte
+	if err := row.Scan(&ev.Seq, &ev.VerificationID, &ev.Type, &ev.State, &ev.AttemptID, &ev.Message, &data,
+		&ev.At, &ev.Instance); err != nil {
+		return ev, err
+	}
+	ev.At = ev.At.UTC()
+	if data != nil {
+		if err := json.Unmarshal(data, &ev.Data); err != nil {
 			return ev, err
 		}
-		ev.At = ev.At.UTC()
-		if data != nil {
-			if err := json.Unmarshal(data, &ev.Data); err != nil {
-				return ev, err
-			}
-		}
-		return ev, nil
-	})
-	return out, s.fail(op, err)
+	}
+	return ev, nil
 }
 
 // Own makes instance the owner of a verification for ttl, by the database's

@@ -241,7 +241,7 @@ var (
 	}
 	// readStatements run on the read connections.
 	readStatements = []string{
-		verificationByID, attemptsOf, verificationEvents, allEvents, attemptByID, attemptByRef,
+		verificationByID, attemptsOf, verificationEvents, allEvents, messageEvent, attemptByID, attemptByRef,
 		deviceByID, orderByID, tokenByHash,
 	}
 )

@@ -277,9 +277,10 @@ func queryPlan(t *testing.T, s *Store, query string, args ...any) string {
 	return strings.Join(lines, "\n")
 }
 
-// TestEventsUseAnIndex checks that neither query of Events reads the whole
-// table or sorts: one verification's events come from events_verification,
-// every verification's from the primary key.
+// TestEventsUseAnIndex checks that neither query of Events, nor
+// MessageEvent's, reads the whole table or sorts: one verification's events
+// come from events_verification, every verification's from the primary key,
+// a message's note from events_message.
 func TestEventsUseAnIndex(t *testing.T) {
 	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "gateway.db"))
 	if err != nil {
@@ -292,6 +293,7 @@ func TestEventsUseAnIndex(t *testing.T) {
 	}{
 		{"one verification", verificationEvents, "SEARCH events USING INDEX events_verification (verification_id=? AND seq>?)", []any{"v1", 0, -1}},
 		{"every verification", allEvents, "SEARCH events USING INTEGER PRIMARY KEY (rowid>?)", []any{0, -1}},
+		{"a message's note", messageEvent, "SEARCH events USING INDEX events_message (<expr>=?)", []any{"wamid.A"}},
 	} {
 		plan := queryPlan(t, s, tt.query, tt.args...)
 		if plan != tt.want {

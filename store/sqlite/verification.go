@@ -664,6 +664,8 @@ const (
 	eventCols          = "seq, verification_id, type, state, attempt_id, message, data, at, instance"
 	verificationEvents = "SELECT " + eventCols + " FROM events WHERE verification_id = ? AND seq > ? ORDER BY seq LIMIT ?"
 	allEvents          = "SELECT " + eventCols + " FROM events WHERE seq > ? ORDER BY seq LIMIT ?"
+	// messageEvent searches events_message.
+	messageEvent = "SELECT " + eventCols + " FROM events WHERE type = 'note' AND json_extract(data, '$." + gateway.DataMessage + "') = ? ORDER BY seq LIMIT 1"
 )
 
 // Events returns events with Seq > after, oldest first; an empty
@@ -688,24 +690,44 @@ func (s *Store) Events(ctx context.Context, verificationID string, after int64, 
 	defer rows.Close()
 	var out []gateway.Event
 	for rows.Next() {
-		var (
-			ev   gateway.Event
-			data sql.NullString
-			at   int64
-		)
-		if err := rows.Scan(&ev.Seq, &ev.VerificationID, &ev.Type, &ev.State, &ev.AttemptID, &ev.Message, &data,
-			&at, &ev.Instance); err != nil {
+		ev, err := scanEvent(rows)
+		if err != nil {
 			return nil, fail(op, err)
-		}
-		ev.At = time.Unix(0, at).UTC()
-		if data.Valid {
-			if err := json.Unmarshal([]byte(data.String), &ev.Data); err != nil {
-				return nil, fail(op, err)
-			}
 		}
 		out = append(out, ev)
 	}
 	return out, fail(op, rows.Err())
+}
+
+// MessageEvent returns the note that recorded sending message messageID,
+// the earliest if several. ENOTFOUND.
+func (s *Store) MessageEvent(ctx context.Context, messageID string) (gateway.Event, error) {
+	const op = "sqlite.MessageEvent"
+	ev, err := scanEvent(s.reads().QueryRowContext(ctx, messageEvent, messageID))
+	if errors.Is(err, sql.ErrNoRows) || messageID == "" {
+		return gateway.Event{}, fail(op, gateway.Errorf(gateway.ENOTFOUND, "no note of sending message %q", messageID))
+	}
+	return ev, fail(op, err)
+}
+
+// scanEvent reads a row of eventCols.
+func scanEvent(row interface{ Scan(...any) error }) (gateway.Event, error) {
+	var (
+		ev   gateway.Event
+		data sql.NullString
+		at   int64
+	)
+	if err := row.Scan(&ev.Seq, &ev.VerificationID, &ev.Type, &ev.State, &ev.AttemptID, &ev.Message, &data,
+		&at, &ev.Instance); err != nil {
+		return ev, err
+	}
+	ev.At = time.Unix(0, at).UTC()
+	if data.Valid {
+		if err := json.Unmarshal([]byte(data.String), &ev.Data); err != nil {
+			return ev, err
+		}
+	}
+	return ev, nil
 }
 
 // Own makes instance the owner of a verification for ttl from the store's

@@ -57,6 +57,7 @@ func Run(t *testing.T, open func(t testing.TB) gateway.Store) {
 		{"Attempts", testAttempts},
 		{"Events", testEvents},
 		{"EventOrder", testEventOrder},
+		{"MessageEvent", testMessageEvent},
 		{"VerificationsFilter", testVerificationsFilter},
 		{"VerificationLease", testVerificationLease},
 		{"Ownership", testOwnership},

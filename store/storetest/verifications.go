@@ -570,6 +570,42 @@ func testEventOrder(t *testing.T, s gateway.Store) {
 	}
 }
 
+// testMessageEvent: the note that recorded sending a message is found by
+// the message's ID, the first if several; other events carrying the same
+// data are not notes of a message sent.
+func testMessageEvent(t *testing.T, s gateway.Store) {
+	c := ctx(t)
+	mustVerification(t, s, verification("v1", "t_a"))
+	mustVerification(t, s, verification("v2", "t_a"))
+	note := func(vid, attempt, id string) gateway.Event {
+		t.Helper()
+		ev, err := s.AppendEvent(c, gateway.Event{VerificationID: vid, Type: gateway.EventNote, AttemptID: attempt,
+			Message: "join link sent by whatsapp message", Data: map[string]string{gateway.DataMessage: id}})
+		must(t, err)
+		return ev
+	}
+	first := note("v1", "a1", "wamid.AAA")
+	note("v2", "a2", "wamid.BBB")
+	note("v1", "a3", "wamid.AAA")
+	_, err := s.AppendEvent(c, gateway.Event{VerificationID: "v2", Type: gateway.EventReport, AttemptID: "a2",
+		Message: "whatsapp reported answered", Data: map[string]string{gateway.DataMessage: "wamid.CCC"}})
+	must(t, err)
+
+	got, err := s.MessageEvent(c, "wamid.AAA")
+	must(t, err)
+	if got.Seq != first.Seq || got.VerificationID != "v1" || got.AttemptID != "a1" || got.Data[gateway.DataMessage] != "wamid.AAA" {
+		t.Fatalf("MessageEvent(wamid.AAA) = %+v, want the first note, %+v", got, first)
+	}
+	if got, err := s.MessageEvent(c, "wamid.BBB"); err != nil || got.VerificationID != "v2" {
+		t.Fatalf("MessageEvent(wamid.BBB) = %+v, %v; want v2's note", got, err)
+	}
+	for _, id := range []string{"wamid.CCC", "wamid.none", ""} {
+		if _, err := s.MessageEvent(c, id); gateway.ErrorCode(err) != gateway.ENOTFOUND {
+			t.Errorf("MessageEvent(%q): %v, want ENOTFOUND", id, err)
+		}
+	}
+}
+
 func testVerificationsFilter(t *testing.T, s gateway.Store) {
 	c := ctx(t)
 	base := now(t, s).Add(-time.Hour).Truncate(time.Millisecond)
