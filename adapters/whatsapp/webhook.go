@@ -13,6 +13,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/safeconnection/gateway"
@@ -21,6 +23,10 @@ import (
 
 // MaxWebhookBytes bounds a webhook's body.
 const MaxWebhookBytes = 64 << 10
+
+// statusWorkers bounds the statuses of one webhook handed to OnStatus at
+// once.
+const statusWorkers = 16
 
 // The message statuses Meta reports.
 const (
@@ -104,21 +110,44 @@ func (s *Sender) serveWebhook(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err)
 		return
 	}
-	failed := false
+	// Different messages' statuses are handed over side by side, a few
+	// messages at a time: OnStatus may wait a while for a message's send to
+	// be recorded, and Meta wants its answer within seconds. One message's
+	// statuses go in order, one at a time.
+	var (
+		order  []string
+		byID   = map[string][]MessageStatus{}
+		wg     sync.WaitGroup
+		slots  = make(chan struct{}, statusWorkers)
+		failed atomic.Bool
+	)
 	for _, st := range statuses {
 		st.Received = s.now()
-		log := s.log().WithFields(map[string]any{"message": st.MessageID, "status": st.Status})
-		log.Debug("whatsapp message status")
-		switch err := s.onStatus(r.Context(), st); gateway.ErrorCode(err) {
-		case "":
-		case gateway.ENOTFOUND, gateway.EINVALID:
-			log.WithError(err).Info("whatsapp message status not recorded")
-		default:
-			log.WithError(err).Error("whatsapp message status could not be recorded")
-			failed = true
+		if _, ok := byID[st.MessageID]; !ok {
+			order = append(order, st.MessageID)
 		}
+		byID[st.MessageID] = append(byID[st.MessageID], st)
 	}
-	if failed {
+	for _, id := range order {
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			for _, st := range byID[id] {
+				log := s.log().WithFields(map[string]any{"message": st.MessageID, "status": st.Status})
+				log.Debug("whatsapp message status")
+				switch err := s.onStatus(r.Context(), st); gateway.ErrorCode(err) {
+				case "":
+				case gateway.ENOTFOUND, gateway.EINVALID:
+					log.WithError(err).Info("whatsapp message status not recorded")
+				default:
+					log.WithError(err).Error("whatsapp message status could not be recorded")
+					failed.Store(true)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if failed.Load() {
 		// Meta sends the whole webhook again; the statuses recorded now
 		// are recorded once (see OnStatus).
 		writeError(w, http.StatusServiceUnavailable, gateway.Errorf(gateway.EUNAVAILABLE, "could not record the statuses"))

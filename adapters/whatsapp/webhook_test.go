@@ -7,9 +7,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/safeconnection/gateway"
 	"github.com/safeconnection/gateway/adapters/internal/adaptertest"
@@ -223,5 +225,59 @@ func TestStatusReason(t *testing.T) {
 	}
 	if got := (whatsapp.MessageStatus{}).Reason(); got != "" {
 		t.Errorf("Reason() of a status without errors = %q, want empty", got)
+	}
+}
+
+// TestWebhookStatusesSideBySide: one message's wait for its send to be
+// recorded does not hold up another message's statuses, and one message's
+// statuses reach OnStatus in the webhook's order.
+func TestWebhookStatusesSideBySide(t *testing.T) {
+	st := func(id, status string) map[string]any {
+		return map[string]any{"id": id, "status": status, "timestamp": "1700000000", "recipient_id": "447700900123"}
+	}
+	b, _ := json.Marshal(map[string]any{
+		"object": "whatsapp_business_account",
+		"entry": []any{map[string]any{"id": "102290129340398", "changes": []any{map[string]any{
+			"field": "messages",
+			"value": map[string]any{
+				"messaging_product": "whatsapp",
+				"metadata":          map[string]string{"display_phone_number": "15550783881", "phone_number_id": "1234"},
+				"statuses": []any{st("wamid.A", "delivered"), st("wamid.A", "read"), st("wamid.B", "delivered"),
+					st("wamid.A", "failed")},
+			},
+		}}}},
+	})
+	body := string(b)
+	bSeen := make(chan struct{})
+	var mu sync.Mutex
+	var gotA []string
+	s := whatsapp.New("EAAtoken", "1234", vecSecret, "verify-me")
+	s.OnStatus = func(_ context.Context, m whatsapp.MessageStatus) error {
+		if m.MessageID == "wamid.B" {
+			close(bSeen)
+			return nil
+		}
+		mu.Lock()
+		first := len(gotA) == 0
+		gotA = append(gotA, m.Status)
+		mu.Unlock()
+		if first { // waits, as for a send not yet recorded, until B is handed over
+			select {
+			case <-bSeen:
+			case <-time.After(5 * time.Second):
+				return gateway.Errorf(gateway.EUNAVAILABLE, "wamid.B was held up behind wamid.A")
+			}
+		}
+		return nil
+	}
+	req := httptest.NewRequest(http.MethodPost, "/webhooks/whatsapp/", strings.NewReader(body))
+	req.Header.Set("X-Hub-Signature-256", fake.Sign(vecSecret, []byte(body)))
+	w := httptest.NewRecorder()
+	s.Webhook().ServeHTTP(w, req)
+	if w.Code != http.StatusOK {
+		t.Fatalf("status %d, want 200: %s", w.Code, w.Body)
+	}
+	if want := []string{"delivered", "read", "failed"}; !slices.Equal(gotA, want) {
+		t.Errorf("wamid.A's statuses reached OnStatus as %v, want %v", gotA, want)
 	}
 }

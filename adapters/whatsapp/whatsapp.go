@@ -81,8 +81,10 @@ type Sender struct {
 	// OnStatus receives each message status from the webhook. An error
 	// other than ENOTFOUND or EINVALID (a status of no message of ours, or
 	// one that makes no sense: Meta sending it again would not help) makes
-	// the webhook answer 503, so that Meta sends it again later. Nil keeps
-	// the last statuses in memory (see Statuses).
+	// the webhook answer 503, so that Meta sends it again later. It is
+	// called for several messages at once; one message's statuses come in
+	// the webhook's order, one at a time. Nil keeps the last statuses in
+	// memory (see Statuses).
 	OnStatus func(ctx context.Context, s MessageStatus) error
 	// Logger logs what the sender handles (default: discards). Phone
 	// numbers are masked.
