@@ -27,6 +27,16 @@ const (
 )
 
 func statusBody(phoneID, status, ts string) string {
+	return webhookBody(phoneID, map[string]any{
+		"id": "wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBJCOTY3NDc0NDFDRUI3NTA0Q0UA", "status": status, "timestamp": ts,
+		"recipient_id": "447700900123",
+		"errors":       []any{map[string]any{"code": 131026, "title": "Message undeliverable", "error_data": map[string]string{"details": "x"}}},
+	})
+}
+
+// webhookBody is a messages webhook for the phone number carrying the
+// statuses.
+func webhookBody(phoneID string, statuses ...map[string]any) string {
 	b, _ := json.Marshal(map[string]any{
 		"object": "whatsapp_business_account",
 		"entry": []any{map[string]any{"id": "102290129340398", "changes": []any{map[string]any{
@@ -34,15 +44,20 @@ func statusBody(phoneID, status, ts string) string {
 			"value": map[string]any{
 				"messaging_product": "whatsapp",
 				"metadata":          map[string]string{"display_phone_number": "15550783881", "phone_number_id": phoneID},
-				"statuses": []any{map[string]any{
-					"id": "wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBJCOTY3NDc0NDFDRUI3NTA0Q0UA", "status": status, "timestamp": ts,
-					"recipient_id": "447700900123",
-					"errors":       []any{map[string]any{"code": 131026, "title": "Message undeliverable", "error_data": map[string]string{"details": "x"}}},
-				}},
+				"statuses":          statuses,
 			},
 		}}}},
 	})
 	return string(b)
+}
+
+// postSigned posts body to s's webhook, signed with the app secret.
+func postSigned(s *whatsapp.Sender, body string) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(http.MethodPost, "/webhooks/whatsapp/", strings.NewReader(body))
+	req.Header.Set("X-Hub-Signature-256", fake.Sign(vecSecret, []byte(body)))
+	w := httptest.NewRecorder()
+	s.Webhook().ServeHTTP(w, req)
+	return w
 }
 
 type recorder struct {
@@ -137,10 +152,7 @@ func TestWebhookRecorderErrors(t *testing.T) {
 			calls := 0
 			s.OnStatus = func(context.Context, whatsapp.MessageStatus) error { calls++; return tt.err }
 			body := statusBody("1234", "delivered", "1700000000")
-			req := httptest.NewRequest(http.MethodPost, "/webhooks/whatsapp/", strings.NewReader(body))
-			req.Header.Set("X-Hub-Signature-256", fake.Sign(vecSecret, []byte(body)))
-			w := httptest.NewRecorder()
-			s.Webhook().ServeHTTP(w, req)
+			w := postSigned(s, body)
 			if w.Code != tt.wantStatus || calls != 1 {
 				t.Fatalf("status %d after %d calls, want %d after 1: %s", w.Code, calls, tt.wantStatus, w.Body)
 			}
@@ -182,9 +194,7 @@ func TestWebhookHandshake(t *testing.T) {
 func TestStatusesKeptInMemory(t *testing.T) {
 	s := whatsapp.New("EAAtoken", "1234", vecSecret, "v")
 	body := statusBody("1234", "read", "1700000000")
-	req := httptest.NewRequest(http.MethodPost, "/webhooks/whatsapp/", strings.NewReader(body))
-	req.Header.Set("X-Hub-Signature-256", fake.Sign(vecSecret, []byte(body)))
-	s.Webhook().ServeHTTP(httptest.NewRecorder(), req)
+	postSigned(s, body)
 	if got := s.Statuses(); len(got) != 1 || got[0].Status != whatsapp.StatusRead || got[0].At.Unix() != 1700000000 {
 		t.Errorf("statuses %+v", got)
 	}
@@ -235,19 +245,7 @@ func TestWebhookStatusesSideBySide(t *testing.T) {
 	st := func(id, status string) map[string]any {
 		return map[string]any{"id": id, "status": status, "timestamp": "1700000000", "recipient_id": "447700900123"}
 	}
-	b, _ := json.Marshal(map[string]any{
-		"object": "whatsapp_business_account",
-		"entry": []any{map[string]any{"id": "102290129340398", "changes": []any{map[string]any{
-			"field": "messages",
-			"value": map[string]any{
-				"messaging_product": "whatsapp",
-				"metadata":          map[string]string{"display_phone_number": "15550783881", "phone_number_id": "1234"},
-				"statuses": []any{st("wamid.A", "delivered"), st("wamid.A", "read"), st("wamid.B", "delivered"),
-					st("wamid.A", "failed")},
-			},
-		}}}},
-	})
-	body := string(b)
+	body := webhookBody("1234", st("wamid.A", "delivered"), st("wamid.A", "read"), st("wamid.B", "delivered"), st("wamid.A", "failed"))
 	bSeen := make(chan struct{})
 	var mu sync.Mutex
 	var gotA []string
@@ -270,10 +268,7 @@ func TestWebhookStatusesSideBySide(t *testing.T) {
 		}
 		return nil
 	}
-	req := httptest.NewRequest(http.MethodPost, "/webhooks/whatsapp/", strings.NewReader(body))
-	req.Header.Set("X-Hub-Signature-256", fake.Sign(vecSecret, []byte(body)))
-	w := httptest.NewRecorder()
-	s.Webhook().ServeHTTP(w, req)
+	w := postSigned(s, body)
 	if w.Code != http.StatusOK {
 		t.Fatalf("status %d, want 200: %s", w.Code, w.Body)
 	}
