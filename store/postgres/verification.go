@@ -522,9 +522,12 @@ func (s *Store) Events(ctx context.Context, verificationID string, after int64, 
 // the earliest if several. ENOTFOUND.
 func (s *Store) MessageEvent(ctx context.Context, messageID string) (gateway.Event, error) {
 	const op = "postgres.MessageEvent"
+	if messageID == "" {
+		return gateway.Event{}, notFound(op, "note of sending message", messageID)
+	}
 	ev, err := scanEvent(s.pool.QueryRow(ctx, `SELECT `+eventCols+`
 		FROM events WHERE type = 'note' AND data ->> '`+gateway.DataMessage+`' = $1 ORDER BY seq LIMIT 1`, messageID))
-	if errors.Is(err, pgx.ErrNoRows) || messageID == "" {
+	if errors.Is(err, pgx.ErrNoRows) {
 		return gateway.Event{}, notFound(op, "note of sending message", messageID)
 	}
 	return ev, s.fail(op, err)
