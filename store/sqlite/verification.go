@@ -703,13 +703,13 @@ func (s *Store) Events(ctx context.Context, verificationID string, after int64, 
 // the earliest if several. ENOTFOUND.
 func (s *Store) MessageEvent(ctx context.Context, messageID string) (gateway.Event, error) {
 	const op = "sqlite.MessageEvent"
-	notFound := fail(op, gateway.Errorf(gateway.ENOTFOUND, "no note of sending message %q", messageID))
-	if messageID == "" {
-		return gateway.Event{}, notFound
+	var ev gateway.Event
+	err := sql.ErrNoRows
+	if messageID != "" {
+		ev, err = scanEvent(s.reads().QueryRowContext(ctx, messageEvent, messageID))
 	}
-	ev, err := scanEvent(s.reads().QueryRowContext(ctx, messageEvent, messageID))
 	if errors.Is(err, sql.ErrNoRows) {
-		return gateway.Event{}, notFound
+		return gateway.Event{}, fail(op, gateway.Errorf(gateway.ENOTFOUND, "no note of sending message %q", messageID))
 	}
 	return ev, fail(op, err)
 }
