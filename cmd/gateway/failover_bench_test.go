@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"slices"
 	"testing"
@@ -17,13 +16,7 @@ import (
 // provider that is down.
 func refusingAddr(tb testing.TB) string {
 	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	u := "http://" + l.Addr().String()
-	l.Close()
-	return u
+	return "http://" + multiFreeAddr(tb)
 }
 
 // zoomDown is the configuration of a Zoom whose API and OAuth hosts refuse
