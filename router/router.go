@@ -14,6 +14,8 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -102,6 +104,11 @@ type Router struct {
 	// Links sends join links to the contacts that asked for them
 	// (gateway.Contact.Links); nil sends none.
 	Links LinkSender
+	// Channels describes the channels this gateway serves (cmd/gateway
+	// builds it from the providers it wires). Register refuses an adapter
+	// for a channel it lacks; nil accepts any well-formed channel name and
+	// treats no channel's handle as a phone number.
+	Channels *gateway.Registry
 
 	mu       sync.Mutex
 	adapters map[gateway.Channel]gateway.Adapter
@@ -161,8 +168,12 @@ func (r *Router) Register(a gateway.Adapter) error {
 		return gateway.Errorf(gateway.ECONFLICT, "router already open: register adapters before Open")
 	}
 	ch := a.Channel()
-	if _, err := gateway.ParseChannel(string(ch)); err != nil {
-		return err
+	if r.Channels != nil {
+		if _, err := r.Channels.Parse(string(ch)); err != nil {
+			return err
+		}
+	} else if !ch.Valid() {
+		return gateway.Errorf(gateway.EINVALID, "%.40q is not a channel name", ch)
 	}
 	if _, dup := r.adapters[ch]; dup {
 		return gateway.Errorf(gateway.ECONFLICT, "an adapter for channel %s is already registered", ch)
@@ -171,16 +182,27 @@ func (r *Router) Register(a gateway.Adapter) error {
 	return nil
 }
 
-// Channels lists the channels with a registered adapter.
-func (r *Router) Channels() []gateway.Channel {
+// Served lists the channels with a registered adapter, in the registry's
+// order (by name without one), PSTN last.
+func (r *Router) Served() []gateway.Channel {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var out []gateway.Channel
-	for _, c := range gateway.Channels {
-		if r.adapters[c] != nil {
-			out = append(out, c)
-		}
+	for c := range r.adapters {
+		out = append(out, c)
 	}
+	if r.Channels != nil {
+		return r.Channels.Sorted(out)
+	}
+	slices.SortFunc(out, func(a, b gateway.Channel) int {
+		if (a == gateway.ChannelPSTN) != (b == gateway.ChannelPSTN) {
+			if a == gateway.ChannelPSTN {
+				return 1
+			}
+			return -1
+		}
+		return strings.Compare(string(a), string(b))
+	})
 	return out
 }
 
@@ -241,7 +263,7 @@ func (r *Router) Request(ctx context.Context, req gateway.Request) (gateway.Veri
 	}
 	if !served {
 		return gateway.Verification{}, false, gateway.Errorf(gateway.EUNAVAILABLE,
-			"none of the contact channels is available at this gateway (available: %v); the officer must use 999", r.Channels())
+			"none of the contact channels is available at this gateway (available: %v); the officer must use 999", r.Served())
 	}
 	room, borough, err := r.Rooms.Locate(req.Location)
 	if err != nil {

@@ -56,6 +56,7 @@ func quietLogger() *logrus.Logger {
 func newRouter(t testing.TB, st router.Store, set *rooms.Set, instance string) *router.Router {
 	t.Helper()
 	r := router.New(st, set)
+	r.Channels = testChannels(t)
 	r.Logger = quietLogger()
 	r.Instance = instance
 	r.RingTimeout = 400 * time.Millisecond
@@ -872,4 +873,23 @@ func TestJoinLinkStatuses(t *testing.T) {
 	if !maps.Equal(got, want) || attempt == "" {
 		t.Fatalf("notes of the join link %v on attempt %q, want %v", got, attempt, want)
 	}
+}
+
+// testChannels describes the channels the router tests use; whatsapp and
+// facetime handles are phone numbers.
+func testChannels(t testing.TB) *gateway.Registry {
+	t.Helper()
+	reg, err := gateway.NewRegistry(
+		gateway.ChannelInfo{Channel: gateway.ChannelFaceTime, PhoneHandle: true, Reports: gateway.ReportsAgent},
+		gateway.ChannelInfo{Channel: gateway.ChannelWhatsApp, PhoneHandle: true, Reports: gateway.ReportsAgent},
+		gateway.ChannelInfo{Channel: gateway.ChannelZoom, Reports: gateway.ReportsWebhook},
+		gateway.ChannelInfo{Channel: gateway.ChannelMeet, Reports: gateway.ReportsBothEnds},
+		gateway.ChannelInfo{Channel: gateway.ChannelTeams, Reports: gateway.ReportsBothEnds},
+		gateway.ChannelInfo{Channel: gateway.ChannelWebRTC, Reports: gateway.ReportsWebhook},
+		gateway.ChannelInfo{Channel: gateway.ChannelPSTN, PhoneHandle: true, Reports: gateway.ReportsWebhook},
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return reg
 }

@@ -193,13 +193,14 @@ func (u *run) handle(ch gateway.Channel) string {
 }
 
 // officerNumber is the number to ring the officer on for PSTN: his pstn
-// contact, else the number of a phone app he listed.
+// contact, else the number of a channel whose handles are phone numbers
+// (see gateway.ChannelInfo.PhoneHandle).
 func (u *run) officerNumber() string {
 	if h := u.handle(gateway.ChannelPSTN); h != "" {
 		return h
 	}
 	for _, c := range u.v.Contacts {
-		if (c.Channel == gateway.ChannelWhatsApp || c.Channel == gateway.ChannelFaceTime) && isE164(c.Handle) {
+		if u.r.Channels.PhoneHandle(c.Channel) && isE164(c.Handle) {
 			return c.Handle
 		}
 	}

@@ -109,6 +109,7 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 
 	r := router.New(st, m.Rooms)
+	r.Channels = channelRegistry()
 	r.Logger = log
 	r.Instance = instance
 	r.RingTimeout = cfg.RingTimeout
@@ -165,7 +166,7 @@ func (m *Main) Open(ctx context.Context) error {
 			log.WithError(err).Error("HTTP server stopped")
 		}
 	}()
-	log.WithFields(logrus.Fields{"addr": m.URL(), "public_url": m.PublicURL(), "channels": r.Channels(), "demo": m.Demo}).Info("gateway listening")
+	log.WithFields(logrus.Fields{"addr": m.URL(), "public_url": m.PublicURL(), "channels": r.Served(), "demo": m.Demo}).Info("gateway listening")
 
 	if m.Demo {
 		if err := m.demo.start(ctx); err != nil {

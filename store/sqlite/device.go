@@ -86,8 +86,8 @@ func checkDevice(d gateway.Device) error {
 		return err
 	}
 	for c := range d.Handles {
-		if _, err := gateway.ParseChannel(string(c)); err != nil {
-			return err
+		if !c.Valid() {
+			return gateway.Errorf(gateway.EINVALID, "device %s: %.40q is not a channel name", d.ID, c)
 		}
 	}
 	return nil
