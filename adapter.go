@@ -83,6 +83,43 @@ func (f Fate) String() string {
 	return fmt.Sprintf("fate(%d)", int(f))
 }
 
+// ParseFate returns the fate named s (as String names it), or an EINVALID
+// error. The empty string is the zero Fate: no fate given.
+func ParseFate(s string) (Fate, error) {
+	switch s {
+	case "":
+		return 0, nil
+	case "not_placed":
+		return NotPlaced, nil
+	case "placed_failed":
+		return PlacedFailed, nil
+	case "unknown":
+		return Unknown, nil
+	}
+	return 0, Errorf(EINVALID, "unknown fate %.40q (known: not_placed, placed_failed, unknown)", s)
+}
+
+// MarshalText names the fate; the zero Fate is empty.
+func (f Fate) MarshalText() ([]byte, error) {
+	if f == 0 {
+		return nil, nil
+	}
+	if _, err := ParseFate(f.String()); err != nil {
+		return nil, err
+	}
+	return []byte(f.String()), nil
+}
+
+// UnmarshalText is ParseFate.
+func (f *Fate) UnmarshalText(b []byte) error {
+	v, err := ParseFate(string(b))
+	if err != nil {
+		return err
+	}
+	*f = v
+	return nil
+}
+
 // CallError is an adapter's error: what the provider may have done, how long it
 // asked us to wait before trying again, and the cause.
 type CallError struct {
@@ -148,7 +185,8 @@ type Reporter interface {
 	Report(ctx context.Context, r Report) error
 }
 
-// ReportStatus is a status a provider or device agent reports for a leg.
+// ReportStatus is a status a provider or device agent reports for a leg, or
+// a messaging service for a message the gateway sent.
 type ReportStatus string
 
 // The report statuses. Append only.
@@ -160,29 +198,47 @@ const (
 	ReportNoAnswer  ReportStatus = "no_answer" // rang out
 	ReportFailed    ReportStatus = "failed"    // could not be placed or failed; see Fate
 	ReportEnded     ReportStatus = "ended"     // a connected call ended
-	ReportJoined    ReportStatus = "joined"    // one participant joined a meeting (not yet both)
+	ReportJoined    ReportStatus = "joined"    // one side joined a meeting (see Party)
 	ReportCancelled ReportStatus = "cancelled" // the leg was withdrawn
+
+	// The statuses of a message sent (a join link): Report.MessageID names it.
+	ReportSent      ReportStatus = "sent"      // the service took it
+	ReportDelivered ReportStatus = "delivered" // it reached the phone
+	ReportRead      ReportStatus = "read"      // it was opened
+	// A message that could not be delivered is ReportFailed with its MessageID.
 )
 
 // ParseReportStatus returns the status named s, or an EINVALID error.
 func ParseReportStatus(s string) (ReportStatus, error) {
 	switch r := ReportStatus(s); r {
 	case ReportDialling, ReportRinging, ReportAnswered, ReportRejected, ReportNoAnswer,
-		ReportFailed, ReportEnded, ReportJoined, ReportCancelled:
+		ReportFailed, ReportEnded, ReportJoined, ReportCancelled, ReportSent, ReportDelivered, ReportRead:
 		return r, nil
 	}
-	return "", Errorf(EINVALID, "unknown status %q", s)
+	return "", Errorf(EINVALID, "unknown status %.40q", s)
 }
 
+// Party is a side of a meeting-style call.
+type Party string
+
+// The parties. A meeting connects when both have joined.
+const (
+	PartyOfficer Party = "officer" // the officer (his app, or his join of the meeting)
+	PartyDevice  Party = "device"  // the ops room's handset
+)
+
 // Report is a status report for one leg, from a provider webhook or a device
-// agent, after the adapter has turned it into the gateway's terms.
+// agent, after the adapter has turned it into the gateway's terms; or a
+// messaging service's report on a message the gateway sent (MessageID set).
+// It is stored as it is, with its event (Event.Report).
 type Report struct {
-	AttemptID   string // set when the source knows it (agent reports, callbacks with our parameters)
-	Channel     Channel
-	ProviderRef string // otherwise the leg is found by the provider's reference
-	Status      ReportStatus
-	Fate        Fate   // for ReportFailed: NotPlaced or PlacedFailed
-	Party       string // for ReportJoined: "officer" or "device"
-	Detail      string // a short, safe description (no member of the public's number)
-	At          time.Time
+	AttemptID   string       `json:"attempt,omitempty"` // set when the source knows it (agent reports, callbacks with our parameters)
+	Channel     Channel      `json:"channel,omitempty"`
+	ProviderRef string       `json:"ref,omitempty"`     // otherwise the leg is found by the provider's reference
+	MessageID   string       `json:"message,omitempty"` // a message's status: the service's ID of the message
+	Status      ReportStatus `json:"status"`
+	Fate        Fate         `json:"fate,omitempty"`   // for ReportFailed: NotPlaced or PlacedFailed
+	Party       Party        `json:"party,omitempty"`  // for ReportJoined: who joined; empty when not known
+	Detail      string       `json:"detail,omitempty"` // a short, safe description (no member of the public's number)
+	At          time.Time    `json:"-"`
 }

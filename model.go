@@ -223,8 +223,10 @@ type Event struct {
 	AttemptID      string            `json:"attempt,omitempty"`
 	Message        string            `json:"message"`
 	Data           map[string]string `json:"data,omitempty"`
-	At             time.Time         `json:"at"`
-	Instance       string            `json:"instance,omitempty"`
+	// Report is the report an EventReport records, as it was made.
+	Report   *Report   `json:"report,omitempty"`
+	At       time.Time `json:"at"`
+	Instance string    `json:"instance,omitempty"`
 }
 
 // HasChannel reports whether cs contains c.

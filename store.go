@@ -128,8 +128,12 @@ type VerificationStore interface {
 	// hold has lapsed (store's clock). ECONFLICT when another instance holds
 	// it; ENOTFOUND.
 	Own(ctx context.Context, id, instance string, ttl time.Duration) (Verification, error)
-	// Orphans lists verifications in routing, queued, dialling or connected
-	// whose owner's hold has lapsed or who have no owner.
+	// Orphans lists verifications whose owner's hold has lapsed or who have
+	// no owner, and that still need a router: those in routing, queued or
+	// dialling, and those connected whose call holds its device (a live
+	// lease). A connected call whose device was released (the call ended
+	// before the supervisor recorded the outcome) needs none: it is not an
+	// orphan, so no instance takes it over again and again.
 	Orphans(ctx context.Context) ([]Verification, error)
 }
 

@@ -172,9 +172,17 @@ func (s *Store) insertEvent(ctx context.Context, tx pgx.Tx, ev gateway.Event) (g
 		}
 		data = &d
 	}
-	err := tx.QueryRow(ctx, `INSERT INTO events (verification_id, type, state, attempt_id, message, data, at, instance)
-		VALUES ($1, $2, $3, $4, $5, $6::jsonb, clock_timestamp(), $7) RETURNING seq, at`,
-		ev.VerificationID, string(ev.Type), string(ev.State), ev.AttemptID, ev.Message, data, ev.Instance).
+	var report *string
+	if ev.Report != nil {
+		d, err := jsonText(ev.Report)
+		if err != nil {
+			return gateway.Event{}, err
+		}
+		report = &d
+	}
+	err := tx.QueryRow(ctx, `INSERT INTO events (verification_id, type, state, attempt_id, message, data, report, at, instance)
+		VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, clock_timestamp(), $8) RETURNING seq, at`,
+		ev.VerificationID, string(ev.Type), string(ev.State), ev.AttemptID, ev.Message, data, report, ev.Instance).
 		Scan(&ev.Seq, &ev.At)
 	ev.At = ev.At.UTC()
 	return ev, err
@@ -534,14 +542,14 @@ func (s *Store) MessageEvent(ctx context.Context, messageID string) (gateway.Eve
 }
 
 // eventCols are the columns scanEvent reads.
-const eventCols = "seq, verification_id, type, state, attempt_id, message, data, at, instance"
+const eventCols = "seq, verification_id, type, state, attempt_id, message, data, report, at, instance"
 
 // scanEvent reads a row of eventCols.
 func scanEvent(row pgx.Row) (gateway.Event, error) {
 	var ev gateway.Event
-	var data []byte
+	var data, report []byte
 	if err := row.Scan(&ev.Seq, &ev.VerificationID, &ev.Type, &ev.State, &ev.AttemptID, &ev.Message, &data,
-		&ev.At, &ev.Instance); err != nil {
+		&report, &ev.At, &ev.Instance); err != nil {
 		return ev, err
 	}
 	ev.At = ev.At.UTC()
@@ -549,6 +557,13 @@ func scanEvent(row pgx.Row) (gateway.Event, error) {
 		if err := json.Unmarshal(data, &ev.Data); err != nil {
 			return ev, err
 		}
+	}
+	if report != nil {
+		ev.Report = new(gateway.Report)
+		if err := json.Unmarshal(report, ev.Report); err != nil {
+			return ev, err
+		}
+		ev.Report.At = ev.At
 	}
 	return ev, nil
 }
@@ -585,7 +600,9 @@ func (s *Store) Own(ctx context.Context, id, instance string, ttl time.Duration)
 func (s *Store) Orphans(ctx context.Context) ([]gateway.Verification, error) {
 	const op = "postgres.Orphans"
 	vs, err := loadVerifications(ctx, s.pool, `SELECT `+verificationCols+verificationFrom+`
-		WHERE v.state IN ('routing', 'queued', 'dialling', 'connected')
+		WHERE (v.state IN ('routing', 'queued', 'dialling')
+		       OR (v.state = 'connected' AND EXISTS (SELECT 1 FROM devices d
+		           WHERE d.lease_holder = v.id AND d.lease_expires_at > clock_timestamp())))
 		  AND (v.owner = '' OR v.owner_until IS NULL OR v.owner_until <= clock_timestamp())
 		ORDER BY v.created_at, v.id`)
 	return vs, s.fail(op, err)

@@ -265,8 +265,8 @@ func storedTimePtr(t *time.Time) *time.Time {
 }
 
 // insertEventQuery writes an event and returns its Seq.
-const insertEventQuery = `INSERT INTO events (verification_id, type, state, attempt_id, message, data, at, instance)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`
+const insertEventQuery = `INSERT INTO events (verification_id, type, state, attempt_id, message, data, report, at, instance)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`
 
 // insertEvent writes ev at now and returns it with its Seq and At.
 func insertEvent(ctx context.Context, tx tx, ev gateway.Event, now time.Time) (gateway.Event, error) {
@@ -278,9 +278,17 @@ func insertEvent(ctx context.Context, tx tx, ev gateway.Event, now time.Time) (g
 		}
 		data = d
 	}
+	var report any
+	if ev.Report != nil {
+		d, err := jsonText(ev.Report)
+		if err != nil {
+			return ev, err
+		}
+		report = d
+	}
 	ev.At = now
 	err := tx.QueryRowContext(ctx, insertEventQuery,
-		ev.VerificationID, ev.Type, ev.State, ev.AttemptID, ev.Message, data, now.UnixNano(), ev.Instance).Scan(&ev.Seq)
+		ev.VerificationID, ev.Type, ev.State, ev.AttemptID, ev.Message, data, report, now.UnixNano(), ev.Instance).Scan(&ev.Seq)
 	return ev, err
 }
 
@@ -661,7 +669,7 @@ func (s *Store) AppendEvent(ctx context.Context, ev gateway.Event) (gateway.Even
 // use an index: verificationEvents searches events_verification, allEvents
 // the primary key.
 const (
-	eventCols          = "seq, verification_id, type, state, attempt_id, message, data, at, instance"
+	eventCols          = "seq, verification_id, type, state, attempt_id, message, data, report, at, instance"
 	verificationEvents = "SELECT " + eventCols + " FROM events WHERE verification_id = ? AND seq > ? ORDER BY seq LIMIT ?"
 	allEvents          = "SELECT " + eventCols + " FROM events WHERE seq > ? ORDER BY seq LIMIT ?"
 	// messageEvent searches events_message.
@@ -717,12 +725,12 @@ func (s *Store) MessageEvent(ctx context.Context, messageID string) (gateway.Eve
 // scanEvent reads a row of eventCols.
 func scanEvent(row interface{ Scan(...any) error }) (gateway.Event, error) {
 	var (
-		ev   gateway.Event
-		data sql.NullString
-		at   int64
+		ev           gateway.Event
+		data, report sql.NullString
+		at           int64
 	)
 	if err := row.Scan(&ev.Seq, &ev.VerificationID, &ev.Type, &ev.State, &ev.AttemptID, &ev.Message, &data,
-		&at, &ev.Instance); err != nil {
+		&report, &at, &ev.Instance); err != nil {
 		return ev, err
 	}
 	ev.At = time.Unix(0, at).UTC()
@@ -730,6 +738,13 @@ func scanEvent(row interface{ Scan(...any) error }) (gateway.Event, error) {
 		if err := json.Unmarshal([]byte(data.String), &ev.Data); err != nil {
 			return ev, err
 		}
+	}
+	if report.Valid {
+		ev.Report = new(gateway.Report)
+		if err := json.Unmarshal([]byte(report.String), ev.Report); err != nil {
+			return ev, err
+		}
+		ev.Report.At = ev.At
 	}
 	return ev, nil
 }
@@ -771,13 +786,16 @@ func (s *Store) Own(ctx context.Context, id, instance string, ttl time.Duration)
 // ownVerification records an owner and the end of its hold.
 const ownVerification = "UPDATE verifications SET owner = ?, owner_until = ? WHERE id = ?"
 
-// Orphans lists verifications in routing, queued, dialling or connected that
-// have no owner or whose owner's hold has lapsed, oldest first.
+// Orphans lists verifications that have no owner or whose owner's hold has
+// lapsed, oldest first: those in routing, queued or dialling, and those
+// connected whose call still holds its device (a live lease).
 func (s *Store) Orphans(ctx context.Context) ([]gateway.Verification, error) {
 	var vs []gateway.Verification
 	err := s.read(ctx, func(tx tx, now time.Time) (err error) {
 		vs, err = loadVerifications(ctx, tx, now, `
-			WHERE v.state IN ('routing', 'queued', 'dialling', 'connected')
+			WHERE (v.state IN ('routing', 'queued', 'dialling')
+					OR (v.state = 'connected' AND EXISTS (SELECT 1 FROM claims c
+						WHERE c.holder = v.id AND c.released_at IS NULL AND c.expires_at > ?1)))
 				AND (v.owner = '' OR v.owner_until IS NULL OR v.owner_until <= ?1)
 			ORDER BY v.created_at, v.id`)
 		return err

@@ -58,6 +58,7 @@ func Run(t *testing.T, open func(t testing.TB) gateway.Store) {
 		{"Events", testEvents},
 		{"EventOrder", testEventOrder},
 		{"MessageEvent", testMessageEvent},
+		{"EventReport", testEventReport},
 		{"VerificationsFilter", testVerificationsFilter},
 		{"VerificationLease", testVerificationLease},
 		{"Ownership", testOwnership},

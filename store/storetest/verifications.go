@@ -573,6 +573,52 @@ func testEventOrder(t *testing.T, s gateway.Store) {
 // testMessageEvent: the note that recorded sending a message is found by
 // the message's ID, the first if several; other events carrying the same
 // data are not notes of a message sent.
+// testEventReport: a report is stored with its event and read back as the
+// same typed value, by Events and after a transition.
+func testEventReport(t *testing.T, s gateway.Store) {
+	c := ctx(t)
+	mustVerification(t, s, verification("v1", "t_a"))
+	reports := []gateway.Report{
+		{AttemptID: "a1", Channel: gateway.ChannelZoom, ProviderRef: "8123456789", Status: gateway.ReportJoined,
+			Party: gateway.PartyDevice, Detail: "the host joined"},
+		{AttemptID: "a1", Status: gateway.ReportFailed, Fate: gateway.NotPlaced, Detail: "app not signed in"},
+		{Channel: gateway.ChannelWhatsApp, MessageID: "wamid.AAA", Status: gateway.ReportDelivered},
+	}
+	var seqs []int64
+	for _, rep := range reports {
+		ev, err := s.AppendEvent(c, gateway.Event{VerificationID: "v1", Type: gateway.EventReport, AttemptID: rep.AttemptID,
+			Message: "reported " + string(rep.Status), Report: &rep})
+		must(t, err)
+		seqs = append(seqs, ev.Seq)
+	}
+	evs, err := s.Events(c, "v1", seqs[0]-1, 0)
+	must(t, err)
+	if len(evs) != len(reports) {
+		t.Fatalf("Events = %d events, want %d", len(evs), len(reports))
+	}
+	for i, ev := range evs {
+		if ev.Report == nil {
+			t.Fatalf("event %d has no report", ev.Seq)
+		}
+		got, want := *ev.Report, reports[i]
+		if !got.At.Equal(ev.At) {
+			t.Errorf("report %d At = %v, want the event's %v", i, got.At, ev.At)
+		}
+		got.At = want.At
+		if got != want {
+			t.Errorf("report %d = %+v, want %+v", i, got, want)
+		}
+	}
+	// An event without a report reads back without one.
+	ev, err := s.AppendEvent(c, gateway.Event{VerificationID: "v1", Type: gateway.EventNote, Message: "a note"})
+	must(t, err)
+	evs, err = s.Events(c, "v1", ev.Seq-1, 0)
+	must(t, err)
+	if len(evs) != 1 || evs[0].Report != nil {
+		t.Fatalf("a note read back as %+v, want no report", evs)
+	}
+}
+
 func testMessageEvent(t *testing.T, s gateway.Store) {
 	c := ctx(t)
 	mustVerification(t, s, verification("v1", "t_a"))
@@ -723,9 +769,19 @@ func testOwnership(t *testing.T, s gateway.Store) {
 	v3 := verification("v3", "t_a")
 	v3.State = gateway.StateVerified
 	mustVerification(t, s, v3)
+	// A connected call is an orphan while it holds its device: whoever takes
+	// it over keeps the lease while the call lasts. One whose device was
+	// released (the call ended before the outcome) needs no router: were it
+	// an orphan, instances would take it over again and again.
 	v4 := verification("v4", "t_a")
 	v4.State = gateway.StateConnected
 	mustVerification(t, s, v4)
+	mustCreate(t, s, device("d4", "r1", gateway.ChannelFaceTime), device("d5", "r1", gateway.ChannelFaceTime))
+	mustClaim(t, s, claimReq("v4", "r1"))
+	v5 := verification("v5", "t_a")
+	v5.State = gateway.StateConnected
+	mustVerification(t, s, v5)
+	must(t, s.Release(c, mustClaim(t, s, claimReq("v5", "r1")), "call ended"))
 	orphans, err := s.Orphans(c)
 	must(t, err)
 	if got := vids(orphans); !slices.Equal(got, []string{"v2", "v4"}) {
