@@ -167,6 +167,13 @@ func RetryAfterOf(err error) time.Duration {
 	return 0
 }
 
+// SkippedOf reports whether a *CallError in err's chain says the adapter
+// refused without contacting the provider (its circuit breaker is open).
+func SkippedOf(err error) bool {
+	var ce *CallError
+	return errors.As(err, &ce) && ce.Skipped
+}
+
 // Request is an officer app's request for a verification, decoded and
 // checked by the HTTP layer.
 type Request struct {

@@ -82,10 +82,33 @@ func NewVerificationView(v gateway.Verification) VerificationView {
 			EndedAt:   a.EndedAt,
 			Tries:     a.Tries,
 			Result:    a.Result,
-			Error:     a.Error,
+			Error:     attemptError(a),
 		})
 	}
 	return out
+}
+
+// attemptError is what the API says of how an attempt ended: a plain,
+// fixed phrase for its result. The provider's own words (URLs, error
+// bodies, handles) stay in the log and the record for staff.
+func attemptError(a gateway.Attempt) string {
+	switch a.Result {
+	case gateway.ResultNotPlaced:
+		return "the call could not be placed"
+	case gateway.ResultRejected:
+		return "the call was declined"
+	case gateway.ResultNoAnswer:
+		return "the call was not answered in time"
+	case gateway.ResultFailed:
+		return "the call failed"
+	case gateway.ResultUnknown:
+		return "the provider did not say whether the call was placed; it was hung up"
+	case gateway.ResultCancelled:
+		return "the call was withdrawn"
+	case gateway.ResultSkipped:
+		return "skipped: " + string(a.Channel) + " breaker open"
+	}
+	return ""
 }
 
 // EventView is one entry of a verification's record as an event stream
@@ -98,7 +121,17 @@ type EventView struct {
 	Attempt      string            `json:"attempt,omitempty"`
 	Message      string            `json:"message"`
 	Data         map[string]string `json:"data,omitempty"`
+	Report       *ReportView       `json:"report,omitempty"`
 	At           time.Time         `json:"at"`
+}
+
+// ReportView is what a provider or device agent reported, as an event
+// stream shows it.
+type ReportView struct {
+	Status gateway.ReportStatus `json:"status"`
+	Fate   gateway.Fate         `json:"fate,omitempty"`
+	Party  gateway.Party        `json:"party,omitempty"`
+	Detail string               `json:"detail,omitempty"`
 }
 
 // visible reports whether tok may see v: the officer who asked, any
@@ -350,6 +383,9 @@ func writeEvent(w http.ResponseWriter, ev gateway.Event, current gateway.State) 
 		Message:      ev.Message,
 		Data:         ev.Data,
 		At:           ev.At,
+	}
+	if r := ev.Report; r != nil {
+		view.Report = &ReportView{Status: r.Status, Fate: r.Fate, Party: r.Party, Detail: r.Detail}
 	}
 	if view.State == "" {
 		view.State = current

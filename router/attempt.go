@@ -2,11 +2,11 @@ package router
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/safeconnection/gateway"
+	"github.com/sirupsen/logrus"
 )
 
 // leg builds the leg of an attempt.
@@ -40,273 +40,260 @@ func (u *run) attemptDeadline(a gateway.Attempt) time.Time {
 }
 
 // attempt places the verification's call on one channel with one device (or
-// with none: PSTN to the supervisor desk), retrying what was not placed
-// within the attempt's deadline, and waits for it to connect. officer is the
-// officer's handle ("" for his contact on the channel); resumed is an attempt
-// taken over from a stopped instance, to be waited on, not placed again.
+// with none: PSTN to the supervisor desk) and waits for it to connect, by
+// the rules of Policy.decide. officer is the officer's handle ("" for his
+// contact on the channel); resumed is an attempt taken over from a stopped
+// instance, to be waited on, not placed again.
 func (u *run) attempt(ctx context.Context, ch gateway.Channel, lease *gateway.Lease, dev gateway.Device, officer string, resumed *gateway.Attempt) next {
+	d, ok := u.begin(ctx, ch, lease, dev, officer, resumed)
+	if !ok {
+		u.releaseIf(ctx, lease, "not used")
+		return stopped
+	}
+	defer d.close()
+	in := input{Kind: inStart, Now: u.r.Now()}
+	if resumed != nil {
+		in = input{Kind: inResume, Now: u.r.Now(), Ref: resumed.ProviderRef}
+	}
+	for {
+		var acts []action
+		d.s, acts = u.r.Policy.decide(d.s, in)
+		if len(acts) == 0 {
+			in = d.await() // an input that changed nothing: keep waiting
+			continue
+		}
+		for _, act := range acts {
+			var then next
+			in, then = d.perform(act)
+			if then != 0 {
+				return then
+			}
+		}
+	}
+}
+
+// attemptRun is the driver of one attempt: what the rules decided, done.
+type attemptRun struct {
+	u         *run
+	ctx       context.Context // the run's: ends when this instance stops
+	actx      context.Context // the attempt's: ends at its deadline too
+	cancel    context.CancelFunc
+	a         gateway.Attempt
+	lease     *gateway.Lease
+	dev       gateway.Device
+	leg       gateway.Leg
+	placement gateway.Placement
+	s         attemptState
+	stopKeep  func() // stops the lease's renewal; nil once stopped or handed over
+	reports   <-chan string
+	unsub     func()
+	after     int64           // reports are read from the events after this one
+	pending   []gateway.Event // read, not yet looked at
+	log       logrus.FieldLogger
+}
+
+// begin records a new attempt with the move to dialling (or takes up a
+// resumed one) and sets up its driver. False when the verification can no
+// longer be dialled (cancelled meanwhile) or the store failed.
+func (u *run) begin(ctx context.Context, ch gateway.Channel, lease *gateway.Lease, dev gateway.Device, officer string, resumed *gateway.Attempt) (*attemptRun, bool) {
 	r := u.r
-	ad := r.adapter(ch)
 	if officer == "" {
 		officer = u.handle(ch)
 	}
-	var a gateway.Attempt
-	var after int64 // reports are read from the events after this one
+	d := &attemptRun{u: u, ctx: ctx, lease: lease, dev: dev}
 	if resumed != nil {
-		a = *resumed
+		d.a = *resumed
+		d.placement = gateway.Placement{ProviderRef: d.a.ProviderRef, JoinURL: d.a.JoinURL}
 	} else {
 		u.seq++
-		a = gateway.Attempt{
-			ID: gateway.NewID("a_"), VerificationID: u.v.ID, Seq: u.seq, Channel: ch,
-			RoomID: u.room.ID, DeviceID: dev.ID, StartedAt: r.Now(),
-		}
+		d.a = gateway.Attempt{ID: gateway.NewID("a_"), VerificationID: u.v.ID, Seq: u.seq, Channel: ch,
+			RoomID: u.room.ID, DeviceID: dev.ID, StartedAt: r.Now()}
 		if lease != nil {
-			a.RoomID = lease.RoomID
+			d.a.RoomID = lease.RoomID
 		}
-		where := "the supervisor desk of " + u.room.Name
-		if dev.ID != "" {
-			where = fmt.Sprintf("device %s in room %s", dev.ID, a.RoomID)
-		}
-		// The attempt is recorded with the move to dialling, always
-		// through the store even when already dialling: the transition is
-		// the check, under the store's lock, that the verification was not
-		// cancelled since the last attempt, so a cancel another instance
-		// recorded can never let a new leg ring.
-		v, ev, err := r.Store.Transition(ctx, u.v.ID, gateway.Transition{
-			From:         []gateway.State{gateway.StateRouting, gateway.StateQueued, gateway.StateDialling},
-			To:           gateway.StateDialling,
-			Attempt:      &a,
-			AttemptEvent: u.attemptEvent(a, fmt.Sprintf("attempt %d: %s via %s", a.Seq, ch, where)),
-			Event:        gateway.Event{Type: gateway.EventState, AttemptID: a.ID, Instance: r.Instance, Message: "dialling " + string(ch)},
-		})
-		if err != nil {
+		seq, ok := u.dialling(ctx, d.a)
+		if !ok {
 			u.seq-- // not recorded
-			u.transitionFailed(ctx, err)
-			u.releaseIf(ctx, lease, "not used")
-			return stopped
+			return nil, false
 		}
-		u.v = v
-		after = ev.Seq
+		d.after = seq
 	}
-	log := u.log.WithFields(map[string]any{"attempt": a.ID, "channel": ch, "device": dev.ID})
-	deadline := u.attemptDeadline(a)
-	actx, cancel := context.WithDeadline(ctx, deadline)
-	defer cancel()
-
-	var stopKeep func()
+	d.log = u.log.WithFields(logrus.Fields{"attempt": d.a.ID, "channel": ch, "device": dev.ID})
+	deadline := u.attemptDeadline(d.a)
+	d.s = attemptState{Channel: ch, Deadline: deadline, Budget: u.v.Deadline, Ring: r.RingTimeout, Tries: d.a.Tries}
+	d.actx, d.cancel = context.WithDeadline(ctx, deadline)
 	if lease != nil {
-		stopKeep = u.keepLease(actx, *lease)
+		d.stopKeep = u.keepLease(d.actx, *lease)
 	}
-	finish := func(result gateway.AttemptResult, msg string, then next) next {
-		if stopKeep != nil {
-			stopKeep()
-		}
-		u.end(ctx, &a, result, msg)
-		if then != connected {
-			u.releaseIf(ctx, lease, string(result))
-		}
-		return then
-	}
+	d.reports, d.unsub = r.Store.Subscribe(gateway.TopicAttempt + d.a.ID)
+	d.leg = u.leg(d.a, dev, officer)
+	return d, true
+}
 
-	reports, unsub := r.Store.Subscribe(gateway.TopicAttempt + a.ID)
-	defer unsub()
-	leg := u.leg(a, dev, officer)
-	var placement gateway.Placement
-	if resumed != nil {
-		placement = gateway.Placement{ProviderRef: a.ProviderRef, JoinURL: a.JoinURL}
+// dialling records the attempt with the move to dialling, always through
+// the store even when already dialling: the transition is the check, under
+// the store's lock, that the verification was not cancelled since the last
+// attempt, so a cancel another instance recorded can never let a new leg
+// ring. It returns the Seq of the state event.
+func (u *run) dialling(ctx context.Context, a gateway.Attempt) (int64, bool) {
+	where := "the supervisor desk of " + u.room.Name
+	if a.DeviceID != "" {
+		where = fmt.Sprintf("device %s in room %s", a.DeviceID, a.RoomID)
 	}
-	place := resumed == nil
-	stale := map[string]bool{}   // provider references of earlier tries of this attempt
-	progressed := resumed != nil // the current try got further than being placed (dialling, ringing)
-	for {
-		if place {
-			if placement.ProviderRef != "" {
-				stale[placement.ProviderRef] = true
-			}
-			progressed = false
-			a.Tries++
-			p, err := ad.Place(actx, leg)
-			if err != nil {
-				if ctx.Err() != nil {
-					return u.stopping(ctx, &a, lease, placement)
-				}
-				var ce *gateway.CallError
-				errors.As(err, &ce)
-				a.Error = err.Error()
-				switch {
-				case ce != nil && ce.Skipped:
-					log.WithError(err).Info("channel skipped")
-					return finish(gateway.ResultSkipped, "skipped: "+err.Error(), nextChannel)
-				case gateway.FateOf(err) == gateway.NotPlaced:
-					wait := r.Backoff(r, a.Tries, gateway.RetryAfterOf(err))
-					if r.Now().Add(wait).Before(deadline) && u.putAttempt(ctx, a, fmt.Sprintf("try %d on %s not placed (%v); retrying in %s", a.Tries, ch, err, wait.Round(time.Millisecond))) {
-						if !u.sleep(actx, wait) {
-							if ctx.Err() != nil {
-								return u.stopping(ctx, &a, lease, placement)
-							}
-						}
-						continue
-					}
-					// The provider (or the store, for a device agent's
-					// order) could not take the leg: that is not this
-					// device's fault, and another device would only wait
-					// on the same provider again.
-					log.WithError(err).Warn("leg not placed within the attempt's deadline")
-					return finish(gateway.ResultNotPlaced, err.Error(), nextChannel)
-				case gateway.FateOf(err) == gateway.PlacedFailed:
-					return finish(gateway.ResultFailed, err.Error(), nextChannel)
-				default:
-					log.WithError(err).Warn("leg outcome unknown")
-					return finish(gateway.ResultUnknown, err.Error(), nextChannel)
-				}
-			}
-			placement = p
-			a.ProviderRef, a.JoinURL, a.Error = p.ProviderRef, p.JoinURL, ""
-			u.putAttempt(ctx, a, fmt.Sprintf("try %d on %s placed", a.Tries, ch))
-			if p.JoinURL != "" {
-				u.setJoinURL(ctx, a, p.JoinURL)
-				u.sendLinks(ctx, a, p.JoinURL)
-			}
-			if p.Connected {
-				return u.connect(ctx, &a, lease, dev, placement, stopKeep)
-			}
-		}
-		place = false
-		st, rep := u.waitReport(actx, reports, a, stale, &after, &progressed)
-		switch st {
-		case gateway.ReportAnswered:
-			return u.connect(ctx, &a, lease, dev, placement, stopKeep)
-		case gateway.ReportRejected:
-			return finish(gateway.ResultRejected, "rejected"+detail(rep), nextChannel)
-		case gateway.ReportNoAnswer:
-			return finish(gateway.ResultNoAnswer, "not answered"+detail(rep), nextChannel)
-		case gateway.ReportFailed:
-			if rep.Fate == gateway.NotPlaced {
-				a.Error = "not placed" + detail(rep)
-				wait := r.Backoff(r, a.Tries, 0)
-				if r.Now().Add(wait).Before(deadline) && u.putAttempt(ctx, a, fmt.Sprintf("try %d on %s not placed%s; retrying in %s", a.Tries, ch, detail(rep), wait.Round(time.Millisecond))) {
-					if u.sleep(actx, wait) {
-						place = true
-						continue
-					}
-				}
-				if ctx.Err() != nil {
-					return u.stopping(ctx, &a, lease, placement)
-				}
-				return finish(gateway.ResultNotPlaced, a.Error, nextDevice)
-			}
-			return finish(gateway.ResultFailed, "failed"+detail(rep), nextChannel)
-		case gateway.ReportEnded, gateway.ReportCancelled:
-			return finish(gateway.ResultFailed, "the call ended before it connected"+detail(rep), nextChannel)
-		case gateway.ReportJoined: // counted inside waitReport
-			continue
-		}
-		// No report: the run is stopping, the verification ended, or the
-		// attempt's deadline passed.
-		if ctx.Err() != nil {
-			return u.stopping(ctx, &a, lease, placement)
-		}
-		u.hangUp(ctx, leg, placement)
-		if u.v.State == gateway.StateCancelled {
-			return finish(gateway.ResultCancelled, "cancelled by the officer", stopped)
-		}
-		if !r.Now().Before(u.v.Deadline) {
-			return finish(gateway.ResultNoAnswer, "not answered before the time budget was spent", nextChannel)
-		}
-		if a.Tries > 1 && !progressed {
-			// Every try so far failed to place and the last one did not
-			// even start ringing: the device cannot place it.
-			return finish(gateway.ResultNotPlaced, "not placed within "+r.RingTimeout.String()+": "+a.Error, nextDevice)
-		}
-		return finish(gateway.ResultNoAnswer, fmt.Sprintf("not answered within %s", r.RingTimeout), nextChannel)
+	v, ev, err := u.r.Store.Transition(ctx, u.v.ID, gateway.Transition{
+		From:         []gateway.State{gateway.StateRouting, gateway.StateQueued, gateway.StateDialling},
+		To:           gateway.StateDialling,
+		Attempt:      &a,
+		AttemptEvent: u.attemptEvent(a, fmt.Sprintf("attempt %d: %s via %s", a.Seq, a.Channel, where)),
+		Event:        gateway.Event{Type: gateway.EventState, AttemptID: a.ID, Instance: u.r.Instance, Message: "dialling " + string(a.Channel)},
+	})
+	if err != nil {
+		u.transitionFailed(ctx, err)
+		return 0, false
+	}
+	u.v = v
+	return ev.Seq, true
+}
+
+func (d *attemptRun) close() {
+	d.unsub()
+	d.stopLease()
+	d.cancel()
+}
+
+// stopLease stops the attempt's renewal of the lease, if it still runs.
+func (d *attemptRun) stopLease() {
+	if d.stopKeep != nil {
+		d.stopKeep()
+		d.stopKeep = nil
 	}
 }
 
-func detail(rep gateway.Report) string {
-	if rep.Detail == "" {
-		return ""
+// perform does one action. It returns the input the action led to (for
+// place, back off and wait), or where the run goes next when the attempt is
+// over (connect, end, leave).
+func (d *attemptRun) perform(act action) (input, next) {
+	u := d.u
+	switch act.Kind {
+	case actPlace:
+		return d.place(), 0
+	case actRecord:
+		d.a.Tries, d.a.Error = d.s.Tries, d.s.LastError
+		u.putAttempt(d.ctx, d.a, act.Message)
+	case actJoinURL:
+		u.setJoinURL(d.ctx, d.a, d.placement.JoinURL)
+		u.sendLinks(d.ctx, d.a, d.placement.JoinURL)
+	case actBackoff:
+		return d.backoff(act.Wait), 0
+	case actWait:
+		return d.await(), 0
+	case actHangUp:
+		u.hangUp(d.ctx, d.leg, d.placement)
+	case actConnect:
+		d.stopLease() // the call's hold renews the lease from now on
+		return input{}, u.connect(d.ctx, &d.a, d.lease, d.dev, d.placement)
+	case actEnd:
+		d.stopLease()
+		d.a.Tries = d.s.Tries
+		if act.Result == gateway.ResultSkipped {
+			d.log.WithField("reason", act.Message).Info("channel skipped")
+		}
+		u.end(d.ctx, &d.a, act.Result, act.Message)
+		u.releaseIf(d.ctx, d.lease, string(act.Result))
+		return input{}, act.Next
+	case actLeave:
+		d.log.Info("instance stopping with an attempt in progress; leaving it for take-over")
+		return input{}, stopped
 	}
-	return ": " + rep.Detail
+	return input{}, 0
 }
 
-// waitReport waits for the next report on the attempt that settles it, the
-// attempt's deadline, the verification's end, or the run's stop; reports
-// naming the provider reference of an earlier try are passed over. It returns
-// "" and an empty report for the last three. Two joins by distinct parties
-// count as answered.
-func (u *run) waitReport(ctx context.Context, wake <-chan string, a gateway.Attempt, stale map[string]bool, after *int64, progressed *bool) (gateway.ReportStatus, gateway.Report) {
-	r := u.r
+// place places one try of the leg.
+func (d *attemptRun) place() input {
+	d.a.Tries = d.s.Tries
+	p, err := d.u.r.adapter(d.a.Channel).Place(d.actx, d.leg)
+	now := d.u.r.Now()
+	if err != nil {
+		if d.ctx.Err() != nil {
+			return input{Kind: inStopping, Now: now}
+		}
+		d.a.Error = err.Error()
+		in := placeFailed(now, err)
+		if in.Fate != gateway.NotPlaced && !in.Skipped {
+			d.log.WithError(err).Warn("leg not placed; its outcome is not known or it failed")
+		}
+		return in
+	}
+	d.placement = p
+	d.a.ProviderRef, d.a.JoinURL, d.a.Error = p.ProviderRef, p.JoinURL, ""
+	return input{Kind: inPlaced, Now: now, Placement: p}
+}
+
+// backoff waits before the next try.
+func (d *attemptRun) backoff(wait time.Duration) input {
+	if d.u.sleep(d.actx, wait) {
+		return input{Kind: inWoke, Now: d.u.r.Now()}
+	}
+	return d.interrupted()
+}
+
+// interrupted is the input for the attempt's context ending.
+func (d *attemptRun) interrupted() input {
+	if d.ctx.Err() != nil {
+		return input{Kind: inStopping, Now: d.u.r.Now()}
+	}
+	return input{Kind: inTimeout, Now: d.u.r.Now()}
+}
+
+// await waits for the next event that concerns the attempt: a report on it,
+// the verification's end elsewhere (read from the record, so that a lost
+// wake-up loses nothing), the attempt's deadline or the run's stop.
+func (d *attemptRun) await() input {
+	u, r := d.u, d.u.r
 	poll := time.NewTicker(r.PollInterval)
 	defer poll.Stop()
-	joined := map[string]bool{}
 	for {
-		evs, err := r.Store.Events(ctx, u.v.ID, *after, 0)
-		if err != nil && ctx.Err() == nil {
+		for len(d.pending) > 0 {
+			ev := d.pending[0]
+			d.pending = d.pending[1:]
+			if in, ok := d.inputOf(ev); ok {
+				return in
+			}
+		}
+		evs, err := r.Store.Events(d.actx, u.v.ID, d.after, 0)
+		if err != nil && d.actx.Err() == nil {
 			u.log.WithError(err).Warn("could not read reports")
 		}
-		for _, ev := range evs {
-			*after = ev.Seq
-			if ev.Type == gateway.EventState && !ev.State.Live() && ev.State != gateway.StateConnected {
-				// Ended elsewhere (cancelled on another instance): the
-				// record says so even when the wake-up was lost.
-				u.v.State = ev.State
-				return "", gateway.Report{}
-			}
-			if ev.Type != gateway.EventReport || ev.AttemptID != a.ID {
-				continue
-			}
-			if stale[ev.Data["ref"]] {
-				continue // about an earlier try of this attempt
-			}
-			rep := reportOf(ev)
-			switch rep.Status {
-			case gateway.ReportDialling, gateway.ReportRinging:
-				*progressed = true
-				continue
-			case gateway.ReportJoined:
-				*progressed = true
-				party := rep.Party
-				if party == "" {
-					party = fmt.Sprint(ev.Seq)
-				}
-				joined[party] = true
-				if len(joined) >= 2 {
-					return gateway.ReportAnswered, rep
-				}
-				continue
-			}
-			return rep.Status, rep
+		if len(evs) > 0 {
+			d.after, d.pending = evs[len(evs)-1].Seq, evs
+			continue
 		}
 		select {
-		case <-ctx.Done():
-			return "", gateway.Report{}
+		case <-d.actx.Done():
+			return d.interrupted()
 		case <-u.cancel:
-			if v, err := r.Store.Verification(ctx, u.v.ID); err == nil {
+			if v, err := r.Store.Verification(d.actx, u.v.ID); err == nil && v.State == gateway.StateCancelled {
 				u.v.State = v.State
-				if v.State == gateway.StateCancelled {
-					return "", gateway.Report{}
-				}
+				return input{Kind: inEnded, Now: r.Now()}
 			}
-		case <-wake:
+		case <-d.reports:
 		case <-poll.C:
 		}
 	}
 }
 
-func reportOf(ev gateway.Event) gateway.Report {
-	rep := gateway.Report{
-		AttemptID: ev.AttemptID, Status: gateway.ReportStatus(ev.Data["status"]),
-		Party: ev.Data["party"], Detail: ev.Data["detail"], ProviderRef: ev.Data["ref"], At: ev.At,
+// inputOf turns an event of the record into an input for the attempt, if it
+// concerns it.
+func (d *attemptRun) inputOf(ev gateway.Event) (input, bool) {
+	if ev.Type == gateway.EventState && !ev.State.Live() && ev.State != gateway.StateConnected {
+		// Ended elsewhere (cancelled on another instance).
+		d.u.v.State = ev.State
+		return input{Kind: inEnded, Now: d.u.r.Now()}, true
 	}
-	switch ev.Data["fate"] {
-	case gateway.NotPlaced.String():
-		rep.Fate = gateway.NotPlaced
-	case gateway.PlacedFailed.String():
-		rep.Fate = gateway.PlacedFailed
-	case gateway.Unknown.String():
-		rep.Fate = gateway.Unknown
+	if ev.Type != gateway.EventReport || ev.AttemptID != d.a.ID || ev.Report == nil {
+		return input{}, false
 	}
-	return rep
+	return input{Kind: inReport, Now: d.u.r.Now(), Report: *ev.Report}, true
 }
 
 // attemptEvent is the event written with an attempt.
@@ -408,13 +395,6 @@ func (u *run) sendLinks(ctx context.Context, a gateway.Attempt, url string) {
 				AttemptID: a.ID, Message: msg, Data: data, Instance: u.r.Instance})
 		}()
 	}
-}
-
-// stopping leaves an attempt as it is because this instance stops: the
-// lease and the hold lapse, and whoever takes over finds the attempt open.
-func (u *run) stopping(ctx context.Context, a *gateway.Attempt, lease *gateway.Lease, p gateway.Placement) next {
-	u.log.WithField("attempt", a.ID).Info("instance stopping with an attempt in progress; leaving it for take-over")
-	return stopped
 }
 
 func (u *run) hangUp(ctx context.Context, leg gateway.Leg, p gateway.Placement) {

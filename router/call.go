@@ -9,13 +9,10 @@ import (
 )
 
 // connect records that the call is up, with the attempt's end in the same
-// write, and holds the device while it lasts. stopKeep (nil without a
-// lease) stops the attempt's lease renewal; the hold renews it from then on.
-func (u *run) connect(ctx context.Context, a *gateway.Attempt, lease *gateway.Lease, dev gateway.Device, p gateway.Placement, stopKeep func()) next {
+// write, and holds the device while it lasts (the attempt's own renewal of
+// the lease has stopped; the hold renews it from then on).
+func (u *run) connect(ctx context.Context, a *gateway.Attempt, lease *gateway.Lease, dev gateway.Device, p gateway.Placement) next {
 	r := u.r
-	if stopKeep != nil {
-		stopKeep()
-	}
 	ended := *a
 	summary := u.close(&ended, gateway.ResultConnected, "")
 	v, ev, err := r.Store.Transition(ctx, u.v.ID, gateway.Transition{
@@ -99,7 +96,7 @@ func (u *run) hold(ctx context.Context, a gateway.Attempt, lease *gateway.Lease,
 		evs, _ := r.Store.Events(ctx, u.v.ID, after, 0)
 		for _, ev := range evs {
 			after = ev.Seq
-			if ev.Type == gateway.EventReport && ev.AttemptID == a.ID && ev.Data["status"] == string(gateway.ReportEnded) {
+			if ev.Type == gateway.EventReport && ev.AttemptID == a.ID && ev.Report != nil && ev.Report.Status == gateway.ReportEnded {
 				u.note(ctx, a.ID, "call ended")
 				stopKeep()
 				u.release(ctx, *lease, "call ended")

@@ -8,17 +8,25 @@ import (
 	"github.com/safeconnection/gateway"
 )
 
-// Report records a provider's or device agent's report on a leg and wakes
-// the run waiting on it, on whichever instance it runs. The attempt is found
-// by AttemptID, else by the channel and provider reference. A provider's
-// webhook can outrun its own API's answer (Zoom posts meeting.started as the
-// meeting is made), so a reference not yet recorded is looked for again for
-// up to ReportGrace. ENOTFOUND when no attempt matches; EINVALID for an
-// unknown status.
+// Report records a provider's or device agent's report on a leg, as it was
+// made, and wakes the run waiting on it, on whichever instance it runs. The
+// attempt is found by AttemptID, else by the channel and provider
+// reference. A provider's webhook can outrun its own API's answer (Zoom
+// posts meeting.started as the meeting is made), so a reference not yet
+// recorded is looked for again for up to ReportGrace. A report with a
+// MessageID is a messaging service's on a message sent (see messageStatus).
+// ENOTFOUND when no attempt or message matches; EINVALID for an unknown
+// status or fate.
 func (r *Router) Report(ctx context.Context, rep gateway.Report) error {
 	const op = "router.Report"
 	if _, err := gateway.ParseReportStatus(string(rep.Status)); err != nil {
 		return err
+	}
+	if _, err := gateway.ParseFate(rep.Fate.String()); rep.Fate != 0 && err != nil {
+		return err
+	}
+	if rep.MessageID != "" {
+		return r.messageStatus(ctx, rep)
 	}
 	var a gateway.Attempt
 	var err error
@@ -33,26 +41,14 @@ func (r *Router) Report(ctx context.Context, rep gateway.Report) error {
 	if err != nil {
 		return gateway.E(op, gateway.ErrorCode(err), err)
 	}
-	data := map[string]string{"status": string(rep.Status)}
-	if rep.Fate != 0 {
-		data["fate"] = rep.Fate.String()
-	}
-	if rep.Party != "" {
-		data["party"] = rep.Party
-	}
-	if rep.ProviderRef != "" {
-		data["ref"] = rep.ProviderRef
-	}
-	if rep.Detail != "" {
-		data["detail"] = rep.Detail
-	}
+	rep.AttemptID, rep.Channel, rep.At = a.ID, a.Channel, time.Time{}
 	msg := fmt.Sprintf("%s reported %s", a.Channel, rep.Status)
 	if rep.Party != "" {
-		msg += " (" + rep.Party + ")"
+		msg += " (" + string(rep.Party) + ")"
 	}
 	if _, err := r.Store.AppendEvent(ctx, gateway.Event{
 		VerificationID: a.VerificationID, Type: gateway.EventReport, AttemptID: a.ID,
-		Message: msg, Data: data, Instance: r.Instance,
+		Message: msg, Report: &rep, Instance: r.Instance,
 	}); err != nil {
 		return gateway.E(op, gateway.ErrorCode(err), err)
 	}
@@ -93,49 +89,29 @@ func awaitRecorded[T any](ctx context.Context, grace time.Duration, find func() 
 	}
 }
 
-// The statuses of a message sent, as MessageStatus takes them (WhatsApp's).
-const (
-	MessageSent      = "sent"
-	MessageDelivered = "delivered"
-	MessageRead      = "read"
-	MessageFailed    = "failed"
-)
-
-// MessageStatus is a messaging service's report on a message the router
-// sent (a join link).
-type MessageStatus struct {
-	Channel   gateway.Channel // the service: whatsapp
-	MessageID string          // the service's ID of the message
-	Status    string          // MessageSent, MessageDelivered, MessageRead or MessageFailed
-	Detail    string          // why it failed, in the service's words
-}
-
-// MessageStatus records in the verification's record that a join link was
+// messageStatus records in the verification's record that a join link was
 // delivered, read or not delivered. The message is found by the note that
 // recorded sending it, waiting up to ReportGrace for that note (the
 // service's first status can outrun it). "sent" adds nothing to that note
 // and is not recorded; a status already recorded for the message (a
 // webhook sent again) is not recorded twice. ENOTFOUND when no note
-// records the message; EINVALID for an unknown status.
-func (r *Router) MessageStatus(ctx context.Context, st MessageStatus) error {
-	const op = "router.MessageStatus"
+// records the message; EINVALID for a status a message cannot have.
+func (r *Router) messageStatus(ctx context.Context, rep gateway.Report) error {
+	const op = "router.Report"
 	var msg string
-	switch st.Status {
-	case MessageSent:
+	switch rep.Status {
+	case gateway.ReportSent:
 		return nil
-	case MessageDelivered:
-		msg = "join link delivered by " + string(st.Channel) + " message"
-	case MessageRead:
-		msg = "join link read on " + string(st.Channel)
-	case MessageFailed:
-		msg = "join link not delivered by " + string(st.Channel) + " message"
-		if st.Detail != "" {
-			msg += ": " + st.Detail
-		}
+	case gateway.ReportDelivered:
+		msg = "join link delivered by " + string(rep.Channel) + " message"
+	case gateway.ReportRead:
+		msg = "join link read on " + string(rep.Channel)
+	case gateway.ReportFailed:
+		msg = "join link not delivered by " + string(rep.Channel) + " message" + detail(rep)
 	default:
-		return gateway.Errorf(gateway.EINVALID, "unknown message status %.20q", st.Status)
+		return gateway.Errorf(gateway.EINVALID, "a message cannot be %s", rep.Status)
 	}
-	sent, err := awaitRecorded(ctx, r.ReportGrace, func() (gateway.Event, error) { return r.Store.MessageEvent(ctx, st.MessageID) })
+	sent, err := awaitRecorded(ctx, r.ReportGrace, func() (gateway.Event, error) { return r.Store.MessageEvent(ctx, rep.MessageID) })
 	if err != nil {
 		return gateway.E(op, gateway.ErrorCode(err), err)
 	}
@@ -144,22 +120,20 @@ func (r *Router) MessageStatus(ctx context.Context, st MessageStatus) error {
 		return gateway.E(op, gateway.ErrorCode(err), err)
 	}
 	for _, ev := range later {
-		if ev.Type == gateway.EventNote && ev.Data[gateway.DataMessage] == st.MessageID && ev.Data[dataDelivery] == st.Status {
+		if ev.Report != nil && ev.Report.MessageID == rep.MessageID && ev.Report.Status == rep.Status {
 			return nil
 		}
 	}
+	rep.AttemptID, rep.At = sent.AttemptID, time.Time{}
 	_, err = r.Store.AppendEvent(ctx, gateway.Event{
 		VerificationID: sent.VerificationID, Type: gateway.EventNote, AttemptID: sent.AttemptID, Message: msg,
-		Data: map[string]string{gateway.DataMessage: st.MessageID, dataDelivery: st.Status}, Instance: r.Instance,
+		Data: map[string]string{gateway.DataMessage: rep.MessageID}, Report: &rep, Instance: r.Instance,
 	})
 	if err != nil {
 		return gateway.E(op, gateway.ErrorCode(err), err)
 	}
 	return nil
 }
-
-// dataDelivery is the Data key of a message's status in the record.
-const dataDelivery = "delivery"
 
 func (r *Router) hangUpLate(ctx context.Context, a gateway.Attempt) {
 	ad := r.adapter(a.Channel)
@@ -186,7 +160,7 @@ func (r *Router) Joined(ctx context.Context, id string) error {
 	}
 	for i := len(v.Attempts) - 1; i >= 0; i-- {
 		if a := v.Attempts[i]; a.Open() {
-			return r.Report(ctx, gateway.Report{AttemptID: a.ID, Channel: a.Channel, Status: gateway.ReportJoined, Party: "officer", Detail: "the officer app opened the meeting link"})
+			return r.Report(ctx, gateway.Report{AttemptID: a.ID, Channel: a.Channel, Status: gateway.ReportJoined, Party: gateway.PartyOfficer, Detail: "the officer app opened the meeting link"})
 		}
 	}
 	return gateway.Errorf(gateway.ECONFLICT, "no call is being placed for this verification")

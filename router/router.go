@@ -13,8 +13,7 @@ package router
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
-	"slices"
+		"slices"
 	"strings"
 	"sync"
 	"time"
@@ -78,9 +77,6 @@ type Router struct {
 	LeaseTTL time.Duration
 	// HeartbeatStale: a device not heard from for this long is not routable.
 	HeartbeatStale time.Duration
-	// RetryMin and RetryMax bound the backoff between tries of a leg that was
-	// not placed.
-	RetryMin, RetryMax time.Duration
 	// MaxCall bounds how long a connected call holds its device.
 	MaxCall time.Duration
 	// OwnerTTL is how long this instance's hold on a verification lasts
@@ -95,9 +91,10 @@ type Router struct {
 	// ReportGrace is how long a report naming a provider reference that no
 	// attempt has yet waits for one to record it (see Report).
 	ReportGrace time.Duration
-	// Backoff returns the wait before try n+1 of a leg (n ≥ 1), given the
-	// provider's Retry-After (0 if none). Default: DefaultBackoff.
-	Backoff func(r *Router, n int, retryAfter time.Duration) time.Duration
+	// Policy is the rules of an attempt that a deployment may change: when
+	// to retry what was not placed, how long to back off, where to fail
+	// over. Default: DefaultPolicy(200ms, 3s).
+	Policy Policy
 	// Ranker reorders the officer's channels by their recent record; nil
 	// keeps his order.
 	Ranker *Ranker
@@ -133,30 +130,15 @@ func New(store Store, rooms Locator) *Router {
 		Budget:         60 * time.Second,
 		LeaseTTL:       30 * time.Second,
 		HeartbeatStale: 90 * time.Second,
-		RetryMin:       200 * time.Millisecond,
-		RetryMax:       3 * time.Second,
 		MaxCall:        30 * time.Minute,
 		OwnerTTL:       10 * time.Second,
 		SweepInterval:  2 * time.Second,
 		PollInterval:   time.Second,
 		ReportGrace:    2 * time.Second,
-		Backoff:        DefaultBackoff,
+		Policy:         DefaultPolicy(200*time.Millisecond, 3*time.Second),
 		adapters:       map[gateway.Channel]gateway.Adapter{},
 		running:        map[string]context.CancelFunc{},
 	}
-}
-
-// DefaultBackoff doubles from RetryMin up to RetryMax with jitter (a half to
-// the whole of the step), and never waits less than the provider's
-// Retry-After.
-func DefaultBackoff(r *Router, n int, retryAfter time.Duration) time.Duration {
-	d := r.RetryMin
-	for i := 1; i < n && d < r.RetryMax; i++ {
-		d *= 2
-	}
-	d = min(d, r.RetryMax)
-	d = d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
-	return max(d, retryAfter)
 }
 
 // Register adds the adapter for its channel. It refuses a second adapter for

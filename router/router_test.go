@@ -63,8 +63,8 @@ func newRouter(t testing.TB, st router.Store, set *rooms.Set, instance string) *
 	r.Budget = 5 * time.Second
 	r.LeaseTTL = 2 * time.Second
 	r.HeartbeatStale = 0
-	r.RetryMin = 10 * time.Millisecond
-	r.RetryMax = 40 * time.Millisecond
+	r.Policy.RetryMin = 10 * time.Millisecond
+	r.Policy.RetryMax = 40 * time.Millisecond
 	r.OwnerTTL = time.Second
 	r.SweepInterval = 100 * time.Millisecond
 	r.PollInterval = 50 * time.Millisecond
@@ -802,7 +802,7 @@ type earlySender struct {
 
 func (s *earlySender) SendJoinLink(_ context.Context, to, ref, url string) (string, error) {
 	go func() {
-		s.reported <- s.r().MessageStatus(context.Background(), router.MessageStatus{Channel: gateway.ChannelWhatsApp, MessageID: "wamid.HBgL1", Status: router.MessageDelivered})
+		s.reported <- s.r().Report(context.Background(), gateway.Report{Channel: gateway.ChannelWhatsApp, MessageID: "wamid.HBgL1", Status: gateway.ReportDelivered})
 	}()
 	time.Sleep(200 * time.Millisecond)
 	return "wamid.HBgL1", nil
@@ -832,10 +832,10 @@ func TestJoinLinkStatuses(t *testing.T) {
 	if err := <-links.reported; err != nil {
 		t.Fatalf("the status that outran the send: %v", err)
 	}
-	status := func(id, st, detail string) error {
-		return e.r.MessageStatus(context.Background(), router.MessageStatus{Channel: gateway.ChannelWhatsApp, MessageID: id, Status: st, Detail: detail})
+	status := func(id string, st gateway.ReportStatus, detail string) error {
+		return e.r.Report(context.Background(), gateway.Report{Channel: gateway.ChannelWhatsApp, MessageID: id, Status: st, Detail: detail})
 	}
-	for _, st := range []string{router.MessageSent, router.MessageDelivered, router.MessageRead, router.MessageRead} {
+	for _, st := range []gateway.ReportStatus{gateway.ReportSent, gateway.ReportDelivered, gateway.ReportRead, gateway.ReportRead} {
 		if err := status("wamid.HBgL1", st, ""); err != nil {
 			t.Fatalf("status %s: %v", st, err)
 		}
@@ -844,7 +844,7 @@ func TestJoinLinkStatuses(t *testing.T) {
 		t.Errorf("unknown status: %v, want EINVALID", err)
 	}
 	e.r.ReportGrace = 50 * time.Millisecond
-	if err := status("wamid.other", router.MessageFailed, "undeliverable"); gateway.ErrorCode(err) != gateway.ENOTFOUND {
+	if err := status("wamid.other", gateway.ReportFailed, "undeliverable"); gateway.ErrorCode(err) != gateway.ENOTFOUND {
 		t.Errorf("a message never sent: %v, want ENOTFOUND", err)
 	}
 

@@ -23,16 +23,6 @@ type run struct {
 	cancel   <-chan string                // wake-ups: cancelled, outcome recorded
 }
 
-// next is what to do after an attempt.
-type next int
-
-const (
-	nextChannel next = iota + 1 // this channel is done for this verification
-	nextDevice                  // this device could not place it: try another device
-	connected                   // the call is up
-	stopped                     // the verification ended (cancelled) or this instance stops
-)
-
 // run owns and drives one verification until it ends or this instance stops.
 func (r *Router) run(ctx context.Context, id string, takeover bool) {
 	log := r.Logger.WithFields(logrus.Fields{"verification": id, "instance": r.Instance})

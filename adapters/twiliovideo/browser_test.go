@@ -60,7 +60,7 @@ func TestJoinPageInChromium(t *testing.T) {
 	open(t, officer, p.JoinURL, "Connected")
 	e.rec.waitFor(t, 1)
 	rep := e.rec.list()[0]
-	if rep.Status != "joined" || rep.Party != twiliovideo.PartyOfficer || rep.AttemptID != l.AttemptID || rep.ProviderRef != p.ProviderRef {
+	if rep.Status != "joined" || string(rep.Party) != twiliovideo.PartyOfficer || rep.AttemptID != l.AttemptID || rep.ProviderRef != p.ProviderRef {
 		t.Errorf("report %+v, want the officer's join", rep)
 	}
 	if c := e.fake.Connects(); len(c) != 1 || c[0].Identity != twiliovideo.PartyOfficer || c[0].Room != l.AttemptID || c[0].RoomSID != p.ProviderRef {

@@ -60,10 +60,11 @@ const (
 // gateway's public URL.
 const PathCallback = "/webhooks/twilio/video"
 
-// The participants' identities, in tokens and in joined reports.
+// The participants' identities in access tokens: the names of the
+// gateway's parties, which the joined reports carry.
 const (
-	PartyOfficer = "officer"
-	PartyDevice  = "device"
+	PartyOfficer = string(gateway.PartyOfficer)
+	PartyDevice  = string(gateway.PartyDevice)
 )
 
 // JoinSender delivers a join link to the ops room's device (the device-agent

@@ -66,7 +66,7 @@ func (r *recorder) statuses() []string {
 	for _, rep := range r.list() {
 		s := string(rep.Status)
 		if rep.Party != "" {
-			s += ":" + rep.Party
+			s += ":" + string(rep.Party)
 		}
 		out = append(out, s)
 	}

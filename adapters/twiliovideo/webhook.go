@@ -74,7 +74,7 @@ func callbackReport(query, form url.Values, now time.Time) (rep gateway.Report, 
 	case "participant-connected":
 		switch who := form.Get("ParticipantIdentity"); who {
 		case PartyOfficer, PartyDevice:
-			rep.Status, rep.Party, rep.Detail = gateway.ReportJoined, who, "the "+who+" joined the video room"
+			rep.Status, rep.Party, rep.Detail = gateway.ReportJoined, gateway.Party(who), "the "+who+" joined the video room"
 		case "":
 			return rep, false, gateway.Errorf(gateway.EINVALID, "missing ParticipantIdentity")
 		default:

@@ -95,7 +95,7 @@ func TestWebhook(t *testing.T) {
 				t.Fatalf("%d reports", len(got))
 			}
 			rep := got[0]
-			if rep.Status != tt.report || rep.Party != tt.party || rep.ProviderRef != rm || rep.AttemptID != "a_1" || rep.Channel != gateway.ChannelWebRTC || !rep.At.Equal(a.Now()) {
+			if rep.Status != tt.report || string(rep.Party) != tt.party || rep.ProviderRef != rm || rep.AttemptID != "a_1" || rep.Channel != gateway.ChannelWebRTC || !rep.At.Equal(a.Now()) {
 				t.Errorf("report %+v", rep)
 			}
 		})
@@ -120,7 +120,7 @@ func FuzzWebhook(f *testing.F) {
 			if _, err := gateway.ParseReportStatus(string(r.Status)); err != nil {
 				t.Errorf("reported %q", r.Status)
 			}
-			if r.Status == gateway.ReportJoined && r.Party != twiliovideo.PartyOfficer && r.Party != twiliovideo.PartyDevice {
+			if r.Status == gateway.ReportJoined && r.Party != gateway.PartyOfficer && r.Party != gateway.PartyDevice {
 				t.Errorf("joined party %q", r.Party)
 			}
 			return nil

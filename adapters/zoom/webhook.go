@@ -28,9 +28,14 @@ const (
 	EventMeetingEnded      = "meeting.ended"
 )
 
-// PartyDevice is the Party of a join by the meeting's host: the ops-room
-// device, which joins with the start link under the host account.
-const PartyDevice = "device"
+// The parties of a Zoom meeting. The ops-room device joins with the start
+// link under the host account, so the host is the device; the meeting's join
+// link (with its passcode) goes to the officer only, so any other
+// participant is the officer's side.
+const (
+	PartyDevice  = gateway.PartyDevice
+	PartyOfficer = gateway.PartyOfficer
+)
 
 // Webhook returns the handler of Zoom's webhooks, to be mounted at
 // /webhooks/zoom/. It answers endpoint.url_validation challenges, turns
@@ -164,18 +169,17 @@ type Event struct {
 	ParticipantName   string
 }
 
-// Party names who joined: PartyDevice for the meeting's host, else the
-// participant's user_id, id or user_name, the first that is set.
-func (e Event) Party() string {
+// Party names the side that joined: PartyDevice for the meeting's host,
+// PartyOfficer for any other participant, "" for a participant event that
+// names no participant.
+func (e Event) Party() gateway.Party {
 	switch {
 	case e.ParticipantID != "" && e.ParticipantID == e.HostID:
 		return PartyDevice
-	case e.ParticipantUserID != "":
-		return e.ParticipantUserID
-	case e.ParticipantID != "":
-		return e.ParticipantID
+	case e.ParticipantUserID != "" || e.ParticipantID != "" || e.ParticipantName != "":
+		return PartyOfficer
 	}
-	return e.ParticipantName
+	return ""
 }
 
 type rawEvent struct {

@@ -342,15 +342,15 @@ func TestLoop(t *testing.T) {
 	}
 	waitFor(t, func() bool { return len(r.rep.got()) >= 3 })
 	got := r.rep.got()
-	parties := map[string]bool{}
+	parties := map[gateway.Party]bool{}
 	for _, rep := range got[:2] {
 		if rep.Status != gateway.ReportJoined || rep.ProviderRef != p.ProviderRef || rep.Channel != gateway.ChannelZoom {
 			t.Errorf("report %+v", rep)
 		}
 		parties[rep.Party] = true
 	}
-	if !parties[zoom.PartyDevice] || len(parties) != 2 {
-		t.Errorf("parties %v, want the device and one other", parties)
+	if !parties[zoom.PartyDevice] || !parties[zoom.PartyOfficer] || len(parties) != 2 {
+		t.Errorf("parties %v, want the device and the officer", parties)
 	}
 	if got[2].Status != gateway.ReportEnded || got[2].ProviderRef != p.ProviderRef {
 		t.Errorf("last report %+v, want ended", got[2])

@@ -14,7 +14,6 @@ import (
 	"github.com/safeconnection/gateway/adapters/twiliovideo"
 	"github.com/safeconnection/gateway/adapters/whatsapp"
 	"github.com/safeconnection/gateway/adapters/zoom"
-	"github.com/safeconnection/gateway/router"
 	"github.com/sirupsen/logrus"
 )
 
@@ -122,8 +121,8 @@ func (m *Main) wireAdapters(_ context.Context, log logrus.FieldLogger) error {
 		s.HTTPClient = client("whatsapp")
 		s.Logger = log.WithField("provider", "whatsapp")
 		s.OnStatus = func(ctx context.Context, st whatsapp.MessageStatus) error {
-			return m.Router.MessageStatus(ctx, router.MessageStatus{
-				Channel: gateway.ChannelWhatsApp, MessageID: st.MessageID, Status: st.Status, Detail: st.Reason(),
+			return m.Router.Report(ctx, gateway.Report{
+				Channel: gateway.ChannelWhatsApp, MessageID: st.MessageID, Status: gateway.ReportStatus(st.Status), Detail: st.Reason(),
 			})
 		}
 		m.WhatsApp = s

@@ -116,7 +116,7 @@ func (m *Main) Open(ctx context.Context) error {
 	r.Budget = cfg.Budget
 	r.LeaseTTL = cfg.LeaseTTL
 	r.HeartbeatStale = cfg.HeartbeatStale
-	r.RetryMin, r.RetryMax = cfg.RetryMin, cfg.RetryMax
+	r.Policy.RetryMin, r.Policy.RetryMax = cfg.RetryMin, cfg.RetryMax
 	r.MaxCall = cfg.MaxCall
 	r.OwnerTTL = cfg.OwnerTTL
 	r.SweepInterval = cfg.SweepInterval

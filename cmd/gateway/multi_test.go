@@ -459,7 +459,7 @@ func (r multiRecord) placedBy(attempt string) string {
 func (r multiRecord) reportedThrough(attempt string, status gateway.ReportStatus) []string {
 	var out []string
 	for _, ev := range r.events {
-		if ev.Type == gateway.EventReport && ev.AttemptID == attempt && ev.Data["status"] == string(status) && !slices.Contains(out, ev.Instance) {
+		if ev.Type == gateway.EventReport && ev.AttemptID == attempt && ev.Report != nil && ev.Report.Status == status && !slices.Contains(out, ev.Instance) {
 			out = append(out, ev.Instance)
 		}
 	}

@@ -120,8 +120,8 @@ func TestWebRTCInChromium(t *testing.T) {
 	}
 	var parties []string
 	for _, ev := range g.events(t, v.ID) {
-		if ev.Type == gateway.EventReport && ev.Data["status"] == string(gateway.ReportJoined) {
-			parties = append(parties, ev.Data["party"])
+		if ev.Type == gateway.EventReport && ev.Report != nil && ev.Report.Status == gateway.ReportJoined {
+			parties = append(parties, string(ev.Report.Party))
 		}
 	}
 	if !slices.Equal(parties, []string{"officer", "device"}) {

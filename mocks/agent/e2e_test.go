@@ -49,7 +49,7 @@ func newGateway(t *testing.T) *gatewayRig {
 	rt.RingTimeout = 5 * time.Second
 	rt.Budget = 20 * time.Second
 	rt.PollInterval = 50 * time.Millisecond
-	rt.RetryMin, rt.RetryMax = 20*time.Millisecond, 100*time.Millisecond
+	rt.Policy.RetryMin, rt.Policy.RetryMax = 20*time.Millisecond, 100*time.Millisecond
 	if err := rt.Register(agentadapter.New(gateway.ChannelFaceTime, st)); err != nil {
 		t.Fatal(err)
 	}
