@@ -13,7 +13,7 @@ package router
 import (
 	"context"
 	"fmt"
-		"slices"
+	"slices"
 	"strings"
 	"sync"
 	"time"
