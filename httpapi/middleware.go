@@ -2,12 +2,14 @@ package httpapi
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"net"
 	"net/http"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"time"
 
@@ -19,6 +21,10 @@ import (
 // codeMethodNotAllowed is the HTTP layer's own code for a path served only
 // for other methods: the domain has no such error.
 const codeMethodNotAllowed = "method_not_allowed"
+
+// codeHeadersTooLarge is the HTTP layer's own code for request headers over
+// the server's limit (431).
+const codeHeadersTooLarge = "headers_too_large"
 
 // statusOf is the one table from error codes to HTTP statuses.
 var statusOf = map[string]int{
@@ -35,6 +41,8 @@ var statusOf = map[string]int{
 	gateway.ETIMEOUT:      http.StatusGatewayTimeout,
 	gateway.ESIGNATURE:    http.StatusForbidden,
 	gateway.EINTERNAL:     http.StatusInternalServerError,
+	gateway.EIDEMPOTENCY:  http.StatusUnprocessableEntity,
+	codeHeadersTooLarge:   http.StatusRequestHeaderFieldsTooLarge,
 }
 
 // genericMessage is shown when an error carries no client-safe message.
@@ -52,6 +60,8 @@ var genericMessage = map[string]string{
 	gateway.ETIMEOUT:      "timed out",
 	gateway.ESIGNATURE:    "bad signature",
 	gateway.EINTERNAL:     "internal error",
+	gateway.EIDEMPOTENCY:  "this Idempotency-Key was used before with a different request",
+	codeHeadersTooLarge:   "request headers too large",
 }
 
 // StatusOf returns the HTTP status for an error code: the one table the API
@@ -72,9 +82,22 @@ type ErrorBody struct {
 	} `json:"error"`
 }
 
+// marshal encodes v as JSON without HTML escaping: the API's answers are
+// not HTML, and a message that names <secret> should read so, not
+// \u003csecret\u003e. The trailing newline is kept.
+func marshal(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
 // writeJSON answers with status and v as JSON.
 func (s *Server) writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
-	body, err := json.Marshal(v)
+	body, err := marshal(v)
 	if err != nil {
 		s.writeError(w, r, gateway.E("httpapi.writeJSON", gateway.EINTERNAL, err))
 		return
@@ -82,7 +105,7 @@ func (s *Server) writeJSON(w http.ResponseWriter, r *http.Request, status int, v
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	w.Write(append(body, '\n'))
+	w.Write(body)
 }
 
 // writeError answers with err's code and client-safe message. Internal
@@ -105,8 +128,15 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	var body ErrorBody
 	body.Error.Code, body.Error.Message = code, msg
-	if code == gateway.EUNAUTHORIZED {
+	switch code {
+	case gateway.EUNAUTHORIZED:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="gateway"`)
+	case gateway.EUNAVAILABLE:
+		// A dependency is down or nothing is free: say when to try again,
+		// so that clients retry rather than treat it as a bug. The chain
+		// (an I/O error, say) goes to the log, not to the client.
+		w.Header().Set("Retry-After", strconv.Itoa(s.retryAfterSeconds()))
+		s.logger().WithFields(logrus.Fields{"method": r.Method, "path": r.URL.Path}).WithError(err).Warn("unavailable")
 	}
 	s.writeJSON(w, r, status, body)
 }

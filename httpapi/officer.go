@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -354,11 +353,11 @@ func writeEvent(w http.ResponseWriter, ev gateway.Event, current gateway.State) 
 	if view.State == "" {
 		view.State = current
 	}
-	data, err := json.Marshal(view)
+	data, err := marshal(view)
 	if err != nil {
 		return err
 	}
-	_, err = fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", ev.Seq, sseField(string(ev.Type)), data)
+	_, err = fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n", ev.Seq, sseField(string(ev.Type)), data)
 	return err
 }
 

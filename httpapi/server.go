@@ -99,6 +99,7 @@ const (
 	DefaultMaxBody      = 64 << 10
 	DefaultAgentWait    = 25 * time.Second
 	DefaultSSEHeartbeat = 15 * time.Second
+	DefaultRetryAfter   = 2 * time.Second
 	// ReadyTimeout bounds the Ready check behind /readyz.
 	ReadyTimeout = 2 * time.Second
 )
@@ -150,6 +151,10 @@ type Server struct {
 	// stream open, and of its re-reads should a wake-up have been missed.
 	// Default: DefaultSSEHeartbeat.
 	SSEHeartbeat time.Duration
+	// RetryAfter is what every 503 (unavailable) answer's Retry-After
+	// header tells the client to wait, rounded up to whole seconds.
+	// Default: DefaultRetryAfter.
+	RetryAfter time.Duration
 }
 
 // NewServer returns a Server over the router and every part of the store,
@@ -203,6 +208,14 @@ func (s *Server) sseHeartbeat() time.Duration {
 		return DefaultSSEHeartbeat
 	}
 	return s.SSEHeartbeat
+}
+
+func (s *Server) retryAfterSeconds() int {
+	d := s.RetryAfter
+	if d <= 0 {
+		d = DefaultRetryAfter
+	}
+	return int((d + time.Second - 1) / time.Second)
 }
 
 var webhookName = regexp.MustCompile(`^[a-z0-9_-]+$`)
