@@ -1,11 +1,16 @@
 package httpapi_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/safeconnection/gateway"
 	"github.com/safeconnection/gateway/httpapi"
@@ -62,5 +67,108 @@ func TestJSONIsNotHTMLEscaped(t *testing.T) {
 	}
 	if strings.Contains(string(r.body), `\u003c`) {
 		t.Errorf("the body escapes < as for HTML: %s", r.body)
+	}
+}
+
+// roomSet is a fixed set of rooms.
+type roomSet map[string]bool
+
+func (rs roomSet) Room(id string) (gateway.Room, bool) { return gateway.Room{ID: id}, rs[id] }
+
+func TestDeviceInAnUnknownRoomIsRefused(t *testing.T) {
+	e := httpapitest.New(t, func(s *httpapi.Server) { s.Rooms = roomSet{"AW": true} })
+	_, ops := e.Token(t, gateway.RoleOps, "")
+	r := do(t, e, call{method: "POST", path: "/v1/devices", secret: ops,
+		body: `{"room":"ZZ","name":"desk","number":"+447700900555"}`})
+	msg := wantError(t, r, http.StatusBadRequest, gateway.EINVALID)
+	if !strings.Contains(msg, "ZZ") {
+		t.Errorf("message %q does not name the room", msg)
+	}
+	ds, err := e.Store.Devices(context.Background(), "ZZ", true)
+	if err != nil || len(ds) != 0 {
+		t.Errorf("devices in ZZ = %v, %v; want none", ds, err)
+	}
+	wantStatus(t, do(t, e, call{method: "POST", path: "/v1/devices", secret: ops,
+		body: `{"room":"AW","name":"desk","number":"+447700900555"}`}), http.StatusCreated)
+}
+
+func TestLongPollWaitIsHeldAtItsMost(t *testing.T) {
+	const most = 400 * time.Millisecond
+	e := httpapitest.New(t, func(s *httpapi.Server) { s.AgentWait = most })
+	_, agent := e.Device(t, "westminster")
+	for _, wait := range []string{"9223372037", "9223372036854775807", "99999999999999999999", "3"} {
+		start := time.Now()
+		r := do(t, e, call{method: "GET", path: "/v1/agent/orders?wait=" + wait, secret: agent})
+		took := time.Since(start)
+		wantStatus(t, r, http.StatusOK)
+		if took < most-50*time.Millisecond {
+			t.Errorf("wait=%s answered after %v, want the most, %v", wait, took, most)
+		}
+	}
+	for _, wait := range []string{"-1", "1.5", "soon", "+3"} {
+		wantError(t, do(t, e, call{method: "GET", path: "/v1/agent/orders?wait=" + wait, secret: agent}), http.StatusBadRequest, gateway.EINVALID)
+	}
+}
+
+func TestWebhookErrorsAreJSON(t *testing.T) {
+	twilio := http.NewServeMux()
+	twilio.HandleFunc("POST /webhooks/twilio/voice", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/xml; charset=utf-8")
+		io.WriteString(w, "<Response/>")
+	})
+	twilio.HandleFunc("POST /webhooks/twilio/plain", func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "bad form", http.StatusBadRequest)
+	})
+	e := httpapitest.New(t, func(s *httpapi.Server) { s.Webhooks = map[string]http.Handler{"twilio": twilio} })
+	wantError(t, do(t, e, call{method: "POST", path: "/webhooks/twilio/nosuch", body: "a=b", contentType: "application/x-www-form-urlencoded"}),
+		http.StatusNotFound, gateway.ENOTFOUND)
+	wantError(t, do(t, e, call{method: "GET", path: "/webhooks/twilio/voice"}), http.StatusMethodNotAllowed, "method_not_allowed")
+	wantError(t, do(t, e, call{method: "POST", path: "/webhooks/twilio/plain", body: "a=b", contentType: "application/x-www-form-urlencoded"}),
+		http.StatusBadRequest, gateway.EINVALID)
+	r := do(t, e, call{method: "POST", path: "/webhooks/twilio/voice", body: "a=b", contentType: "application/x-www-form-urlencoded"})
+	wantStatus(t, r, http.StatusOK)
+	if string(r.body) != "<Response/>" || !strings.HasPrefix(r.header.Get("Content-Type"), "text/xml") {
+		t.Errorf("TwiML answer changed: %s %q", r.body, r.header.Get("Content-Type"))
+	}
+}
+
+func TestTooLargeBodyIsAnsweredNotReset(t *testing.T) {
+	// A client that writes its whole request before it reads: the body is
+	// over MaxBody, over what net/http discards by itself (256 KiB) and
+	// over what loopback's socket buffers hold, so that the client is
+	// still sending when the answer is ready.
+	e := httpapitest.New(t, func(s *httpapi.Server) { s.DrainBody = 16 << 20 })
+	_, ops := e.Token(t, gateway.RoleOps, "")
+	body := `{"room":"AW","name":"` + strings.Repeat("x", 8<<20) + `"}`
+	for _, tt := range []struct {
+		name, framing string
+	}{
+		{"with Content-Length", fmt.Sprintf("Content-Length: %d\r\n", len(body))},
+		{"chunked", "Transfer-Encoding: chunked\r\n"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			conn, err := net.Dial("tcp", e.HTTP.Listener.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			conn.SetDeadline(time.Now().Add(10 * time.Second))
+			payload := body
+			if strings.HasPrefix(tt.framing, "Transfer-Encoding") {
+				payload = fmt.Sprintf("%x\r\n%s\r\n0\r\n\r\n", len(body), body)
+			}
+			req := "POST /v1/devices HTTP/1.1\r\nHost: gateway\r\nAuthorization: Bearer " + ops +
+				"\r\nContent-Type: application/json\r\n" + tt.framing + "\r\n" + payload
+			if _, err := io.WriteString(conn, req); err != nil {
+				t.Fatalf("the gateway stopped the client sending: %v", err)
+			}
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				t.Fatalf("no answer after the whole body was sent: %v", err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			wantError(t, response{status: resp.StatusCode, header: resp.Header, body: b}, http.StatusRequestEntityTooLarge, gateway.ETOOLARGE)
+		})
 	}
 }

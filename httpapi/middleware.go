@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"runtime/debug"
@@ -263,6 +264,122 @@ func (s *Server) recoverPanics(next http.Handler) http.Handler {
 		}()
 		next.ServeHTTP(w, r)
 	})
+}
+
+// drainRefusedBodies reads and discards, up to DrainBody, what is left of
+// the body of a request answered 413, before the answer leaves: closing a
+// connection with unread data resets it, and a client that sends its whole
+// body before it reads would see the reset instead of the 413. A client
+// that asked to be told before it sends (Expect: 100-continue) has sent
+// nothing yet, and is not asked for the body.
+func (s *Server) drainRefusedBodies(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body := r.Body
+		next.ServeHTTP(w, r)
+		rec, ok := w.(*recorder)
+		if !ok || rec.status != http.StatusRequestEntityTooLarge || body == nil || body == http.NoBody {
+			return
+		}
+		if strings.EqualFold(r.Header.Get("Expect"), "100-continue") {
+			return
+		}
+		if n := s.drainBody(); n > 0 {
+			_, _ = io.CopyN(io.Discard, body, n)
+		}
+	})
+}
+
+// jsonErrors makes a provider's webhook handler answer its errors as the
+// rest of the API does: a plain-text error (a ServeMux's 404, an
+// http.Error) becomes the JSON error of its status. Answers in JSON, XML
+// (TwiML) and other types pass as they are.
+func (s *Server) jsonErrors(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(&plainErrors{ResponseWriter: w, s: s, r: r}, r)
+	})
+}
+
+// plainErrors is the writer behind jsonErrors.
+type plainErrors struct {
+	http.ResponseWriter
+	s        *Server
+	r        *http.Request
+	wrote    bool
+	replaced bool
+}
+
+func (p *plainErrors) WriteHeader(status int) {
+	if p.wrote {
+		return
+	}
+	p.wrote = true
+	ct := p.Header().Get("Content-Type")
+	if status < 400 || (ct != "" && !strings.HasPrefix(ct, "text/plain")) {
+		p.ResponseWriter.WriteHeader(status)
+		return
+	}
+	p.replaced = true
+	for _, k := range []string{"Content-Type", "Content-Length", "X-Content-Type-Options"} {
+		p.Header().Del(k)
+	}
+	code := codeOfStatus(status)
+	msg := genericMessage[code]
+	if status == http.StatusNotFound {
+		msg = "no such endpoint"
+	}
+	p.s.writeError(p.ResponseWriter, p.r, &gateway.Error{Code: code, Message: msg})
+}
+
+func (p *plainErrors) Write(b []byte) (int, error) {
+	if !p.wrote {
+		p.WriteHeader(http.StatusOK)
+	}
+	if p.replaced {
+		return len(b), nil
+	}
+	return p.ResponseWriter.Write(b)
+}
+
+// Flush sends buffered data to the client.
+func (p *plainErrors) Flush() { _ = http.NewResponseController(p.ResponseWriter).Flush() }
+
+// Hijack passes a hijack through, for providers' handlers that need one.
+func (p *plainErrors) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	return http.NewResponseController(p.ResponseWriter).Hijack()
+}
+
+// Unwrap lets http.ResponseController reach the connection's writer.
+func (p *plainErrors) Unwrap() http.ResponseWriter { return p.ResponseWriter }
+
+// codeOfStatus is the code answered for an error status a handler chose
+// itself: the table's code for it, else invalid or internal.
+func codeOfStatus(status int) string {
+	switch status {
+	case http.StatusBadRequest, http.StatusUnprocessableEntity:
+		return gateway.EINVALID
+	case http.StatusUnauthorized:
+		return gateway.EUNAUTHORIZED
+	case http.StatusForbidden:
+		return gateway.EFORBIDDEN
+	case http.StatusNotFound:
+		return gateway.ENOTFOUND
+	case http.StatusMethodNotAllowed:
+		return codeMethodNotAllowed
+	case http.StatusConflict:
+		return gateway.ECONFLICT
+	case http.StatusRequestEntityTooLarge:
+		return gateway.ETOOLARGE
+	case http.StatusTooManyRequests:
+		return gateway.ERATELIMITED
+	case http.StatusServiceUnavailable:
+		return gateway.EUNAVAILABLE
+	case http.StatusGatewayTimeout:
+		return gateway.ETIMEOUT
+	}
+	if status < 500 {
+		return gateway.EINVALID
+	}
+	return gateway.EINTERNAL
 }
 
 // jsonFallback answers the mux's own 404 and 405 with JSON errors.

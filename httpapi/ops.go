@@ -132,6 +132,11 @@ func (s *Server) createDevice(w http.ResponseWriter, r *http.Request, tok gatewa
 	if d.RoomID, err = checkText("room", body.Room, MaxRoomID); err != nil {
 		return err
 	}
+	if s.Rooms != nil {
+		if _, ok := s.Rooms.Room(d.RoomID); !ok {
+			return invalid("room %q is not one of the operations rooms", d.RoomID)
+		}
+	}
 	if d.Name, err = checkOptionalText("name", body.Name, MaxDeviceName); err != nil {
 		return err
 	}

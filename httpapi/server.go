@@ -94,12 +94,20 @@ type DeviceStore interface {
 	Heartbeat(ctx context.Context, id string, battery int, apps []gateway.Channel) (gateway.Device, error)
 }
 
+// RoomSet is the part of the rooms the HTTP layer checks a device's room
+// against.
+type RoomSet interface {
+	// Room returns the room with the ID, and whether there is one.
+	Room(id string) (gateway.Room, bool)
+}
+
 // Defaults of the Server's fields.
 const (
 	DefaultMaxBody      = 64 << 10
 	DefaultAgentWait    = 25 * time.Second
 	DefaultSSEHeartbeat = 15 * time.Second
 	DefaultRetryAfter   = 2 * time.Second
+	DefaultDrainBody    = 1 << 20
 	// ReadyTimeout bounds the Ready check behind /readyz.
 	ReadyTimeout = 2 * time.Second
 )
@@ -120,6 +128,9 @@ type Server struct {
 	Devices DeviceStore
 	// Bus wakes event streams and agents' long polls.
 	Bus gateway.Bus
+	// Rooms, when set, is the set of operations rooms: a device is added
+	// only to one of them. Nil: any room ID is taken.
+	Rooms RoomSet
 
 	// Logger takes the request log and every internal error. Default: the
 	// logrus standard logger.
@@ -155,6 +166,12 @@ type Server struct {
 	// header tells the client to wait, rounded up to whole seconds.
 	// Default: DefaultRetryAfter.
 	RetryAfter time.Duration
+	// DrainBody is how much of a body refused as too large (413) is read
+	// and discarded before the answer, so that a client that sends its
+	// whole body before it reads sees the 413 rather than a reset
+	// connection. Beyond it the connection is closed. Default:
+	// DefaultDrainBody (1 MiB); negative: none.
+	DrainBody int64
 }
 
 // NewServer returns a Server over the router and every part of the store,
@@ -210,6 +227,16 @@ func (s *Server) sseHeartbeat() time.Duration {
 	return s.SSEHeartbeat
 }
 
+func (s *Server) drainBody() int64 {
+	switch {
+	case s.DrainBody < 0:
+		return 0
+	case s.DrainBody == 0:
+		return DefaultDrainBody
+	}
+	return s.DrainBody
+}
+
 func (s *Server) retryAfterSeconds() int {
 	d := s.RetryAfter
 	if d <= 0 {
@@ -261,7 +288,7 @@ func (s *Server) Handler() http.Handler {
 		if !webhookName.MatchString(name) {
 			panic(fmt.Sprintf("httpapi: invalid webhook name %q", name))
 		}
-		mux.Handle("/webhooks/"+name+"/", s.limitBody(h))
+		mux.Handle("/webhooks/"+name+"/", s.limitBody(s.jsonErrors(h)))
 	}
 	for name, h := range s.Pages {
 		if !webhookName.MatchString(name) {
@@ -270,7 +297,7 @@ func (s *Server) Handler() http.Handler {
 		mux.Handle("/join/"+name+"/", s.limitBody(h))
 	}
 
-	return s.logRequests(s.recoverPanics(s.jsonFallback(mux)))
+	return s.logRequests(s.drainRefusedBodies(s.recoverPanics(s.jsonFallback(mux))))
 }
 
 // limitBody caps a webhook's body at MaxBody; the provider's handler sees

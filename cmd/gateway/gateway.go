@@ -141,6 +141,7 @@ func (m *Main) Open(ctx context.Context) error {
 	srv := httpapi.NewServer(r, st)
 	srv.Logger = log
 	srv.MaxBody = cfg.MaxBody
+	srv.Rooms = m.Rooms
 	srv.Webhooks = m.Webhooks
 	srv.Pages = m.Pages
 	srv.Metrics = m.Metrics.Handler()
