@@ -54,28 +54,35 @@ func TestDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Config{
-		Addr:            "127.0.0.1:8080",
-		DataDir:         "./data",
-		PublicURL:       "https://gateway.example.org",
-		LogLevel:        "info",
-		RingTimeout:     20 * time.Second,
-		Budget:          60 * time.Second,
-		LeaseTTL:        30 * time.Second,
-		HeartbeatStale:  90 * time.Second,
-		SweepInterval:   2 * time.Second,
-		RetryMin:        200 * time.Millisecond,
-		RetryMax:        3 * time.Second,
-		MaxCall:         30 * time.Minute,
-		OwnerTTL:        10 * time.Second,
-		ReportGrace:     2 * time.Second,
-		MaxBody:         65536,
-		BreakerFailures: 5,
-		BreakerCooldown: 30 * time.Second,
-		Twilio:          Twilio{APIURL: "https://api.twilio.com", VideoURL: "https://video.twilio.com", VideoSDKURL: "https://sdk.twilio.com/js/video/releases/2.36.0/twilio-video.min.js"},
-		Zoom:            Zoom{UserID: "me", APIURL: "https://api.zoom.us", OAuthURL: "https://zoom.us"},
-		Meet:            Meet{APIURL: "https://meet.googleapis.com", TokenURL: "https://oauth2.googleapis.com/token"},
-		Teams:           Teams{GraphURL: "https://graph.microsoft.com", LoginURL: "https://login.microsoftonline.com"},
-		WhatsApp:        WhatsApp{APIURL: "https://graph.facebook.com", APIVersion: "v23.0"},
+		Addr:              "127.0.0.1:8080",
+		DataDir:           "./data",
+		PublicURL:         "https://gateway.example.org",
+		LogLevel:          "info",
+		RingTimeout:       20 * time.Second,
+		Budget:            60 * time.Second,
+		LeaseTTL:          30 * time.Second,
+		HeartbeatStale:    90 * time.Second,
+		SweepInterval:     2 * time.Second,
+		RetryMin:          200 * time.Millisecond,
+		RetryMax:          3 * time.Second,
+		MaxCall:           30 * time.Minute,
+		OwnerTTL:          10 * time.Second,
+		ReportGrace:       2 * time.Second,
+		MaxBody:           65536,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       75 * time.Second,
+		MaxHeaderBytes:    32768,
+		MaxConns:          4096,
+		MaxStreams:        16,
+		BreakerFailures:   5,
+		BreakerCooldown:   30 * time.Second,
+		Twilio:            Twilio{APIURL: "https://api.twilio.com", VideoURL: "https://video.twilio.com", VideoSDKURL: "https://sdk.twilio.com/js/video/releases/2.36.0/twilio-video.min.js"},
+		Zoom:              Zoom{UserID: "me", APIURL: "https://api.zoom.us", OAuthURL: "https://zoom.us"},
+		Meet:              Meet{APIURL: "https://meet.googleapis.com", TokenURL: "https://oauth2.googleapis.com/token"},
+		Teams:             Teams{GraphURL: "https://graph.microsoft.com", LoginURL: "https://login.microsoftonline.com"},
+		WhatsApp:          WhatsApp{APIURL: "https://graph.facebook.com", APIVersion: "v23.0"},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", c, want)
@@ -98,6 +105,8 @@ func overrideValue(s setting, i int) string {
 		return fmt.Sprintf("%ds", 7+i)
 	case s.value.Kind() == reflect.Int || s.value.Kind() == reflect.Int64:
 		return fmt.Sprint(2048 + i)
+	case s.value.Kind() == reflect.Bool:
+		return "true" // every default is false
 	}
 	return fmt.Sprintf("value-%d", i)
 }

@@ -119,7 +119,8 @@ func (s *Server) agentOrders(w http.ResponseWriter, r *http.Request, tok gateway
 	wake, stop := s.Bus.Subscribe(gateway.TopicOrders + dev)
 	defer stop()
 	if wait > 0 {
-		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(wait + 10*time.Second))
+		// The poll outlasts the server's write timeout.
+		s.extendWrite(http.NewResponseController(w), wait+time.Second)
 	}
 	timer := time.NewTimer(wait)
 	defer timer.Stop()

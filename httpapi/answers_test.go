@@ -172,3 +172,48 @@ func TestTooLargeBodyIsAnsweredNotReset(t *testing.T) {
 		})
 	}
 }
+
+func TestEventStreamsPerCredentialAreCapped(t *testing.T) {
+	e := httpapitest.New(t, func(s *httpapi.Server) { s.MaxStreams = 2 })
+	officer, secret := e.Token(t, gateway.RoleOfficer, "")
+	_, other := e.Token(t, gateway.RoleOps, "")
+	v := verification(t, e, officer.ID)
+	open := func(secret string) (*http.Response, context.CancelFunc) {
+		t.Helper()
+		ctx, cancel := context.WithCancel(context.Background())
+		req, _ := http.NewRequestWithContext(ctx, "GET", e.URL+"/v1/verifications/"+v.ID+"/events", nil)
+		req.Header.Set("Authorization", "Bearer "+secret)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			cancel()
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { resp.Body.Close(); cancel() })
+		return resp, cancel
+	}
+	first, closeFirst := open(secret)
+	second, _ := open(secret)
+	for _, r := range []*http.Response{first, second} {
+		if r.StatusCode != http.StatusOK {
+			t.Fatalf("stream within the cap: %d", r.StatusCode)
+		}
+	}
+	third, _ := open(secret)
+	b, _ := io.ReadAll(third.Body)
+	wantError(t, response{status: third.StatusCode, header: third.Header, body: b}, http.StatusTooManyRequests, gateway.ERATELIMITED)
+	if r, _ := open(other); r.StatusCode != http.StatusOK {
+		t.Errorf("another credential's stream: %d, want 200", r.StatusCode)
+	}
+	closeFirst()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		r, _ := open(secret)
+		if r.StatusCode == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a stream closed did not free its place: %d", r.StatusCode)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -267,9 +267,15 @@ func (s *Server) verificationEvents(w http.ResponseWriter, r *http.Request, tok 
 	if err != nil {
 		return err
 	}
+	if !s.openStream(tok.ID) {
+		return errTooManyStreams
+	}
+	defer s.closeStream(tok.ID)
 
+	// A stream outlives the server's write timeout: each write moves the
+	// write deadline on, and heartbeats keep it writing.
 	rc := http.NewResponseController(w)
-	_ = rc.SetWriteDeadline(time.Time{}) // a stream outlives the server's write timeout
+	s.extendWrite(rc, 0)
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
@@ -285,6 +291,9 @@ func (s *Server) verificationEvents(w http.ResponseWriter, r *http.Request, tok 
 		evs, err := s.Verifications.Events(ctx, v.ID, after, 0)
 		if err != nil {
 			return err
+		}
+		if len(evs) > 0 {
+			s.extendWrite(rc, 0)
 		}
 		for _, ev := range evs {
 			if err := writeEvent(w, ev, v.State); err != nil {
@@ -324,6 +333,7 @@ func (s *Server) awaitEvent(ctx context.Context, w http.ResponseWriter, rc *http
 				return nil
 			}
 		case <-tick:
+			s.extendWrite(rc, 0)
 			if _, err := fmt.Fprint(w, ": heartbeat\n\n"); err != nil {
 				return err
 			}
@@ -334,6 +344,9 @@ func (s *Server) awaitEvent(ctx context.Context, w http.ResponseWriter, rc *http
 		}
 	}
 }
+
+// errTooManyStreams answers an event stream over the credential's cap.
+var errTooManyStreams = gateway.Errorf(gateway.ERATELIMITED, "too many event streams open with this credential: close one first")
 
 var errGone = gateway.Errorf(gateway.EUNAVAILABLE, "stream ended")
 

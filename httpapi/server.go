@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"sync"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -108,6 +109,7 @@ const (
 	DefaultSSEHeartbeat = 15 * time.Second
 	DefaultRetryAfter   = 2 * time.Second
 	DefaultDrainBody    = 1 << 20
+	DefaultMaxStreams   = 16
 	// ReadyTimeout bounds the Ready check behind /readyz.
 	ReadyTimeout = 2 * time.Second
 )
@@ -153,6 +155,8 @@ type Server struct {
 	Pages map[string]http.Handler
 	// Metrics is served at /metrics when set.
 	Metrics http.Handler
+	// MetricsAuth makes /metrics need an ops credential.
+	MetricsAuth bool
 	// Ready reports whether the gateway can serve (store reachable, say);
 	// /readyz calls it with a ReadyTimeout deadline. Nil: always ready.
 	Ready func(ctx context.Context) error
@@ -172,6 +176,17 @@ type Server struct {
 	// connection. Beyond it the connection is closed. Default:
 	// DefaultDrainBody (1 MiB); negative: none.
 	DrainBody int64
+	// WriteTimeout is the http.Server's write timeout, which answers that
+	// last (event streams, agents' long polls) extend as they go: each
+	// write of a stream must finish within it, and a stream sends a
+	// heartbeat at least twice within it. Zero: none.
+	WriteTimeout time.Duration
+	// MaxStreams caps the event streams open at once with one credential;
+	// one more is a 429. Default: DefaultMaxStreams; negative: no cap.
+	MaxStreams int
+
+	streamsMu sync.Mutex
+	streams   map[string]int // open event streams by token ID
 }
 
 // NewServer returns a Server over the router and every part of the store,
@@ -221,10 +236,53 @@ func (s *Server) agentWait() time.Duration {
 }
 
 func (s *Server) sseHeartbeat() time.Duration {
-	if s.SSEHeartbeat <= 0 {
-		return DefaultSSEHeartbeat
+	d := s.SSEHeartbeat
+	if d <= 0 {
+		d = DefaultSSEHeartbeat
 	}
-	return s.SSEHeartbeat
+	if s.WriteTimeout > 0 {
+		d = min(d, s.WriteTimeout/2)
+	}
+	return d
+}
+
+// openStream counts an event stream of the token; false when it would be
+// over MaxStreams. closeStream undoes it.
+func (s *Server) openStream(token string) bool {
+	most := s.MaxStreams
+	if most == 0 {
+		most = DefaultMaxStreams
+	}
+	s.streamsMu.Lock()
+	defer s.streamsMu.Unlock()
+	if most > 0 && s.streams[token] >= most {
+		return false
+	}
+	if s.streams == nil {
+		s.streams = map[string]int{}
+	}
+	s.streams[token]++
+	return true
+}
+
+func (s *Server) closeStream(token string) {
+	s.streamsMu.Lock()
+	defer s.streamsMu.Unlock()
+	if s.streams[token]--; s.streams[token] <= 0 {
+		delete(s.streams, token)
+	}
+}
+
+// extendWrite moves the connection's write deadline WriteTimeout past now
+// (or past now+d), for an answer that lasts: each write of it must still
+// finish in time, so a client that stops reading is let go. (The read
+// deadline needs no care: net/http lifts it once the request is read.)
+func (s *Server) extendWrite(rc *http.ResponseController, d time.Duration) {
+	if s.WriteTimeout > 0 {
+		_ = rc.SetWriteDeadline(time.Now().Add(d + s.WriteTimeout))
+	} else {
+		_ = rc.SetWriteDeadline(time.Time{})
+	}
 }
 
 func (s *Server) drainBody() int64 {
@@ -280,7 +338,12 @@ func (s *Server) Handler() http.Handler {
 	// Health and metrics.
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
-	if s.Metrics != nil {
+	if s.Metrics != nil && s.MetricsAuth {
+		mux.Handle("GET /metrics", s.authed(func(w http.ResponseWriter, r *http.Request, _ gateway.Token) error {
+			s.Metrics.ServeHTTP(w, r)
+			return nil
+		}, ops))
+	} else if s.Metrics != nil {
 		mux.Handle("GET /metrics", s.Metrics)
 	}
 
