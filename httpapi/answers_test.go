@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -215,5 +216,91 @@ func TestEventStreamsPerCredentialAreCapped(t *testing.T) {
 			t.Fatalf("a stream closed did not free its place: %d", r.StatusCode)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestJoinedAnswersByTheVerificationsState(t *testing.T) {
+	e := httpapitest.New(t)
+	var joined int
+	e.Router.JoinedFn = func(context.Context, string) error { joined++; return nil }
+	officer, secret := e.Token(t, gateway.RoleOfficer, "")
+
+	// Connected already (Zoom's webhooks said so first): nothing to do.
+	v := verification(t, e, officer.ID)
+	transition(t, e, v.ID, gateway.StateDialling)
+	transition(t, e, v.ID, gateway.StateConnected)
+	path := "/v1/verifications/" + v.ID + "/joined"
+	wantStatus(t, do(t, e, call{method: "POST", path: path, secret: secret}), http.StatusNoContent)
+	wantStatus(t, do(t, e, call{method: "POST", path: path, secret: secret}), http.StatusNoContent)
+	if joined != 0 {
+		t.Errorf("the router was told %d times of a join on a connected call", joined)
+	}
+
+	// Ended: a 409 that says so.
+	transition(t, e, v.ID, gateway.StateVerified)
+	msg := wantError(t, do(t, e, call{method: "POST", path: path, secret: secret}), http.StatusConflict, gateway.ECONFLICT)
+	if !strings.Contains(msg, "ended") {
+		t.Errorf("message %q does not say the verification has ended", msg)
+	}
+
+	// Dialling: the router hears of it.
+	d := verification(t, e, officer.ID)
+	transition(t, e, d.ID, gateway.StateDialling)
+	wantStatus(t, do(t, e, call{method: "POST", path: "/v1/verifications/" + d.ID + "/joined", secret: secret}), http.StatusNoContent)
+	if joined != 1 {
+		t.Errorf("the router was told %d times, want once", joined)
+	}
+}
+
+func TestDeviceViewShowsNeverAndUnknownAsNull(t *testing.T) {
+	e := httpapitest.New(t)
+	_, ops := e.Token(t, gateway.RoleOps, "")
+	r := do(t, e, call{method: "POST", path: "/v1/devices", secret: ops, body: `{"room":"AW","name":"desk","number":"+447700900555"}`})
+	wantStatus(t, r, http.StatusCreated)
+	for _, want := range []string{`"battery":null`, `"last_seen":null`, `"last_used":null`, `"apps":[]`, `"handles":{}`} {
+		if !strings.Contains(string(r.body), want) {
+			t.Errorf("device %s lacks %s", r.body, want)
+		}
+	}
+	for _, bad := range []string{"0001-01-01", `"battery":-1`, `"apps":null`, `"handles":null`} {
+		if strings.Contains(string(r.body), bad) {
+			t.Errorf("device %s shows %s", r.body, bad)
+		}
+	}
+	// After a heartbeat the battery and the time are known.
+	reply := decode[httpapi.DeviceReply](t, r)
+	wantStatus(t, do(t, e, call{method: "POST", path: "/v1/agent/heartbeat", secret: reply.Credential.Secret, body: `{"battery":80,"apps":["facetime"]}`}), http.StatusOK)
+	got := decode[httpapi.DeviceReply](t, do(t, e, call{method: "GET", path: "/v1/devices/" + reply.Device.ID, secret: ops})).Device
+	if got.Battery == nil || *got.Battery != 80 || got.LastSeen == nil || len(got.Apps) != 1 {
+		t.Errorf("after a heartbeat: battery %v, last seen %v, apps %v", got.Battery, got.LastSeen, got.Apps)
+	}
+}
+
+func TestForbiddenSaysWhichCredential(t *testing.T) {
+	e := httpapitest.New(t)
+	_, officer := e.Token(t, gateway.RoleOfficer, "")
+	msg := wantError(t, do(t, e, call{method: "GET", path: "/v1/devices", secret: officer}), http.StatusForbidden, gateway.EFORBIDDEN)
+	if msg != "an officer credential may not do that" {
+		t.Errorf("message %q", msg)
+	}
+}
+
+func TestEventDataCountsAreNumbers(t *testing.T) {
+	d := httpapi.EventData{"tries": "1", "device": "AW-1", "channel": "zoom", "ref": "12345"}
+	b, err := json.Marshal(httpapi.EventView{Data: d})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"tries":1`, `"ref":"12345"`, `"device":"AW-1"`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("%s lacks %s", b, want)
+		}
+	}
+	var back httpapi.EventView
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if back.Data["tries"] != "1" || back.Data["ref"] != "12345" || len(back.Data) != len(d) {
+		t.Errorf("read back %v, want %v", back.Data, d)
 	}
 }

@@ -468,7 +468,7 @@ func (s *Server) authed(h handlerFunc, roles ...gateway.Role) http.Handler {
 			allowed = allowed || tok.Role == role
 		}
 		if !allowed {
-			s.writeError(w, r, gateway.Errorf(gateway.EFORBIDDEN, "a %s credential may not do that", tok.Role))
+			s.writeError(w, r, gateway.Errorf(gateway.EFORBIDDEN, "%s credential may not do that", withArticle(string(tok.Role))))
 			return
 		}
 		if err := h(w, r, tok); err != nil {

@@ -96,7 +96,7 @@ type EventView struct {
 	State        gateway.State     `json:"state"`
 	Attempt      string            `json:"attempt,omitempty"`
 	Message      string            `json:"message"`
-	Data         map[string]string `json:"data,omitempty"`
+	Data         EventData         `json:"data,omitempty"`
 	At           time.Time         `json:"at"`
 }
 
@@ -231,11 +231,33 @@ func (s *Server) cancelVerification(w http.ResponseWriter, r *http.Request, tok 
 //
 // The officer app says it has opened the meeting link of the current
 // attempt: with the device's own report, the call counts as connected.
+// It is idempotent: for a verification already connected (a provider's
+// webhooks said so first, or the app said it twice) it is a 204 that
+// changes nothing, since the app need not know which report came first.
+// For one that has ended it is a 409 saying so.
 func (s *Server) officerJoined(w http.ResponseWriter, r *http.Request, tok gateway.Token) error {
-	if _, err := s.verificationFor(r, tok); err != nil {
+	v, err := s.verificationFor(r, tok)
+	if err != nil {
 		return err
 	}
-	if err := s.Router.Joined(r.Context(), r.PathValue("id")); err != nil {
+	switch {
+	case v.State == gateway.StateConnected:
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	case v.State.Terminal():
+		return gateway.Errorf(gateway.ECONFLICT, "verification %s has ended (%s): there is no call to join", v.ID, v.State)
+	}
+	if err := s.Router.Joined(r.Context(), v.ID); err != nil {
+		if gateway.ErrorCode(err) == gateway.ECONFLICT {
+			// It may have connected or ended meanwhile: answer by its
+			// state now.
+			if now, rerr := s.Verifications.Verification(r.Context(), v.ID); rerr == nil {
+				if now.State == gateway.StateConnected {
+					w.WriteHeader(http.StatusNoContent)
+					return nil
+				}
+			}
+		}
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -360,7 +382,7 @@ func writeEvent(w http.ResponseWriter, ev gateway.Event, current gateway.State) 
 		State:        ev.State,
 		Attempt:      ev.AttemptID,
 		Message:      ev.Message,
-		Data:         ev.Data,
+		Data:         EventData(ev.Data),
 		At:           ev.At,
 	}
 	if view.State == "" {
