@@ -526,3 +526,23 @@ func FuzzLoad(f *testing.F) {
 		}
 	})
 }
+
+func TestErrorListsOneProblemPerLine(t *testing.T) {
+	_, err := Load([]string{"GATEWAY_MAX_BODY=x", "GATEWAY_RING_TIMEOUT=5"})
+	if err == nil {
+		t.Fatal("no error")
+	}
+	lines := strings.Split(err.Error(), "\n")
+	if lines[0] != "invalid configuration:" {
+		t.Errorf("first line %q", lines[0])
+	}
+	want := []string{"GATEWAY_RING_TIMEOUT", "GATEWAY_MAX_BODY", "GATEWAY_PUBLIC_URL"} // in the order of the settings
+	if len(lines) != 1+len(want) {
+		t.Fatalf("%d lines, want %d: %q", len(lines), 1+len(want), err)
+	}
+	for i, v := range want {
+		if !strings.HasPrefix(lines[1+i], "  "+v+": ") {
+			t.Errorf("line %d = %q, want it to name %s", 1+i, lines[1+i], v)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -256,4 +257,36 @@ func TestMetricsAccess(t *testing.T) {
 			t.Errorf("/metrics with the ops credential: %d %.200s", status, b)
 		}
 	})
+}
+
+func TestTokenCommandNeedsNoPublicURL(t *testing.T) {
+	var stdout, stderr strings.Builder
+	environ := []string{"GATEWAY_DATA_DIR=" + t.TempDir()}
+	if err := Run(context.Background(), []string{"token", "ops", "Central West ops desk"}, environ, &stdout, &stderr); err != nil {
+		t.Fatalf("gateway token without GATEWAY_PUBLIC_URL: %v", err)
+	}
+	if secret := strings.TrimSpace(stdout.String()); secret == "" || strings.Contains(secret, "\n") {
+		t.Errorf("printed %q, want the secret alone", stdout.String())
+	}
+	// A bad setting is still refused.
+	err := Run(context.Background(), []string{"token", "ops", "desk"}, append(environ, "GATEWAY_MAX_BODY=x"), &stdout, &stderr)
+	if err == nil || !strings.Contains(err.Error(), "GATEWAY_MAX_BODY") {
+		t.Errorf("gateway token with a bad setting: %v", err)
+	}
+}
+
+func TestHelpPrintsItsHeaderOnceInShortLines(t *testing.T) {
+	var stdout, stderr strings.Builder
+	if err := Run(context.Background(), []string{"-h"}, nil, &stdout, &stderr); !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("Run -h = %v", err)
+	}
+	help := stderr.String()
+	if n := strings.Count(help, "environment variables"); n != 1 {
+		t.Errorf("the settings' header is printed %d times, want once", n)
+	}
+	for _, line := range strings.Split(help, "\n") {
+		if w := len(strings.ReplaceAll(line, "\t", "        ")); w > 84 {
+			t.Errorf("a line of %d columns: %q", w, line)
+		}
+	}
 }
