@@ -437,8 +437,14 @@ func TestUsageListsEveryVariable(t *testing.T) {
 			t.Errorf("usage does not list %s", f.Name)
 			continue
 		}
-		if !strings.Contains(lines[i], desc) || !strings.Contains(lines[i], f.Tag.Get("default")) {
-			t.Errorf("usage line %q lacks the description or default of %s", lines[i], f.Name)
+		// The variable's entry runs to the next blank line, wrapped.
+		end := i + slices.Index(lines[i:], "")
+		if end < i {
+			end = len(lines)
+		}
+		entry := strings.Join(strings.Fields(strings.Join(lines[i:end], " ")), " ")
+		if !strings.Contains(entry, strings.Join(strings.Fields(desc), " ")) || !strings.Contains(entry, f.Tag.Get("default")) {
+			t.Errorf("usage entry %q lacks the description or default of %s", entry, f.Name)
 		}
 	}
 	// Every provider section's description names the variables that enable it.
@@ -448,7 +454,7 @@ func TestUsageListsEveryVariable(t *testing.T) {
 		if sf.Type.Kind() != reflect.Struct {
 			continue
 		}
-		if !strings.Contains(buf.String(), sf.Tag.Get("desc")) {
+		if !strings.Contains(strings.Join(strings.Fields(buf.String()), " "), strings.Join(strings.Fields(sf.Tag.Get("desc")), " ")) {
 			t.Errorf("usage lacks the %s section's description", sf.Name)
 		}
 		for j := range sf.Type.NumField() {
