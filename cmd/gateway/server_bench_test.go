@@ -17,11 +17,23 @@ import (
 // clients hold idle keep-alive connections and 200 send a request body a
 // byte every half second, as a hostile network or a stuck load balancer
 // would. Each op is one GET /healthz, on a kept-alive connection or on a new
-// connection each time; p50-ms and p99-ms are its latency. Loopback only; the held
-// connections end with the benchmark.
+// connection each time. It runs with the default connection cap (4096, all
+// held connections open) and with a cap of 256, under the 700 held (as a
+// file descriptor limit of 400 would need): the slow clients keep their
+// slots, the idle ones give way. p50-ms and p99-ms are the latency.
+// Loopback only; the held connections end with each sub-benchmark.
 func BenchmarkHealthzUnderHeldConnections(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		env  []string
+	}{{"cap-default", nil}, {"cap-256", []string{"GATEWAY_MAX_CONNS=256"}}} {
+		b.Run(c.name, func(b *testing.B) { benchHealthzHeld(b, c.env) })
+	}
+}
+
+func benchHealthzHeld(b *testing.B, env []string) {
 	const idle, slow = 500, 200
-	g := startGateway(b, testEnv(b), nil)
+	g := startGateway(b, testEnv(b, env...), nil)
 	addr := g.m.listener.Addr().String()
 	var conns []net.Conn
 	b.Cleanup(func() {
@@ -29,23 +41,11 @@ func BenchmarkHealthzUnderHeldConnections(b *testing.B) {
 			c.Close()
 		}
 	})
-	for range idle {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			b.Fatal(err)
-		}
-		conns = append(conns, c)
-		io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: gw\r\n\r\n")
-		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-		if err != nil {
-			b.Fatal(err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-	}
 	ctx, stop := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	b.Cleanup(func() { stop(); wg.Wait() })
+	// The slow ones first, so that under a cap they hold their slots and
+	// the idle ones are the ones to give way.
 	for range slow {
 		c, err := net.Dial("tcp", addr)
 		if err != nil {
@@ -69,6 +69,22 @@ func BenchmarkHealthzUnderHeldConnections(b *testing.B) {
 				}
 			}
 		}()
+	}
+	for range idle {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			b.Fatal(err)
+		}
+		conns = append(conns, c)
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: gw\r\n\r\n")
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		c.SetDeadline(time.Time{})
 	}
 	for _, mode := range []struct {
 		name      string
