@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/safeconnection/gateway"
 )
 
 // Listener is the gateway's listener: it holds at most Max client
@@ -190,17 +192,15 @@ func jsonServerError(b []byte) ([]byte, bool) {
 	if err != nil || status < 400 {
 		return nil, false
 	}
-	code := codeOfStatus(status)
-	msg := genericMessage[code]
-	switch {
-	case status == http.StatusRequestHeaderFieldsTooLarge:
+	// Every one of these is the request's fault (a malformed request, an
+	// unsupported transfer coding or protocol version), 5xx included.
+	code, msg := gateway.EINVALID, genericMessage[gateway.EINVALID]
+	if status == http.StatusRequestHeaderFieldsTooLarge {
 		code, msg = codeHeadersTooLarge, genericMessage[codeHeadersTooLarge]
-	case status < 500:
+	} else if text := string(bytes.TrimSpace(b[i+len(plainErrorHeaders):])); text != "" && printable(text) && len(text) <= 200 {
 		// net/http's own fixed text, such as "Bad Request: malformed
 		// Host header": it never repeats the request.
-		if text := string(bytes.TrimSpace(b[i+len(plainErrorHeaders):])); text != "" && printable(text) && len(text) <= 200 {
-			msg = text
-		}
+		msg = text
 	}
 	var body ErrorBody
 	body.Error.Code, body.Error.Message = code, msg

@@ -202,6 +202,7 @@ func TestNetHTTPErrorsAreJSON(t *testing.T) {
 		{"huge headers", "GET /healthz HTTP/1.1\r\nHost: gw\r\nX-Big: " + strings.Repeat("a", 20000) + "\r\n\r\n", 431, "headers_too_large"},
 		{"no Host", "GET /healthz HTTP/1.1\r\n\r\n", 400, gateway.EINVALID},
 		{"malformed", "GARBAGE\r\n\r\n", 400, gateway.EINVALID},
+		{"unknown transfer coding", "POST /healthz HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: rot13\r\n\r\n", 501, gateway.EINVALID},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			c := g.dial(t)
