@@ -304,3 +304,48 @@ func TestEventDataCountsAreNumbers(t *testing.T) {
 		t.Errorf("read back %v, want %v", back.Data, d)
 	}
 }
+
+func TestUnauthenticatedBodiesAreReadInBoundedTime(t *testing.T) {
+	hook := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := io.ReadAll(r.Body); err != nil {
+			http.Error(w, "could not read", http.StatusBadRequest)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	e := httpapitest.New(t, func(s *httpapi.Server) {
+		s.BodyTimeout = 300 * time.Millisecond
+		s.Webhooks = map[string]http.Handler{"zoom": hook}
+	})
+	conn, err := net.Dial("tcp", e.HTTP.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	io.WriteString(conn, "POST /webhooks/zoom/events HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{")
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	start := time.Now()
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("no answer to a body that never came: %v", err)
+	}
+	resp.Body.Close()
+	if took := time.Since(start); took > 2*time.Second || resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("answered %d after %v, want a 400 after about 300ms", resp.StatusCode, took)
+	}
+}
+
+func TestWebhookUnavailableSaysWhenToRetry(t *testing.T) {
+	e := httpapitest.New(t, func(s *httpapi.Server) {
+		s.Webhooks = map[string]http.Handler{"whatsapp": http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, `{"error":{"code":"unavailable","message":"could not record the statuses"}}`)
+		})}
+	})
+	r := do(t, e, call{method: "POST", path: "/webhooks/whatsapp/x", body: "{}"})
+	wantError(t, r, http.StatusServiceUnavailable, gateway.EUNAVAILABLE)
+	if r.header.Get("Retry-After") == "" {
+		t.Error("a webhook's 503 without Retry-After")
+	}
+}

@@ -291,8 +291,8 @@ func (s *Server) drainRefusedBodies(next http.Handler) http.Handler {
 
 // jsonErrors makes a provider's webhook handler answer its errors as the
 // rest of the API does: a plain-text error (a ServeMux's 404, an
-// http.Error) becomes the JSON error of its status. Answers in JSON, XML
-// (TwiML) and other types pass as they are.
+// http.Error) becomes the JSON error of its status, and a 503 says when to
+// retry. Answers in JSON, XML (TwiML) and other types pass as they are.
 func (s *Server) jsonErrors(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.ServeHTTP(&plainErrors{ResponseWriter: w, s: s, r: r}, r)
@@ -313,6 +313,9 @@ func (p *plainErrors) WriteHeader(status int) {
 		return
 	}
 	p.wrote = true
+	if status == http.StatusServiceUnavailable && p.Header().Get("Retry-After") == "" {
+		p.Header().Set("Retry-After", strconv.Itoa(p.s.retryAfterSeconds()))
+	}
 	ct := p.Header().Get("Content-Type")
 	if status < 400 || (ct != "" && !strings.HasPrefix(ct, "text/plain")) {
 		p.ResponseWriter.WriteHeader(status)

@@ -110,6 +110,7 @@ const (
 	DefaultRetryAfter   = 2 * time.Second
 	DefaultDrainBody    = 1 << 20
 	DefaultMaxStreams   = 16
+	DefaultBodyTimeout  = 10 * time.Second
 	// ReadyTimeout bounds the Ready check behind /readyz.
 	ReadyTimeout = 2 * time.Second
 )
@@ -181,6 +182,13 @@ type Server struct {
 	// write of a stream must finish within it, and a stream sends a
 	// heartbeat at least twice within it. Zero: none.
 	WriteTimeout time.Duration
+	// BodyTimeout bounds the reading of a body on the routes that need no
+	// credential (webhooks, join pages): the connection's read deadline is
+	// brought forward to it when the handler starts, so that an
+	// unauthenticated client cannot hold a handler for the server's whole
+	// read timeout. Providers send their small bodies at once. Default:
+	// DefaultBodyTimeout; negative: none beyond the server's.
+	BodyTimeout time.Duration
 	// MaxStreams caps the event streams open at once with one credential;
 	// one more is a 429. Default: DefaultMaxStreams; negative: no cap.
 	MaxStreams int
@@ -295,6 +303,16 @@ func (s *Server) drainBody() int64 {
 	return s.DrainBody
 }
 
+func (s *Server) bodyTimeout() time.Duration {
+	switch {
+	case s.BodyTimeout < 0:
+		return 0
+	case s.BodyTimeout == 0:
+		return DefaultBodyTimeout
+	}
+	return s.BodyTimeout
+}
+
 func (s *Server) retryAfterSeconds() int {
 	d := s.RetryAfter
 	if d <= 0 {
@@ -363,13 +381,17 @@ func (s *Server) Handler() http.Handler {
 	return s.logRequests(s.drainRefusedBodies(s.recoverPanics(s.jsonFallback(mux))))
 }
 
-// limitBody caps a webhook's body at MaxBody; the provider's handler sees
-// the error when it reads past it.
+// limitBody caps a webhook's or page's body at MaxBody, and the time to
+// read it at BodyTimeout; the provider's handler sees the error when it
+// reads past either.
 func (s *Server) limitBody(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > s.maxBody() {
 			s.writeError(w, r, gateway.Errorf(gateway.ETOOLARGE, "request body over %d bytes", s.maxBody()))
 			return
+		}
+		if d := s.bodyTimeout(); d > 0 && r.Body != nil && r.Body != http.NoBody {
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(d))
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, s.maxBody())
 		h.ServeHTTP(w, r)

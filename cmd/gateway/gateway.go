@@ -149,6 +149,9 @@ func (m *Main) Open(ctx context.Context) error {
 	srv.Pages = m.Pages
 	srv.Ready = st.Ping
 	srv.WriteTimeout = cfg.WriteTimeout
+	// Webhooks and join pages read their bodies in less than the whole
+	// read timeout, never in more.
+	srv.BodyTimeout = min(httpapi.DefaultBodyTimeout, cfg.ReadTimeout)
 	srv.MaxStreams = cfg.MaxStreams
 	if cfg.MetricsAddr == "" {
 		srv.Metrics, srv.MetricsAuth = m.Metrics.Handler(), cfg.MetricsAuth
