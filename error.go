@@ -8,18 +8,19 @@ import (
 
 // Error codes. Append only: the HTTP layer maps each to one status.
 const (
-	ECONFLICT     = "conflict"      // the state does not allow it (a stale lease, a finished verification)
-	EINTERNAL     = "internal"      // a fault of ours
-	EINVALID      = "invalid"       // bad input
-	ENOTFOUND     = "not_found"     // no such thing
-	EUNAUTHORIZED = "unauthorized"  // no or bad credential
-	EFORBIDDEN    = "forbidden"     // a credential without the role
-	EUNAVAILABLE  = "unavailable"   // nothing free now (no device), or a dependency is down
-	EOUTSIDE      = "outside_area"  // a location that no room covers
-	ETOOLARGE     = "too_large"     // a request body over the limit
-	ERATELIMITED  = "rate_limited"  // too many requests
-	ETIMEOUT      = "timeout"       // a deadline passed
-	ESIGNATURE    = "bad_signature" // a webhook whose signature does not verify
+	ECONFLICT     = "conflict"             // the state does not allow it (a stale lease, a finished verification)
+	EINTERNAL     = "internal"             // a fault of ours
+	EINVALID      = "invalid"              // bad input
+	ENOTFOUND     = "not_found"            // no such thing
+	EUNAUTHORIZED = "unauthorized"         // no or bad credential
+	EFORBIDDEN    = "forbidden"            // a credential without the role
+	EUNAVAILABLE  = "unavailable"          // nothing free now (no device), or a dependency is down
+	EOUTSIDE      = "outside_area"         // a location that no room covers
+	ETOOLARGE     = "too_large"            // a request body over the limit
+	ERATELIMITED  = "rate_limited"         // too many requests
+	ETIMEOUT      = "timeout"              // a deadline passed
+	ESIGNATURE    = "bad_signature"        // a webhook whose signature does not verify
+	EIDEMPOTENCY  = "idempotency_mismatch" // an Idempotency-Key used before with a different request
 )
 
 // Error is the gateway's error: a code for machines, a message safe to show a

@@ -34,19 +34,30 @@ type Config struct {
 	Instance       string `envconfig:"INSTANCE" desc:"this instance's name in leases, events and logs; empty for hostname-pid"`
 	LogLevel       string `envconfig:"LOG_LEVEL" default:"info" desc:"log level: trace, debug, info, warn, error, fatal or panic"`
 
-	RingTimeout     time.Duration `envconfig:"RING_TIMEOUT" default:"20s" desc:"how long one attempt may ring before it counts as not answered"`
-	Budget          time.Duration `envconfig:"BUDGET" default:"60s" desc:"how long a verification may take to connect over every channel before the officer is told to use 999"`
-	LeaseTTL        time.Duration `envconfig:"LEASE_TTL" default:"30s" desc:"how long a device claim lasts unless renewed"`
-	HeartbeatStale  time.Duration `envconfig:"HEARTBEAT_STALE" default:"90s" desc:"a device whose agent has not sent a heartbeat for this long is not routed to"`
-	SweepInterval   time.Duration `envconfig:"SWEEP_INTERVAL" default:"2s" desc:"how often expired leases and abandoned verifications are swept"`
-	RetryMin        time.Duration `envconfig:"RETRY_MIN" default:"200ms" desc:"least wait before retrying a provider request that was not placed"`
-	RetryMax        time.Duration `envconfig:"RETRY_MAX" default:"3s" desc:"most wait before retrying a provider request that was not placed"`
-	MaxCall         time.Duration `envconfig:"MAX_CALL" default:"30m" desc:"longest a connected call may last; then its device is released"`
-	OwnerTTL        time.Duration `envconfig:"OWNER_TTL" default:"10s" desc:"how long an instance's hold on a verification it routes lasts unless renewed; another instance takes over after it"`
-	ReportGrace     time.Duration `envconfig:"REPORT_GRACE" default:"2s" desc:"how long a provider webhook about a call or message the gateway has not yet recorded waits for it (a webhook can outrun the API's answer); keep it under the providers' webhook timeouts (Zoom's is 3s)"`
-	MaxBody         int64         `envconfig:"MAX_BODY" default:"65536" desc:"largest request body accepted, in bytes"`
-	BreakerFailures int           `envconfig:"BREAKER_FAILURES" default:"5" desc:"consecutive failures of a provider that open its circuit breaker"`
-	BreakerCooldown time.Duration `envconfig:"BREAKER_COOLDOWN" default:"30s" desc:"how long an open circuit breaker skips its provider before probing it again"`
+	RingTimeout    time.Duration `envconfig:"RING_TIMEOUT" default:"20s" desc:"how long one attempt may ring before it counts as not answered"`
+	Budget         time.Duration `envconfig:"BUDGET" default:"60s" desc:"how long a verification may take to connect over every channel before the officer is told to use 999"`
+	LeaseTTL       time.Duration `envconfig:"LEASE_TTL" default:"30s" desc:"how long a device claim lasts unless renewed"`
+	HeartbeatStale time.Duration `envconfig:"HEARTBEAT_STALE" default:"90s" desc:"a device whose agent has not sent a heartbeat for this long is not routed to"`
+	SweepInterval  time.Duration `envconfig:"SWEEP_INTERVAL" default:"2s" desc:"how often expired leases and abandoned verifications are swept"`
+	RetryMin       time.Duration `envconfig:"RETRY_MIN" default:"200ms" desc:"least wait before retrying a provider request that was not placed"`
+	RetryMax       time.Duration `envconfig:"RETRY_MAX" default:"3s" desc:"most wait before retrying a provider request that was not placed"`
+	MaxCall        time.Duration `envconfig:"MAX_CALL" default:"30m" desc:"longest a connected call may last; then its device is released"`
+	OwnerTTL       time.Duration `envconfig:"OWNER_TTL" default:"10s" desc:"how long an instance's hold on a verification it routes lasts unless renewed; another instance takes over after it"`
+	ReportGrace    time.Duration `envconfig:"REPORT_GRACE" default:"2s" desc:"how long a provider webhook about a call or message the gateway has not yet recorded waits for it (a webhook can outrun the API's answer); keep it under the providers' webhook timeouts (Zoom's is 3s)"`
+	MaxBody        int64         `envconfig:"MAX_BODY" default:"65536" desc:"largest request body accepted, in bytes"`
+
+	// The HTTP server's limits, for a gateway behind a load balancer.
+	ReadHeaderTimeout time.Duration `envconfig:"READ_HEADER_TIMEOUT" default:"10s" desc:"longest a client may take to send a request's headers"`
+	ReadTimeout       time.Duration `envconfig:"READ_TIMEOUT" default:"30s" desc:"longest a client may take to send a whole request, body included; a client sending slowly is disconnected after it"`
+	WriteTimeout      time.Duration `envconfig:"WRITE_TIMEOUT" default:"30s" desc:"longest an answer may take to write; event streams and agents' long polls move it on as they write"`
+	IdleTimeout       time.Duration `envconfig:"IDLE_TIMEOUT" default:"75s" desc:"how long an idle keep-alive connection is kept open; behind a load balancer make it longer than the balancer's own idle timeout (often 60s)"`
+	MaxHeaderBytes    int           `envconfig:"MAX_HEADER_BYTES" default:"32768" desc:"largest request headers accepted, in bytes; larger ones are answered 431"`
+	MaxConns          int           `envconfig:"MAX_CONNS" default:"4096" desc:"most client connections open at once; more wait to be accepted, and idle ones are closed to make room; keep it under the file descriptor limit (ulimit -n)"`
+	MaxStreams        int           `envconfig:"MAX_STREAMS" default:"16" desc:"most event streams one credential may hold open at once; one more is answered 429"`
+	MetricsAddr       string        `envconfig:"METRICS_ADDR" desc:"host:port to serve /metrics on, apart from the API (a private interface, say); empty serves it at GATEWAY_ADDR"`
+	MetricsAuth       bool          `envconfig:"METRICS_AUTH" default:"false" desc:"true: /metrics at GATEWAY_ADDR needs an ops credential (Prometheus: authorization with a bearer credentials file)"`
+	BreakerFailures   int           `envconfig:"BREAKER_FAILURES" default:"5" desc:"consecutive failures of a provider that open its circuit breaker"`
+	BreakerCooldown   time.Duration `envconfig:"BREAKER_COOLDOWN" default:"30s" desc:"how long an open circuit breaker skips its provider before probing it again"`
 
 	Twilio   Twilio   `envconfig:"TWILIO" desc:"Twilio: PSTN voice calls (the last resort) and Twilio Video (webrtc). Enabled by GATEWAY_TWILIO_ACCOUNT_SID, GATEWAY_TWILIO_AUTH_TOKEN and GATEWAY_TWILIO_FROM_NUMBER; Video also needs GATEWAY_TWILIO_API_KEY_SID and GATEWAY_TWILIO_API_KEY_SECRET"`
 	Zoom     Zoom     `envconfig:"ZOOM" desc:"Zoom: meetings through a Server-to-Server OAuth app. Enabled by GATEWAY_ZOOM_ACCOUNT_ID, GATEWAY_ZOOM_CLIENT_ID, GATEWAY_ZOOM_CLIENT_SECRET and GATEWAY_ZOOM_WEBHOOK_SECRET"`

@@ -54,28 +54,35 @@ func TestDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Config{
-		Addr:            "127.0.0.1:8080",
-		DataDir:         "./data",
-		PublicURL:       "https://gateway.example.org",
-		LogLevel:        "info",
-		RingTimeout:     20 * time.Second,
-		Budget:          60 * time.Second,
-		LeaseTTL:        30 * time.Second,
-		HeartbeatStale:  90 * time.Second,
-		SweepInterval:   2 * time.Second,
-		RetryMin:        200 * time.Millisecond,
-		RetryMax:        3 * time.Second,
-		MaxCall:         30 * time.Minute,
-		OwnerTTL:        10 * time.Second,
-		ReportGrace:     2 * time.Second,
-		MaxBody:         65536,
-		BreakerFailures: 5,
-		BreakerCooldown: 30 * time.Second,
-		Twilio:          Twilio{APIURL: "https://api.twilio.com", VideoURL: "https://video.twilio.com", VideoSDKURL: "https://sdk.twilio.com/js/video/releases/2.36.0/twilio-video.min.js"},
-		Zoom:            Zoom{UserID: "me", APIURL: "https://api.zoom.us", OAuthURL: "https://zoom.us"},
-		Meet:            Meet{APIURL: "https://meet.googleapis.com", TokenURL: "https://oauth2.googleapis.com/token"},
-		Teams:           Teams{GraphURL: "https://graph.microsoft.com", LoginURL: "https://login.microsoftonline.com"},
-		WhatsApp:        WhatsApp{APIURL: "https://graph.facebook.com", APIVersion: "v23.0"},
+		Addr:              "127.0.0.1:8080",
+		DataDir:           "./data",
+		PublicURL:         "https://gateway.example.org",
+		LogLevel:          "info",
+		RingTimeout:       20 * time.Second,
+		Budget:            60 * time.Second,
+		LeaseTTL:          30 * time.Second,
+		HeartbeatStale:    90 * time.Second,
+		SweepInterval:     2 * time.Second,
+		RetryMin:          200 * time.Millisecond,
+		RetryMax:          3 * time.Second,
+		MaxCall:           30 * time.Minute,
+		OwnerTTL:          10 * time.Second,
+		ReportGrace:       2 * time.Second,
+		MaxBody:           65536,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       75 * time.Second,
+		MaxHeaderBytes:    32768,
+		MaxConns:          4096,
+		MaxStreams:        16,
+		BreakerFailures:   5,
+		BreakerCooldown:   30 * time.Second,
+		Twilio:            Twilio{APIURL: "https://api.twilio.com", VideoURL: "https://video.twilio.com", VideoSDKURL: "https://sdk.twilio.com/js/video/releases/2.36.0/twilio-video.min.js"},
+		Zoom:              Zoom{UserID: "me", APIURL: "https://api.zoom.us", OAuthURL: "https://zoom.us"},
+		Meet:              Meet{APIURL: "https://meet.googleapis.com", TokenURL: "https://oauth2.googleapis.com/token"},
+		Teams:             Teams{GraphURL: "https://graph.microsoft.com", LoginURL: "https://login.microsoftonline.com"},
+		WhatsApp:          WhatsApp{APIURL: "https://graph.facebook.com", APIVersion: "v23.0"},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", c, want)
@@ -98,6 +105,8 @@ func overrideValue(s setting, i int) string {
 		return fmt.Sprintf("%ds", 7+i)
 	case s.value.Kind() == reflect.Int || s.value.Kind() == reflect.Int64:
 		return fmt.Sprint(2048 + i)
+	case s.value.Kind() == reflect.Bool:
+		return "true" // every default is false
 	}
 	return fmt.Sprintf("value-%d", i)
 }
@@ -428,8 +437,14 @@ func TestUsageListsEveryVariable(t *testing.T) {
 			t.Errorf("usage does not list %s", f.Name)
 			continue
 		}
-		if !strings.Contains(lines[i], desc) || !strings.Contains(lines[i], f.Tag.Get("default")) {
-			t.Errorf("usage line %q lacks the description or default of %s", lines[i], f.Name)
+		// The variable's entry runs to the next blank line, wrapped.
+		end := i + slices.Index(lines[i:], "")
+		if end < i {
+			end = len(lines)
+		}
+		entry := strings.Join(strings.Fields(strings.Join(lines[i:end], " ")), " ")
+		if !strings.Contains(entry, strings.Join(strings.Fields(desc), " ")) || !strings.Contains(entry, f.Tag.Get("default")) {
+			t.Errorf("usage entry %q lacks the description or default of %s", entry, f.Name)
 		}
 	}
 	// Every provider section's description names the variables that enable it.
@@ -439,7 +454,7 @@ func TestUsageListsEveryVariable(t *testing.T) {
 		if sf.Type.Kind() != reflect.Struct {
 			continue
 		}
-		if !strings.Contains(buf.String(), sf.Tag.Get("desc")) {
+		if !strings.Contains(strings.Join(strings.Fields(buf.String()), " "), strings.Join(strings.Fields(sf.Tag.Get("desc")), " ")) {
 			t.Errorf("usage lacks the %s section's description", sf.Name)
 		}
 		for j := range sf.Type.NumField() {
@@ -516,4 +531,24 @@ func FuzzLoad(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestErrorListsOneProblemPerLine(t *testing.T) {
+	_, err := Load([]string{"GATEWAY_MAX_BODY=x", "GATEWAY_RING_TIMEOUT=5"})
+	if err == nil {
+		t.Fatal("no error")
+	}
+	lines := strings.Split(err.Error(), "\n")
+	if lines[0] != "invalid configuration:" {
+		t.Errorf("first line %q", lines[0])
+	}
+	want := []string{"GATEWAY_RING_TIMEOUT", "GATEWAY_MAX_BODY", "GATEWAY_PUBLIC_URL"} // in the order of the settings
+	if len(lines) != 1+len(want) {
+		t.Fatalf("%d lines, want %d: %q", len(lines), 1+len(want), err)
+	}
+	for i, v := range want {
+		if !strings.HasPrefix(lines[1+i], "  "+v+": ") {
+			t.Errorf("line %d = %q, want it to name %s", 1+i, lines[1+i], v)
+		}
+	}
 }

@@ -19,14 +19,13 @@ type Error struct {
 	Problems []Problem
 }
 
-// Error names every problem on one line.
+// Error names every problem, one per line under a heading line, so that a
+// long list reads at a glance.
 func (e *Error) Error() string {
 	var b strings.Builder
-	b.WriteString("invalid configuration: ")
-	for i, p := range e.Problems {
-		if i > 0 {
-			b.WriteString("; ")
-		}
+	b.WriteString("invalid configuration:")
+	for _, p := range e.Problems {
+		b.WriteString("\n  ")
 		b.WriteString(p.Var)
 		b.WriteString(": ")
 		b.WriteString(p.Message)
@@ -63,6 +62,11 @@ func (p problems) err() error {
 // production use: Validate(false). The error, an *Error, names every problem
 // at once.
 func Load(environ []string) (Config, error) { return load(environ, false) }
+
+// LoadStoreOnly is Load for the commands that only open the store
+// (gateway token): GATEWAY_PUBLIC_URL, which they do not use, is not
+// required; every value set is still checked.
+func LoadStoreOnly(environ []string) (Config, error) { return load(environ, true) }
 
 // LoadDemo is Load for the demo, which runs every provider simulated:
 // Validate(true).

@@ -1,45 +1,86 @@
 package config
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"net/url"
 	"reflect"
-	"text/tabwriter"
+	"strings"
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
 )
 
-// usageFormat is the envconfig usage template: one row per variable.
-const usageFormat = `The gateway is configured by these environment variables:
+// usageFormat is the envconfig usage template: one record per variable,
+// its fields separated by unit separators, for Usage to lay out.
+const usageFormat = "{{range .}}{{usage_key .}}\x1f{{usage_type .}}\x1f{{usage_default .}}\x1f{{usage_description .}}\n{{end}}"
 
-VARIABLE	TYPE	DEFAULT	DESCRIPTION
-{{range .}}{{usage_key .}}	{{usage_type .}}	{{usage_default .}}	{{usage_description .}}
-{{end}}`
+// usageWidth is the width Usage wraps descriptions at.
+const usageWidth = 80
 
-// Usage writes every variable with its type, default and description, then
-// what enables each provider section.
+// Usage writes every variable with its type, default and description, each
+// on lines of its own wrapped to 80 columns, then what enables each
+// provider section.
 func Usage(w io.Writer) error {
-	tw := tabwriter.NewWriter(w, 1, 0, 2, ' ', 0)
-	if err := envconfig.Usagef(Prefix, &Config{}, tw, usageFormat); err != nil {
+	var rows bytes.Buffer
+	if err := envconfig.Usagef(Prefix, &Config{}, &rows, usageFormat); err != nil {
 		return err
 	}
-	if err := tw.Flush(); err != nil {
-		return err
+	var b strings.Builder
+	b.WriteString("The gateway is configured by these environment variables:\n")
+	for _, line := range strings.Split(strings.TrimSuffix(rows.String(), "\n"), "\n") {
+		f := strings.Split(line, "\x1f")
+		if len(f) != 4 {
+			continue
+		}
+		head := fmt.Sprintf("%s (%s", f[0], strings.ToLower(f[1]))
+		switch {
+		case f[2] == "":
+			head += ")"
+		case len(head)+len(", default )")+len(f[2]) <= usageWidth:
+			head += ", default " + f[2] + ")"
+		default: // a long default (a URL) has a line of its own
+			head += ")\n    default " + f[2]
+		}
+		fmt.Fprintf(&b, "\n%s\n", head)
+		writeWrapped(&b, f[3], "    ")
 	}
-	if _, err := fmt.Fprintf(w, "\nEach provider is off until its credentials are set, and then needs all of them:\n"); err != nil {
-		return err
-	}
+	b.WriteString("\nEach provider is off until its credentials are set, and then needs all of them:\n")
 	t := reflect.TypeFor[Config]()
 	for i := range t.NumField() {
 		if f := t.Field(i); f.Type.Kind() == reflect.Struct {
-			if _, err := fmt.Fprintf(w, "  %s\n", f.Tag.Get("desc")); err != nil {
-				return err
-			}
+			b.WriteString("\n")
+			writeWrapped(&b, f.Tag.Get("desc"), "  ")
 		}
 	}
-	return nil
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// writeWrapped writes text in lines of at most usageWidth columns, each
+// starting with indent; a word longer than a line has a line of its own.
+func writeWrapped(b *strings.Builder, text, indent string) {
+	col := 0
+	for _, word := range strings.Fields(text) {
+		switch {
+		case col == 0:
+			b.WriteString(indent)
+			col = len(indent)
+		case col+1+len(word) > usageWidth:
+			b.WriteString("\n")
+			b.WriteString(indent)
+			col = len(indent)
+		default:
+			b.WriteString(" ")
+			col++
+		}
+		b.WriteString(word)
+		col += len(word)
+	}
+	if col > 0 {
+		b.WriteString("\n")
+	}
 }
 
 // LogFields returns every setting by variable name, fit to log at start-up:

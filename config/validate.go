@@ -81,6 +81,7 @@ func (c Config) Validate(demo bool) error {
 		p.add(v("BREAKER_FAILURES"), "%d is not between 1 and 1048576", c.BreakerFailures)
 	}
 
+	c.validateServer(&p)
 	c.validateProviders(&p)
 	return p.err()
 }

@@ -111,19 +111,16 @@ func (s *Server) agentOrders(w http.ResponseWriter, r *http.Request, tok gateway
 	if err != nil {
 		return err
 	}
-	var wait time.Duration
-	if q := r.URL.Query().Get("wait"); q != "" {
-		n, err := strconv.Atoi(q)
-		if err != nil || n < 0 {
-			return invalid("wait must be a whole number of seconds")
-		}
-		wait = min(time.Duration(n)*time.Second, s.agentWait())
+	wait, err := parseWait(r.URL.Query().Get("wait"), s.agentWait())
+	if err != nil {
+		return err
 	}
 	ctx := r.Context()
 	wake, stop := s.Bus.Subscribe(gateway.TopicOrders + dev)
 	defer stop()
 	if wait > 0 {
-		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(wait + 10*time.Second))
+		// The poll outlasts the server's write timeout.
+		s.extendWrite(http.NewResponseController(w), wait+time.Second)
 	}
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
@@ -150,6 +147,26 @@ func (s *Server) agentOrders(w http.ResponseWriter, r *http.Request, tok gateway
 			}
 		}
 	}
+}
+
+// parseWait reads a long poll's wait, whole seconds, and holds it at most:
+// a wait too long for a time.Duration (or for a uint64) is the most, not
+// an overflow into the past. "" is no wait. EINVALID.
+func parseWait(q string, most time.Duration) (time.Duration, error) {
+	if q == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseUint(q, 10, 64)
+	if err != nil {
+		if ne, ok := err.(*strconv.NumError); ok && ne.Err == strconv.ErrRange {
+			return most, nil
+		}
+		return 0, invalid("wait must be a whole number of seconds")
+	}
+	if n >= uint64(most/time.Second)+1 {
+		return most, nil
+	}
+	return min(time.Duration(n)*time.Second, most), nil
 }
 
 // POST /v1/agent/orders/{id}/report

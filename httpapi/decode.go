@@ -376,7 +376,7 @@ func fieldName(p jsontext.Pointer) string {
 
 // withArticle puts "a" or "an" before a kind's name.
 func withArticle(kind string) string {
-	if strings.IndexByte("aeiou", kind[0]) >= 0 {
+	if kind != "" && strings.IndexByte("aeiou", kind[0]) >= 0 {
 		return "an " + kind
 	}
 	return "a " + kind

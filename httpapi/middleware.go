@@ -2,12 +2,15 @@ package httpapi
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"time"
 
@@ -19,6 +22,10 @@ import (
 // codeMethodNotAllowed is the HTTP layer's own code for a path served only
 // for other methods: the domain has no such error.
 const codeMethodNotAllowed = "method_not_allowed"
+
+// codeHeadersTooLarge is the HTTP layer's own code for request headers over
+// the server's limit (431).
+const codeHeadersTooLarge = "headers_too_large"
 
 // statusOf is the one table from error codes to HTTP statuses.
 var statusOf = map[string]int{
@@ -35,6 +42,8 @@ var statusOf = map[string]int{
 	gateway.ETIMEOUT:      http.StatusGatewayTimeout,
 	gateway.ESIGNATURE:    http.StatusForbidden,
 	gateway.EINTERNAL:     http.StatusInternalServerError,
+	gateway.EIDEMPOTENCY:  http.StatusUnprocessableEntity,
+	codeHeadersTooLarge:   http.StatusRequestHeaderFieldsTooLarge,
 }
 
 // genericMessage is shown when an error carries no client-safe message.
@@ -52,6 +61,8 @@ var genericMessage = map[string]string{
 	gateway.ETIMEOUT:      "timed out",
 	gateway.ESIGNATURE:    "bad signature",
 	gateway.EINTERNAL:     "internal error",
+	gateway.EIDEMPOTENCY:  "this Idempotency-Key was used before with a different request",
+	codeHeadersTooLarge:   "request headers too large",
 }
 
 // StatusOf returns the HTTP status for an error code: the one table the API
@@ -72,9 +83,22 @@ type ErrorBody struct {
 	} `json:"error"`
 }
 
+// marshal encodes v as JSON without HTML escaping: the API's answers are
+// not HTML, and a message that names <secret> should read so, not
+// \u003csecret\u003e. The trailing newline is kept.
+func marshal(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
 // writeJSON answers with status and v as JSON.
 func (s *Server) writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
-	body, err := json.Marshal(v)
+	body, err := marshal(v)
 	if err != nil {
 		s.writeError(w, r, gateway.E("httpapi.writeJSON", gateway.EINTERNAL, err))
 		return
@@ -82,7 +106,7 @@ func (s *Server) writeJSON(w http.ResponseWriter, r *http.Request, status int, v
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	w.Write(append(body, '\n'))
+	w.Write(body)
 }
 
 // writeError answers with err's code and client-safe message. Internal
@@ -105,8 +129,15 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	var body ErrorBody
 	body.Error.Code, body.Error.Message = code, msg
-	if code == gateway.EUNAUTHORIZED {
+	switch code {
+	case gateway.EUNAUTHORIZED:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="gateway"`)
+	case gateway.EUNAVAILABLE:
+		// A dependency is down or nothing is free: say when to try again,
+		// so that clients retry rather than treat it as a bug. The chain
+		// (an I/O error, say) goes to the log, not to the client.
+		w.Header().Set("Retry-After", strconv.Itoa(s.retryAfterSeconds()))
+		s.logger().WithFields(logrus.Fields{"method": r.Method, "path": r.URL.Path}).WithError(err).Warn("unavailable")
 	}
 	s.writeJSON(w, r, status, body)
 }
@@ -235,6 +266,125 @@ func (s *Server) recoverPanics(next http.Handler) http.Handler {
 	})
 }
 
+// drainRefusedBodies reads and discards, up to DrainBody, what is left of
+// the body of a request answered 413, before the answer leaves: closing a
+// connection with unread data resets it, and a client that sends its whole
+// body before it reads would see the reset instead of the 413. A client
+// that asked to be told before it sends (Expect: 100-continue) has sent
+// nothing yet, and is not asked for the body.
+func (s *Server) drainRefusedBodies(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body := r.Body
+		next.ServeHTTP(w, r)
+		rec, ok := w.(*recorder)
+		if !ok || rec.status != http.StatusRequestEntityTooLarge || body == nil || body == http.NoBody {
+			return
+		}
+		if strings.EqualFold(r.Header.Get("Expect"), "100-continue") {
+			return
+		}
+		if n := s.drainBody(); n > 0 {
+			_, _ = io.CopyN(io.Discard, body, n)
+		}
+	})
+}
+
+// jsonErrors makes a provider's webhook handler answer its errors as the
+// rest of the API does: a plain-text error (a ServeMux's 404, an
+// http.Error) becomes the JSON error of its status, and a 503 says when to
+// retry. Answers in JSON, XML (TwiML) and other types pass as they are.
+func (s *Server) jsonErrors(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(&plainErrors{ResponseWriter: w, s: s, r: r}, r)
+	})
+}
+
+// plainErrors is the writer behind jsonErrors.
+type plainErrors struct {
+	http.ResponseWriter
+	s        *Server
+	r        *http.Request
+	wrote    bool
+	replaced bool
+}
+
+func (p *plainErrors) WriteHeader(status int) {
+	if p.wrote {
+		return
+	}
+	p.wrote = true
+	if status == http.StatusServiceUnavailable && p.Header().Get("Retry-After") == "" {
+		p.Header().Set("Retry-After", strconv.Itoa(p.s.retryAfterSeconds()))
+	}
+	ct := p.Header().Get("Content-Type")
+	if status < 400 || (ct != "" && !strings.HasPrefix(ct, "text/plain")) {
+		p.ResponseWriter.WriteHeader(status)
+		return
+	}
+	p.replaced = true
+	for _, k := range []string{"Content-Type", "Content-Length", "X-Content-Type-Options"} {
+		p.Header().Del(k)
+	}
+	code := codeOfStatus(status)
+	msg := genericMessage[code]
+	if status == http.StatusNotFound {
+		msg = "no such endpoint"
+	}
+	p.s.writeError(p.ResponseWriter, p.r, &gateway.Error{Code: code, Message: msg})
+}
+
+func (p *plainErrors) Write(b []byte) (int, error) {
+	if !p.wrote {
+		p.WriteHeader(http.StatusOK)
+	}
+	if p.replaced {
+		return len(b), nil
+	}
+	return p.ResponseWriter.Write(b)
+}
+
+// Flush sends buffered data to the client.
+func (p *plainErrors) Flush() { _ = http.NewResponseController(p.ResponseWriter).Flush() }
+
+// Hijack passes a hijack through, for providers' handlers that need one.
+func (p *plainErrors) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	return http.NewResponseController(p.ResponseWriter).Hijack()
+}
+
+// Unwrap lets http.ResponseController reach the connection's writer.
+func (p *plainErrors) Unwrap() http.ResponseWriter { return p.ResponseWriter }
+
+// codeOfStatus is the code answered for an error status a handler chose
+// itself: the table's code for it, else invalid or internal.
+func codeOfStatus(status int) string {
+	switch status {
+	case http.StatusBadRequest, http.StatusUnprocessableEntity:
+		return gateway.EINVALID
+	case http.StatusUnauthorized:
+		return gateway.EUNAUTHORIZED
+	case http.StatusForbidden:
+		return gateway.EFORBIDDEN
+	case http.StatusNotFound:
+		return gateway.ENOTFOUND
+	case http.StatusMethodNotAllowed:
+		return codeMethodNotAllowed
+	case http.StatusConflict:
+		return gateway.ECONFLICT
+	case http.StatusRequestEntityTooLarge:
+		return gateway.ETOOLARGE
+	case http.StatusTooManyRequests:
+		return gateway.ERATELIMITED
+	case http.StatusServiceUnavailable:
+		return gateway.EUNAVAILABLE
+	case http.StatusGatewayTimeout:
+		return gateway.ETIMEOUT
+	}
+	if status < 500 {
+		return gateway.EINVALID
+	}
+	return gateway.EINTERNAL
+}
+
 // jsonFallback answers the mux's own 404 and 405 with JSON errors.
 func (s *Server) jsonFallback(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -321,7 +471,7 @@ func (s *Server) authed(h handlerFunc, roles ...gateway.Role) http.Handler {
 			allowed = allowed || tok.Role == role
 		}
 		if !allowed {
-			s.writeError(w, r, gateway.Errorf(gateway.EFORBIDDEN, "a %s credential may not do that", tok.Role))
+			s.writeError(w, r, gateway.Errorf(gateway.EFORBIDDEN, "%s credential may not do that", withArticle(string(tok.Role))))
 			return
 		}
 		if err := h(w, r, tok); err != nil {

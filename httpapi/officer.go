@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -120,7 +119,7 @@ type EventView struct {
 	State        gateway.State     `json:"state"`
 	Attempt      string            `json:"attempt,omitempty"`
 	Message      string            `json:"message"`
-	Data         map[string]string `json:"data,omitempty"`
+	Data         EventData         `json:"data,omitempty"`
 	Report       *ReportView       `json:"report,omitempty"`
 	At           time.Time         `json:"at"`
 }
@@ -265,11 +264,33 @@ func (s *Server) cancelVerification(w http.ResponseWriter, r *http.Request, tok 
 //
 // The officer app says it has opened the meeting link of the current
 // attempt: with the device's own report, the call counts as connected.
+// It is idempotent: for a verification already connected (a provider's
+// webhooks said so first, or the app said it twice) it is a 204 that
+// changes nothing, since the app need not know which report came first.
+// For one that has ended it is a 409 saying so.
 func (s *Server) officerJoined(w http.ResponseWriter, r *http.Request, tok gateway.Token) error {
-	if _, err := s.verificationFor(r, tok); err != nil {
+	v, err := s.verificationFor(r, tok)
+	if err != nil {
 		return err
 	}
-	if err := s.Router.Joined(r.Context(), r.PathValue("id")); err != nil {
+	switch {
+	case v.State == gateway.StateConnected:
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	case v.State.Terminal():
+		return gateway.Errorf(gateway.ECONFLICT, "verification %s has ended (%s): there is no call to join", v.ID, v.State)
+	}
+	if err := s.Router.Joined(r.Context(), v.ID); err != nil {
+		if gateway.ErrorCode(err) == gateway.ECONFLICT {
+			// It may have connected or ended meanwhile: answer by its
+			// state now.
+			if now, rerr := s.Verifications.Verification(r.Context(), v.ID); rerr == nil {
+				if now.State == gateway.StateConnected {
+					w.WriteHeader(http.StatusNoContent)
+					return nil
+				}
+			}
+		}
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -301,9 +322,15 @@ func (s *Server) verificationEvents(w http.ResponseWriter, r *http.Request, tok 
 	if err != nil {
 		return err
 	}
+	if !s.openStream(tok.ID) {
+		return errTooManyStreams
+	}
+	defer s.closeStream(tok.ID)
 
+	// A stream outlives the server's write timeout: each write moves the
+	// write deadline on, and heartbeats keep it writing.
 	rc := http.NewResponseController(w)
-	_ = rc.SetWriteDeadline(time.Time{}) // a stream outlives the server's write timeout
+	s.extendWrite(rc, 0)
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
@@ -319,6 +346,9 @@ func (s *Server) verificationEvents(w http.ResponseWriter, r *http.Request, tok 
 		evs, err := s.Verifications.Events(ctx, v.ID, after, 0)
 		if err != nil {
 			return err
+		}
+		if len(evs) > 0 {
+			s.extendWrite(rc, 0)
 		}
 		for _, ev := range evs {
 			if err := writeEvent(w, ev, v.State); err != nil {
@@ -358,6 +388,7 @@ func (s *Server) awaitEvent(ctx context.Context, w http.ResponseWriter, rc *http
 				return nil
 			}
 		case <-tick:
+			s.extendWrite(rc, 0)
 			if _, err := fmt.Fprint(w, ": heartbeat\n\n"); err != nil {
 				return err
 			}
@@ -368,6 +399,9 @@ func (s *Server) awaitEvent(ctx context.Context, w http.ResponseWriter, rc *http
 		}
 	}
 }
+
+// errTooManyStreams answers an event stream over the credential's cap.
+var errTooManyStreams = gateway.Errorf(gateway.ERATELIMITED, "too many event streams open with this credential: close one first")
 
 var errGone = gateway.Errorf(gateway.EUNAVAILABLE, "stream ended")
 
@@ -381,7 +415,7 @@ func writeEvent(w http.ResponseWriter, ev gateway.Event, current gateway.State) 
 		State:        ev.State,
 		Attempt:      ev.AttemptID,
 		Message:      ev.Message,
-		Data:         ev.Data,
+		Data:         EventData(ev.Data),
 		At:           ev.At,
 	}
 	if r := ev.Report; r != nil {
@@ -390,11 +424,11 @@ func writeEvent(w http.ResponseWriter, ev gateway.Event, current gateway.State) 
 	if view.State == "" {
 		view.State = current
 	}
-	data, err := json.Marshal(view)
+	data, err := marshal(view)
 	if err != nil {
 		return err
 	}
-	_, err = fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", ev.Seq, sseField(string(ev.Type)), data)
+	_, err = fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n", ev.Seq, sseField(string(ev.Type)), data)
 	return err
 }
 

@@ -43,13 +43,13 @@ type Credential struct {
 // DeviceReply answers a device's creation or rotation; Credential is set
 // when a new one was issued.
 type DeviceReply struct {
-	Device     gateway.Device `json:"device"`
-	Credential *Credential    `json:"credential,omitempty"`
+	Device     DeviceView  `json:"device"`
+	Credential *Credential `json:"credential,omitempty"`
 }
 
 // DevicesReply answers a listing of devices.
 type DevicesReply struct {
-	Devices []gateway.Device `json:"devices"`
+	Devices []DeviceView `json:"devices"`
 }
 
 // checkHandles checks a device's handles by channel. PSTN is the device's
@@ -104,10 +104,11 @@ func (s *Server) listDevices(w http.ResponseWriter, r *http.Request, _ gateway.T
 	if err != nil {
 		return err
 	}
-	if ds == nil {
-		ds = []gateway.Device{}
+	views := make([]DeviceView, 0, len(ds))
+	for _, d := range ds {
+		views = append(views, NewDeviceView(d))
 	}
-	s.writeJSON(w, r, http.StatusOK, DevicesReply{Devices: ds})
+	s.writeJSON(w, r, http.StatusOK, DevicesReply{Devices: views})
 	return nil
 }
 
@@ -117,7 +118,7 @@ func (s *Server) getDevice(w http.ResponseWriter, r *http.Request, _ gateway.Tok
 	if err != nil {
 		return err
 	}
-	s.writeJSON(w, r, http.StatusOK, DeviceReply{Device: d})
+	s.writeJSON(w, r, http.StatusOK, DeviceReply{Device: NewDeviceView(d)})
 	return nil
 }
 
@@ -131,6 +132,11 @@ func (s *Server) createDevice(w http.ResponseWriter, r *http.Request, tok gatewa
 	var err error
 	if d.RoomID, err = checkText("room", body.Room, MaxRoomID); err != nil {
 		return err
+	}
+	if s.Rooms != nil {
+		if _, ok := s.Rooms.Room(d.RoomID); !ok {
+			return invalid("room %q is not one of the operations rooms", d.RoomID)
+		}
 	}
 	if d.Name, err = checkOptionalText("name", body.Name, MaxDeviceName); err != nil {
 		return err
@@ -153,7 +159,7 @@ func (s *Server) createDevice(w http.ResponseWriter, r *http.Request, tok gatewa
 		return err
 	}
 	s.logger().WithFields(logrus.Fields{"device": d.ID, "room": d.RoomID, "token": tok.ID}).Info("device created")
-	s.writeJSON(w, r, http.StatusCreated, DeviceReply{Device: d, Credential: cred})
+	s.writeJSON(w, r, http.StatusCreated, DeviceReply{Device: NewDeviceView(d), Credential: cred})
 	return nil
 }
 
@@ -227,7 +233,7 @@ func (s *Server) updateDevice(w http.ResponseWriter, r *http.Request, tok gatewa
 		return err
 	}
 
-	reply := DeviceReply{Device: d}
+	reply := DeviceReply{Device: NewDeviceView(d)}
 	log := s.logger().WithFields(logrus.Fields{"device": d.ID, "room": d.RoomID, "token": tok.ID, "version": d.Version})
 	switch {
 	case p.RotateCredential:

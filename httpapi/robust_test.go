@@ -4,8 +4,10 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/safeconnection/gateway"
+	"github.com/safeconnection/gateway/httpapi"
 	"github.com/safeconnection/gateway/httpapi/httpapitest"
 )
 
@@ -29,7 +31,8 @@ var hostileBodies = []string{
 }
 
 func TestNeverAServerErrorForBadInput(t *testing.T) {
-	e := httpapitest.New(t)
+	// A wait too long is held at the most, which is short here.
+	e := httpapitest.New(t, func(s *httpapi.Server) { s.AgentWait = 100 * time.Millisecond })
 	fakeRequests(t, e)
 	e.Router.RecordOutcomeFn = func(_ context.Context, id string, o gateway.Outcome) (gateway.Verification, error) {
 		return gateway.Verification{ID: id, Outcome: &o}, nil

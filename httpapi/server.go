@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"sync"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -94,11 +95,22 @@ type DeviceStore interface {
 	Heartbeat(ctx context.Context, id string, battery int, apps []gateway.Channel) (gateway.Device, error)
 }
 
+// RoomSet is the part of the rooms the HTTP layer checks a device's room
+// against.
+type RoomSet interface {
+	// Room returns the room with the ID, and whether there is one.
+	Room(id string) (gateway.Room, bool)
+}
+
 // Defaults of the Server's fields.
 const (
 	DefaultMaxBody      = 64 << 10
 	DefaultAgentWait    = 25 * time.Second
 	DefaultSSEHeartbeat = 15 * time.Second
+	DefaultRetryAfter   = 2 * time.Second
+	DefaultDrainBody    = 1 << 20
+	DefaultMaxStreams   = 16
+	DefaultBodyTimeout  = 10 * time.Second
 	// ReadyTimeout bounds the Ready check behind /readyz.
 	ReadyTimeout = 2 * time.Second
 )
@@ -119,6 +131,9 @@ type Server struct {
 	Devices DeviceStore
 	// Bus wakes event streams and agents' long polls.
 	Bus gateway.Bus
+	// Rooms, when set, is the set of operations rooms: a device is added
+	// only to one of them. Nil: any room ID is taken.
+	Rooms RoomSet
 
 	// Logger takes the request log and every internal error. Default: the
 	// logrus standard logger.
@@ -141,6 +156,8 @@ type Server struct {
 	Pages map[string]http.Handler
 	// Metrics is served at /metrics when set.
 	Metrics http.Handler
+	// MetricsAuth makes /metrics need an ops credential.
+	MetricsAuth bool
 	// Ready reports whether the gateway can serve (store reachable, say);
 	// /readyz calls it with a ReadyTimeout deadline. Nil: always ready.
 	Ready func(ctx context.Context) error
@@ -150,6 +167,34 @@ type Server struct {
 	// stream open, and of its re-reads should a wake-up have been missed.
 	// Default: DefaultSSEHeartbeat.
 	SSEHeartbeat time.Duration
+	// RetryAfter is what every 503 (unavailable) answer's Retry-After
+	// header tells the client to wait, rounded up to whole seconds.
+	// Default: DefaultRetryAfter.
+	RetryAfter time.Duration
+	// DrainBody is how much of a body refused as too large (413) is read
+	// and discarded before the answer, so that a client that sends its
+	// whole body before it reads sees the 413 rather than a reset
+	// connection. Beyond it the connection is closed. Default:
+	// DefaultDrainBody (1 MiB); negative: none.
+	DrainBody int64
+	// WriteTimeout is the http.Server's write timeout, which answers that
+	// last (event streams, agents' long polls) extend as they go: each
+	// write of a stream must finish within it, and a stream sends a
+	// heartbeat at least twice within it. Zero: none.
+	WriteTimeout time.Duration
+	// BodyTimeout bounds the reading of a body on the routes that need no
+	// credential (webhooks, join pages): the connection's read deadline is
+	// brought forward to it when the handler starts, so that an
+	// unauthenticated client cannot hold a handler for the server's whole
+	// read timeout. Providers send their small bodies at once. Default:
+	// DefaultBodyTimeout; negative: none beyond the server's.
+	BodyTimeout time.Duration
+	// MaxStreams caps the event streams open at once with one credential;
+	// one more is a 429. Default: DefaultMaxStreams; negative: no cap.
+	MaxStreams int
+
+	streamsMu sync.Mutex
+	streams   map[string]int // open event streams by token ID
 }
 
 // NewServer returns a Server over the router and every part of the store,
@@ -199,10 +244,81 @@ func (s *Server) agentWait() time.Duration {
 }
 
 func (s *Server) sseHeartbeat() time.Duration {
-	if s.SSEHeartbeat <= 0 {
-		return DefaultSSEHeartbeat
+	d := s.SSEHeartbeat
+	if d <= 0 {
+		d = DefaultSSEHeartbeat
 	}
-	return s.SSEHeartbeat
+	if s.WriteTimeout > 0 {
+		d = min(d, s.WriteTimeout/2)
+	}
+	return d
+}
+
+// openStream counts an event stream of the token; false when it would be
+// over MaxStreams. closeStream undoes it.
+func (s *Server) openStream(token string) bool {
+	most := s.MaxStreams
+	if most == 0 {
+		most = DefaultMaxStreams
+	}
+	s.streamsMu.Lock()
+	defer s.streamsMu.Unlock()
+	if most > 0 && s.streams[token] >= most {
+		return false
+	}
+	if s.streams == nil {
+		s.streams = map[string]int{}
+	}
+	s.streams[token]++
+	return true
+}
+
+func (s *Server) closeStream(token string) {
+	s.streamsMu.Lock()
+	defer s.streamsMu.Unlock()
+	if s.streams[token]--; s.streams[token] <= 0 {
+		delete(s.streams, token)
+	}
+}
+
+// extendWrite moves the connection's write deadline WriteTimeout past now
+// (or past now+d), for an answer that lasts: each write of it must still
+// finish in time, so a client that stops reading is let go. (The read
+// deadline needs no care: net/http lifts it once the request is read.)
+func (s *Server) extendWrite(rc *http.ResponseController, d time.Duration) {
+	if s.WriteTimeout > 0 {
+		_ = rc.SetWriteDeadline(time.Now().Add(d + s.WriteTimeout))
+	} else {
+		_ = rc.SetWriteDeadline(time.Time{})
+	}
+}
+
+func (s *Server) drainBody() int64 {
+	switch {
+	case s.DrainBody < 0:
+		return 0
+	case s.DrainBody == 0:
+		return DefaultDrainBody
+	}
+	return s.DrainBody
+}
+
+func (s *Server) bodyTimeout() time.Duration {
+	switch {
+	case s.BodyTimeout < 0:
+		return 0
+	case s.BodyTimeout == 0:
+		return DefaultBodyTimeout
+	}
+	return s.BodyTimeout
+}
+
+func (s *Server) retryAfterSeconds() int {
+	d := s.RetryAfter
+	if d <= 0 {
+		d = DefaultRetryAfter
+	}
+	return int((d + time.Second - 1) / time.Second)
 }
 
 var webhookName = regexp.MustCompile(`^[a-z0-9_-]+$`)
@@ -240,7 +356,12 @@ func (s *Server) Handler() http.Handler {
 	// Health and metrics.
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
-	if s.Metrics != nil {
+	if s.Metrics != nil && s.MetricsAuth {
+		mux.Handle("GET /metrics", s.authed(func(w http.ResponseWriter, r *http.Request, _ gateway.Token) error {
+			s.Metrics.ServeHTTP(w, r)
+			return nil
+		}, ops))
+	} else if s.Metrics != nil {
 		mux.Handle("GET /metrics", s.Metrics)
 	}
 
@@ -248,7 +369,7 @@ func (s *Server) Handler() http.Handler {
 		if !webhookName.MatchString(name) {
 			panic(fmt.Sprintf("httpapi: invalid webhook name %q", name))
 		}
-		mux.Handle("/webhooks/"+name+"/", s.limitBody(h))
+		mux.Handle("/webhooks/"+name+"/", s.limitBody(s.jsonErrors(h)))
 	}
 	for name, h := range s.Pages {
 		if !webhookName.MatchString(name) {
@@ -257,16 +378,20 @@ func (s *Server) Handler() http.Handler {
 		mux.Handle("/join/"+name+"/", s.limitBody(h))
 	}
 
-	return s.logRequests(s.recoverPanics(s.jsonFallback(mux)))
+	return s.logRequests(s.drainRefusedBodies(s.recoverPanics(s.jsonFallback(mux))))
 }
 
-// limitBody caps a webhook's body at MaxBody; the provider's handler sees
-// the error when it reads past it.
+// limitBody caps a webhook's or page's body at MaxBody, and the time to
+// read it at BodyTimeout; the provider's handler sees the error when it
+// reads past either.
 func (s *Server) limitBody(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > s.maxBody() {
 			s.writeError(w, r, gateway.Errorf(gateway.ETOOLARGE, "request body over %d bytes", s.maxBody()))
 			return
+		}
+		if d := s.bodyTimeout(); d > 0 && r.Body != nil && r.Body != http.NoBody {
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(d))
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, s.maxBody())
 		h.ServeHTTP(w, r)

@@ -247,7 +247,13 @@ func (a *Adapter) joinHeaders(h http.Header) {
 		"style-src 'self'",
 		"img-src 'self' data: blob:",
 		"media-src 'self' blob: mediastream:",
-		"connect-src 'self' " + sdk + " https: wss:",
+		// The page talks to the gateway and the SDK's origin; the SDK
+		// itself talks to Twilio: signalling at wss://global.vss.twilio.com,
+		// configuration at https://ecs.us1.twilio.com, insights at
+		// wss://sdkgw.us1.twilio.com and region-specific hosts like them,
+		// all under twilio.com (Twilio's network connectivity
+		// requirements for Video). Nothing else.
+		"connect-src 'self' " + sdk + " https://*.twilio.com wss://*.twilio.com",
 		"base-uri 'none'",
 		"form-action 'none'",
 		"frame-ancestors 'none'",

@@ -76,13 +76,18 @@ func joinTarget(token string) string {
 func checkHeaders(tb testing.TB, h http.Header, sdkOrigin string) {
 	tb.Helper()
 	csp := h.Get("Content-Security-Policy")
-	for _, want := range []string{"default-src 'none'", "script-src 'self' " + sdkOrigin + ";", "connect-src 'self' " + sdkOrigin + " https: wss:", "frame-ancestors 'none'", "style-src 'self'"} {
+	for _, want := range []string{"default-src 'none'", "script-src 'self' " + sdkOrigin + ";", "connect-src 'self' " + sdkOrigin + " https://*.twilio.com wss://*.twilio.com;", "frame-ancestors 'none'", "style-src 'self'"} {
 		if !strings.Contains(csp+";", want) {
 			tb.Errorf("Content-Security-Policy %q lacks %q", csp, want)
 		}
 	}
 	if strings.Contains(csp, "unsafe-") {
 		tb.Errorf("Content-Security-Policy %q allows something unsafe", csp)
+	}
+	for _, src := range strings.Fields(strings.ReplaceAll(csp, ";", " ")) {
+		if src == "https:" || src == "wss:" || src == "http:" || src == "ws:" || src == "*" {
+			tb.Errorf("Content-Security-Policy %q allows any origin (%s)", csp, src)
+		}
 	}
 	for k, v := range map[string]string{"Referrer-Policy": "no-referrer", "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"} {
 		if h.Get(k) != v {

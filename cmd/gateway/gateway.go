@@ -54,9 +54,12 @@ type Main struct {
 
 	http     *http.Server
 	listener net.Listener
-	demo     *demo
-	closers  []func() error
-	served   chan struct{}
+	// metrics serves /metrics alone when GATEWAY_METRICS_ADDR is set.
+	metrics         *http.Server
+	metricsListener net.Listener
+	demo            *demo
+	closers         []func() error
+	served          chan struct{}
 
 	closeOnce sync.Once
 	closeErr  error
@@ -141,17 +144,33 @@ func (m *Main) Open(ctx context.Context) error {
 	srv := httpapi.NewServer(r, st)
 	srv.Logger = log
 	srv.MaxBody = cfg.MaxBody
+	srv.Rooms = m.Rooms
 	srv.Webhooks = m.Webhooks
 	srv.Pages = m.Pages
-	srv.Metrics = m.Metrics.Handler()
 	srv.Ready = st.Ping
+	srv.WriteTimeout = cfg.WriteTimeout
+	// Webhooks and join pages read their bodies in less than the whole
+	// read timeout, never in more.
+	srv.BodyTimeout = min(httpapi.DefaultBodyTimeout, cfg.ReadTimeout)
+	srv.MaxStreams = cfg.MaxStreams
+	if cfg.MetricsAddr == "" {
+		srv.Metrics, srv.MetricsAuth = m.Metrics.Handler(), cfg.MetricsAuth
+	} else if err := m.serveMetrics(log); err != nil {
+		return err
+	}
 	m.Server = srv
 	// Requests run under a context that shutting down cancels, so agents'
 	// long polls and event streams end at once instead of holding Close up.
 	base, stopRequests := context.WithCancel(context.Background())
+	ln := httpapi.Listen(m.listener, cfg.MaxConns)
 	m.http = &http.Server{
 		Handler:           srv.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		ReadTimeout:       cfg.ReadTimeout,
+		WriteTimeout:      cfg.WriteTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
+		MaxHeaderBytes:    cfg.MaxHeaderBytes,
+		ConnState:         ln.ConnState,
 		BaseContext:       func(net.Listener) context.Context { return base },
 	}
 	m.http.RegisterOnShutdown(stopRequests)
@@ -162,7 +181,7 @@ func (m *Main) Open(ctx context.Context) error {
 	m.served = make(chan struct{})
 	go func() {
 		defer close(m.served)
-		if err := m.http.Serve(m.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := m.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.WithError(err).Error("HTTP server stopped")
 		}
 	}()
@@ -173,6 +192,47 @@ func (m *Main) Open(ctx context.Context) error {
 			return err
 		}
 	}
+	return nil
+}
+
+// MetricsURL is the base URL of the separate metrics listener, "" when
+// /metrics is served at URL.
+func (m *Main) MetricsURL() string {
+	if m.metrics == nil {
+		return ""
+	}
+	return "http://" + m.metricsListener.Addr().String()
+}
+
+// serveMetrics serves /metrics alone on GATEWAY_METRICS_ADDR.
+func (m *Main) serveMetrics(log logrus.FieldLogger) error {
+	l, err := net.Listen("tcp", m.Config.MetricsAddr)
+	if err != nil {
+		return fmt.Errorf("listen on GATEWAY_METRICS_ADDR %s: %w", m.Config.MetricsAddr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", m.Metrics.Handler())
+	m.metricsListener = l
+	m.metrics = &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: m.Config.ReadHeaderTimeout,
+		ReadTimeout:       m.Config.ReadTimeout,
+		WriteTimeout:      m.Config.WriteTimeout,
+		IdleTimeout:       m.Config.IdleTimeout,
+		MaxHeaderBytes:    m.Config.MaxHeaderBytes,
+	}
+	srv := m.metrics
+	m.closers = append(m.closers, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		return srv.Shutdown(ctx)
+	})
+	go func() {
+		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.WithError(err).Error("metrics server stopped")
+		}
+	}()
+	log.WithField("metrics_addr", l.Addr().String()).Info("metrics listening")
 	return nil
 }
 

@@ -36,11 +36,11 @@ func main() {
 func Run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	demo := fs.Bool("demo", false, "run everything simulated: fake providers, simulated device agents, embedded store, London ops rooms")
+	demo := fs.Bool("demo", false, "run everything simulated: fake providers and handsets, London ops rooms")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage:\n  gateway [-demo]\n  gateway token ROLE NAME   (ROLE: officer, supervisor, ops)\n\nFlags:\n")
 		fs.PrintDefaults()
-		fmt.Fprintf(stderr, "\nSettings (environment variables):\n")
+		fmt.Fprintln(stderr)
 		if err := config.Usage(stderr); err != nil {
 			fmt.Fprintln(stderr, err)
 		}
@@ -49,8 +49,12 @@ func Run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		return err
 	}
 	load := config.Load
-	if *demo {
+	switch {
+	case *demo:
 		load = config.LoadDemo
+	case fs.Arg(0) == "token":
+		// It opens the store only: no public URL needed.
+		load = config.LoadStoreOnly
 	}
 	cfg, err := load(environ)
 	if err != nil {

@@ -196,6 +196,9 @@ func newMultiCluster(tb testing.TB, o multiOptions) *multiCluster {
 			"GATEWAY_LOG_LEVEL=warn",
 			"GATEWAY_RETRY_MIN=20ms",
 			"GATEWAY_RETRY_MAX=100ms",
+			// The test's officer apps share one credential, each
+			// following its own verification's events.
+			"GATEWAY_MAX_STREAMS=10000",
 		}
 		store := o.Store
 		if i < len(o.Stores) {

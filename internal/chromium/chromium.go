@@ -22,6 +22,8 @@ import (
 	cdplog "github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+
+	"github.com/safeconnection/gateway/internal/skipnote"
 )
 
 // Path is where Debian's chromium package installs the browser.
@@ -52,7 +54,7 @@ func Start(tb testing.TB, opts ...chromedp.ExecAllocatorOption) *Browser {
 		if os.Getenv(EnvRequire) == "1" {
 			tb.Fatalf("%s (%s=1 requires it)", msg, EnvRequire)
 		}
-		tb.Skipf("%s (or set %s=1 to make this a failure)", msg, EnvRequire)
+		skipnote.Skip(tb, "headless-Chromium", fmt.Sprintf("%s (or set %s=1 to make this a failure)", msg, EnvRequire))
 	}
 	profile := tb.TempDir() // removed after the browser has exited
 	all := append(chromedp.DefaultExecAllocatorOptions[:],

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/safeconnection/gateway/internal/skipnote"
 )
 
 // DefaultURL is the database tests use when GATEWAY_TEST_POSTGRES is not set.
@@ -58,7 +60,7 @@ func URL(t testing.TB) string {
 		if os.Getenv(EnvRequire) == "1" {
 			t.Fatalf("%s (%v)", msg, err)
 		}
-		t.Skip(msg)
+		skipnote.Skip(t, "PostgreSQL", msg)
 	}
 	defer conn.Close(context.Background())
 
