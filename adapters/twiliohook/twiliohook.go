@@ -5,8 +5,13 @@
 package twiliohook
 
 import (
+	"crypto/hmac"
+	"crypto/sha1"
+	"crypto/subtle"
+	"encoding/base64"
 	"errors"
 	"io"
+	"maps"
 	"mime"
 	"net/http"
 	"net/url"
@@ -14,7 +19,6 @@ import (
 	"strings"
 
 	"github.com/sirupsen/logrus"
-	twclient "github.com/twilio/twilio-go/client"
 
 	"github.com/safeconnection/gateway"
 	"github.com/safeconnection/gateway/adapters/httpx"
@@ -76,28 +80,32 @@ func readForm(w http.ResponseWriter, r *http.Request) (url.Values, error) {
 // VerifySignature reports whether r carries a valid X-Twilio-Signature for
 // its form body: computed with authToken over publicURL + r's request URI
 // (never r's Host: the gateway runs behind proxies) followed by the
-// parameters, with twilio-go's RequestValidator (which accepts the URL with
-// or without its default port). A repeated parameter is signed as Twilio
-// signs it, each distinct value in order after its name; it is handed to
-// the validator as one value that yields the same text.
+// parameters in name order, each distinct value of a repeated one in order
+// after its name, as Twilio signs them. The URL must be exactly the one
+// Twilio was given: twilio-go's RequestValidator also accepts it with its
+// port added or dropped, a second URL an attacker may have a signature for,
+// so the signature is computed here, with Twilio's algorithm (HMAC-SHA1,
+// base64), and compared in constant time.
 func VerifySignature(authToken, publicURL string, r *http.Request, form url.Values) bool {
 	sig := r.Header.Get("X-Twilio-Signature")
 	if sig == "" || authToken == "" || publicURL == "" {
 		return false
 	}
-	full := strings.TrimSuffix(publicURL, "/") + r.URL.RequestURI()
-	params := make(map[string]string, len(form))
-	for k, vs := range form {
-		if len(vs) == 1 {
-			params[k] = vs[0]
-			continue
-		}
-		vs = slices.Clone(vs)
+	var b strings.Builder
+	b.WriteString(strings.TrimSuffix(publicURL, "/"))
+	b.WriteString(r.URL.RequestURI())
+	for _, k := range slices.Sorted(maps.Keys(form)) {
+		vs := slices.Clone(form[k])
 		slices.Sort(vs)
-		params[k] = strings.Join(slices.Compact(vs), k)
+		for _, v := range slices.Compact(vs) {
+			b.WriteString(k)
+			b.WriteString(v)
+		}
 	}
-	v := twclient.NewRequestValidator(authToken)
-	return v.Validate(full, params, sig)
+	m := hmac.New(sha1.New, []byte(authToken))
+	m.Write([]byte(b.String()))
+	want := base64.StdEncoding.EncodeToString(m.Sum(nil))
+	return subtle.ConstantTimeCompare([]byte(want), []byte(sig)) == 1
 }
 
 // Report answers a verified callback whose report is rep (ok false: the

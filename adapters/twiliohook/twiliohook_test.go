@@ -72,6 +72,42 @@ func TestVerifySignature(t *testing.T) {
 	}
 }
 
+// TestVerifySignatureExactURL: only the URL Twilio was given verifies, not
+// the same URL with its port dropped or the default port added (twilio-go's
+// RequestValidator accepts both).
+func TestVerifySignatureExactURL(t *testing.T) {
+	form := url.Values{"CallSid": {"CA0123"}, "CallStatus": {"in-progress"}}
+	const uri = "/webhooks/twilio/voice?attempt=a_1"
+	tests := []struct {
+		name, public, signedFor string
+		want                    bool
+	}{
+		{"public URL with a port, signed for it", "https://gw.example.police.uk:8443", "https://gw.example.police.uk:8443" + uri, true},
+		{"public URL with a port, signed without it", "https://gw.example.police.uk:8443", "https://gw.example.police.uk" + uri, false},
+		{"public URL with a port, signed with the default port", "https://gw.example.police.uk:8443", "https://gw.example.police.uk:443" + uri, false},
+		{"public URL without a port, signed with the default port", public, "https://gateway.example.police.uk:443" + uri, false},
+		{"public URL with the default port, signed without it", "https://gateway.example.police.uk:443", public + uri, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := callback(form, func(f url.Values) string { return faketwilio.Sign(token, tt.signedFor, f) })
+			if err := r.ParseForm(); err != nil {
+				t.Fatal(err)
+			}
+			if got := twiliohook.VerifySignature(token, tt.public, r, r.PostForm); got != tt.want {
+				t.Errorf("VerifySignature = %v, want %v", got, tt.want)
+			}
+			w := httptest.NewRecorder()
+			r = callback(form, func(f url.Values) string { return faketwilio.Sign(token, tt.signedFor, f) })
+			log := logrus.New()
+			log.Out = io.Discard
+			if _, ok := twiliohook.Form(w, r, token, tt.public, log, "voice"); ok != tt.want || !tt.want && w.Code != http.StatusForbidden {
+				t.Errorf("Form accepted %v, answer %d; want accepted %v (403 otherwise)", ok, w.Code, tt.want)
+			}
+		})
+	}
+}
+
 func TestFormRefusesBadCallbacks(t *testing.T) {
 	log := logrus.New()
 	log.Out = io.Discard

@@ -133,7 +133,7 @@ func (s *Sender) serveWebhook(w http.ResponseWriter, r *http.Request) {
 		wg.Go(func() {
 			defer func() { <-slots }()
 			for _, st := range byID[id] {
-				log := s.log().WithFields(map[string]any{"message": st.MessageID, "status": st.Status})
+				log := s.log().WithFields(map[string]any{"message": s.LogID(st.MessageID), "status": st.Status})
 				log.Debug("whatsapp message status")
 				switch err := s.onStatus(r.Context(), st); gateway.ErrorCode(err) {
 				case "":

@@ -16,6 +16,10 @@ package whatsapp
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -94,6 +98,8 @@ type Sender struct {
 
 	mu       sync.Mutex
 	statuses []MessageStatus
+	logKey   []byte // keys LogID, set once by logOnce
+	logOnce  sync.Once
 }
 
 // New returns a Sender for the access token and business phone number,
@@ -281,7 +287,7 @@ func (s *Sender) send(ctx context.Context, toE164 string, m message) (string, er
 		return "", &gateway.CallError{Fate: gateway.Unknown, Provider: Provider,
 			Err: gateway.Errorf(gateway.EUNAVAILABLE, "malformed response from whatsapp: no message ID")}
 	}
-	log.WithField("message", out.Messages[0].ID).Info("whatsapp message accepted")
+	log.WithField("message", s.LogID(out.Messages[0].ID)).Info("whatsapp message accepted")
 	return out.Messages[0].ID, nil
 }
 
@@ -346,3 +352,27 @@ func (s *Sender) apiVersion() string {
 func (s *Sender) now() time.Time { return httpx.Now(s.Now) }
 
 func (s *Sender) log() logrus.FieldLogger { return httpx.Log(s.Logger) }
+
+// LogID returns what the logs show of a message ID: a keyed hash of it,
+// "h:" and 16 hex digits. A WhatsApp message ID ("wamid." and base64) holds
+// the recipient's phone number, an officer's or a device's, so it is never
+// logged as it is, nor is a plain hash of it (the numbers are few enough to
+// try them all). The key is derived from the app secret and access token,
+// so that one message has the same LogID on every instance and across
+// restarts; a sender with neither uses a random key of its own.
+func (s *Sender) LogID(messageID string) string {
+	s.logOnce.Do(func() {
+		if s.AppSecret == "" && s.AccessToken == "" {
+			s.logKey = make([]byte, 32)
+			rand.Read(s.logKey)
+			return
+		}
+		k := hmac.New(sha256.New, []byte(s.AppSecret))
+		k.Write([]byte("safe connection gateway: whatsapp message IDs in logs\x00"))
+		k.Write([]byte(s.AccessToken))
+		s.logKey = k.Sum(nil)
+	})
+	m := hmac.New(sha256.New, s.logKey)
+	m.Write([]byte(messageID))
+	return "h:" + hex.EncodeToString(m.Sum(nil)[:8])
+}

@@ -3,6 +3,7 @@ package whatsapp_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -253,5 +254,50 @@ func TestLoop(t *testing.T) {
 	}
 	if strings.Join(seq, ",") != "sent,delivered,read" {
 		t.Errorf("statuses %v", seq)
+	}
+}
+
+// TestLogsHoldNoMessageID: a WhatsApp message ID is base64 of a text that
+// holds the recipient's number, so neither it nor the number shows in the
+// logs of a send and of the statuses Meta reports for it (at debug level,
+// when recorded and when not); a keyed hash stands in for it, the same in
+// both, so that the lines can still be matched.
+func TestLogsHoldNoMessageID(t *testing.T) {
+	r := newRig(t)
+	id, err := r.s.SendText(context.Background(), officer, "Join: https://zoom.us/j/1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(id, "wamid."))
+	if err != nil || !strings.Contains(string(payload), strings.TrimPrefix(officer, "+")) {
+		t.Fatalf("the fake's message ID %q does not hold the number as Meta's do (%q, %v)", id, payload, err)
+	}
+	for _, onStatus := range []error{nil, gateway.Errorf(gateway.ENOTFOUND, "no note of sending that message")} {
+		r.s.OnStatus = func(context.Context, whatsapp.MessageStatus) error { return onStatus }
+		body := webhookBody("1234", map[string]any{"id": id, "status": "delivered", "timestamp": "1700000000",
+			"recipient_id": strings.TrimPrefix(officer, "+")})
+		if w := postSigned(r.s, body); w.Code != http.StatusOK {
+			t.Fatalf("status webhook answered %d: %s", w.Code, w.Body)
+		}
+	}
+	b64 := strings.TrimPrefix(id, "wamid.")
+	hashed := r.s.LogID(id)
+	lines := 0
+	for _, e := range r.logs.AllEntries() {
+		line, _ := e.String()
+		for _, secret := range []string{"wamid", b64, b64[:16], string(payload), strings.TrimPrefix(officer, "+")} {
+			if strings.Contains(line, secret) {
+				t.Errorf("the log shows %q: %s", secret, line)
+			}
+		}
+		if e.Data["message"] == hashed {
+			lines++
+		}
+	}
+	if lines < 3 { // the send, and a status twice
+		t.Errorf("%d log lines name the message by its keyed hash %s, want 3 or more", lines, hashed)
+	}
+	if other := whatsapp.New("EAAtoken", "1234", "another secret", "v"); other.LogID(id) == hashed {
+		t.Error("the hash of a message ID does not depend on the key")
 	}
 }

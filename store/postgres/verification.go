@@ -527,16 +527,17 @@ func (s *Store) Events(ctx context.Context, verificationID string, after int64, 
 }
 
 // MessageEvent returns the note that recorded sending message messageID,
-// the earliest if several. ENOTFOUND.
+// the earliest if several. ENOTFOUND, whose message does not hold the ID (a
+// WhatsApp message ID encodes the recipient's number).
 func (s *Store) MessageEvent(ctx context.Context, messageID string) (gateway.Event, error) {
 	const op = "postgres.MessageEvent"
 	if messageID == "" {
-		return gateway.Event{}, notFound(op, "note of sending message", messageID)
+		return gateway.Event{}, &gateway.Error{Op: op, Code: gateway.ENOTFOUND, Message: "no note of sending that message"}
 	}
 	ev, err := scanEvent(s.pool.QueryRow(ctx, `SELECT `+eventCols+`
 		FROM events WHERE type = 'note' AND data ->> '`+gateway.DataMessage+`' = $1 ORDER BY seq LIMIT 1`, messageID))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return gateway.Event{}, notFound(op, "note of sending message", messageID)
+		return gateway.Event{}, &gateway.Error{Op: op, Code: gateway.ENOTFOUND, Message: "no note of sending that message"}
 	}
 	return ev, s.fail(op, err)
 }

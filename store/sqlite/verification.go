@@ -708,7 +708,8 @@ func (s *Store) Events(ctx context.Context, verificationID string, after int64, 
 }
 
 // MessageEvent returns the note that recorded sending message messageID,
-// the earliest if several. ENOTFOUND.
+// the earliest if several. ENOTFOUND, whose message does not hold the ID (a
+// WhatsApp message ID encodes the recipient's number).
 func (s *Store) MessageEvent(ctx context.Context, messageID string) (gateway.Event, error) {
 	const op = "sqlite.MessageEvent"
 	var ev gateway.Event
@@ -717,7 +718,7 @@ func (s *Store) MessageEvent(ctx context.Context, messageID string) (gateway.Eve
 		ev, err = scanEvent(s.reads().QueryRowContext(ctx, messageEvent, messageID))
 	}
 	if errors.Is(err, sql.ErrNoRows) {
-		return gateway.Event{}, fail(op, gateway.Errorf(gateway.ENOTFOUND, "no note of sending message %q", messageID))
+		return gateway.Event{}, fail(op, gateway.Errorf(gateway.ENOTFOUND, "no note of sending that message"))
 	}
 	return ev, fail(op, err)
 }

@@ -5,6 +5,7 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -646,8 +647,13 @@ func testMessageEvent(t *testing.T, s gateway.Store) {
 		t.Fatalf("MessageEvent(wamid.BBB) = %+v, %v; want v2's note", got, err)
 	}
 	for _, id := range []string{"wamid.CCC", "wamid.none", ""} {
-		if _, err := s.MessageEvent(c, id); gateway.ErrorCode(err) != gateway.ENOTFOUND {
+		_, err := s.MessageEvent(c, id)
+		if gateway.ErrorCode(err) != gateway.ENOTFOUND {
 			t.Errorf("MessageEvent(%q): %v, want ENOTFOUND", id, err)
+		}
+		// The error is logged: a WhatsApp message ID encodes a number.
+		if id != "" && strings.Contains(err.Error(), strings.TrimPrefix(id, "wamid.")) {
+			t.Errorf("MessageEvent(%q)'s error names the message: %v", id, err)
 		}
 	}
 }
