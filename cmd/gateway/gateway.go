@@ -149,8 +149,12 @@ func (m *Main) Open(ctx context.Context) error {
 	// Requests run under a context that shutting down cancels, so agents'
 	// long polls and event streams end at once instead of holding Close up.
 	base, stopRequests := context.WithCancel(context.Background())
+	handler := srv.Handler()
+	if m.demo != nil {
+		handler = m.demo.faults.handler(handler, st, log) // POST /demo/faults/...
+	}
 	m.http = &http.Server{
-		Handler:           srv.Handler(),
+		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return base },
 	}
