@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -31,9 +30,13 @@ type demo struct {
 	wg        sync.WaitGroup
 	// Agents are the simulated device agents by device ID.
 	agents map[string]*simagent.Agent
+	// faults serves the fakes and the fault control endpoint.
+	faults *demoFaults
 }
 
-func newDemo(m *Main) *demo { return &demo{m: m, agents: map[string]*simagent.Agent{}} }
+func newDemo(m *Main) *demo {
+	return &demo{m: m, agents: map[string]*simagent.Agent{}, faults: newDemoFaults()}
+}
 
 // demoDevice is a simulated handset: three per room, with different apps.
 type demoDevice struct {
@@ -52,15 +55,15 @@ var demoDevices = []demoDevice{
 func (d *demo) startProviders(ctx context.Context) error {
 	m := d.m
 	public := m.PublicURL()
-	serve := func(h http.Handler) (string, error) {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+	// Each fake is served by the fault control (faults.go), under the
+	// name POST /demo/faults/{name} knows it by.
+	serve := func(name string, h http.Handler) (string, error) {
+		u, stop, err := d.faults.serve(name, h)
 		if err != nil {
-			return "", fmt.Errorf("demo provider: %w", err)
+			return "", fmt.Errorf("demo provider %s: %w", name, err)
 		}
-		srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
-		go srv.Serve(ln)
-		d.providers = append(d.providers, func() { srv.Close() })
-		return "http://" + ln.Addr().String(), nil
+		d.providers = append(d.providers, stop)
+		return u, nil
 	}
 
 	// Zoom: the host (the ops-room handset) and the officer join after a
@@ -68,7 +71,7 @@ func (d *demo) startProviders(ctx context.Context) error {
 	zf := fakezoom.New("demo-account", "demo-client", "demo-secret", "demo-webhook-secret")
 	zf.SetWebhookURL(public + "/webhooks/zoom/")
 	zf.SetJoins(time.Second, 2*time.Second)
-	zu, err := serve(zf)
+	zu, err := serve("zoom", zf)
 	if err != nil {
 		return err
 	}
@@ -77,7 +80,7 @@ func (d *demo) startProviders(ctx context.Context) error {
 		WebhookSecret: "demo-webhook-secret", UserID: "me", APIURL: zu, OAuthURL: zu}
 
 	mf := fakemeet.New("demo-client", "demo-secret", "demo-refresh")
-	mu, err := serve(mf)
+	mu, err := serve("meet", mf)
 	if err != nil {
 		return err
 	}
@@ -85,7 +88,7 @@ func (d *demo) startProviders(ctx context.Context) error {
 	m.Config.Meet = config.Meet{ClientID: "demo-client", ClientSecret: "demo-secret", RefreshToken: "demo-refresh", APIURL: mu, TokenURL: mu + "/token"}
 
 	tf := faketeams.New("demo-tenant", "demo-client", "demo-secret", "demo-organizer")
-	tu, err := serve(tf)
+	tu, err := serve("teams", tf)
 	if err != nil {
 		return err
 	}
@@ -96,7 +99,7 @@ func (d *demo) startProviders(ctx context.Context) error {
 	const sid, token = "AC00000000000000000000000000000001", "demotwilioauthtoken"
 	twf := faketwilio.New(sid, token)
 	twf.APIKeySID, twf.APIKeySecret = "SK00000000000000000000000000000001", "demo-api-key-secret"
-	twu, err := serve(twf)
+	twu, err := serve("twilio", twf)
 	if err != nil {
 		return err
 	}
@@ -112,7 +115,7 @@ func (d *demo) startProviders(ctx context.Context) error {
 
 	wf := fakewhatsapp.New("demo-token", "100000000000001", "demo-app-secret")
 	wf.SetWebhookURL(public + "/webhooks/whatsapp/")
-	wu, err := serve(wf)
+	wu, err := serve("whatsapp", wf)
 	if err != nil {
 		return err
 	}

@@ -163,8 +163,12 @@ func (m *Main) Open(ctx context.Context) error {
 	// long polls and event streams end at once instead of holding Close up.
 	base, stopRequests := context.WithCancel(context.Background())
 	ln := httpapi.Listen(m.listener, cfg.MaxConns)
+	handler := srv.Handler()
+	if m.demo != nil {
+		handler = m.demo.faults.handler(handler, st, log) // POST /demo/faults/...
+	}
 	m.http = &http.Server{
-		Handler:           srv.Handler(),
+		Handler:           handler,
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		ReadTimeout:       cfg.ReadTimeout,
 		WriteTimeout:      cfg.WriteTimeout,

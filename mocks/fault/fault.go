@@ -54,6 +54,8 @@ type Knobs struct {
 	fails     []Failure
 	malformed int
 	hang      int
+	hangAll   bool
+	failAll   *Failure
 }
 
 // SetLatency makes every later API request wait d before it is answered.
@@ -85,6 +87,35 @@ func (k *Knobs) HangNext(n int) {
 	k.hang += n
 }
 
+// HangAll makes every later API request hang (true) until the client gives
+// up or the fake is closed, or stops doing so (false).
+func (k *Knobs) HangAll(on bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.hangAll = on
+}
+
+// FailAll makes every later API request fail with the HTTP status and the
+// provider's error body, with a Retry-After header when retryAfter is
+// positive; status 0 stops it. Failures queued by FailNext come first.
+func (k *Knobs) FailAll(status int, retryAfter time.Duration) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if status == 0 {
+		k.failAll = nil
+		return
+	}
+	k.failAll = &Failure{Status: status, RetryAfter: retryAfter}
+}
+
+// Reset clears every knob: no latency, nothing queued, no hang or failure
+// for all.
+func (k *Knobs) Reset() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.latency, k.fails, k.malformed, k.hang, k.hangAll, k.failAll = 0, nil, 0, 0, false, nil
+}
+
 // Queue makes the next n API requests fail as fl says.
 func Queue(k *Knobs, n int, fl Failure) {
 	k.mu.Lock()
@@ -95,7 +126,8 @@ func Queue(k *Knobs, n int, fl Failure) {
 }
 
 // Decide consumes one knob for an API request (a hang first, then a
-// failure, then a malformed answer) and returns it with the latency to
+// failure, then a malformed answer; HangAll and FailAll after the queued
+// ones of their kind, consuming nothing) and returns it with the latency to
 // wait first.
 func Decide(k *Knobs) (Action, Failure, time.Duration) {
 	k.mu.Lock()
@@ -104,10 +136,14 @@ func Decide(k *Knobs) (Action, Failure, time.Duration) {
 	case k.hang > 0:
 		k.hang--
 		return Hang, Failure{}, k.latency
+	case k.hangAll:
+		return Hang, Failure{}, k.latency
 	case len(k.fails) > 0:
 		fl := k.fails[0]
 		k.fails = k.fails[1:]
 		return Fail, fl, k.latency
+	case k.failAll != nil:
+		return Fail, *k.failAll, k.latency
 	case k.malformed > 0:
 		k.malformed--
 		return Malformed, Failure{}, k.latency

@@ -34,6 +34,47 @@ func TestDecideOrder(t *testing.T) {
 	}
 }
 
+func TestStandingKnobs(t *testing.T) {
+	type decision struct {
+		act    Action
+		status int
+	}
+	var k Knobs
+	k.FailNext(1, 429, 0)
+	k.FailAll(503, 2*time.Second)
+	got := func(n int) []decision {
+		var out []decision
+		for range n {
+			act, fl, _ := Decide(&k)
+			out = append(out, decision{act, fl.Status})
+		}
+		return out
+	}
+	if d := got(3); d[0] != (decision{Fail, 429}) || d[1] != (decision{Fail, 503}) || d[2] != (decision{Fail, 503}) {
+		t.Errorf("FailNext(429) then FailAll(503): %v, want the queued 429, then 503 for every request", d)
+	}
+	if _, fl, _ := Decide(&k); fl.RetryAfter != 2*time.Second {
+		t.Errorf("FailAll's failure has Retry-After %v, want 2s", fl.RetryAfter)
+	}
+	k.HangAll(true)
+	if d := got(2); d[0].act != Hang || d[1].act != Hang {
+		t.Errorf("HangAll(true): %v, want every request to hang (before FailAll's failures)", d)
+	}
+	k.HangAll(false)
+	k.FailAll(0, 0)
+	if d := got(1); d[0].act != Serve {
+		t.Errorf("after HangAll(false) and FailAll(0): %v, want served", d)
+	}
+	k.SetLatency(time.Second)
+	k.FailAll(500, 0)
+	k.HangNext(3)
+	k.MalformedNext(2)
+	k.Reset()
+	if act, _, lat := Decide(&k); act != Serve || lat != 0 {
+		t.Errorf("after Reset: %v with latency %v, want served at once", act, lat)
+	}
+}
+
 func TestSetRetryAfterRoundsUp(t *testing.T) {
 	for _, c := range []struct {
 		d    time.Duration
