@@ -893,3 +893,64 @@ func testChannels(t testing.TB) *gateway.Registry {
 	}
 	return reg
 }
+
+// TestCallEndedBeforeOutcome: the provider reports the call's end before the
+// supervisor records the outcome (the usual order: he hangs up, then
+// writes it down). The device goes back to the pool, the verification stays
+// connected awaiting the outcome, and no instance takes it over again and
+// again (it once collected a take-over every owner TTL, for ever).
+func TestCallEndedBeforeOutcome(t *testing.T) {
+	var e *env
+	var lastLeg atomic.Value
+	ft := &mocks.Adapter{
+		ChannelFn: func() gateway.Channel { return gateway.ChannelFaceTime },
+		PlaceFn: func(ctx context.Context, leg gateway.Leg) (gateway.Placement, error) {
+			lastLeg.Store(leg)
+			go e.r.Report(context.Background(), gateway.Report{AttemptID: leg.AttemptID, Status: gateway.ReportAnswered, ProviderRef: "o_1"})
+			return gateway.Placement{ProviderRef: "o_1"}, nil
+		},
+		HangUpFn: func(context.Context, gateway.Leg, gateway.Placement) error { return nil },
+	}
+	e = newEnv(t, ft)
+	e.r.OwnerTTL = 300 * time.Millisecond
+	e.device("AW-1", "AW", gateway.ChannelFaceTime)
+	e.open()
+	v := e.request(trafalgar, contact(gateway.ChannelFaceTime))
+	e.wait(v.ID, gateway.StateConnected)
+	leg := lastLeg.Load().(gateway.Leg)
+	if err := e.r.Report(context.Background(), gateway.Report{AttemptID: leg.AttemptID, Status: gateway.ReportEnded, ProviderRef: "o_1"}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		d, err := e.store.Device(context.Background(), "AW-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Lease == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the device was not released when the call ended")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// Ten owner TTLs, with the sweeper running every 100 ms.
+	time.Sleep(10 * e.r.OwnerTTL)
+	got, err := e.store.Verification(context.Background(), v.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.State != gateway.StateConnected {
+		t.Fatalf("state %s, want connected awaiting the outcome", got.State)
+	}
+	evs, _ := e.store.Events(context.Background(), v.ID, 0, 0)
+	for _, ev := range evs {
+		if contains(ev.Message, "taken over") {
+			t.Fatalf("taken over after the call ended: %q", ev.Message)
+		}
+	}
+	if _, err := e.r.RecordOutcome(context.Background(), v.ID, gateway.Outcome{Result: gateway.OutcomeVerified, Supervisor: "PS 42"}); err != nil {
+		t.Fatalf("outcome after the call ended: %v", err)
+	}
+}
