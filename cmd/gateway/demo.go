@@ -133,35 +133,23 @@ func (d *demo) stopProviders() {
 }
 
 // start seeds the device pool and the credentials, starts a simulated agent
-// for every device and writes demo-tokens.json.
+// for every device and writes demo-tokens.json. The credentials for people
+// in demo-tokens.json are kept from an earlier run on the same store while
+// they still verify (so that earlier verifications stay readable); devices
+// taken out of service in an earlier run are put back in service.
 func (d *demo) start(ctx context.Context) error {
 	m := d.m
 	st := m.Store
-	// Credentials from an earlier demo run are revoked: the file holds the
-	// only valid ones.
-	old, err := st.Tokens(ctx)
+	path := filepath.Join(m.Config.DataDir, "demo-tokens.json")
+	tokens, kept, err := demoCredentials(ctx, st, path)
 	if err != nil {
 		return err
-	}
-	for _, t := range old {
-		if strings.HasPrefix(t.Name, "demo ") && !t.Revoked {
-			if err := st.RevokeToken(ctx, t.ID); err != nil {
-				return err
-			}
-		}
-	}
-	tokens := map[string]string{}
-	for _, role := range []gateway.Role{gateway.RoleOfficer, gateway.RoleSupervisor, gateway.RoleOps} {
-		secret, hash := gateway.NewSecret()
-		if err := st.CreateToken(ctx, gateway.Token{ID: gateway.NewID("t_"), Role: role, Name: "demo " + string(role), Hash: hash}); err != nil {
-			return err
-		}
-		tokens[string(role)] = secret
 	}
 
 	actx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	d.cancel = cancel
 	n := 0
+	var restored, retired []string
 	for _, room := range m.Rooms.Rooms() {
 		for _, dd := range demoDevices {
 			n++
@@ -177,12 +165,24 @@ func (d *demo) start(ctx context.Context) error {
 				}
 			}
 			dev := gateway.Device{ID: id, RoomID: room.ID, Name: room.Name + " handset " + dd.suffix, Number: number, Handles: handles}
-			if _, err := st.Device(ctx, id); gateway.ErrorCode(err) == gateway.ENOTFOUND {
+			old, err := st.Device(ctx, id)
+			switch {
+			case gateway.ErrorCode(err) == gateway.ENOTFOUND:
 				if _, err := st.CreateDevice(ctx, dev); err != nil {
 					return err
 				}
-			} else if err != nil {
+			case err != nil:
 				return err
+			case old.Status == gateway.DeviceOutOfService:
+				if _, err := st.UpdateDevice(ctx, id, func(d *gateway.Device) error {
+					d.Status = gateway.DeviceInService
+					return nil
+				}); err != nil {
+					return err
+				}
+				restored = append(restored, id)
+			case old.Status == gateway.DeviceRetired:
+				retired = append(retired, id)
 			}
 			secret, hash := gateway.NewSecret()
 			if err := st.CreateToken(ctx, gateway.Token{ID: gateway.NewID("t_"), Role: gateway.RoleAgent, Name: "demo agent " + id, Subject: id, Hash: hash}); err != nil {
@@ -200,8 +200,13 @@ func (d *demo) start(ctx context.Context) error {
 			go func() { defer d.wg.Done(); a.Run(actx) }()
 		}
 	}
+	if len(restored) > 0 {
+		m.Logger.WithField("devices", restored).Info("demo devices taken out of service in an earlier run are back in service")
+	}
+	if len(retired) > 0 {
+		m.Logger.WithField("devices", retired).Info("demo devices retired in an earlier run stay retired")
+	}
 
-	path := filepath.Join(m.Config.DataDir, "demo-tokens.json")
 	if err := os.MkdirAll(m.Config.DataDir, 0o700); err != nil {
 		return err
 	}
@@ -210,9 +215,92 @@ func (d *demo) start(ctx context.Context) error {
 		return fmt.Errorf("write demo tokens: %w", err)
 	}
 	abs, _ := filepath.Abs(path)
-	fmt.Fprintf(m.Out, "Safe Connection gateway demo listening on %s\n%d simulated devices in %d London ops rooms.\nTokens for each role (officer, supervisor, ops) are in %s\n",
-		m.URL(), n, len(m.Rooms.Rooms()), abs)
+	dir, _ := filepath.Abs(m.Config.DataDir)
+	fmt.Fprintf(m.Out, "Safe Connection gateway demo listening on %s\n%d simulated devices in %d London ops rooms; the demo's store is in %s.\n",
+		m.URL(), n, len(m.Rooms.Rooms()), dir)
+	if kept {
+		fmt.Fprintf(m.Out, "Tokens for each role (officer, supervisor, ops) are in %s, kept from the last run: earlier verifications stay readable.\n", abs)
+	} else {
+		fmt.Fprintf(m.Out, "Tokens for each role (officer, supervisor, ops) are in %s\n", abs)
+	}
+	if len(restored) > 0 {
+		fmt.Fprintf(m.Out, "%d devices taken out of service in an earlier run are back in service (%s).\n", len(restored), strings.Join(restored, ", "))
+	}
+	fmt.Fprintf(m.Out, "Next, in another terminal, the README's walk-through (\"A walk-through with curl\") begins:\n"+
+		"  GW=%s\n  OFFICER=$(sed -n 's/.*\"officer\": \"\\(.*\\)\".*/\\1/p' %s)\n"+
+		"Faults to try are under \"Trying faults\" (POST $GW/demo/faults/zoom -d '{\"mode\":\"refuse\"}').\n",
+		m.URL(), shellQuote(abs))
 	return nil
+}
+
+// demoCredentials returns the secrets of the demo's credentials for people
+// by role: those in the tokens file at path when every one still verifies
+// against the store (kept), else new ones, the old ones revoked. The
+// agents' credentials from an earlier run are revoked: each run gives its
+// agents new ones.
+func demoCredentials(ctx context.Context, st gateway.Store, path string) (tokens map[string]string, kept bool, err error) {
+	roles := []gateway.Role{gateway.RoleOfficer, gateway.RoleSupervisor, gateway.RoleOps}
+	var saved map[string]string
+	if b, err := os.ReadFile(path); err == nil {
+		_ = json.Unmarshal(b, &saved) // a damaged file is replaced
+	}
+	keep := map[string]bool{}
+	kept = len(saved) > 0
+	for _, role := range roles {
+		secret := saved[string(role)]
+		if secret == "" {
+			kept = false
+			break
+		}
+		t, err := st.TokenByHash(ctx, gateway.HashSecret(secret))
+		if err != nil && gateway.ErrorCode(err) != gateway.ENOTFOUND {
+			return nil, false, err
+		}
+		if err != nil || t.Role != role || t.Name != "demo "+string(role) {
+			kept = false
+			break
+		}
+		keep[t.ID] = true
+	}
+	if !kept {
+		keep = map[string]bool{}
+	}
+	old, err := st.Tokens(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	for _, t := range old {
+		if strings.HasPrefix(t.Name, "demo ") && t.ID != demoMarkID && !t.Revoked && !keep[t.ID] {
+			if err := st.RevokeToken(ctx, t.ID); err != nil {
+				return nil, false, err
+			}
+		}
+	}
+	tokens = map[string]string{}
+	if kept {
+		for _, role := range roles {
+			tokens[string(role)] = saved[string(role)]
+		}
+		return tokens, true, nil
+	}
+	for _, role := range roles {
+		secret, hash := gateway.NewSecret()
+		if err := st.CreateToken(ctx, gateway.Token{ID: gateway.NewID("t_"), Role: role, Name: "demo " + string(role), Hash: hash}); err != nil {
+			return nil, false, err
+		}
+		tokens[string(role)] = secret
+	}
+	return tokens, false, nil
+}
+
+// shellQuote quotes a path for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if strings.IndexFunc(s, func(r rune) bool {
+		return !(r == '/' || r == '.' || r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z')
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 func (d *demo) stopAgents() {

@@ -100,6 +100,9 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	m.Store = st
 	m.closers = append(m.closers, st.Close)
+	if err := checkDemoMark(ctx, st, m.Demo, storeName(cfg)); err != nil {
+		return err
+	}
 
 	m.Rooms, err = rooms.LoadFiles(cfg.RoomsFile, cfg.BoundariesFile)
 	if err != nil {

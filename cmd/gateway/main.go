@@ -14,6 +14,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/safeconnection/gateway/config"
@@ -60,10 +61,13 @@ func Run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
+	if *demo && !setIn(environ, "GATEWAY_DATA_DIR") {
+		cfg.DataDir = demoDataDir // where a real gateway will not look
+	}
 	if fs.NArg() > 0 {
 		switch fs.Arg(0) {
 		case "token":
-			return tokenCommand(ctx, cfg, fs.Args()[1:], stdout)
+			return tokenCommand(ctx, cfg, *demo, fs.Args()[1:], stdout)
 		default:
 			return fmt.Errorf("unknown command %q (gateway -h lists the commands)", fs.Arg(0))
 		}
@@ -77,4 +81,14 @@ func Run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	<-ctx.Done()
 	m.Logger.Info("shutting down")
 	return m.Close()
+}
+
+// setIn reports whether environ sets the variable key (even to "").
+func setIn(environ []string, key string) bool {
+	for _, kv := range environ {
+		if k, _, _ := strings.Cut(kv, "="); k == key {
+			return true
+		}
+	}
+	return false
 }

@@ -12,7 +12,8 @@ import (
 
 // tokenCommand creates a credential in the configured store and prints its
 // secret, which is shown only this once: `gateway token ops "ops desk"`.
-func tokenCommand(ctx context.Context, cfg config.Config, args []string, out io.Writer) error {
+// Without -demo it refuses the demo's store, as the gateway does.
+func tokenCommand(ctx context.Context, cfg config.Config, demo bool, args []string, out io.Writer) error {
 	if len(args) != 2 {
 		return fmt.Errorf("usage: gateway token ROLE NAME (ROLE: officer, supervisor, ops)")
 	}
@@ -29,6 +30,9 @@ func tokenCommand(ctx context.Context, cfg config.Config, args []string, out io.
 		return err
 	}
 	defer st.Close()
+	if err := checkDemoMark(ctx, st, demo, storeName(cfg)); err != nil {
+		return err
+	}
 	secret, hash := gateway.NewSecret()
 	t := gateway.Token{ID: gateway.NewID("t_"), Role: role, Name: name, Hash: hash}
 	if err := st.CreateToken(ctx, t); err != nil {
