@@ -103,40 +103,9 @@ func (u *run) drive(ctx context.Context, takeover bool) {
 			u.fail(ctx, "the time budget was spent before any supervisor answered")
 			return
 		}
-		claimed, waiting := false, false
-		for _, ch := range u.plan() {
-			if ch == gateway.ChannelPSTN {
-				continue
-			}
-			lease, dev, err := u.claim(ctx, ch)
-			if err != nil {
-				if gateway.ErrorCode(err) != gateway.EUNAVAILABLE {
-					if ctx.Err() != nil {
-						return
-					}
-					u.log.WithError(err).Error("device claim failed")
-					u.sleep(ctx, r.PollInterval)
-					claimed = true // a store fault: go round again rather than queue
-					break
-				}
-				if len(u.bad[ch]) > 0 {
-					// Every device that could serve it has failed to place it.
-					u.finish(ctx, ch, "no other device can place it")
-					continue
-				}
-				waiting = true
-				continue
-			}
-			claimed = true
-			switch u.attempt(ctx, ch, &lease, dev, "", nil) {
-			case connected, stopped:
-				return
-			case nextDevice:
-				u.bad[ch] = append(u.bad[ch], dev.ID)
-			case nextChannel:
-				u.finished[ch] = true
-			}
-			break
+		claimed, waiting, done := u.tryChannels(ctx)
+		if done {
+			return
 		}
 		if claimed {
 			continue
@@ -154,6 +123,46 @@ func (u *run) drive(ctx context.Context, takeover bool) {
 		u.fail(ctx, "every channel was tried and none connected")
 		return
 	}
+}
+
+// tryChannels tries the officer's channels in the plan's order: the first
+// with a free device gets an attempt. claimed: something was tried (or the
+// store failed: go round again rather than queue); waiting: a channel has
+// devices, none free now; done: the run is over (connected, stopped).
+func (u *run) tryChannels(ctx context.Context) (claimed, waiting, done bool) {
+	for _, ch := range u.plan() {
+		if ch == gateway.ChannelPSTN {
+			continue
+		}
+		lease, dev, err := u.claim(ctx, ch)
+		if err != nil {
+			if gateway.ErrorCode(err) != gateway.EUNAVAILABLE {
+				if ctx.Err() != nil {
+					return false, false, true
+				}
+				u.log.WithError(err).Error("device claim failed")
+				u.sleep(ctx, u.r.PollInterval)
+				return true, false, false
+			}
+			if len(u.bad[ch]) > 0 {
+				// Every device that could serve it has failed to place it.
+				u.finish(ctx, ch, "no other device can place it")
+				continue
+			}
+			waiting = true
+			continue
+		}
+		switch u.attempt(ctx, ch, &lease, dev, "", nil) {
+		case connected, stopped:
+			return true, false, true
+		case nextDevice:
+			u.bad[ch] = append(u.bad[ch], dev.ID)
+		case nextChannel:
+			u.finished[ch] = true
+		}
+		return true, false, false
+	}
+	return false, waiting, false
 }
 
 // plan is the officer's channels in his order (reordered by their recent
