@@ -25,14 +25,15 @@ const Prefix = "GATEWAY"
 // the variable's name after the prefix, its default and its description.
 // Fields tagged secret are never logged (see LogFields).
 type Config struct {
-	Addr           string `envconfig:"ADDR" default:"127.0.0.1:8080" desc:"host:port the HTTP server listens on"`
-	DataDir        string `envconfig:"DATA_DIR" default:"./data" desc:"directory for the embedded store and other local state"`
-	Store          string `envconfig:"STORE" desc:"the store: empty for SQLite file gateway.db in the data directory, a path for SQLite at that path, or a postgres:// URL for PostgreSQL (needed to run more than one instance)" secret:"url"`
-	RoomsFile      string `envconfig:"ROOMS_FILE" desc:"JSON file of the operations rooms; empty for the embedded Metropolitan Police rooms"`
-	BoundariesFile string `envconfig:"BOUNDARIES_FILE" desc:"GeoJSON file of the areas the rooms cover; empty for the embedded London boroughs"`
-	PublicURL      string `envconfig:"PUBLIC_URL" desc:"the URL providers and device agents reach the gateway at (https, or http on loopback); webhook signatures are checked against it; required unless -demo"`
-	Instance       string `envconfig:"INSTANCE" desc:"this instance's name in leases, events and logs; empty for hostname-pid"`
-	LogLevel       string `envconfig:"LOG_LEVEL" default:"info" desc:"log level: trace, debug, info, warn, error, fatal or panic"`
+	Addr              string `envconfig:"ADDR" default:"127.0.0.1:8080" desc:"host:port the HTTP server listens on"`
+	DataDir           string `envconfig:"DATA_DIR" default:"./data" desc:"directory for the embedded store and other local state"`
+	Store             string `envconfig:"STORE" desc:"the store: empty for SQLite file gateway.db in the data directory, a path for SQLite at that path, or a postgres:// URL for PostgreSQL (needed to run more than one instance)" secret:"url"`
+	SQLiteSynchronous string `envconfig:"SQLITE_SYNCHRONOUS" default:"full" desc:"SQLite's synchronous setting: full (a verification acknowledged is on disk and survives a power failure) or normal (faster; safe if the process crashes, not if the power goes)"`
+	RoomsFile         string `envconfig:"ROOMS_FILE" desc:"JSON file of the operations rooms; empty for the embedded Metropolitan Police rooms"`
+	BoundariesFile    string `envconfig:"BOUNDARIES_FILE" desc:"GeoJSON file of the areas the rooms cover; empty for the embedded London boroughs"`
+	PublicURL         string `envconfig:"PUBLIC_URL" desc:"the URL providers and device agents reach the gateway at (https, or http on loopback); webhook signatures are checked against it; required unless -demo"`
+	Instance          string `envconfig:"INSTANCE" desc:"this instance's name in leases, events and logs; empty for hostname-pid"`
+	LogLevel          string `envconfig:"LOG_LEVEL" default:"info" desc:"log level: trace, debug, info, warn, error, fatal or panic"`
 
 	RingTimeout    time.Duration `envconfig:"RING_TIMEOUT" default:"20s" desc:"how long one attempt may ring before it counts as not answered"`
 	Budget         time.Duration `envconfig:"BUDGET" default:"60s" desc:"how long a verification may take to connect over every channel before the officer is told to use 999"`

@@ -56,6 +56,7 @@ func TestDefaults(t *testing.T) {
 	want := Config{
 		Addr:              "127.0.0.1:8080",
 		DataDir:           "./data",
+		SQLiteSynchronous: "full",
 		PublicURL:         "https://gateway.example.org",
 		LogLevel:          "info",
 		RingTimeout:       20 * time.Second,

@@ -308,7 +308,7 @@ func openStore(ctx context.Context, cfg config.Config, log logrus.FieldLogger, i
 		target = filepath.Join(cfg.DataDir, "gateway.db")
 	}
 	st := sqlite.New(target)
-	st.Logger = log
+	st.Logger, st.Synchronous = log, cfg.SQLiteSynchronous
 	if instance != "" {
 		st.Logger = log.WithField("instance", instance)
 	}

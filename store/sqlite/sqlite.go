@@ -43,6 +43,16 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 )
 
+// The values of Store.Synchronous.
+const (
+	SynchronousFull   = "full"
+	SynchronousNormal = "normal"
+)
+
+// Unavailable is the message of a store error that means "try again": the
+// disk or the database refused a write or could not be reached.
+const Unavailable = "the store is unavailable; try again shortly"
+
 // BusyTimeout is how long a connection waits for a lock held by another
 // process (gatewayctl on the same file, say) before SQLite gives up.
 const BusyTimeout = 10 * time.Second
@@ -80,6 +90,12 @@ type Store struct {
 	// Logger logs the migrations Open applies and wake-ups that could not
 	// be published. Default discards.
 	Logger logrus.FieldLogger
+	// Synchronous is SQLite's synchronous setting on every connection:
+	// "full" (the default: a commit is on disk when it returns, and so
+	// survives a power failure) or "normal" (in WAL mode, safe against a
+	// crash of the process but not of the machine: the last commits can
+	// be lost when the power goes).
+	Synchronous string
 
 	wdb        *sql.DB   // one connection: every write, in BEGIN IMMEDIATE transactions
 	rdb        *sql.DB   // read-only connections
@@ -98,6 +114,8 @@ type Store struct {
 	wleader bool         // a caller is the writer
 	wclosed bool         // Close has begun: no more writes
 	grouped atomic.Int64 // writes committed in a group of two or more
+
+	fault atomic.Pointer[error] // set by FailWrites: the reason writes fail
 }
 
 // New returns a Store for the file at path with the default fields. It
@@ -106,7 +124,7 @@ func New(path string) *Store {
 	bus := membus.New()
 	discard := logrus.New()
 	discard.Out = io.Discard
-	return &Store{Path: path, Clock: time.Now, Bus: bus, Logger: discard, defaultBus: bus,
+	return &Store{Path: path, Clock: time.Now, Bus: bus, Logger: discard, Synchronous: SynchronousFull, defaultBus: bus,
 		checkpointEvery: checkpointInterval, walLimit: walTruncatePages}
 }
 
@@ -133,13 +151,22 @@ func (s *Store) Open(ctx context.Context) error {
 	if s.wdb != nil {
 		return &gateway.Error{Op: op, Code: gateway.EINVALID, Message: "store already open"}
 	}
+	syncMode := strings.ToLower(s.Synchronous)
+	switch syncMode {
+	case "":
+		syncMode = SynchronousFull
+	case SynchronousFull, SynchronousNormal:
+	default:
+		return &gateway.Error{Op: op, Code: gateway.EINVALID,
+			Message: fmt.Sprintf("synchronous must be %q or %q, not %q", SynchronousFull, SynchronousNormal, s.Synchronous)}
+	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-		return gateway.E(op, gateway.EINTERNAL, err)
+		return gateway.E(op, gateway.EUNAVAILABLE, err)
 	}
 	// The pragmas are set on every connection the pools open. Busy timeout
 	// goes first (the driver orders it so): it guards the others.
 	dsn := path + "?_pragma=busy_timeout(" + strconv.FormatInt(BusyTimeout.Milliseconds(), 10) + ")" +
-		"&_pragma=foreign_keys(ON)&_pragma=synchronous(NORMAL)"
+		"&_pragma=foreign_keys(ON)&_pragma=synchronous(" + strings.ToUpper(syncMode) + ")"
 	// The write connection leaves checkpoints to the store's checkpointer.
 	wdb, err := sql.Open("sqlite", dsn+"&_pragma=journal_mode(WAL)&_pragma=wal_autocheckpoint(0)&_txlock=immediate")
 	if err != nil {
@@ -380,12 +407,47 @@ func (s *Store) closeDB() error {
 	return err
 }
 
-// Ping reports whether the database answers.
+// Ping reports whether the store can be written: it writes one row of the
+// health table, a real commit, so that readiness fails while writes fail
+// (a read-only or full disk, an I/O error, FailWrites). EUNAVAILABLE.
 func (s *Store) Ping(ctx context.Context) error {
-	if err := s.rdb.PingContext(ctx); err != nil {
-		return gateway.E("sqlite.Ping", gateway.EUNAVAILABLE, err)
+	err := s.write(ctx, func(tx tx, now time.Time) error {
+		_, err := tx.ExecContext(ctx, pingQuery, now.UnixNano())
+		return err
+	})
+	if err != nil {
+		return unavailable("sqlite.Ping", fail("sqlite.Ping", err))
 	}
 	return nil
+}
+
+// pingQuery is Ping's write.
+const pingQuery = "INSERT INTO health (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at"
+
+// FailWrites makes every write fail, for tests and the demo's fault
+// injection, as a read-only disk would: while err is not nil the write
+// connection is switched to PRAGMA query_only, so that SQLite itself
+// refuses each write (SQLITE_READONLY) and the refusal takes the path of a
+// real one: EUNAVAILABLE, with err in the error's chain. Ping fails too;
+// reads go on. FailWrites(nil) restores writes. A failure to switch is
+// logged.
+func (s *Store) FailWrites(err error) {
+	if err != nil {
+		s.fault.Store(&err)
+	} else {
+		s.fault.Store(nil)
+	}
+	on := "OFF"
+	if err != nil {
+		on = "ON"
+	}
+	// On the write connection, outside a transaction: with query_only on,
+	// SQLite refuses BEGIN IMMEDIATE too. database/sql hands the one
+	// connection over between the writer's commits.
+	_, werr := s.wdb.ExecContext(context.Background(), "PRAGMA query_only = "+on)
+	if werr != nil {
+		s.Logger.WithError(werr).Error("sqlite: could not switch query_only for FailWrites")
+	}
 }
 
 // Now returns the store's clock.
@@ -426,7 +488,7 @@ func (s *Store) write(ctx context.Context, fn func(tx tx, now time.Time) error) 
 	s.wmu.Lock()
 	if s.wclosed {
 		s.wmu.Unlock()
-		return gateway.Errorf(gateway.EUNAVAILABLE, "the store is closed")
+		return &gateway.Error{Code: gateway.EUNAVAILABLE, Message: Unavailable, Err: errors.New("the store is closed")}
 	}
 	s.wqueue = append(s.wqueue, req)
 	leading := !s.wleader
@@ -435,11 +497,23 @@ func (s *Store) write(ctx context.Context, fn func(tx tx, now time.Time) error) 
 	if !leading {
 		select {
 		case err := <-req.done:
-			return err
+			return s.faulted(err)
 		case <-req.lead: // handed the lead, still queued
 		}
 	}
-	return s.lead(req)
+	return s.faulted(s.lead(req))
+}
+
+// faulted adds the reason given to FailWrites, if any, to a write's error
+// that says the store is unavailable.
+func (s *Store) faulted(err error) error {
+	if err == nil {
+		return nil
+	}
+	if f := s.fault.Load(); f != nil && isUnavailable(err) {
+		return fmt.Errorf("%w (writes fail: %w)", err, *f)
+	}
+	return err
 }
 
 // writeReq is a write waiting for the writer.
@@ -719,8 +793,11 @@ type fnError struct{ err error }
 
 func (e fnError) Error() string { return e.err.Error() }
 
-// fail gives err the operation: a caller's error or a *gateway.Error passes
-// as is, a deadline is ETIMEOUT, anything else EINTERNAL.
+// fail gives err the operation: a caller's error passes as is; SQLite
+// failing to write or reach the file (see isUnavailable) is EUNAVAILABLE
+// with the message Unavailable, also under a *gateway.Error of another
+// code; another *gateway.Error passes as is, a deadline is ETIMEOUT,
+// anything else EINTERNAL.
 func fail(op string, err error) error {
 	if err == nil {
 		return nil
@@ -728,6 +805,9 @@ func fail(op string, err error) error {
 	var fe fnError
 	if errors.As(err, &fe) {
 		return fe.err
+	}
+	if isUnavailable(err) {
+		return unavailable(op, err)
 	}
 	var ge *gateway.Error
 	if errors.As(err, &ge) {
@@ -737,6 +817,35 @@ func fail(op string, err error) error {
 		return gateway.E(op, gateway.ETIMEOUT, err)
 	}
 	return gateway.E(op, gateway.EINTERNAL, err)
+}
+
+// unavailable returns err as EUNAVAILABLE for op with the message
+// Unavailable, or as it is when its code is that already.
+func unavailable(op string, err error) error {
+	if gateway.ErrorCode(err) == gateway.EUNAVAILABLE {
+		return err
+	}
+	return &gateway.Error{Op: op, Code: gateway.EUNAVAILABLE, Message: Unavailable, Err: err}
+}
+
+// isUnavailable reports whether err says the store cannot write or be
+// reached now, a state that passes (a disk made read-only or full, an I/O
+// error, a file that cannot be opened, a lock held past the busy timeout,
+// the store closed), rather than a fault in the request or in the code.
+func isUnavailable(err error) bool {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() & 0xff { // the primary code; extended codes add bits above
+		case sqlite3.SQLITE_READONLY, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL, sqlite3.SQLITE_CANTOPEN,
+			sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_PROTOCOL, sqlite3.SQLITE_NOLFS:
+			return true
+		}
+	}
+	if errors.Is(err, sql.ErrConnDone) {
+		return true
+	}
+	var ge *gateway.Error
+	return errors.As(err, &ge) && ge.Message == Unavailable
 }
 
 // isUnique reports whether err is a violation of a primary key or unique

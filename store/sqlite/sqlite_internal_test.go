@@ -2,6 +2,8 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -15,6 +17,8 @@ import (
 	"github.com/safeconnection/gateway"
 	"github.com/safeconnection/gateway/store/storetest"
 	logtest "github.com/sirupsen/logrus/hooks/test"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // wantCode fails the test unless err carries the code.
@@ -39,7 +43,7 @@ func TestOpenCreatesDirectoryAndSetsPragmas(t *testing.T) {
 	for pragma, want := range map[string]string{
 		"journal_mode":       "wal",
 		"foreign_keys":       "1",
-		"synchronous":        "1", // NORMAL
+		"synchronous":        "2", // FULL: a commit survives a power failure
 		"busy_timeout":       "10000",
 		"wal_autocheckpoint": "0", // the store's checkpointer does it
 	} {
@@ -623,5 +627,129 @@ func TestWriteGivesUpWhileQueued(t *testing.T) {
 	err = s.write(cctx, func(tx, time.Time) error { ran = true; return nil })
 	if err == nil || ran {
 		t.Fatalf("write after its context ended: error %v, ran %v", err, ran)
+	}
+}
+
+// TestSynchronous: FULL by default on every connection; NORMAL when asked
+// for; anything else refused.
+func TestSynchronous(t *testing.T) {
+	ctx := context.Background()
+	for _, tt := range []struct {
+		setting, want string // want "": Open refuses it
+	}{
+		{"default", "2"}, {"full", "2"}, {"FULL", "2"}, {"normal", "1"}, {"off", ""}, {"extra", ""},
+	} {
+		t.Run(tt.setting, func(t *testing.T) {
+			s := New(filepath.Join(t.TempDir(), "gateway.db"))
+			if tt.setting != "default" {
+				s.Synchronous = tt.setting
+			}
+			err := s.Open(ctx)
+			if tt.want == "" {
+				wantCode(t, err, gateway.EINVALID)
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			for name, db := range map[string]interface {
+				QueryRowContext(context.Context, string, ...any) *sql.Row
+			}{"write": s.wdb, "read": s.rdb, "checkpoint": s.cdb} {
+				var got string
+				if err := db.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&got); err != nil {
+					t.Fatal(err)
+				}
+				if got != tt.want {
+					t.Errorf("%s connection: PRAGMA synchronous = %s, want %s", name, got, tt.want)
+				}
+			}
+		})
+	}
+}
+
+// TestFailWrites: while writes fail, every write and Ping answer
+// EUNAVAILABLE with the safe message (SQLite itself refusing them:
+// SQLITE_READONLY), reads go on, nothing is half written; afterwards both
+// recover.
+func TestFailWrites(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "gateway.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.CreateDevice(ctx, gateway.Device{ID: "d1", RoomID: "r1"}); err != nil {
+		t.Fatal(err)
+	}
+	erofs := errors.New("read-only file system")
+	s.FailWrites(erofs)
+	writes := map[string]func() error{
+		"CreateDevice": func() error { _, err := s.CreateDevice(ctx, gateway.Device{ID: "d2", RoomID: "r1"}); return err },
+		"Heartbeat":    func() error { _, err := s.Heartbeat(ctx, "d1", 50, nil); return err },
+		"CreateVerification": func() error {
+			_, _, err := s.CreateVerification(ctx, gateway.Verification{ID: "v1", Reference: "AAAA-BBBB", RoomID: "r1"}, "",
+				gateway.Event{Type: gateway.EventState, Message: "requested"})
+			return err
+		},
+		"Ping": func() error { return s.Ping(ctx) },
+	}
+	for name, write := range writes {
+		err := write()
+		wantCode(t, err, gateway.EUNAVAILABLE)
+		if msg := gateway.ErrorMessage(err); msg != Unavailable {
+			t.Errorf("%s: message %q, want %q", name, msg, Unavailable)
+		}
+		if !errors.Is(err, erofs) {
+			t.Errorf("%s: %v does not carry the injected error", name, err)
+		}
+		var se *sqlite.Error
+		if name != "Ping" && (!errors.As(err, &se) || se.Code()&0xff != sqlite3.SQLITE_READONLY) {
+			t.Errorf("%s: %v is not SQLite refusing the write", name, err)
+		}
+	}
+	if _, err := s.Device(ctx, "d1"); err != nil {
+		t.Errorf("a read while writes fail: %v", err)
+	}
+	if _, err := s.Device(ctx, "d2"); gateway.ErrorCode(err) != gateway.ENOTFOUND {
+		t.Errorf("a refused write was stored: %v", err)
+	}
+	s.FailWrites(nil)
+	for name, write := range writes {
+		if err := write(); err != nil {
+			t.Errorf("%s after recovery: %v", name, err)
+		}
+	}
+}
+
+// TestUnavailableErrors: the SQLite failures that pass are EUNAVAILABLE,
+// not internal, also under another *gateway.Error.
+func TestUnavailableErrors(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "gateway.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A read-only connection refusing a write is SQLITE_READONLY.
+	_, raw := s.rdb.ExecContext(ctx, "DELETE FROM devices")
+	if raw == nil {
+		t.Fatal("a read connection wrote")
+	}
+	for name, err := range map[string]error{
+		"readonly":            raw,
+		"wrapped as internal": gateway.E("x", gateway.EINTERNAL, raw),
+		"conn done":           sql.ErrConnDone,
+	} {
+		wantCode(t, fail("op", err), gateway.EUNAVAILABLE)
+		if gateway.ErrorMessage(fail("op", err)) != Unavailable {
+			t.Errorf("%s: message %q", name, gateway.ErrorMessage(fail("op", err)))
+		}
+	}
+	wantCode(t, fail("op", errors.New("boom")), gateway.EINTERNAL)
+	s.Close()
+	_, err = s.CreateDevice(ctx, gateway.Device{ID: "d1", RoomID: "r1"})
+	wantCode(t, err, gateway.EUNAVAILABLE)
+	if err := s.Ping(ctx); gateway.ErrorCode(err) != gateway.EUNAVAILABLE {
+		t.Errorf("Ping of a closed store: %v", err)
 	}
 }
