@@ -47,12 +47,6 @@ type Hanger interface {
 	HangUp(ctx context.Context, leg Leg, p Placement) error
 }
 
-// Checker is an optional adapter capability: whether the adapter can serve a
-// device at all (the agent adapter needs a live heartbeat, say).
-type Checker interface {
-	CanServe(d Device) bool
-}
-
 // Fate says what a provider may have done with a request that failed.
 // It is a typed fact: the router decides retry, hang-up and fail-over from it.
 type Fate int

@@ -16,7 +16,6 @@ package breaker
 import (
 	"context"
 	"errors"
-	"net/http"
 	"time"
 
 	"github.com/sony/gobreaker/v2"
@@ -134,64 +133,18 @@ type Adapter struct {
 	breaker *Breaker
 }
 
-// Webhooker is the capability of adapters that receive provider webhooks.
-type Webhooker interface {
-	// Webhook returns the handler to mount at /webhooks/<name>/.
-	Webhook() http.Handler
-}
-
-// Wrap puts inner behind b. The result is an *Adapter, or, when inner has
-// optional capabilities (gateway.Hanger, gateway.Checker, Webhooker), a
-// value that embeds *Adapter and has exactly inner's capabilities, so that
-// the router's type assertions find what inner can do, and nothing else.
-// Those calls go straight to inner: a hang-up must be tried even when the
-// breaker is open.
+// Wrap puts inner behind b. The result is an *Adapter, or, when inner can
+// hang up (gateway.Hanger), a value that embeds *Adapter and hangs up
+// through inner, so that the router's type assertion finds what inner can
+// do, and nothing else. A hang-up goes straight to inner: it must be tried
+// even when the breaker is open.
 func Wrap(inner gateway.Adapter, b *Breaker) gateway.Adapter {
 	a := &Adapter{inner: inner, breaker: b}
-	h, isH := inner.(gateway.Hanger)
-	c, isC := inner.(gateway.Checker)
-	w, isW := inner.(Webhooker)
-	switch {
-	case isH && isC && isW:
-		return struct {
-			*Adapter
-			hanger
-			checker
-			webhooker
-		}{a, hanger{h}, checker{c}, webhooker{w}}
-	case isH && isC:
-		return struct {
-			*Adapter
-			hanger
-			checker
-		}{a, hanger{h}, checker{c}}
-	case isH && isW:
-		return struct {
-			*Adapter
-			hanger
-			webhooker
-		}{a, hanger{h}, webhooker{w}}
-	case isC && isW:
-		return struct {
-			*Adapter
-			checker
-			webhooker
-		}{a, checker{c}, webhooker{w}}
-	case isH:
+	if h, ok := inner.(gateway.Hanger); ok {
 		return struct {
 			*Adapter
 			hanger
 		}{a, hanger{h}}
-	case isC:
-		return struct {
-			*Adapter
-			checker
-		}{a, checker{c}}
-	case isW:
-		return struct {
-			*Adapter
-			webhooker
-		}{a, webhooker{w}}
 	}
 	return a
 }
@@ -227,20 +180,8 @@ func (x hanger) HangUp(ctx context.Context, leg gateway.Leg, p gateway.Placement
 	return x.h.HangUp(ctx, leg, p)
 }
 
-type checker struct{ c gateway.Checker }
-
-// CanServe asks the inner adapter.
-func (x checker) CanServe(d gateway.Device) bool { return x.c.CanServe(d) }
-
-type webhooker struct{ w Webhooker }
-
-// Webhook returns the inner adapter's handler.
-func (x webhooker) Webhook() http.Handler { return x.w.Webhook() }
-
 // Interface guards
 var (
 	_ gateway.Adapter = (*Adapter)(nil)
 	_ gateway.Hanger  = hanger{}
-	_ gateway.Checker = checker{}
-	_ Webhooker       = webhooker{}
 )

@@ -3,7 +3,6 @@ package breaker_test
 import (
 	"context"
 	"errors"
-	"net/http"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -27,28 +26,12 @@ func (f *fakeAdapter) Place(ctx context.Context, leg gateway.Leg) (gateway.Place
 	return f.PlaceFn(ctx, leg)
 }
 
-// checkingAdapter adds gateway.Checker.
-type checkingAdapter struct{ fakeAdapter }
-
-func (*checkingAdapter) CanServe(d gateway.Device) bool { return d.ID == "d_ok" }
-
-// webhookAdapter adds a webhook handler.
-type webhookAdapter struct{ fakeAdapter }
-
-func (*webhookAdapter) Webhook() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusTeapot) })
-}
-
-// fullAdapter has every capability.
+// fullAdapter can hang up.
 type fullAdapter struct {
 	fakeAdapter
 	hangups atomic.Int32
 }
 
-func (*fullAdapter) CanServe(d gateway.Device) bool { return d.ID == "d_ok" }
-func (*fullAdapter) Webhook() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusTeapot) })
-}
 func (f *fullAdapter) HangUp(context.Context, gateway.Leg, gateway.Placement) error {
 	f.hangups.Add(1)
 	return nil
@@ -56,12 +39,8 @@ func (f *fullAdapter) HangUp(context.Context, gateway.Leg, gateway.Placement) er
 
 // Interface guards
 var (
-	_ gateway.Adapter   = (*fakeAdapter)(nil)
-	_ gateway.Checker   = (*checkingAdapter)(nil)
-	_ breaker.Webhooker = (*webhookAdapter)(nil)
-	_ gateway.Hanger    = (*fullAdapter)(nil)
-	_ gateway.Checker   = (*fullAdapter)(nil)
-	_ breaker.Webhooker = (*fullAdapter)(nil)
+	_ gateway.Adapter = (*fakeAdapter)(nil)
+	_ gateway.Hanger  = (*fullAdapter)(nil)
 )
 
 func fail(f gateway.Fate) func(context.Context, gateway.Leg) (gateway.Placement, error) {
@@ -259,29 +238,25 @@ func TestBreakerCancelledNotCounted(t *testing.T) {
 func TestWrapCapabilities(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		name                     string
-		inner                    gateway.Adapter
-		hanger, checker, webhook bool
+		name   string
+		inner  gateway.Adapter
+		hanger bool
 	}{
-		{"none", &fakeAdapter{PlaceFn: succeed}, false, false, false},
-		{"checker", &checkingAdapter{fakeAdapter{PlaceFn: succeed}}, false, true, false},
-		{"webhook", &webhookAdapter{fakeAdapter{PlaceFn: succeed}}, false, false, true},
+		{"none", &fakeAdapter{PlaceFn: succeed}, false},
 		{"hanger (mocks.Adapter)", &mocks.Adapter{
 			ChannelFn: func() gateway.Channel { return gateway.ChannelZoom },
 			PlaceFn:   succeed,
 			HangUpFn:  func(context.Context, gateway.Leg, gateway.Placement) error { return nil },
-		}, true, false, false},
-		{"all", &fullAdapter{fakeAdapter: fakeAdapter{PlaceFn: succeed}}, true, true, true},
+		}, true},
+		{"hanger", &fullAdapter{fakeAdapter: fakeAdapter{PlaceFn: succeed}}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			a := breaker.Wrap(tt.inner, breaker.New(breaker.Settings{Provider: "zoom"}))
 			h, isH := a.(gateway.Hanger)
-			c, isC := a.(gateway.Checker)
-			w, isW := a.(breaker.Webhooker)
-			if isH != tt.hanger || isC != tt.checker || isW != tt.webhook {
-				t.Fatalf("capabilities hanger=%v checker=%v webhook=%v, want %v %v %v", isH, isC, isW, tt.hanger, tt.checker, tt.webhook)
+			if isH != tt.hanger {
+				t.Fatalf("capability hanger=%v, want %v", isH, tt.hanger)
 			}
 			if a.Channel() != gateway.ChannelZoom {
 				t.Errorf("channel %q", a.Channel())
@@ -292,16 +267,6 @@ func TestWrapCapabilities(t *testing.T) {
 			if isH {
 				if err := h.HangUp(context.Background(), gateway.Leg{}, gateway.Placement{}); err != nil {
 					t.Error(err)
-				}
-			}
-			if isC && (!c.CanServe(gateway.Device{ID: "d_ok"}) || c.CanServe(gateway.Device{ID: "d_no"})) {
-				t.Error("CanServe not delegated")
-			}
-			if isW {
-				rec := &statusRecorder{}
-				w.Webhook().ServeHTTP(rec, &http.Request{})
-				if rec.status != http.StatusTeapot {
-					t.Errorf("webhook not delegated: %d", rec.status)
 				}
 			}
 			u, ok := a.(interface{ Unwrap() gateway.Adapter })
@@ -328,17 +293,3 @@ func TestHangUpWhileOpen(t *testing.T) {
 		t.Error("hang-up not passed through an open breaker")
 	}
 }
-
-type statusRecorder struct {
-	status int
-	h      http.Header
-}
-
-func (r *statusRecorder) Header() http.Header {
-	if r.h == nil {
-		r.h = http.Header{}
-	}
-	return r.h
-}
-func (r *statusRecorder) Write(b []byte) (int, error) { return len(b), nil }
-func (r *statusRecorder) WriteHeader(s int)           { r.status = s }

@@ -23,11 +23,12 @@
 //     504, other 4xx, or a transport error after the request may have been
 //     written;
 //   - wait with capped, jittered exponential backoff (100 ms doubling to at
-//     most 2 s), or the provider's Retry-After on 429/503, capped at 10 s;
+//     most 1 s), or the provider's Retry-After on 429/503, capped at 10 s;
 //   - never sleep past the request context's deadline: when the next wait
 //     would cross it, give up at once and hand back the last refusal, which
 //     Classify turns into NotPlaced;
-//   - at most 8 retries, though the deadline usually ends them first.
+//   - at most 2 retries (DefaultRetryMax), though the deadline often ends
+//     them first.
 //
 // Client.StandardClient gives an *http.Client with the same behaviour for
 // SDKs that want one (twilio-go).
@@ -81,8 +82,8 @@ type Policy struct {
 	Backoff retryablehttp.Backoff
 }
 
-// DefaultPolicy returns the gateway's policy: CheckRetry, Backoff, 8 retries,
-// waits of 100 ms to 2 s, Retry-After honoured up to 10 s, and never a sleep
+// DefaultPolicy returns the gateway's policy: CheckRetry, Backoff, 2 retries,
+// waits of 100 ms to 1 s, Retry-After honoured up to 10 s, and never a sleep
 // past the context's deadline.
 func DefaultPolicy() Policy {
 	return Policy{
