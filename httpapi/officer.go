@@ -405,6 +405,26 @@ var errTooManyStreams = gateway.Errorf(gateway.ERATELIMITED, "too many event str
 
 var errGone = gateway.Errorf(gateway.EUNAVAILABLE, "stream ended")
 
+// shownData is an event's data as the API shows it: the messaging service's
+// ID of a message sent (gateway.DataMessage) stays in the record, since a
+// WhatsApp message ID is base64 of a text that holds the recipient's
+// number.
+func shownData(d map[string]string) EventData {
+	if _, ok := d[gateway.DataMessage]; !ok {
+		return EventData(d)
+	}
+	out := make(EventData, len(d))
+	for k, v := range d {
+		if k != gateway.DataMessage {
+			out[k] = v
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
 // writeEvent writes one server-sent event: id is the Seq, event the type,
 // data the event as JSON with the verification's state.
 func writeEvent(w http.ResponseWriter, ev gateway.Event, current gateway.State) error {
@@ -415,7 +435,7 @@ func writeEvent(w http.ResponseWriter, ev gateway.Event, current gateway.State) 
 		State:        ev.State,
 		Attempt:      ev.AttemptID,
 		Message:      ev.Message,
-		Data:         EventData(ev.Data),
+		Data:         shownData(ev.Data),
 		At:           ev.At,
 	}
 	if r := ev.Report; r != nil {

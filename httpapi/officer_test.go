@@ -539,3 +539,28 @@ func TestEventStreamSendsEachEventOnceUnderLoad(t *testing.T) {
 		}
 	}
 }
+
+// TestEventStreamHidesMessageIDs: the record keeps a sent message's ID (a
+// WhatsApp ID is base64 of a text holding the recipient's number); the
+// event stream does not show it.
+func TestEventStreamHidesMessageIDs(t *testing.T) {
+	e := httpapitest.New(t)
+	owner, secret := e.Token(t, gateway.RoleOfficer, "")
+	v := verification(t, e, owner.ID)
+	const id = "wamid.HBgMNDQ3NzAwOTAwMTIzFQIAERgSQUFBQUFBQUFBQUFBQUFBQUFBAA=="
+	if _, err := e.Store.AppendEvent(context.Background(), gateway.Event{VerificationID: v.ID, Type: gateway.EventNote,
+		Message: "join link sent by whatsapp message", Data: map[string]string{gateway.DataMessage: id, "channel": "whatsapp"}}); err != nil {
+		t.Fatal(err)
+	}
+	events, _ := openStream(t, e, v.ID, secret, "")
+	for {
+		ev := next(t, events)
+		if ev.data.Message != "join link sent by whatsapp message" {
+			continue
+		}
+		if _, ok := ev.data.Data[gateway.DataMessage]; ok || ev.data.Data["channel"] != "whatsapp" {
+			t.Fatalf("event data %v, want the channel and no message ID", ev.data.Data)
+		}
+		return
+	}
+}
