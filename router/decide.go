@@ -272,22 +272,30 @@ func (p Policy) notTaken(s attemptState, in input) (attemptState, []action) {
 	case in.Skipped:
 		return p.end(s, nil, gateway.ResultSkipped, "skipped: "+in.Err, nextChannel)
 	case in.Fate == gateway.NotPlaced:
-		s.LastError = in.Err
-		wait := p.Backoff(p.RetryMin, p.RetryMax, s.Tries, in.RetryAfter)
-		if p.CheckRetry(Retry{Try: s.Tries, Fate: in.Fate, RetryAfter: in.RetryAfter, Wait: wait, Now: in.Now, Deadline: s.Deadline}) {
-			s.Phase = phaseBackingOff
-			return s, []action{
-				{Kind: actRecord, Message: fmt.Sprintf("try %d on %s not placed (%s); retrying in %s", s.Tries, s.Channel, in.Err, wait.Round(time.Millisecond))},
-				{Kind: actBackoff, Wait: wait},
-			}
-		}
 		// The provider (or the store, for a device agent's order) could
 		// not take the leg: not this device's fault.
-		return p.end(s, nil, gateway.ResultNotPlaced, in.Err, p.FailOver(Move{Result: gateway.ResultNotPlaced}))
+		return p.notPlaced(s, in.Now, in.RetryAfter, in.Err, " ("+in.Err+")", false)
 	case in.Fate == gateway.PlacedFailed:
 		return p.end(s, nil, gateway.ResultFailed, in.Err, p.FailOver(Move{Result: gateway.ResultFailed}))
 	}
 	return p.end(s, nil, gateway.ResultUnknown, in.Err, p.FailOver(Move{Result: gateway.ResultUnknown}))
+}
+
+// notPlaced is the rule for a try that was not placed, by the provider or
+// (byDevice) by the device: tried again after the backoff while CheckRetry
+// allows, else the attempt ends and FailOver says where to go. why is what
+// the record keeps of it; note is added to the retry's message.
+func (p Policy) notPlaced(s attemptState, now time.Time, retryAfter time.Duration, why, note string, byDevice bool) (attemptState, []action) {
+	s.LastError = why
+	wait := p.Backoff(p.RetryMin, p.RetryMax, s.Tries, retryAfter)
+	if p.CheckRetry(Retry{Try: s.Tries, Fate: gateway.NotPlaced, RetryAfter: retryAfter, Wait: wait, Now: now, Deadline: s.Deadline}) {
+		s.Phase = phaseBackingOff
+		return s, []action{
+			{Kind: actRecord, Message: fmt.Sprintf("try %d on %s not placed%s; retrying in %s", s.Tries, s.Channel, note, wait.Round(time.Millisecond))},
+			{Kind: actBackoff, Wait: wait},
+		}
+	}
+	return p.end(s, nil, gateway.ResultNotPlaced, why, p.FailOver(Move{Result: gateway.ResultNotPlaced, ByDevice: byDevice}))
 }
 
 // report is the rule for a report on the attempt.
@@ -332,16 +340,7 @@ func (p Policy) report(s attemptState, in input) (attemptState, []action) {
 			return p.end(s, nil, gateway.ResultFailed, "failed"+detail(rep), p.FailOver(Move{Result: gateway.ResultFailed, Progressed: s.Progressed}))
 		}
 		// The device could not place it (its app is not signed in, say).
-		s.LastError = "not placed" + detail(rep)
-		bo := p.Backoff(p.RetryMin, p.RetryMax, s.Tries, 0)
-		if p.CheckRetry(Retry{Try: s.Tries, Fate: gateway.NotPlaced, Wait: bo, Now: in.Now, Deadline: s.Deadline}) {
-			s.Phase = phaseBackingOff
-			return s, []action{
-				{Kind: actRecord, Message: fmt.Sprintf("try %d on %s not placed%s; retrying in %s", s.Tries, s.Channel, detail(rep), bo.Round(time.Millisecond))},
-				{Kind: actBackoff, Wait: bo},
-			}
-		}
-		return p.end(s, nil, gateway.ResultNotPlaced, s.LastError, p.FailOver(Move{Result: gateway.ResultNotPlaced, ByDevice: true}))
+		return p.notPlaced(s, in.Now, 0, "not placed"+detail(rep), detail(rep), true)
 	case gateway.ReportEnded, gateway.ReportCancelled:
 		return p.end(s, nil, gateway.ResultFailed, "the call ended before it connected"+detail(rep), p.FailOver(Move{Result: gateway.ResultFailed, Progressed: s.Progressed}))
 	}

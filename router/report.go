@@ -22,8 +22,8 @@ func (r *Router) Report(ctx context.Context, rep gateway.Report) error {
 	if _, err := gateway.ParseReportStatus(string(rep.Status)); err != nil {
 		return err
 	}
-	if _, err := gateway.ParseFate(rep.Fate.String()); rep.Fate != 0 && err != nil {
-		return err
+	if _, err := rep.Fate.MarshalText(); err != nil {
+		return err // a fate that is none of the known ones
 	}
 	if rep.MessageID != "" {
 		return r.messageStatus(ctx, rep)
