@@ -454,37 +454,6 @@ func TestCancelWhileDialling(t *testing.T) {
 	}
 }
 
-func TestRegisterRefusesDuplicate(t *testing.T) {
-	a, _ := fake(gateway.ChannelZoom, nil, answer)
-	b, _ := fake(gateway.ChannelZoom, nil, answer)
-	e := newEnv(t, a)
-	if err := e.r.Register(b); gateway.ErrorCode(err) != gateway.ECONFLICT {
-		t.Fatalf("duplicate register: %v", err)
-	}
-}
-
-func TestRequestErrors(t *testing.T) {
-	wa, _ := fake(gateway.ChannelWhatsApp, nil, answer)
-	e := newEnv(t, wa)
-	e.open()
-	tests := []struct {
-		name string
-		req  gateway.Request
-		code string
-	}{
-		{"outside every room", gateway.Request{Location: gateway.Location{Lat: 48.8566, Lon: 2.3522}, Contacts: []gateway.Contact{contact(gateway.ChannelWhatsApp)}}, gateway.EOUTSIDE},
-		{"no contacts", gateway.Request{Location: trafalgar}, gateway.EINVALID},
-		{"no adapter for any channel", gateway.Request{Location: trafalgar, Contacts: []gateway.Contact{contact(gateway.ChannelTeams)}}, gateway.EUNAVAILABLE},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if _, _, err := e.r.Request(context.Background(), tt.req); gateway.ErrorCode(err) != tt.code {
-				t.Fatalf("err %v, want %s", err, tt.code)
-			}
-		})
-	}
-}
-
 func TestIdempotentRequest(t *testing.T) {
 	var e *env
 	wa, tries := fake(gateway.ChannelWhatsApp, func() gateway.Reporter { return e.r }, answer)
