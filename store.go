@@ -96,8 +96,6 @@ type VerificationStore interface {
 	// Verification returns one verification with its attempts (by Seq).
 	// ENOTFOUND.
 	Verification(ctx context.Context, id string) (Verification, error)
-	// VerificationByReference finds one by its public reference. ENOTFOUND.
-	VerificationByReference(ctx context.Context, ref string) (Verification, error)
 	// Verifications lists verifications with their attempts, oldest first
 	// (queued ones by QueuedAt, then CreatedAt).
 	Verifications(ctx context.Context, f VerificationFilter) ([]Verification, error)

@@ -275,23 +275,6 @@ func (s *Store) Verification(ctx context.Context, id string) (gateway.Verificati
 	return v, s.fail(op, err)
 }
 
-// VerificationByReference finds a verification by its public reference.
-// ENOTFOUND.
-func (s *Store) VerificationByReference(ctx context.Context, ref string) (gateway.Verification, error) {
-	const op = "postgres.VerificationByReference"
-	if ref == "" {
-		return gateway.Verification{}, notFound(op, "reference", ref)
-	}
-	vs, err := loadVerifications(ctx, s.pool, `SELECT `+verificationCols+verificationFrom+` WHERE v.reference = $1`, ref)
-	if err != nil {
-		return gateway.Verification{}, s.fail(op, err)
-	}
-	if len(vs) == 0 {
-		return gateway.Verification{}, notFound(op, "reference", ref)
-	}
-	return vs[0], nil
-}
-
 // Verifications lists verifications with their attempts, oldest first:
 // queued ones by QueuedAt, the others by CreatedAt.
 func (s *Store) Verifications(ctx context.Context, f gateway.VerificationFilter) ([]gateway.Verification, error) {

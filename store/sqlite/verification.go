@@ -414,24 +414,6 @@ func (s *Store) Verification(ctx context.Context, id string) (gateway.Verificati
 	return v, fail("sqlite.Verification", err)
 }
 
-// VerificationByReference finds one by its public reference, exactly as
-// stored. ENOTFOUND.
-func (s *Store) VerificationByReference(ctx context.Context, ref string) (gateway.Verification, error) {
-	const op = "sqlite.VerificationByReference"
-	var vs []gateway.Verification
-	err := s.read(ctx, func(tx tx, now time.Time) (err error) {
-		vs, err = loadVerifications(ctx, tx, now, "WHERE v.reference = ?2 AND v.reference != ''", ref)
-		return err
-	})
-	if err != nil {
-		return gateway.Verification{}, fail(op, err)
-	}
-	if len(vs) == 0 {
-		return gateway.Verification{}, fail(op, gateway.Errorf(gateway.ENOTFOUND, "no verification with reference %q", ref))
-	}
-	return vs[0], nil
-}
-
 // Verifications lists verifications with their attempts, oldest first:
 // queued ones by QueuedAt, the others (and ties) by CreatedAt.
 func (s *Store) Verifications(ctx context.Context, f gateway.VerificationFilter) ([]gateway.Verification, error) {

@@ -108,11 +108,6 @@ func testVerificationCreate(t *testing.T, s gateway.Store) {
 		!sameTime(got.CreatedAt, v.CreatedAt) {
 		t.Fatalf("Verification = %+v, want %+v", got, v)
 	}
-	got, err = s.VerificationByReference(c, in.Reference)
-	must(t, err)
-	if got.ID != "v1" {
-		t.Fatalf("VerificationByReference = %s, want v1", got.ID)
-	}
 
 	// A creation time given is kept.
 	at := now(t, s).Add(-time.Hour)
@@ -142,10 +137,6 @@ func testVerificationCreate(t *testing.T, s gateway.Store) {
 		t.Fatalf("a refused verification was stored: %v", err)
 	}
 	_, err = s.Verification(c, "nope")
-	wantCode(t, err, gateway.ENOTFOUND)
-	_, err = s.VerificationByReference(c, "XXXX-XXXX")
-	wantCode(t, err, gateway.ENOTFOUND)
-	_, err = s.VerificationByReference(c, "")
 	wantCode(t, err, gateway.ENOTFOUND)
 }
 
