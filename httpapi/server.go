@@ -189,6 +189,9 @@ type Server struct {
 	// read timeout. Providers send their small bodies at once. Default:
 	// DefaultBodyTimeout; negative: none beyond the server's.
 	BodyTimeout time.Duration
+	// Public configures the pages for the public (official numbers,
+	// receipts); the zero value serves none.
+	Public Public
 	// MaxStreams caps the event streams open at once with one credential;
 	// one more is a 429. Default: DefaultMaxStreams; negative: no cap.
 	MaxStreams int
@@ -356,6 +359,9 @@ func (s *Server) Handler() http.Handler {
 	// Health and metrics.
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
+
+	// The public's pages.
+	s.routePublic(mux)
 	if s.Metrics != nil && s.MetricsAuth {
 		mux.Handle("GET /metrics", s.authed(func(w http.ResponseWriter, r *http.Request, _ gateway.Token) error {
 			s.Metrics.ServeHTTP(w, r)
