@@ -41,9 +41,7 @@ type clientRate struct {
 	seen time.Time
 }
 
-// MaxClients bounds the addresses a ClientLimiter remembers: beyond it, the
-// ones seen longest ago are forgotten first (they would have a full burst
-// again by now in all but a flood).
+// MaxClients bounds the addresses a ClientLimiter remembers (see sweep).
 const MaxClients = 100_000
 
 // NewClientLimiter returns a limiter of perMinute requests a minute for
@@ -80,8 +78,10 @@ func (l *ClientLimiter) Allow(r *http.Request) (bool, time.Duration) {
 	return true, 0
 }
 
-// sweep forgets clients whose bucket is full again, once a minute, and the
-// longest unseen ones when there are too many. l.mu is held.
+// sweep forgets clients whose bucket is full again, once a minute or when
+// there are MaxClients; if a flood of addresses leaves too many still, it
+// forgets half of them, whichever they are (a client forgotten has its
+// burst again: the cost of bounded memory). l.mu is held.
 func (l *ClientLimiter) sweep(now time.Time) {
 	if len(l.clients) < MaxClients && now.Sub(l.swept) < time.Minute {
 		return
@@ -96,15 +96,15 @@ func (l *ClientLimiter) sweep(now time.Time) {
 			delete(l.clients, a)
 		}
 	}
-	for len(l.clients) >= MaxClients {
-		var oldest netip.Addr
-		var at time.Time
-		for a, c := range l.clients {
-			if at.IsZero() || c.seen.Before(at) {
-				oldest, at = a, c.seen
+	if len(l.clients) >= MaxClients {
+		drop := len(l.clients) / 2
+		for a := range l.clients {
+			if drop == 0 {
+				break
 			}
+			delete(l.clients, a)
+			drop--
 		}
-		delete(l.clients, oldest)
 	}
 }
 
