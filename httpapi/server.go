@@ -66,6 +66,8 @@ type VerificationReader interface {
 	// Events returns a verification's events with Seq > after, oldest
 	// first; limit 0 is no limit.
 	Events(ctx context.Context, verificationID string, after int64, limit int) ([]gateway.Event, error)
+	// Verifications lists verifications with their attempts, oldest first.
+	Verifications(ctx context.Context, f gateway.VerificationFilter) ([]gateway.Verification, error)
 }
 
 // OrderStore is the part of the store that keeps device agents' orders.
@@ -344,6 +346,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /v1/verifications/{id}/outcome", s.authed(s.recordOutcome, supervisor))
 	mux.Handle("POST /v1/verifications/{id}/cancel", s.authed(s.cancelVerification, officer))
 	mux.Handle("POST /v1/verifications/{id}/joined", s.authed(s.officerJoined, officer))
+	mux.Handle("GET /v1/flags", s.authed(s.listFlags, supervisor, ops))
 
 	// Device-agent protocol.
 	mux.Handle("POST /v1/agent/heartbeat", s.authed(s.agentHeartbeat, agent))
