@@ -84,7 +84,8 @@ type Transition struct {
 type VerificationFilter struct {
 	States []State // any of them; empty: all
 	RoomID string
-	Limit  int // 0: no limit
+	Since  time.Time // created at or after it; zero: any time
+	Limit  int       // 0: no limit
 }
 
 // VerificationStore keeps verifications, their attempts and their events.
@@ -96,6 +97,8 @@ type VerificationStore interface {
 	// Verification returns one verification with its attempts (by Seq).
 	// ENOTFOUND.
 	Verification(ctx context.Context, id string) (Verification, error)
+	// VerificationByReference finds one by its public reference. ENOTFOUND.
+	VerificationByReference(ctx context.Context, ref string) (Verification, error)
 	// Verifications lists verifications with their attempts, oldest first
 	// (queued ones by QueuedAt, then CreatedAt).
 	Verifications(ctx context.Context, f VerificationFilter) ([]Verification, error)

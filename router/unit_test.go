@@ -159,10 +159,10 @@ func (o *observer) Connected(gateway.Channel, time.Duration) {
 	o.connected++
 }
 
-func (o *observer) Finished(s gateway.State) {
+func (o *observer) Finished(v gateway.Verification) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	o.finished = append(o.finished, s)
+	o.finished = append(o.finished, v.State)
 }
 
 func (o *observer) seen() ([]gateway.AttemptResult, int, []gateway.State) {

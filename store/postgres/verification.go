@@ -275,6 +275,23 @@ func (s *Store) Verification(ctx context.Context, id string) (gateway.Verificati
 	return v, s.fail(op, err)
 }
 
+// VerificationByReference finds a verification by its public reference.
+// ENOTFOUND.
+func (s *Store) VerificationByReference(ctx context.Context, ref string) (gateway.Verification, error) {
+	const op = "postgres.VerificationByReference"
+	if ref == "" {
+		return gateway.Verification{}, notFound(op, "reference", ref)
+	}
+	vs, err := loadVerifications(ctx, s.pool, `SELECT `+verificationCols+verificationFrom+` WHERE v.reference = $1`, ref)
+	if err != nil {
+		return gateway.Verification{}, s.fail(op, err)
+	}
+	if len(vs) == 0 {
+		return gateway.Verification{}, notFound(op, "reference", ref)
+	}
+	return vs[0], nil
+}
+
 // Verifications lists verifications with their attempts, oldest first:
 // queued ones by QueuedAt, the others by CreatedAt.
 func (s *Store) Verifications(ctx context.Context, f gateway.VerificationFilter) ([]gateway.Verification, error) {
@@ -287,10 +304,15 @@ func (s *Store) Verifications(ctx context.Context, f gateway.VerificationFilter)
 	if f.Limit > 0 {
 		limit = &f.Limit
 	}
+	var since *time.Time
+	if !f.Since.IsZero() {
+		since = &f.Since
+	}
 	vs, err := loadVerifications(ctx, s.pool, `SELECT `+verificationCols+verificationFrom+`
 		WHERE (cardinality($1::text[]) = 0 OR v.state = ANY ($1::text[])) AND ($2 = '' OR v.room_id = $2)
+			AND ($4::timestamptz IS NULL OR v.created_at >= $4)
 		ORDER BY coalesce(v.queued_at, v.created_at), v.created_at, v.id
-		LIMIT $3`, states, f.RoomID, limit)
+		LIMIT $3`, states, f.RoomID, limit, since)
 	return vs, s.fail(op, err)
 }
 

@@ -414,6 +414,24 @@ func (s *Store) Verification(ctx context.Context, id string) (gateway.Verificati
 	return v, fail("sqlite.Verification", err)
 }
 
+// VerificationByReference finds one by its public reference, exactly as
+// stored. ENOTFOUND.
+func (s *Store) VerificationByReference(ctx context.Context, ref string) (gateway.Verification, error) {
+	const op = "sqlite.VerificationByReference"
+	var vs []gateway.Verification
+	err := s.read(ctx, func(tx tx, now time.Time) (err error) {
+		vs, err = loadVerifications(ctx, tx, now, "WHERE v.reference = ?2 AND v.reference != ''", ref)
+		return err
+	})
+	if err != nil {
+		return gateway.Verification{}, fail(op, err)
+	}
+	if len(vs) == 0 {
+		return gateway.Verification{}, fail(op, gateway.Errorf(gateway.ENOTFOUND, "no verification with reference %q", ref))
+	}
+	return vs[0], nil
+}
+
 // Verifications lists verifications with their attempts, oldest first:
 // queued ones by QueuedAt, the others (and ties) by CreatedAt.
 func (s *Store) Verifications(ctx context.Context, f gateway.VerificationFilter) ([]gateway.Verification, error) {
@@ -431,8 +449,9 @@ func (s *Store) Verifications(ctx context.Context, f gateway.VerificationFilter)
 		vs, err = loadVerifications(ctx, tx, now, `
 			WHERE (?2 = 'null' OR ?2 = '[]' OR v.state IN (SELECT value FROM json_each(?2)))
 				AND (?3 = '' OR v.room_id = ?3)
+				AND v.created_at >= ?5
 			ORDER BY COALESCE(v.queued_at, v.created_at), v.created_at, v.id
-			LIMIT ?4`, states, f.RoomID, limit)
+			LIMIT ?4`, states, f.RoomID, limit, sinceNanos(f.Since))
 		return err
 	})
 	return vs, fail(op, err)
@@ -784,4 +803,13 @@ func (s *Store) Orphans(ctx context.Context) ([]gateway.Verification, error) {
 		return err
 	})
 	return vs, fail("sqlite.Orphans", err)
+}
+
+// sinceNanos is a filter's Since as stored times are: Unix nanoseconds, 0
+// for the zero time (any).
+func sinceNanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
 }

@@ -108,6 +108,11 @@ func testVerificationCreate(t *testing.T, s gateway.Store) {
 		!sameTime(got.CreatedAt, v.CreatedAt) {
 		t.Fatalf("Verification = %+v, want %+v", got, v)
 	}
+	got, err = s.VerificationByReference(c, in.Reference)
+	must(t, err)
+	if got.ID != "v1" {
+		t.Fatalf("VerificationByReference = %s, want v1", got.ID)
+	}
 
 	// A creation time given is kept.
 	at := now(t, s).Add(-time.Hour)
@@ -137,6 +142,10 @@ func testVerificationCreate(t *testing.T, s gateway.Store) {
 		t.Fatalf("a refused verification was stored: %v", err)
 	}
 	_, err = s.Verification(c, "nope")
+	wantCode(t, err, gateway.ENOTFOUND)
+	_, err = s.VerificationByReference(c, "XXXX-XXXX")
+	wantCode(t, err, gateway.ENOTFOUND)
+	_, err = s.VerificationByReference(c, "")
 	wantCode(t, err, gateway.ENOTFOUND)
 }
 
@@ -681,6 +690,9 @@ func testVerificationsFilter(t *testing.T, s gateway.Store) {
 		{gateway.VerificationFilter{RoomID: "r2"}, []string{"v3"}},
 		{gateway.VerificationFilter{RoomID: "r9"}, nil},
 		{gateway.VerificationFilter{States: []gateway.State{gateway.StateFailed}}, nil},
+		{gateway.VerificationFilter{Since: base.Add(3 * time.Minute)}, []string{"v5", "v3", "v4"}}, // created at or after, in queue order
+		{gateway.VerificationFilter{Since: base.Add(3*time.Minute + time.Millisecond), RoomID: "r1"}, []string{"v5", "v4"}},
+		{gateway.VerificationFilter{Since: base.Add(time.Hour)}, nil},
 	} {
 		vs, err := s.Verifications(c, tt.f)
 		must(t, err)
