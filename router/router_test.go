@@ -71,28 +71,42 @@ func newRouter(t testing.TB, st router.Store, set *rooms.Set, instance string) *
 	return r
 }
 
-func newEnv(t testing.TB, adapters ...gateway.Adapter) *env {
+// testRouter returns an unopened router of instance "test" over st and
+// the Met's rooms, with the adapters registered.
+func testRouter(t testing.TB, st router.Store, adapters ...gateway.Adapter) (*router.Router, *rooms.Set) {
 	t.Helper()
 	set, err := rooms.Default()
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := newStore(t, filepath.Join(t.TempDir(), "gateway.db"))
-	e := &env{t: t, store: st, rooms: set, r: newRouter(t, st, set, "test")}
+	r := newRouter(t, st, set, "test")
 	for _, a := range adapters {
-		if err := e.r.Register(a); err != nil {
+		if err := r.Register(a); err != nil {
 			t.Fatal(err)
 		}
 	}
-	return e
+	return r, set
+}
+
+// openRouter opens r until the test ends.
+func openRouter(t testing.TB, r *router.Router) {
+	t.Helper()
+	if err := r.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+}
+
+func newEnv(t testing.TB, adapters ...gateway.Adapter) *env {
+	t.Helper()
+	st := newStore(t, filepath.Join(t.TempDir(), "gateway.db"))
+	r, set := testRouter(t, st, adapters...)
+	return &env{t: t, store: st, rooms: set, r: r}
 }
 
 func (e *env) open() {
 	e.t.Helper()
-	if err := e.r.Open(context.Background()); err != nil {
-		e.t.Fatal(err)
-	}
-	e.t.Cleanup(func() { e.r.Close() })
+	openRouter(e.t, e.r)
 }
 
 // device adds a device in the room supporting the channels.

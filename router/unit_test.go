@@ -10,7 +10,6 @@ import (
 
 	"github.com/safeconnection/gateway"
 	"github.com/safeconnection/gateway/mocks"
-	"github.com/safeconnection/gateway/rooms"
 	"github.com/safeconnection/gateway/router"
 	"github.com/sirupsen/logrus"
 	logtest "github.com/sirupsen/logrus/hooks/test"
@@ -48,20 +47,11 @@ type unit struct {
 
 func newUnit(t testing.TB, adapters ...gateway.Adapter) *unit {
 	t.Helper()
-	set, err := rooms.Default()
-	if err != nil {
-		t.Fatal(err)
-	}
 	u := &unit{t: t, st: &fakeStore{}, obs: &observer{}}
-	u.r = newRouter(t, u.st, set, "test")
+	u.r, _ = testRouter(t, u.st, adapters...)
 	logger, hook := logtest.NewNullLogger()
 	logger.SetLevel(logrus.DebugLevel)
 	u.r.Logger, u.logs, u.r.Observer = logger, hook, u.obs
-	for _, a := range adapters {
-		if err := u.r.Register(a); err != nil {
-			t.Fatal(err)
-		}
-	}
 	return u
 }
 
@@ -73,10 +63,7 @@ func (u *unit) open() {
 	u.st.FreeDevicesFn = func(context.Context, time.Duration) (map[string]int, error) { return map[string]int{}, nil }
 	u.st.ExpireLeasesFn = func(context.Context) ([]gateway.Lease, error) { return nil, nil }
 	u.st.OrphansFn = func(context.Context) ([]gateway.Verification, error) { return nil, nil }
-	if err := u.r.Open(context.Background()); err != nil {
-		u.t.Fatal(err)
-	}
-	u.t.Cleanup(func() { u.r.Close() })
+	openRouter(u.t, u.r)
 }
 
 // routing makes the record hold the verification a request creates, in
