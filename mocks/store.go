@@ -8,8 +8,10 @@ import (
 )
 
 // Fakes of the store as the router sees it, one per concern (they satisfy
-// router.Claims, router.Record, router.Owners and gateway.Bus). A test sets
-// only the functions the case should reach; any other call panics.
+// router.Claims, router.Record, router.Owners and gateway.Bus; the router's
+// tests hold the guards of its interfaces, as this package imports no
+// router). A test sets only the functions the case should reach; any other
+// call panics.
 
 // Claims is a fake of the device pool's claims.
 type Claims struct {
