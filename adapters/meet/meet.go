@@ -41,14 +41,6 @@ const (
 	DefaultAPIURL   = "https://meet.googleapis.com"
 )
 
-// JoinSender delivers a meeting link to the ops-room device of a leg (the
-// device-agent adapter implements it).
-type JoinSender interface {
-	// SendJoin tells the leg's device to open joinURL. Errors are the
-	// implementation's (EUNAVAILABLE when the device cannot be told).
-	SendJoin(ctx context.Context, leg gateway.Leg, joinURL string) error
-}
-
 // Adapter places legs on the meet channel. Set its fields before use; it is
 // safe for concurrent use afterwards.
 type Adapter struct {
@@ -74,7 +66,7 @@ type Adapter struct {
 	HTTPClient *httpx.Client
 	// JoinSender delivers the meeting link to the device. Nil delivers
 	// nothing (tests only).
-	JoinSender JoinSender
+	JoinSender gateway.JoinSender
 	// Logger logs what the adapter handles (default: discards).
 	Logger logrus.FieldLogger
 	// Now is the clock (default time.Now).

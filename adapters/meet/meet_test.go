@@ -40,7 +40,7 @@ func (j *joinSender) got() []string {
 }
 
 // Interface guards
-var _ meet.JoinSender = (*joinSender)(nil)
+var _ gateway.JoinSender = (*joinSender)(nil)
 
 type rig struct {
 	fake  *fake.Fake

@@ -44,7 +44,7 @@ func (j *joinSender) got() []string {
 }
 
 // Interface guards
-var _ teams.JoinSender = (*joinSender)(nil)
+var _ gateway.JoinSender = (*joinSender)(nil)
 
 type rig struct {
 	fake *fake.Fake

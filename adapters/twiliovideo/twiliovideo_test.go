@@ -87,8 +87,8 @@ func (r *recorder) waitFor(tb testing.TB, n int) []string {
 
 // Interface guards
 var (
-	_ gateway.Reporter       = (*recorder)(nil)
-	_ twiliovideo.JoinSender = (*recorder)(nil)
+	_ gateway.Reporter   = (*recorder)(nil)
+	_ gateway.JoinSender = (*recorder)(nil)
 )
 
 type env struct {

@@ -234,9 +234,9 @@ func (s *Sender) SendJoinLink(ctx context.Context, toE164, reference, joinURL st
 }
 
 // SendJoin sends joinURL to the WhatsApp of the leg's device (its WhatsApp
-// handle, else its number): it meets the meeting adapters' JoinSender, for
-// devices without a live agent. Errors as SendText, and EINVALID for a
-// device with neither.
+// handle, else its number): the Sender is a gateway.JoinSender, for devices
+// without a live agent. Errors as SendText, and EINVALID for a device with
+// neither.
 func (s *Sender) SendJoin(ctx context.Context, leg gateway.Leg, joinURL string) error {
 	to := leg.Device.Handles[gateway.ChannelWhatsApp]
 	if to == "" {

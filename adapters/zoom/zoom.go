@@ -37,14 +37,6 @@ const (
 	DefaultAPIURL   = "https://api.zoom.us"
 )
 
-// JoinSender delivers a meeting link to the ops-room device of a leg (the
-// device-agent adapter implements it).
-type JoinSender interface {
-	// SendJoin tells the leg's device to open joinURL. Errors are the
-	// implementation's (EUNAVAILABLE when the device cannot be told).
-	SendJoin(ctx context.Context, leg gateway.Leg, joinURL string) error
-}
-
 // Adapter places legs on the zoom channel. Set its fields before use; it is
 // safe for concurrent use afterwards.
 type Adapter struct {
@@ -69,7 +61,7 @@ type Adapter struct {
 	HTTPClient *httpx.Client
 	// JoinSender delivers the start link to the device. Nil delivers
 	// nothing (tests only).
-	JoinSender JoinSender
+	JoinSender gateway.JoinSender
 	// Reporter receives the reports made from webhooks.
 	Reporter gateway.Reporter
 	// Logger logs what the adapter handles (default: discards).

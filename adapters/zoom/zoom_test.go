@@ -60,7 +60,7 @@ func (j *joinSender) got() []string {
 }
 
 // Interface guards
-var _ zoom.JoinSender = (*joinSender)(nil)
+var _ gateway.JoinSender = (*joinSender)(nil)
 
 type rig struct {
 	fake *fake.Fake
