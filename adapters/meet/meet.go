@@ -28,6 +28,7 @@ import (
 	"github.com/hashicorp/go-retryablehttp"
 	"github.com/safeconnection/gateway"
 	"github.com/safeconnection/gateway/adapters/httpx"
+	"github.com/safeconnection/gateway/adapters/internal/joinlink"
 	"github.com/safeconnection/gateway/adapters/oauth"
 	"github.com/sirupsen/logrus"
 )
@@ -139,14 +140,10 @@ func (a *Adapter) Place(ctx context.Context, leg gateway.Leg) (gateway.Placement
 	}
 	p := gateway.Placement{ProviderRef: s.Name, JoinURL: s.MeetingURI}
 	log := a.log().WithFields(logrus.Fields{"attempt": leg.AttemptID, "device": leg.Device.ID, "space": s.Name})
-	if a.JoinSender != nil {
-		if err := a.JoinSender.SendJoin(ctx, leg, s.MeetingURI); err != nil {
-			// Nobody has the link: the space stays unused and is
-			// harmless, but the leg was not placed.
-			log.WithError(err).Warn("the device could not be sent the meet link")
-			return gateway.Placement{}, &gateway.CallError{Fate: gateway.NotPlaced, Provider: Provider,
-				Err: gateway.E("meet.Place", gateway.EUNAVAILABLE, errors.Join(errors.New("the device could not be sent the meeting link"), err))}
-		}
+	// A space nobody has the link of stays unused and is harmless: it is
+	// not deleted.
+	if err := (joinlink.Meeting{Provider: Provider, Placement: p, URL: s.MeetingURI}).Send(ctx, a.JoinSender, leg, log); err != nil {
+		return gateway.Placement{}, err
 	}
 	log.Info("meet space created")
 	return p, nil

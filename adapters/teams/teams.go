@@ -17,7 +17,6 @@ package teams
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -26,6 +25,7 @@ import (
 	"github.com/hashicorp/go-retryablehttp"
 	"github.com/safeconnection/gateway"
 	"github.com/safeconnection/gateway/adapters/httpx"
+	"github.com/safeconnection/gateway/adapters/internal/joinlink"
 	"github.com/safeconnection/gateway/adapters/oauth"
 	"github.com/sirupsen/logrus"
 )
@@ -153,16 +153,8 @@ func (a *Adapter) Place(ctx context.Context, leg gateway.Leg) (gateway.Placement
 	}
 	p := gateway.Placement{ProviderRef: m.ID, JoinURL: m.JoinWebURL}
 	log := a.log().WithFields(logrus.Fields{"attempt": leg.AttemptID, "device": leg.Device.ID})
-	if a.JoinSender != nil {
-		if err := a.JoinSender.SendJoin(ctx, leg, m.JoinWebURL); err != nil {
-			hctx, hcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			defer hcancel()
-			if herr := a.HangUp(hctx, leg, p); herr != nil {
-				log.WithError(herr).Warn("could not delete a meeting whose link the device could not get")
-			}
-			return gateway.Placement{}, &gateway.CallError{Fate: gateway.NotPlaced, Provider: Provider,
-				Err: gateway.E("teams.Place", gateway.EUNAVAILABLE, errors.Join(errors.New("the device could not be sent the meeting link"), err))}
-		}
+	if err := (joinlink.Meeting{Provider: Provider, Placement: p, URL: m.JoinWebURL, Delete: a}).Send(ctx, a.JoinSender, leg, log); err != nil {
+		return gateway.Placement{}, err
 	}
 	log.Info("teams meeting created")
 	return p, nil

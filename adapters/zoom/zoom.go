@@ -14,7 +14,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"errors"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -24,6 +23,7 @@ import (
 	"github.com/hashicorp/go-retryablehttp"
 	"github.com/safeconnection/gateway"
 	"github.com/safeconnection/gateway/adapters/httpx"
+	"github.com/safeconnection/gateway/adapters/internal/joinlink"
 	"github.com/safeconnection/gateway/adapters/oauth"
 	"github.com/sirupsen/logrus"
 )
@@ -156,18 +156,9 @@ func (a *Adapter) Place(ctx context.Context, leg gateway.Leg) (gateway.Placement
 	}
 	p := gateway.Placement{ProviderRef: strconv.FormatInt(m.ID, 10), JoinURL: m.JoinURL}
 	log := a.log().WithFields(logrus.Fields{"attempt": leg.AttemptID, "device": leg.Device.ID, "meeting": p.ProviderRef})
-	if a.JoinSender != nil {
-		if err := a.JoinSender.SendJoin(ctx, leg, m.StartURL); err != nil {
-			// Nobody has the links yet: delete the meeting, so that the
-			// leg was not placed at all.
-			hctx, hcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			defer hcancel()
-			if herr := a.HangUp(hctx, leg, p); herr != nil {
-				log.WithError(herr).Warn("could not delete a meeting whose link the device could not get")
-			}
-			return gateway.Placement{}, &gateway.CallError{Fate: gateway.NotPlaced, Provider: Provider,
-				Err: gateway.E("zoom.Place", gateway.EUNAVAILABLE, errors.Join(errors.New("the device could not be sent the meeting link"), err))}
-		}
+	// The device opens the start link, the host's.
+	if err := (joinlink.Meeting{Provider: Provider, Placement: p, URL: m.StartURL, Delete: a}).Send(ctx, a.JoinSender, leg, log); err != nil {
+		return gateway.Placement{}, err
 	}
 	log.Info("zoom meeting created")
 	return p, nil
