@@ -41,7 +41,7 @@ func (a *Adapter) serveWebhook(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
 	case PathVoice, PathBridge, PathDial:
 	default:
-		httpx.WriteError(w, http.StatusNotFound, gateway.ENOTFOUND, "no such webhook")
+		httpx.WriteError(w, gateway.Errorf(gateway.ENOTFOUND, "no such webhook"))
 		return
 	}
 	form, ok := twiliohook.Form(w, r, a.AuthToken, a.PublicURL, a.log(), "twilio")
@@ -54,7 +54,7 @@ func (a *Adapter) serveWebhook(w http.ResponseWriter, r *http.Request) {
 	}
 	rep, ok, err := callbackReport(r.URL.Path, r.URL.Query(), form, a.now())
 	if err != nil {
-		httpx.WriteError(w, http.StatusBadRequest, gateway.ErrorCode(err), gateway.ErrorMessage(err))
+		httpx.WriteError(w, err)
 		return
 	}
 	log := a.log().WithFields(logrus.Fields{"attempt": rep.AttemptID, "call": rep.ProviderRef, "status": form.Get("CallStatus")})
@@ -73,7 +73,7 @@ func (a *Adapter) serveDialAction(w http.ResponseWriter, form url.Values) {
 	verbs = append(verbs, twiml.VoiceHangup{})
 	doc, err := twiml.Voice(verbs)
 	if err != nil {
-		httpx.WriteError(w, http.StatusInternalServerError, gateway.EINTERNAL, "could not build TwiML")
+		httpx.WriteError(w, gateway.Errorf(gateway.EINTERNAL, "could not build TwiML"))
 		return
 	}
 	w.Header().Set("Content-Type", "text/xml; charset=utf-8")

@@ -36,7 +36,7 @@ func (a *Adapter) Webhook() http.Handler { return http.HandlerFunc(a.serveWebhoo
 
 func (a *Adapter) serveWebhook(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path != PathCallback {
-		httpx.WriteError(w, http.StatusNotFound, gateway.ENOTFOUND, "no such webhook")
+		httpx.WriteError(w, gateway.Errorf(gateway.ENOTFOUND, "no such webhook"))
 		return
 	}
 	form, ok := twiliohook.Form(w, r, a.AuthToken, a.PublicURL, a.log(), "twilio video")
@@ -45,7 +45,7 @@ func (a *Adapter) serveWebhook(w http.ResponseWriter, r *http.Request) {
 	}
 	rep, ok, err := callbackReport(r.URL.Query(), form, a.now())
 	if err != nil {
-		httpx.WriteError(w, http.StatusBadRequest, gateway.ErrorCode(err), gateway.ErrorMessage(err))
+		httpx.WriteError(w, err)
 		return
 	}
 	log := a.log().WithFields(logrus.Fields{"attempt": rep.AttemptID, "room": rep.ProviderRef, "event": form.Get("StatusCallbackEvent")})
