@@ -129,12 +129,7 @@ func (f *Fake) FailDeliveryNext(n int) {
 	f.failDelivery += n
 }
 
-func (f *Fake) now() time.Time {
-	if f.Now == nil {
-		return time.Now()
-	}
-	return f.Now()
-}
+func (f *Fake) now() time.Time { return fault.Now(f.Now) }
 
 // metaCode is Meta's usual error code and type for an HTTP status.
 func metaCode(status int) (int, string, string) {
@@ -166,9 +161,7 @@ func metaError(w http.ResponseWriter, status, code, subcode int, typ, msg string
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=UTF-8")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	fault.WriteJSON(w, status, "application/json; charset=UTF-8", v)
 }
 
 // ServeHTTP serves POST /{version}/{phone-number-id}/messages.
@@ -375,25 +368,12 @@ func (f *Fake) Post(ctx context.Context, body []byte) {
 	if hook == "" || fault.Off(&f.Webhooks) {
 		return
 	}
-	d := Delivery{Event: "messages", Body: body}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, hook, bytes.NewReader(body))
-	if err != nil {
-		d.Err = err
-		fault.Delivered(&f.Webhooks, d)
-		return
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "facebookexternalua")
-	req.Header.Set("X-Hub-Signature-256", Sign(f.AppSecret, body))
-	resp, err := f.client().Do(req)
-	if err != nil {
-		d.Err = err
-	} else {
-		d.Status = resp.StatusCode
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-		resp.Body.Close()
-	}
-	fault.Delivered(&f.Webhooks, d)
+	header := http.Header{}
+	header.Set("Content-Type", "application/json")
+	header.Set("User-Agent", "facebookexternalua")
+	header.Set("X-Hub-Signature-256", Sign(f.AppSecret, body))
+	status, _, err := fault.Post(ctx, f.HTTPClient, hook, header, body)
+	fault.Delivered(&f.Webhooks, Delivery{Event: "messages", Body: body, Status: status, Err: err})
 }
 
 func (f *Fake) client() *http.Client {

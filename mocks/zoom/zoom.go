@@ -21,7 +21,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math/big"
 	"net/http"
 	"net/url"
@@ -142,12 +141,7 @@ func (f *Fake) Meeting(id int64) (exists, ended bool) {
 	return true, m.ended
 }
 
-func (f *Fake) now() time.Time {
-	if f.Now == nil {
-		return time.Now()
-	}
-	return f.Now()
-}
+func (f *Fake) now() time.Time { return fault.Now(f.Now) }
 
 // ServeHTTP serves Zoom's token endpoint and Meetings API.
 func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -185,9 +179,7 @@ func zoomError(w http.ResponseWriter, status, code int, msg string) {
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	fault.WriteJSON(w, status, "application/json;charset=UTF-8", v)
 }
 
 // token serves POST /oauth/token?grant_type=account_credentials&account_id=...
@@ -474,27 +466,13 @@ func (f *Fake) post(ctx context.Context, event string, object map[string]any) {
 }
 
 func (f *Fake) send(ctx context.Context, hook string, now time.Time, body []byte) (int, []byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, hook, bytes.NewReader(body))
-	if err != nil {
-		return 0, nil, err
-	}
 	ts := strconv.FormatInt(now.Unix(), 10)
-	req.Header.Set("Content-Type", "application/json; charset=utf-8")
-	req.Header.Set("User-Agent", "Zoom Marketplace/1.0a")
-	req.Header.Set("x-zm-request-timestamp", ts)
-	req.Header.Set("x-zm-signature", Sign(f.WebhookSecret, ts, body))
-	hc := f.HTTPClient
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	var buf bytes.Buffer
-	_, _ = buf.ReadFrom(io.LimitReader(resp.Body, 64<<10))
-	return resp.StatusCode, buf.Bytes(), nil
+	header := http.Header{}
+	header.Set("Content-Type", "application/json; charset=utf-8")
+	header.Set("User-Agent", "Zoom Marketplace/1.0a")
+	header.Set("x-zm-request-timestamp", ts)
+	header.Set("x-zm-signature", Sign(f.WebhookSecret, ts, body))
+	return fault.Post(ctx, f.HTTPClient, hook, header, body)
 }
 
 // ValidateEndpoint sends Zoom's endpoint.url_validation challenge to the
