@@ -169,3 +169,32 @@ func CheckFailed(tb testing.TB, p gateway.Placement, err error, provider string,
 		tb.Errorf("error %v: fate %v code %s, want %v %s", err, ce.Fate, gateway.ErrorCode(err), fate, code)
 	}
 }
+
+// Statuses returns the statuses of the reports taken so far, with the party
+// for joins ("joined:officer").
+func (r *Reporter) Statuses() []string {
+	var out []string
+	for _, rep := range r.Reports() {
+		s := string(rep.Status)
+		if rep.Party != "" {
+			s += ":" + string(rep.Party)
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// WaitFor waits up to 5 seconds for the reports taken to satisfy done, and
+// returns their Statuses; it stops tb, naming what it waited for, when
+// they do not.
+func (r *Reporter) WaitFor(tb testing.TB, what string, done func([]gateway.Report) bool) []string {
+	tb.Helper()
+	end := time.Now().Add(5 * time.Second)
+	for !done(r.Reports()) {
+		if time.Now().After(end) {
+			tb.Fatalf("no %s: %v", what, r.Statuses())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return r.Statuses()
+}
