@@ -63,3 +63,15 @@ func TestReadBody(t *testing.T) {
 		}
 	}
 }
+
+func TestURL(t *testing.T) {
+	for _, tt := range []struct{ base, def, path, want string }{
+		{"", "https://api.zoom.us", "/v2/meetings/1", "https://api.zoom.us/v2/meetings/1"},
+		{"http://127.0.0.1:8080/", "https://api.zoom.us", "/v2/meetings/1", "http://127.0.0.1:8080/v2/meetings/1"},
+		{"http://proxy/zoom//", "https://api.zoom.us", "", "http://proxy/zoom"},
+	} {
+		if got := httpx.URL(tt.base, tt.def, tt.path); got != tt.want {
+			t.Errorf("URL(%q, %q, %q) = %q, want %q", tt.base, tt.def, tt.path, got, tt.want)
+		}
+	}
+}

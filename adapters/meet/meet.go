@@ -25,7 +25,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hashicorp/go-retryablehttp"
 	"github.com/safeconnection/gateway"
 	"github.com/safeconnection/gateway/adapters/httpx"
 	"github.com/safeconnection/gateway/adapters/internal/joinlink"
@@ -182,7 +181,7 @@ func (e *googleError) Unwrap() error { return e.err }
 // and tries once more.
 func (a *Adapter) call(ctx context.Context, path string, in, out any) error {
 	api := oauth.API{Provider: Provider, Client: a.HTTPClient, Tokens: &a.tokens, Fetch: a.fetchToken, Now: a.now, Refused: keepGoogleError}
-	return api.Call(ctx, http.MethodPost, strings.TrimRight(a.apiURL(), "/")+path, in, out)
+	return api.Call(ctx, http.MethodPost, httpx.URL(a.APIURL, DefaultAPIURL, path), in, out)
 }
 
 // keepGoogleError is the API's Refused: a failure's Err is wrapped in the
@@ -220,23 +219,7 @@ func (a *Adapter) fetchToken(ctx context.Context) (string, time.Time, error) {
 		"client_secret": {a.ClientSecret},
 		"refresh_token": {a.RefreshToken},
 	}
-	u := a.TokenURL
-	if u == "" {
-		u = DefaultTokenURL
-	}
-	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodPost, u, []byte(form.Encode()))
-	if err != nil {
-		return "", time.Time{}, err
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	return oauth.Exchange(a.HTTPClient, Provider, "google", req, a.now, a.TokenEarly)
-}
-
-func (a *Adapter) apiURL() string {
-	if a.APIURL == "" {
-		return DefaultAPIURL
-	}
-	return a.APIURL
+	return oauth.ExchangeForm(ctx, a.HTTPClient, Provider, "google", httpx.URL(a.TokenURL, DefaultTokenURL, ""), form, a.now, a.TokenEarly)
 }
 
 func (a *Adapter) now() time.Time { return httpx.Now(a.Now) }

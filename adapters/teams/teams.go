@@ -22,7 +22,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hashicorp/go-retryablehttp"
 	"github.com/safeconnection/gateway"
 	"github.com/safeconnection/gateway/adapters/httpx"
 	"github.com/safeconnection/gateway/adapters/internal/joinlink"
@@ -184,7 +183,7 @@ func (a *Adapter) meetingsPath() string {
 // one and tries once more.
 func (a *Adapter) call(ctx context.Context, method, path string, in, out any) error {
 	api := oauth.API{Provider: Provider, Client: a.HTTPClient, Tokens: &a.tokens, Fetch: a.fetchToken, Now: a.now, Refused: oauth.KeepStatus}
-	return api.Call(ctx, method, strings.TrimRight(a.graphURL(), "/")+path, in, out)
+	return api.Call(ctx, method, httpx.URL(a.GraphURL, DefaultGraphURL, path), in, out)
 }
 
 // fetchToken asks the tenant's token endpoint for an app-only Graph token.
@@ -195,24 +194,8 @@ func (a *Adapter) fetchToken(ctx context.Context) (string, time.Time, error) {
 		"client_secret": {a.ClientSecret},
 		"scope":         {GraphScope},
 	}
-	base := a.LoginURL
-	if base == "" {
-		base = DefaultLoginURL
-	}
-	u := strings.TrimRight(base, "/") + "/" + url.PathEscape(a.TenantID) + "/oauth2/v2.0/token"
-	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodPost, u, []byte(form.Encode()))
-	if err != nil {
-		return "", time.Time{}, err
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	return oauth.Exchange(a.HTTPClient, Provider, "microsoft", req, a.now, a.TokenEarly)
-}
-
-func (a *Adapter) graphURL() string {
-	if a.GraphURL == "" {
-		return DefaultGraphURL
-	}
-	return a.GraphURL
+	u := httpx.URL(a.LoginURL, DefaultLoginURL, "/"+url.PathEscape(a.TenantID)+"/oauth2/v2.0/token")
+	return oauth.ExchangeForm(ctx, a.HTTPClient, Provider, "microsoft", u, form, a.now, a.TokenEarly)
 }
 
 func (a *Adapter) now() time.Time { return httpx.Now(a.Now) }

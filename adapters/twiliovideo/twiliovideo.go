@@ -248,15 +248,11 @@ type outcome struct {
 
 // call sends one request to the Rooms API and decodes the room it answers.
 func (a *Adapter) call(ctx context.Context, method, path string, form url.Values) (room, outcome, error) {
-	base := a.APIURL
-	if base == "" {
-		base = DefaultAPIURL
-	}
 	var body io.Reader
 	if form != nil {
 		body = strings.NewReader(form.Encode())
 	}
-	req, err := retryablehttp.NewRequestWithContext(ctx, method, strings.TrimSuffix(base, "/")+path, body)
+	req, err := retryablehttp.NewRequestWithContext(ctx, method, httpx.URL(a.APIURL, DefaultAPIURL, path), body)
 	if err != nil {
 		return room{}, outcome{}, &gateway.CallError{Fate: gateway.NotPlaced, Provider: provider, Err: gateway.E("twiliovideo", gateway.EINTERNAL, err)}
 	}

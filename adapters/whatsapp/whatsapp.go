@@ -259,7 +259,7 @@ func (s *Sender) send(ctx context.Context, toE164 string, m message) (string, er
 	if err != nil {
 		return "", gateway.E("whatsapp.send", gateway.EINTERNAL, err)
 	}
-	u := fmt.Sprintf("%s/%s/%s/messages", strings.TrimRight(s.apiURL(), "/"), s.apiVersion(), url.PathEscape(s.PhoneNumberID))
+	u := httpx.URL(s.APIURL, DefaultAPIURL, "/"+s.apiVersion()+"/"+url.PathEscape(s.PhoneNumberID)+"/messages")
 	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodPost, u, body)
 	if err != nil {
 		return "", gateway.E("whatsapp.send", gateway.EINVALID, err)
@@ -333,13 +333,6 @@ func (e *metaError) refine(err error) error {
 		ce.Err = gateway.Errorf(gateway.EUNAUTHORIZED, "whatsapp refused the access token (%d)", e.Code)
 	}
 	return err
-}
-
-func (s *Sender) apiURL() string {
-	if s.APIURL == "" {
-		return DefaultAPIURL
-	}
-	return s.APIURL
 }
 
 func (s *Sender) apiVersion() string {

@@ -188,17 +188,13 @@ func (a *Adapter) HangUp(ctx context.Context, leg gateway.Leg, p gateway.Placeme
 // one and tries once more.
 func (a *Adapter) call(ctx context.Context, method, path string, in, out any) error {
 	api := oauth.API{Provider: Provider, Client: a.HTTPClient, Tokens: &a.tokens, Fetch: a.fetchToken, Now: a.now, Refused: oauth.KeepStatus}
-	return api.Call(ctx, method, strings.TrimRight(a.apiURL(), "/")+path, in, out)
+	return api.Call(ctx, method, httpx.URL(a.APIURL, DefaultAPIURL, path), in, out)
 }
 
 // fetchToken asks Zoom's token endpoint for an account credentials token.
 func (a *Adapter) fetchToken(ctx context.Context) (string, time.Time, error) {
 	q := url.Values{"grant_type": {"account_credentials"}, "account_id": {a.AccountID}}
-	base := a.OAuthURL
-	if base == "" {
-		base = DefaultOAuthURL
-	}
-	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(base, "/")+"/oauth/token?"+q.Encode(), nil)
+	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodPost, httpx.URL(a.OAuthURL, DefaultOAuthURL, "/oauth/token?"+q.Encode()), nil)
 	if err != nil {
 		return "", time.Time{}, err
 	}
@@ -211,13 +207,6 @@ func (a *Adapter) userID() string {
 		return "me"
 	}
 	return a.UserID
-}
-
-func (a *Adapter) apiURL() string {
-	if a.APIURL == "" {
-		return DefaultAPIURL
-	}
-	return a.APIURL
 }
 
 func (a *Adapter) now() time.Time { return httpx.Now(a.Now) }
