@@ -18,10 +18,7 @@ import (
 // MaxBody is the largest callback body accepted.
 const MaxBody = twiliohook.MaxBody
 
-var (
-	callSID   = regexp.MustCompile(`^CA[0-9a-fA-F]{32}$`)
-	attemptID = regexp.MustCompile(`^a_[A-Za-z0-9_-]{1,64}$`)
-)
+var callSID = regexp.MustCompile(`^CA[0-9a-fA-F]{32}$`)
 
 // Webhook returns the handler of Twilio's voice callbacks: PathVoice,
 // PathBridge and PathDial, to mount under /webhooks/twilio/ without
@@ -85,22 +82,11 @@ func (a *Adapter) serveDialAction(w http.ResponseWriter, form url.Values) {
 // initiated and completed: the officer's call reports the end). Errors are
 // EINVALID.
 func callbackReport(path string, query, form url.Values, now time.Time) (rep gateway.Report, ok bool, err error) {
-	rep = gateway.Report{Channel: gateway.ChannelPSTN, At: now}
-	if id := query.Get("attempt"); id != "" {
-		if !attemptID.MatchString(id) {
-			return rep, false, gateway.Errorf(gateway.EINVALID, "bad attempt ID")
-		}
-		rep.AttemptID = id
-	}
-	sid, status := form.Get("CallSid"), form.Get("CallStatus")
-	if !callSID.MatchString(sid) {
-		return rep, false, gateway.Errorf(gateway.EINVALID, "bad or missing CallSid")
-	}
-	if status == "" {
-		return rep, false, gateway.Errorf(gateway.EINVALID, "missing CallStatus")
+	rep, status, err := twiliohook.Callback(gateway.ChannelPSTN, now, query, form, "CallSid", callSID, "CallStatus")
+	if err != nil {
+		return rep, false, err
 	}
 	bridge := path == PathBridge
-	rep.ProviderRef = sid
 	if bridge {
 		parent := form.Get("ParentCallSid")
 		if !callSID.MatchString(parent) {

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	gojwt "github.com/golang-jwt/jwt/v5"
+
+	"github.com/safeconnection/gateway/adapters/twiliohook"
 )
 
 // DefaultSDKURL is where the join page loads the Twilio Video JavaScript
@@ -156,7 +158,7 @@ func (a *Adapter) serveJoin(w http.ResponseWriter, r *http.Request) {
 		a.serveAsset(w, r, name)
 		return
 	}
-	if !attemptID.MatchString(rest) {
+	if !twiliohook.AttemptID.MatchString(rest) {
 		a.joinError(w, r, http.StatusNotFound, msgBadLink)
 		return
 	}
