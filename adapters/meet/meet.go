@@ -61,19 +61,12 @@ type Adapter struct {
 	AccessType       string
 	EntryPointAccess string
 
-	// HTTPClient makes every call to Google (default httpx.NewClient(nil);
-	// give it a logger with a "provider" field).
-	HTTPClient *httpx.Client
+	// Client holds the HTTP client, the logger, the clock and how early a
+	// token is replaced (defaults: oauth.Defaults).
+	oauth.Client
 	// JoinSender delivers the meeting link to the device. Nil delivers
 	// nothing (tests only).
 	JoinSender gateway.JoinSender
-	// Logger logs what the adapter handles (default: discards).
-	Logger logrus.FieldLogger
-	// Now is the clock (default time.Now).
-	Now func() time.Time
-	// TokenEarly is how long before its expiry a token is replaced
-	// (default 5 minutes).
-	TokenEarly time.Duration
 
 	tokens oauth.Cache
 }
@@ -89,10 +82,7 @@ func New(clientID, clientSecret, refreshToken string) *Adapter {
 		APIURL:           DefaultAPIURL,
 		AccessType:       "TRUSTED",
 		EntryPointAccess: "ALL",
-		HTTPClient:       httpx.NewClient(nil),
-		Logger:           httpx.Log(nil),
-		Now:              time.Now,
-		TokenEarly:       5 * time.Minute,
+		Client:           oauth.Defaults(),
 	}
 }
 

@@ -60,19 +60,12 @@ type Adapter struct {
 	// 1 hour): Teams keeps the meeting usable for longer anyway.
 	MeetingLength time.Duration
 
-	// HTTPClient makes every call to Microsoft (default httpx.NewClient(nil);
-	// give it a logger with a "provider" field).
-	HTTPClient *httpx.Client
+	// Client holds the HTTP client, the logger, the clock and how early a
+	// token is replaced (defaults: oauth.Defaults).
+	oauth.Client
 	// JoinSender delivers the meeting link to the device. Nil delivers
 	// nothing (tests only).
 	JoinSender gateway.JoinSender
-	// Logger logs what the adapter handles (default: discards).
-	Logger logrus.FieldLogger
-	// Now is the clock (default time.Now).
-	Now func() time.Time
-	// TokenEarly is how long before its expiry a token is replaced
-	// (default 5 minutes).
-	TokenEarly time.Duration
 
 	tokens oauth.Cache
 }
@@ -88,10 +81,7 @@ func New(tenantID, clientID, clientSecret, userID string) *Adapter {
 		LoginURL:      DefaultLoginURL,
 		GraphURL:      DefaultGraphURL,
 		MeetingLength: time.Hour,
-		HTTPClient:    httpx.NewClient(nil),
-		Logger:        httpx.Log(nil),
-		Now:           time.Now,
-		TokenEarly:    5 * time.Minute,
+		Client:        oauth.Defaults(),
 	}
 }
 

@@ -56,22 +56,15 @@ type Adapter struct {
 	OAuthURL string
 	APIURL   string
 
-	// HTTPClient makes every call to Zoom (default httpx.NewClient(nil);
-	// give it a logger with a "provider" field).
-	HTTPClient *httpx.Client
+	// Client holds the HTTP client, the logger, the clock and how early a
+	// token is replaced (defaults: oauth.Defaults).
+	oauth.Client
 	// JoinSender delivers the start link to the device. Nil delivers
 	// nothing (tests only).
 	JoinSender gateway.JoinSender
 	// Reporter receives the reports made from webhooks.
 	Reporter gateway.Reporter
-	// Logger logs what the adapter handles (default: discards).
-	Logger logrus.FieldLogger
-	// Now is the clock (default time.Now).
-	Now func() time.Time
 
-	// TokenEarly is how long before its expiry a token is replaced
-	// (default 5 minutes).
-	TokenEarly time.Duration
 	// MaxSkew is how far a webhook's timestamp may be from Now (default 5
 	// minutes); older or newer webhooks are refused.
 	MaxSkew time.Duration
@@ -90,10 +83,7 @@ func New(accountID, clientID, clientSecret, webhookSecret string) *Adapter {
 		UserID:        "me",
 		OAuthURL:      DefaultOAuthURL,
 		APIURL:        DefaultAPIURL,
-		HTTPClient:    httpx.NewClient(nil),
-		Logger:        httpx.Log(nil),
-		Now:           time.Now,
-		TokenEarly:    5 * time.Minute,
+		Client:        oauth.Defaults(),
 		MaxSkew:       5 * time.Minute,
 	}
 }
