@@ -63,9 +63,9 @@ type Fake struct {
 	fault.Knobs
 	fault.Record[Request]
 	fault.Webhooks[Delivery]
+	fault.Hook
 
 	mu           sync.Mutex
-	webhook      string
 	sent         time.Duration
 	delivered    time.Duration
 	read         time.Duration
@@ -104,14 +104,6 @@ func (f *Fake) ErrorNext(n, status, code int) {
 // Close stops the webhooks not yet sent, releases hanging requests and waits
 // for the fake's goroutines.
 func (f *Fake) Close() { f.life.Close() }
-
-// SetWebhookURL sets where webhooks are posted (the gateway's
-// /webhooks/whatsapp/ URL); empty sends none.
-func (f *Fake) SetWebhookURL(u string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.webhook = u
-}
 
 // SetStatusDelays sets how long after a message is accepted each status
 // webhook is posted; Never leaves that status (and the later ones) out.
@@ -275,7 +267,6 @@ func (f *Fake) send(w http.ResponseWriter, body []byte, malformed bool) {
 	id := "wamid." + base64.StdEncoding.EncodeToString([]byte("HBgM"+waID+"FQIAERgS"+strings.ToUpper(randomHex(9))+"AA=="))
 	f.mu.Lock()
 	f.messages[id] = waID
-	hook := f.webhook
 	sent, delivered, read := f.sent, f.delivered, f.read
 	fail := f.failDelivery > 0
 	if fail {
@@ -293,7 +284,7 @@ func (f *Fake) send(w http.ResponseWriter, body []byte, malformed bool) {
 		"contacts":          []map[string]string{{"input": m.To, "wa_id": waID}},
 		"messages":          []map[string]string{{"id": id}},
 	})
-	if hook == "" {
+	if fault.URL(&f.Hook) == "" {
 		return
 	}
 	// Each status waits for the one before, so that they arrive in order.
@@ -362,9 +353,7 @@ func (f *Fake) status(ctx context.Context, id, waID, status, opaque string) {
 // Post signs body as Meta does and posts it to the webhook URL, recording
 // the delivery. Tests use it to send webhooks of their own making.
 func (f *Fake) Post(ctx context.Context, body []byte) {
-	f.mu.Lock()
-	hook := f.webhook
-	f.mu.Unlock()
+	hook := fault.URL(&f.Hook)
 	if hook == "" || fault.Off(&f.Webhooks) {
 		return
 	}
@@ -387,9 +376,7 @@ func (f *Fake) client() *http.Client {
 // GET with hub.mode=subscribe, hub.verify_token and hub.challenge; it
 // checks that the answer is 200 with the challenge as its body.
 func (f *Fake) Subscribe(ctx context.Context, verifyToken string) error {
-	f.mu.Lock()
-	hook := f.webhook
-	f.mu.Unlock()
+	hook := fault.URL(&f.Hook)
 	if hook == "" {
 		return errors.New("whatsapp fake: no webhook URL")
 	}

@@ -64,9 +64,9 @@ type Fake struct {
 	fault.Knobs
 	fault.Record[Request]
 	fault.Webhooks[Delivery]
+	fault.Hook
 
 	mu       sync.Mutex
-	webhook  string
 	hostJoin time.Duration
 	offJoin  time.Duration
 	tokens   bearer.Tokens
@@ -107,14 +107,6 @@ func New(accountID, clientID, clientSecret, webhookSecret string) *Fake {
 // Close stops the webhooks not yet sent, releases hanging requests and waits
 // for the fake's goroutines.
 func (f *Fake) Close() { f.life.Close() }
-
-// SetWebhookURL sets where webhooks are posted (the gateway's
-// /webhooks/zoom/ URL); empty sends none.
-func (f *Fake) SetWebhookURL(u string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.webhook = u
-}
 
 // SetJoins sets how long after a meeting's creation the host (the ops-room
 // device) and the officer join it; Never for never.
@@ -286,8 +278,9 @@ func (f *Fake) create(w http.ResponseWriter, user string, body []byte, malformed
 	m := &meeting{id: meetingID(), uuid: base64.StdEncoding.EncodeToString(randomBytes(16)), topic: req.Topic, password: req.Password}
 	f.mu.Lock()
 	f.meetings[m.id] = m
-	host, officer, hook := f.hostJoin, f.offJoin, f.webhook
+	host, officer := f.hostJoin, f.offJoin
 	f.mu.Unlock()
+	hook := fault.URL(&f.Hook)
 
 	now := f.now().UTC()
 	settings := map[string]any{
@@ -449,9 +442,7 @@ func (f *Fake) lookup(idText string) *meeting {
 // post signs and posts one event to the webhook URL and records the
 // delivery.
 func (f *Fake) post(ctx context.Context, event string, object map[string]any) {
-	f.mu.Lock()
-	hook := f.webhook
-	f.mu.Unlock()
+	hook := fault.URL(&f.Hook)
 	if hook == "" || fault.Off(&f.Webhooks) {
 		return
 	}
@@ -479,9 +470,7 @@ func (f *Fake) send(ctx context.Context, hook string, now time.Time, body []byte
 // webhook URL, as Zoom does when the URL is saved and every 72 hours, and
 // checks the answer.
 func (f *Fake) ValidateEndpoint(ctx context.Context) error {
-	f.mu.Lock()
-	hook := f.webhook
-	f.mu.Unlock()
+	hook := fault.URL(&f.Hook)
 	if hook == "" {
 		return errors.New("zoom fake: no webhook URL")
 	}
