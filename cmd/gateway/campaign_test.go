@@ -93,7 +93,7 @@ func TestFaultCampaign(t *testing.T) {
 	c.storeFaults()
 	c.webhooks()
 	c.connections()
-	if d := time.Since(start); d > 2*time.Minute {
+	if d := time.Since(start); d > 2*time.Minute && !testing.Short() {
 		t.Errorf("the campaign took %s, over its 2 minutes", d.Round(time.Second))
 	}
 }
@@ -221,7 +221,10 @@ func (c *campaign) settle(ids []string, limit time.Duration) map[string]httpapi.
 // that every acknowledged one is there and reaches a final state.
 func (c *campaign) kill9(bin string) {
 	t := c.t
-	const n = 50
+	n := 50
+	if testing.Short() {
+		n = 10 // under the race detector, say: the full load ran without it
+	}
 	ids := make([]string, n)
 	var wg sync.WaitGroup
 	for i := range n {
