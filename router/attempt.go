@@ -426,6 +426,18 @@ func (u *run) releaseIf(ctx context.Context, l *gateway.Lease, reason string) {
 
 // keepLease renews a lease every third of its TTL until stopped.
 func (u *run) keepLease(ctx context.Context, l gateway.Lease) (stop func()) {
+	return u.keep(ctx, func(ctx context.Context) error {
+		_, err := u.r.Store.Renew(ctx, l, u.r.LeaseTTL)
+		if err != nil && ctx.Err() == nil {
+			u.log.WithError(err).WithField("device", l.DeviceID).Warn("could not renew device lease")
+		}
+		return err
+	})
+}
+
+// keep calls renew every third of LeaseTTL until stopped, or until renew
+// fails with ECONFLICT (the lease is no longer this run's).
+func (u *run) keep(ctx context.Context, renew func(context.Context) error) (stop func()) {
 	kctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
@@ -438,11 +450,8 @@ func (u *run) keepLease(ctx context.Context, l gateway.Lease) (stop func()) {
 				return
 			case <-t.C:
 			}
-			if _, err := u.r.Store.Renew(kctx, l, u.r.LeaseTTL); err != nil && kctx.Err() == nil {
-				u.log.WithError(err).WithField("device", l.DeviceID).Warn("could not renew device lease")
-				if gateway.ErrorCode(err) == gateway.ECONFLICT {
-					return
-				}
+			if err := renew(kctx); err != nil && kctx.Err() == nil && gateway.ErrorCode(err) == gateway.ECONFLICT {
+				return
 			}
 		}
 	}()

@@ -162,27 +162,13 @@ func (u *run) deskCall(ctx context.Context, number string, dl gateway.DeskLease)
 
 // keepDesk renews a desk lease every third of LeaseTTL until stopped.
 func (u *run) keepDesk(ctx context.Context, dl gateway.DeskLease) (stop func()) {
-	kctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(u.r.LeaseTTL / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-kctx.Done():
-				return
-			case <-t.C:
-			}
-			if _, err := u.r.Desks.RenewDesk(kctx, dl, u.r.LeaseTTL); err != nil && kctx.Err() == nil {
-				u.log.WithError(err).WithField("room", dl.RoomID).Warn("could not renew desk line lease")
-				if gateway.ErrorCode(err) == gateway.ECONFLICT {
-					return
-				}
-			}
+	return u.keep(ctx, func(ctx context.Context) error {
+		_, err := u.r.Desks.RenewDesk(ctx, dl, u.r.LeaseTTL)
+		if err != nil && ctx.Err() == nil {
+			u.log.WithError(err).WithField("room", dl.RoomID).Warn("could not renew desk line lease")
 		}
-	}()
-	return func() { cancel(); <-done }
+		return err
+	})
 }
 
 // releaseDesk frees a desk line and tells the waiting verifications, on
