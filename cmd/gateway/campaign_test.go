@@ -453,10 +453,16 @@ func (c *campaign) webhooks() {
 	twForm := url.Values{"AccountSid": {"AC00000000000000000000000000000001"}, "ApiVersion": {"2010-04-01"},
 		"CallSid": {call.ProviderRef}, "CallStatus": {"in-progress"}, "Direction": {"outbound-api"},
 		"From": {"+442079460000"}, "To": {officerNumber}}
+	// Twilio sends a callback again with the same I-Twilio-Idempotency-Token;
+	// each webhook here has its own, which its replay repeats.
+	tokens := 0
 	twilio := func(token, signedFor string) func() int {
+		tokens++
+		idem := fmt.Sprintf("%s-campaign-%d", call.ProviderRef, tokens)
 		return func() int {
 			h := http.Header{"Content-Type": {"application/x-www-form-urlencoded"},
-				"X-Twilio-Signature": {twilioSignature(token, signedFor, twForm)}}
+				"I-Twilio-Idempotency-Token": {idem},
+				"X-Twilio-Signature":         {twilioSignature(token, signedFor, twForm)}}
 			status, _, _ := c.do("POST", twPath, "", []byte(twForm.Encode()), h)
 			return status
 		}
