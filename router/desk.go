@@ -3,6 +3,7 @@ package router
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -105,19 +106,27 @@ func (u *run) claimDesk(ctx context.Context, desks []gateway.Room) (gateway.Desk
 }
 
 // waitDesk queues the verification until a desk line or a PSTN device
-// frees, then rings it; when the budget is spent first, it fails.
+// frees, then rings it; when the budget is spent first, it fails. Claims
+// are writes: a waiter tries a desk when one of its desks is announced
+// freed, a device when one of its rooms has one free, and both on a slow
+// poll (a lease that
+// expired is announced by no one, and a wake-up from another instance can
+// be lost).
 func (u *run) waitDesk(ctx context.Context, number string, desks []gateway.Room) bool {
 	r := u.r
 	freed, unsub := r.Store.Subscribe(topicDesks)
 	defer unsub()
+	devices, unsubDevices := r.Store.Subscribe(gateway.TopicDevices)
+	defer unsubDevices()
 	if !u.queued(ctx, "every supervisor desk line is busy: queued for the first to free") {
 		return true
 	}
 	qctx, cancel := context.WithDeadline(ctx, u.v.Deadline)
 	defer cancel()
-	poll := time.NewTicker(r.PollInterval)
+	poll := time.NewTicker(max(r.PollInterval, r.LeaseTTL/3))
 	defer poll.Stop()
 	for {
+		tryDesk, tryDevice := false, false
 		select {
 		case <-qctx.Done():
 			if ctx.Err() != nil || u.ended(ctx) {
@@ -129,14 +138,27 @@ func (u *run) waitDesk(ctx context.Context, number string, desks []gateway.Room)
 			if u.ended(ctx) {
 				return true
 			}
-		case <-freed:
+		case room := <-freed:
+			tryDesk = slices.ContainsFunc(desks, func(d gateway.Room) bool { return d.ID == room })
+		case <-devices:
+			tryDevice = true
 		case <-poll.C:
+			tryDesk, tryDevice = true, true
 		}
-		if lease, dev, err := u.claim(qctx, gateway.ChannelPSTN); err == nil {
-			return u.pstnDevice(ctx, number, lease, dev)
+		if tryDevice {
+			// A read first, as the queue does: most wake-ups free nothing here.
+			free, err := r.Store.FreeDevices(qctx, r.HeartbeatStale)
+			tryDevice = err == nil && anyFree(free, u.rooms)
 		}
-		if dl, err := u.claimDesk(qctx, desks); err == nil {
-			return u.deskCall(ctx, number, dl)
+		if tryDevice {
+			if lease, dev, err := u.claim(qctx, gateway.ChannelPSTN); err == nil {
+				return u.pstnDevice(ctx, number, lease, dev)
+			}
+		}
+		if tryDesk {
+			if dl, err := u.claimDesk(qctx, desks); err == nil {
+				return u.deskCall(ctx, number, dl)
+			}
 		}
 	}
 }
