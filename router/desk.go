@@ -114,9 +114,9 @@ func (u *run) claimDesk(ctx context.Context, desks []gateway.Room) (gateway.Desk
 // be lost).
 func (u *run) waitDesk(ctx context.Context, number string, desks []gateway.Room) bool {
 	r := u.r
-	freed, unsub := r.Store.Subscribe(topicDesks)
+	freed, unsub := r.Bus.Subscribe(topicDesks)
 	defer unsub()
-	devices, unsubDevices := r.Store.Subscribe(gateway.TopicDevices)
+	devices, unsubDevices := r.Bus.Subscribe(gateway.TopicDevices)
 	defer unsubDevices()
 	if !u.queued(ctx, "every supervisor desk line is busy: queued for the first to free") {
 		return true
@@ -147,7 +147,7 @@ func (u *run) waitDesk(ctx context.Context, number string, desks []gateway.Room)
 		}
 		if tryDevice {
 			// A read first, as the queue does: most wake-ups free nothing here.
-			free, err := r.Store.FreeDevices(qctx, r.HeartbeatStale)
+			free, err := r.Claims.FreeDevices(qctx, r.HeartbeatStale)
 			tryDevice = err == nil && anyFree(free, u.rooms)
 		}
 		if tryDevice {
@@ -204,7 +204,7 @@ func (u *run) releaseDesk(ctx context.Context, dl gateway.DeskLease) {
 		}
 		return
 	}
-	if err := u.r.Store.Publish(rctx, topicDesks, dl.RoomID); err != nil {
+	if err := u.r.Bus.Publish(rctx, topicDesks, dl.RoomID); err != nil {
 		u.log.WithError(err).Warn("could not announce a freed desk line; waiters will notice on their next poll")
 	}
 }
