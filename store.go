@@ -227,6 +227,7 @@ type Store interface {
 	VerificationStore
 	TokenStore
 	OrderStore
+	ReplayStore
 	Bus
 	// Now is the store's clock: lease expiry and heartbeats are judged by it.
 	Now(ctx context.Context) (time.Time, error)

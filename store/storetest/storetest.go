@@ -65,6 +65,7 @@ func Run(t *testing.T, open func(t testing.TB) gateway.Store) {
 		{"Tokens", testTokens},
 		{"Orders", testOrders},
 		{"Bus", testBus},
+		{"Replays", testReplays},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
