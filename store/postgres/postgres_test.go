@@ -4,14 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/safeconnection/gateway"
 	"github.com/safeconnection/gateway/store/postgres/pgtest"
 	"github.com/safeconnection/gateway/store/storetest"
@@ -1006,5 +1009,80 @@ func TestUpdateDevice(t *testing.T) {
 	free, err := s.FreeDevices(ctx, 0)
 	if err != nil || len(free) != 1 || free["r1"] != 0 {
 		t.Errorf("FreeDevices = %v, %v; want r1: 0", free, err)
+	}
+}
+
+// TestFailWrites: while writes fail, every write and Ping answer
+// EUNAVAILABLE with the safe message (PostgreSQL itself refusing them in a
+// read-only transaction, 25006), reads go on, nothing is half written;
+// afterwards both recover.
+func TestFailWrites(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	mustDevice(t, s, "d1", "r1")
+	readOnly := errors.New("standby: read-only after failover")
+	s.FailWrites(readOnly)
+	writes := map[string]func() error{
+		"CreateDevice": func() error { _, err := s.CreateDevice(ctx, gateway.Device{ID: "d2", RoomID: "r1"}); return err },
+		"Heartbeat":    func() error { _, err := s.Heartbeat(ctx, "d1", 50, nil); return err },
+		"CreateVerification": func() error {
+			_, _, err := s.CreateVerification(ctx, gateway.Verification{ID: "v1", Reference: "AAAA-BBBB", RoomID: "r1"}, "",
+				gateway.Event{Type: gateway.EventState, Message: "requested"})
+			return err
+		},
+		"Remember": func() error { _, err := s.Remember(ctx, "k", time.Hour); return err },
+		"Ping":     func() error { return s.Ping(ctx) },
+	}
+	for name, write := range writes {
+		err := write()
+		wantCode(t, err, gateway.EUNAVAILABLE)
+		if msg := gateway.ErrorMessage(err); msg != Unavailable {
+			t.Errorf("%s: message %q, want %q", name, msg, Unavailable)
+		}
+		if !errors.Is(err, readOnly) {
+			t.Errorf("%s: %v does not carry the injected error", name, err)
+		}
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) || pe.Code != "25006" {
+			t.Errorf("%s: %v is not PostgreSQL refusing the write", name, err)
+		}
+	}
+	if _, err := s.Device(ctx, "d1"); err != nil {
+		t.Errorf("a read while writes fail: %v", err)
+	}
+	if _, err := s.Device(ctx, "d2"); gateway.ErrorCode(err) != gateway.ENOTFOUND {
+		t.Errorf("a refused write was stored: %v", err)
+	}
+	s.FailWrites(nil)
+	for name, write := range writes {
+		if err := write(); err != nil {
+			t.Errorf("%s after recovery: %v", name, err)
+		}
+	}
+}
+
+// TestUnavailableErrors: the PostgreSQL errors that mean "the database is
+// unavailable now" are EUNAVAILABLE with the safe message; a fault in the
+// request is not.
+func TestUnavailableErrors(t *testing.T) {
+	s := New("")
+	for _, code := range []string{"08006", "08001", "25006", "40001", "53100", "53200", "53300", "57P01", "57P02", "57P03", "58030"} {
+		err := s.fail("op", &pgconn.PgError{Code: code, Message: "server says: secret detail"})
+		wantCode(t, err, gateway.EUNAVAILABLE)
+		if msg := gateway.ErrorMessage(err); msg != Unavailable {
+			t.Errorf("%s: message %q, want %q", code, msg, Unavailable)
+		}
+	}
+	for name, err := range map[string]error{
+		"connection reset":   fmt.Errorf("read: %w", syscall.ECONNRESET),
+		"connection refused": &net.OpError{Op: "dial", Err: syscall.ECONNREFUSED},
+	} {
+		wantCode(t, s.fail("op", err), gateway.EUNAVAILABLE)
+		if msg := gateway.ErrorMessage(s.fail("op", err)); msg != Unavailable {
+			t.Errorf("%s: message %q", name, msg)
+		}
+	}
+	for _, code := range []string{"22P02", "42601", "23503"} {
+		wantCode(t, s.fail("op", &pgconn.PgError{Code: code}), gateway.EINTERNAL)
 	}
 }

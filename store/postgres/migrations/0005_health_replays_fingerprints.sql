@@ -1,3 +1,9 @@
+-- Ping writes its one row, so that readiness fails while writes do.
+CREATE TABLE health (
+    id integer PRIMARY KEY CHECK (id = 1),
+    at timestamptz NOT NULL
+);
+
 -- The keys of webhook deliveries seen (Remember), each until it expires:
 -- a replayed delivery is recognised and acknowledged without a second
 -- event. Expired keys are swept by Remember itself, a few at a time.
