@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/safeconnection/gateway/adapters/pstn"
 	"github.com/safeconnection/gateway/mocks"
 	"github.com/safeconnection/gateway/mocks/twilio"
+	"github.com/safeconnection/gateway/store/sqlite"
 )
 
 // The official X-Twilio-Signature vectors that apply to form bodies, from
@@ -245,7 +247,17 @@ func TestWebhookReplay(t *testing.T) {
 	t.Parallel()
 	const public = "https://gw.example.police.uk"
 	const path = "/webhooks/twilio/voice/bridge?attempt=a_1"
-	replays, file := adaptertest.Replays(t)
+	// Two stores on one SQLite file, as two gateways sharing it.
+	file := filepath.Join(t.TempDir(), "gateway.db")
+	var stores [2]*sqlite.Store
+	for i := range stores {
+		s, err := sqlite.Open(context.Background(), file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		stores[i] = s
+	}
 	var got []gateway.Report
 	fail := false
 	adapter := func(replays gateway.ReplayStore) *pstn.Adapter {
@@ -260,7 +272,7 @@ func TestWebhookReplay(t *testing.T) {
 		}}
 		return a
 	}
-	a, other := adapter(replays), adapter(adaptertest.OpenReplays(t, file))
+	a, other := adapter(stores[0]), adapter(stores[1])
 	answered := func(sid string) string {
 		return url.Values{"AccountSid": {accountSID}, "CallSid": {sid}, "ParentCallSid": {"CA" + strings.Repeat("cd", 16)},
 			"CallStatus": {"in-progress"}}.Encode()

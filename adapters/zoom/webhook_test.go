@@ -1,10 +1,12 @@
 package zoom_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -14,6 +16,7 @@ import (
 	"github.com/safeconnection/gateway/adapters/internal/adaptertest"
 	"github.com/safeconnection/gateway/adapters/zoom"
 	fake "github.com/safeconnection/gateway/mocks/zoom"
+	"github.com/safeconnection/gateway/store/sqlite"
 )
 
 // The vectors of the provider notes (section 2): a reproducible third-party
@@ -220,7 +223,16 @@ func TestWebhookReplay(t *testing.T) {
 	ts, _ := strconv.ParseInt(vecTS, 10, 64)
 	clock := time.Unix(ts, 0)
 	body := joined(`85746065432`, "h", "16778240", "", "Officer")
-	replays, file := adaptertest.Replays(t)
+	// Two stores on one SQLite file, as two gateways sharing it.
+	file := filepath.Join(t.TempDir(), "gateway.db")
+	open := func() gateway.ReplayStore {
+		s, err := sqlite.Open(context.Background(), file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
 	rep := &reporter{}
 	adapter := func(replays gateway.ReplayStore) *zoom.Adapter {
 		a := zoom.New("acct", "cid", "csecret", vecSecret)
@@ -228,7 +240,7 @@ func TestWebhookReplay(t *testing.T) {
 		a.Now = func() time.Time { return clock }
 		return a
 	}
-	a, other := adapter(replays), adapter(adaptertest.OpenReplays(t, file))
+	a, other := adapter(open()), adapter(open())
 	deliver := func(a *zoom.Adapter, stamp, sig string) int {
 		t.Helper()
 		req := httptest.NewRequest(http.MethodPost, "/webhooks/zoom/", strings.NewReader(body))

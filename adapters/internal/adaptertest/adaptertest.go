@@ -1,44 +1,20 @@
 // Package adaptertest holds helpers that the adapters' tests share: the
 // checks of a webhook's JSON error answer and of a signed Twilio callback's
-// request, and a store that remembers webhook deliveries. Only tests
-// import it.
+// request. Only tests import it.
 package adaptertest
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/safeconnection/gateway"
-	"github.com/safeconnection/gateway/store/sqlite"
 )
-
-// Replays opens a SQLite store in a file of the test's own, closed when the
-// test ends, and returns it with the file's path (to open it again, as a
-// second gateway sharing it would).
-func Replays(tb testing.TB) (gateway.ReplayStore, string) {
-	tb.Helper()
-	path := filepath.Join(tb.TempDir(), "gateway.db")
-	return OpenReplays(tb, path), path
-}
-
-// OpenReplays opens the SQLite store at path, closed when the test ends.
-func OpenReplays(tb testing.TB, path string) gateway.ReplayStore {
-	tb.Helper()
-	s, err := sqlite.Open(context.Background(), path)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { s.Close() })
-	return s
-}
 
 // CheckErrorBody fails t unless body is the gateway's JSON error with code
 // and a message.
