@@ -52,6 +52,7 @@ func Run(t *testing.T, open func(t testing.TB) gateway.Store) {
 		{"NowAndPing", testNowAndPing},
 		{"VerificationCreate", testVerificationCreate},
 		{"Idempotency", testIdempotency},
+		{"IdempotencyFingerprint", testIdempotencyFingerprint},
 		{"Transition", testTransition},
 		{"TransitionWithAttempt", testTransitionWithAttempt},
 		{"Attempts", testAttempts},
