@@ -1,11 +1,8 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"strconv"
 	"testing"
@@ -13,40 +10,6 @@ import (
 	"github.com/safeconnection/gateway"
 	"github.com/safeconnection/gateway/store/postgres/pgtest"
 )
-
-// answer is an HTTP answer with its headers.
-type answer struct {
-	status int
-	header http.Header
-	body   []byte
-}
-
-// sendFull makes one request to the gateway and returns the whole answer.
-func (g *rig) sendFull(tb testing.TB, method, path, secret string, body []byte) answer {
-	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, g.m.URL()+path, bytes.NewReader(body))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if secret != "" {
-		req.Header.Set("Authorization", "Bearer "+secret)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := g.client.Do(req)
-	if err != nil {
-		tb.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return answer{resp.StatusCode, resp.Header, b}
-}
 
 // wantUnavailable fails the test unless a is a 503 with a Retry-After in
 // seconds and the JSON error "unavailable" with a message.
@@ -88,19 +51,19 @@ func TestStoreFailingWrites(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if a := g.sendFull(t, "GET", "/readyz", "", nil); a.status != http.StatusOK {
+			if a := g.exchange(t, "GET", "/readyz", "", nil, nil); a.status != http.StatusOK {
 				t.Fatalf("/readyz before the fault: %d %s", a.status, a.body)
 			}
 
 			fw.FailWrites(errors.New("read-only file system"))
-			wantUnavailable(t, "POST /v1/verifications while writes fail", g.sendFull(t, "POST", "/v1/verifications", g.officer, body))
-			wantUnavailable(t, "/readyz while writes fail", g.sendFull(t, "GET", "/readyz", "", nil))
+			wantUnavailable(t, "POST /v1/verifications while writes fail", g.exchange(t, "POST", "/v1/verifications", g.officer, body, nil))
+			wantUnavailable(t, "/readyz while writes fail", g.exchange(t, "GET", "/readyz", "", nil, nil))
 
 			fw.FailWrites(nil)
-			if a := g.sendFull(t, "POST", "/v1/verifications", g.officer, body); a.status != http.StatusCreated {
+			if a := g.exchange(t, "POST", "/v1/verifications", g.officer, body, nil); a.status != http.StatusCreated {
 				t.Errorf("POST /v1/verifications after recovery: %d %s", a.status, a.body)
 			}
-			if a := g.sendFull(t, "GET", "/readyz", "", nil); a.status != http.StatusOK {
+			if a := g.exchange(t, "GET", "/readyz", "", nil, nil); a.status != http.StatusOK {
 				t.Errorf("/readyz after recovery: %d %s", a.status, a.body)
 			}
 		})

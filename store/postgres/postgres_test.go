@@ -1017,48 +1017,10 @@ func TestUpdateDevice(t *testing.T) {
 // read-only transaction, 25006), reads go on, nothing is half written;
 // afterwards both recover.
 func TestFailWrites(t *testing.T) {
-	ctx := context.Background()
-	s := newStore(t)
-	mustDevice(t, s, "d1", "r1")
-	readOnly := errors.New("standby: read-only after failover")
-	s.FailWrites(readOnly)
-	writes := map[string]func() error{
-		"CreateDevice": func() error { _, err := s.CreateDevice(ctx, gateway.Device{ID: "d2", RoomID: "r1"}); return err },
-		"Heartbeat":    func() error { _, err := s.Heartbeat(ctx, "d1", 50, nil); return err },
-		"CreateVerification": func() error {
-			_, _, err := s.CreateVerification(ctx, gateway.Verification{ID: "v1", Reference: "AAAA-BBBB", RoomID: "r1"}, "",
-				gateway.Event{Type: gateway.EventState, Message: "requested"})
-			return err
-		},
-		"Remember": func() error { _, err := s.Remember(ctx, "k", time.Hour); return err },
-		"Ping":     func() error { return s.Ping(ctx) },
-	}
-	for name, write := range writes {
-		err := write()
-		wantCode(t, err, gateway.EUNAVAILABLE)
-		if msg := gateway.ErrorMessage(err); msg != Unavailable {
-			t.Errorf("%s: message %q, want %q", name, msg, Unavailable)
-		}
-		if !errors.Is(err, readOnly) {
-			t.Errorf("%s: %v does not carry the injected error", name, err)
-		}
+	storetest.FailWrites(t, newStore(t), Unavailable, func(err error) bool {
 		var pe *pgconn.PgError
-		if !errors.As(err, &pe) || pe.Code != "25006" {
-			t.Errorf("%s: %v is not PostgreSQL refusing the write", name, err)
-		}
-	}
-	if _, err := s.Device(ctx, "d1"); err != nil {
-		t.Errorf("a read while writes fail: %v", err)
-	}
-	if _, err := s.Device(ctx, "d2"); gateway.ErrorCode(err) != gateway.ENOTFOUND {
-		t.Errorf("a refused write was stored: %v", err)
-	}
-	s.FailWrites(nil)
-	for name, write := range writes {
-		if err := write(); err != nil {
-			t.Errorf("%s after recovery: %v", name, err)
-		}
-	}
+		return errors.As(err, &pe) && pe.Code == "25006"
+	})
 }
 
 // TestUnavailableErrors: the PostgreSQL errors that mean "the database is
