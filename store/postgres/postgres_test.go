@@ -1048,3 +1048,36 @@ func TestUnavailableErrors(t *testing.T) {
 		wantCode(t, s.fail("op", &pgconn.PgError{Code: code}), gateway.EINTERNAL)
 	}
 }
+
+// TestRememberSweeps: Remember deletes expired keys as it goes, a batch at
+// a time, and keeps the live ones.
+func TestRememberSweeps(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	if _, err := s.Remember(ctx, "live", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	// 70 keys that expired a second ago.
+	if _, err := s.pool.Exec(ctx, `INSERT INTO webhook_keys (key, expires_at)
+		SELECT 'old-' || i, clock_timestamp() - interval '1 second' FROM generate_series(1, 70) AS i`); err != nil {
+		t.Fatal(err)
+	}
+	count := func() (n int) {
+		t.Helper()
+		if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM webhook_keys`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	for i, want := range []int{70 - 64 + 2, 3} { // 70 old and live; each call adds its own key
+		if _, err := s.Remember(ctx, fmt.Sprintf("new-%d", i), time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		if n := count(); n != want {
+			t.Fatalf("after Remember %d: %d keys, want %d", i+1, n, want)
+		}
+	}
+	if first, err := s.Remember(ctx, "live", time.Hour); err != nil || first {
+		t.Errorf("the live key after the sweeps: first %v, %v; want a replay", first, err)
+	}
+}
