@@ -92,7 +92,7 @@ func TestWebhook(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rep := &reporter{}
+			rep := &adaptertest.Reporter{}
 			a := zoom.New("acct", "cid", "csecret", vecSecret)
 			a.Reporter = rep
 			a.Now = func() time.Time { return now }
@@ -113,15 +113,8 @@ func TestWebhook(t *testing.T) {
 			default:
 				req.Header.Set("x-zm-signature", tt.sig)
 			}
-			w := httptest.NewRecorder()
-			a.Webhook().ServeHTTP(w, req)
-			if w.Code != tt.wantStatus {
-				t.Fatalf("status %d, want %d: %s", w.Code, tt.wantStatus, w.Body)
-			}
-			if tt.wantCode != "" {
-				adaptertest.CheckErrorBody(t, w.Body.Bytes(), tt.wantCode)
-			}
-			got := rep.got()
+			w := adaptertest.Serve(t, a.Webhook(), req, tt.wantStatus, tt.wantCode)
+			got := rep.Reports()
 			switch {
 			case tt.want == nil && len(got) != 0:
 				t.Errorf("reported %+v, want nothing", got)
@@ -155,7 +148,7 @@ func TestWebhookReporterErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			a := zoom.New("acct", "cid", "csecret", vecSecret)
-			a.Reporter = &reporter{err: tt.err}
+			a.Reporter = &adaptertest.Reporter{Err: tt.err}
 			a.Now = func() time.Time { return time.Unix(ts, 0) }
 			req := httptest.NewRequest(http.MethodPost, "/webhooks/zoom/", strings.NewReader(body))
 			req.Header.Set("x-zm-request-timestamp", vecTS)
@@ -171,7 +164,7 @@ func TestWebhookReporterErrors(t *testing.T) {
 
 func TestWebhookWithoutSecret(t *testing.T) {
 	a := zoom.New("acct", "cid", "csecret", "")
-	a.Reporter = &reporter{}
+	a.Reporter = &adaptertest.Reporter{}
 	req := httptest.NewRequest(http.MethodPost, "/webhooks/zoom/", strings.NewReader(vecBody))
 	req.Header.Set("x-zm-request-timestamp", strconv.FormatInt(time.Now().Unix(), 10))
 	req.Header.Set("x-zm-signature", fake.Sign("", strconv.FormatInt(time.Now().Unix(), 10), []byte(vecBody)))
@@ -233,7 +226,7 @@ func TestWebhookReplay(t *testing.T) {
 		t.Cleanup(func() { s.Close() })
 		return s
 	}
-	rep := &reporter{}
+	rep := &adaptertest.Reporter{}
 	adapter := func(replays gateway.ReplayStore) *zoom.Adapter {
 		a := zoom.New("acct", "cid", "csecret", vecSecret)
 		a.Reporter, a.Replays = rep, replays
@@ -254,25 +247,25 @@ func TestWebhookReplay(t *testing.T) {
 	if code := deliver(a, vecTS, "v0="+strings.Repeat("0", 64)); code != 403 {
 		t.Fatalf("forged webhook: %d, want 403", code)
 	}
-	if code := deliver(a, vecTS, sig); code != 204 || len(rep.got()) != 1 {
-		t.Fatalf("first delivery: %d, %d reports, want 204 and 1", code, len(rep.got()))
+	if code := deliver(a, vecTS, sig); code != 204 || len(rep.Reports()) != 1 {
+		t.Fatalf("first delivery: %d, %d reports, want 204 and 1", code, len(rep.Reports()))
 	}
 	for name, a := range map[string]*zoom.Adapter{"same adapter": a, "second adapter on the same store": other} {
 		if code := deliver(a, vecTS, sig); code != 204 {
 			t.Errorf("replay, %s: %d, want 204", name, code)
 		}
 	}
-	if n := len(rep.got()); n != 1 {
+	if n := len(rep.Reports()); n != 1 {
 		t.Fatalf("%d reports after the replays, want 1", n)
 	}
 	// Zoom's next delivery is signed anew.
 	later := strconv.FormatInt(ts+1, 10)
-	if code := deliver(a, later, fake.Sign(vecSecret, later, []byte(body))); code != 204 || len(rep.got()) != 2 {
-		t.Fatalf("a new delivery: %d, %d reports, want 204 and 2", code, len(rep.got()))
+	if code := deliver(a, later, fake.Sign(vecSecret, later, []byte(body))); code != 204 || len(rep.Reports()) != 2 {
+		t.Fatalf("a new delivery: %d, %d reports, want 204 and 2", code, len(rep.Reports()))
 	}
 	// Past the window the replay is stale.
 	clock = clock.Add(6 * time.Minute)
-	if code := deliver(a, vecTS, sig); code != 403 || len(rep.got()) != 2 {
-		t.Fatalf("replay past the window: %d, %d reports, want 403 and 2", code, len(rep.got()))
+	if code := deliver(a, vecTS, sig); code != 403 || len(rep.Reports()) != 2 {
+		t.Fatalf("replay past the window: %d, %d reports, want 403 and 2", code, len(rep.Reports()))
 	}
 }
