@@ -92,6 +92,10 @@ type Adapter struct {
 	httpx.Settings
 	// Reporter receives the reports made from callbacks.
 	Reporter gateway.Reporter
+	// Replays recognises callbacks delivered before, on every instance
+	// sharing the store (gateway.ReportOnce): they are acknowledged and
+	// not reported again. Nil recognises none.
+	Replays gateway.ReplayStore
 }
 
 // New returns an Adapter for a Twilio account calling from callerID, with

@@ -106,6 +106,10 @@ type Adapter struct {
 	JoinSender gateway.JoinSender
 	// Reporter receives the reports made from callbacks.
 	Reporter gateway.Reporter
+	// Replays recognises callbacks delivered before, on every instance
+	// sharing the store (gateway.ReportOnce): they are acknowledged and
+	// not reported again. Nil recognises none.
+	Replays gateway.ReplayStore
 }
 
 // New returns an Adapter for a Twilio account and one of its API keys, with
