@@ -44,7 +44,7 @@ var (
 type Messages struct {
 	// Account is the Twilio account the messages are sent with: its
 	// credentials, API URL, public URL (for the callbacks and their
-	// signatures), HTTP client, Reporter, Logger and clock.
+	// signatures), HTTP client, Reporter, Replays, Logger and clock.
 	Account *Adapter
 	// From is the E.164 number the messages come from (default:
 	// Account.CallerID). MessagingServiceSID ("MG..."), when set, sends
@@ -127,7 +127,8 @@ func (m *Messages) Send(ctx context.Context, toE164, body string) (string, error
 // Webhook returns the handler of the messages' status callbacks
 // (PathMessages; any other path is 404), checked as the voice callbacks
 // are (twiliohook.Form): a missing or wrong X-Twilio-Signature is 403 and
-// nothing is reported.
+// nothing is reported; a delivery seen before (Account.Replays) is not
+// reported again.
 func (m *Messages) Webhook() http.Handler { return http.HandlerFunc(m.serveWebhook) }
 
 func (m *Messages) serveWebhook(w http.ResponseWriter, r *http.Request) {
@@ -147,7 +148,8 @@ func (m *Messages) serveWebhook(w http.ResponseWriter, r *http.Request) {
 	}
 	rep.At = a.now()
 	log := a.log().WithFields(logrus.Fields{"message": rep.MessageID, "status": form.Get("MessageStatus")})
-	twiliohook.Report(w, r, a.Reporter, rep, ok, log, "twilio message")
+	reporter := gateway.ReportOnce(a.Reporter, a.Replays, twiliohook.DeliveryTTL, twiliohook.DeliveryKeys(a.PublicURL, r, form)...)
+	twiliohook.Report(w, r, reporter, rep, ok, log, "twilio message")
 }
 
 // messageReport turns a verified message status callback into a report on

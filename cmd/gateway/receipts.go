@@ -23,7 +23,7 @@ func (m *Main) wireReceipts(srv *httpapi.Server, log logrus.FieldLogger) {
 	srv.ReceiptMessages = r
 	if t := cfg.Twilio; t.Enabled() {
 		account := pstn.New(t.AccountSID, t.AuthToken, t.FromNumber, m.PublicURL())
-		account.APIURL, account.Reporter = t.APIURL, r
+		account.APIURL, account.Reporter, account.Replays = t.APIURL, r, m.Store
 		account.Logger = log.WithField("provider", "twilio")
 		account.HTTPClient = httpx.NewClient(account.Logger)
 		if m.ProviderPolicy != nil {

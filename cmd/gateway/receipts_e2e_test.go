@@ -145,6 +145,19 @@ func TestReceiptByMessage(t *testing.T) {
 	if after := len(g.events(t, v.ID)); after != before {
 		t.Errorf("the forged callbacks recorded %d events", after-before)
 	}
+	// Twilio's own delivered callback, delivered again: recorded once.
+	for _, d := range tf.Deliveries() {
+		if d.Kind != "message" || d.Event != "delivered" {
+			continue
+		}
+		h := http.Header{"Content-Type": {"application/x-www-form-urlencoded"}, "X-Twilio-Signature": {faketwilio.Sign(twilioToken, d.URL, d.Form)}}
+		if status, body := g.send(t, "POST", pstn.PathMessages, "", []byte(d.Form.Encode()), h); status >= 300 {
+			t.Errorf("a replayed status callback: %d %s", status, body)
+		}
+	}
+	if after := len(g.events(t, v.ID)); after != before {
+		t.Errorf("the replayed callback recorded %d events", after-before)
+	}
 
 	// Her numbers are nowhere but in the messages themselves.
 	var view httpapi.VerificationView

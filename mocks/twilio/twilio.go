@@ -115,6 +115,8 @@ type Fake struct {
 	officerJoin time.Duration
 	deviceJoin  time.Duration
 	calls       map[string]*call
+	bridging    map[string]int // dialled number -> calls bridging to it now
+	mostBridged map[string]int // dialled number -> most at once
 	rooms       map[string]*room
 	connects    []Connect
 	msgs        messageBook
@@ -135,6 +137,8 @@ func New(accountSID, authToken string) *Fake {
 		officerJoin: 50 * time.Millisecond,
 		deviceJoin:  100 * time.Millisecond,
 		calls:       map[string]*call{},
+		bridging:    map[string]int{},
+		mostBridged: map[string]int{},
 		rooms:       map[string]*room{},
 		life:        fault.NewLife(),
 	}
@@ -556,23 +560,7 @@ func (f *Fake) playCall(c *call) {
 		ringOut = 300 * time.Millisecond
 	}
 	// pause waits d; false when the call was hung up (or the fake closed).
-	pause := func(d time.Duration) bool {
-		select {
-		case <-c.hangup:
-			return false
-		default:
-		}
-		t := time.NewTimer(d)
-		defer t.Stop()
-		select {
-		case <-t.C:
-			return true
-		case <-c.hangup:
-			return false
-		case <-f.life.Done():
-			return false
-		}
-	}
+	pause := func(d time.Duration) bool { return f.life.WaitUnless(c.hangup, d) }
 	closed := func() bool {
 		select {
 		case <-f.life.Done():
@@ -640,6 +628,8 @@ func (f *Fake) playCall(c *call) {
 		return
 	}
 	child = &childLeg{sid: newSID("CA")}
+	unbridge := f.dialling(c.dial.number)
+	defer unbridge()
 	if !pause(step) {
 		hungUp()
 		return
@@ -675,6 +665,7 @@ func (f *Fake) playCall(c *call) {
 		f.childEvent(c, child, "answered", "in-progress")
 		select { // the call lasts until hung up through the API
 		case <-c.hangup:
+			unbridge()
 			hungUp()
 		case <-f.life.Done():
 		}
@@ -693,6 +684,32 @@ func (f *Fake) playCall(c *call) {
 	} else {
 		hungUp()
 	}
+}
+
+// dialling counts a call dialling or bridged to number until the returned
+// function is called (once or more).
+func (f *Fake) dialling(number string) func() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.bridging[number]++
+	f.mostBridged[number] = max(f.mostBridged[number], f.bridging[number])
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			f.bridging[number]--
+		})
+	}
+}
+
+// MostBridged returns the most calls that were at once dialling or bridged
+// to number (a handset's or a supervisor desk's), from the dial's start to
+// its end or the call's hang-up.
+func (f *Fake) MostBridged(number string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.mostBridged[number]
 }
 
 type childLeg struct {
@@ -937,18 +954,7 @@ func (f *Fake) playRoom(r *room, officer, device time.Duration) {
 	f.mu.Lock()
 	step := f.Step
 	f.mu.Unlock()
-	wait := func(d time.Duration) bool {
-		t := time.NewTimer(d)
-		defer t.Stop()
-		select {
-		case <-t.C:
-			return true
-		case <-r.end:
-			return false
-		case <-f.life.Done():
-			return false
-		}
-	}
+	wait := func(d time.Duration) bool { return f.life.WaitUnless(r.end, d) }
 	ended := func() {
 		select {
 		case <-f.life.Done():
