@@ -133,8 +133,7 @@ func (m *Messages) Webhook() http.Handler { return http.HandlerFunc(m.serveWebho
 
 func (m *Messages) serveWebhook(w http.ResponseWriter, r *http.Request) {
 	a := m.Account
-	if r.URL.Path != PathMessages {
-		httpx.WriteError(w, gateway.Errorf(gateway.ENOTFOUND, "no such webhook"))
+	if !twiliohook.Served(w, r, PathMessages) {
 		return
 	}
 	form, ok := twiliohook.Form(w, r, a.AuthToken, a.PublicURL, a.log(), "twilio message")
