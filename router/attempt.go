@@ -391,7 +391,7 @@ func (u *run) sendLinks(ctx context.Context, a gateway.Attempt, url string) {
 			id, err := u.r.Links.SendJoinLink(sctx, c.Handle, u.v.Reference, url)
 			var data map[string]string
 			if id != "" {
-				data = map[string]string{gateway.DataMessage: id}
+				data = map[string]string{gateway.DataMessage: u.r.messageRef(id)}
 			}
 			if err != nil {
 				msg = "join link could not be sent by " + string(c.Channel) + " message (" + gateway.FateOf(err).String() + ")"

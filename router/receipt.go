@@ -86,7 +86,7 @@ func (r *Router) SendReceipt(ctx context.Context, id, toE164, via string) (gatew
 		r.Logger.WithFields(map[string]any{"verification": v.ID, "via": via, "code": gateway.ErrorCode(sendErr), "fate": gateway.FateOf(sendErr).String()}).
 			Warn("receipt not sent")
 	} else {
-		data[gateway.DataMessage] = msgID
+		data[gateway.DataMessage] = r.messageRef(msgID)
 	}
 	ev, err := r.Record.AppendEvent(context.WithoutCancel(ctx), gateway.Event{
 		VerificationID: v.ID, Type: gateway.EventNote, Message: msg, Data: data, Instance: r.Instance,

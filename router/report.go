@@ -26,6 +26,7 @@ func (r *Router) Report(ctx context.Context, rep gateway.Report) error {
 		return err // a fate that is none of the known ones
 	}
 	if rep.MessageID != "" {
+		rep.MessageID = r.messageRef(rep.MessageID)
 		return r.messageStatus(ctx, rep)
 	}
 	var a gateway.Attempt

@@ -177,6 +177,13 @@ type Router struct {
 	// Links sends join links to the contacts that asked for them
 	// (gateway.Contact.Links); nil sends none.
 	Links LinkSender
+	// MessageRef is what the record keeps of a messaging service's ID of a
+	// message sent (gateway.DataMessage), and what a later status of the
+	// message is found by: a WhatsApp message ID holds the recipient's
+	// number, so a gateway that sends by WhatsApp keeps a keyed hash of it
+	// (the WhatsApp sender's LogID). The same on every instance. Nil keeps
+	// the ID.
+	MessageRef func(messageID string) string
 	// Receipts sends receipts by message, by the way she asked for
 	// (ViaSMS, ViaWhatsApp); a way with no sender is not configured.
 	// ReceiptURL starts a receipt's link, the reference following: the
@@ -487,3 +494,11 @@ type nopObserver struct{}
 func (nopObserver) AttemptEnded(gateway.Channel, gateway.AttemptResult, time.Duration) {}
 func (nopObserver) Connected(gateway.Channel, time.Duration)                           {}
 func (nopObserver) Finished(gateway.Verification)                                      {}
+
+// messageRef is what the record keeps of a message's ID (see MessageRef).
+func (r *Router) messageRef(id string) string {
+	if r.MessageRef == nil || id == "" {
+		return id
+	}
+	return r.MessageRef(id)
+}

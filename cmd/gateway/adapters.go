@@ -130,6 +130,7 @@ func (m *Main) wireAdapters(_ context.Context, log logrus.FieldLogger) error {
 		}
 		m.WhatsApp = s
 		m.Router.Links = s
+		m.Router.MessageRef = s.LogID // the record keeps no WhatsApp message ID, which holds a number
 		webhook("whatsapp", s.Webhook())
 	}
 

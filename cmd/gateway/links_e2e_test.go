@@ -77,6 +77,11 @@ func TestJoinLinkByWhatsApp(t *testing.T) {
 				got = got[:0]
 				for _, ev := range g.events(t, v.ID) {
 					if ev.Type == gateway.EventNote && ev.Data[gateway.DataMessage] != "" {
+						// A WhatsApp message ID holds the recipient's
+						// number: the record keeps a keyed hash of it.
+						if id := ev.Data[gateway.DataMessage]; strings.HasPrefix(id, "wamid.") || (ev.Report != nil && strings.HasPrefix(ev.Report.MessageID, "wamid.")) {
+							t.Errorf("note %q keeps the WhatsApp message ID %q", ev.Message, id)
+						}
 						got = append(got, ev.Message)
 						if ev.AttemptID != zoomAttempt {
 							t.Errorf("note %q on attempt %q, want the zoom attempt %s", ev.Message, ev.AttemptID, zoomAttempt)
