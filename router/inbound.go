@@ -25,42 +25,6 @@ import (
 // is live: the provider's webhooks, on whichever instance they arrive.
 const InboundOwner = "public-line"
 
-// InboundCall is a call from the public to a room's published number, as
-// the provider's webhook has it. Her number reaches the router only masked
-// and hashed.
-type InboundCall struct {
-	CallSID    string // the provider's ID of her call
-	To         string // the number she dialled (E.164): a room's published number
-	Caller     string // her number masked (gateway.MaskCaller); "" when withheld
-	CallerHash string // her number's keyed hash (gateway.HashCaller); "" when withheld
-}
-
-// StepKind is what a public call does next.
-type StepKind string
-
-// The steps.
-const (
-	StepDial   StepKind = "dial"    // ring Number for Timeout
-	StepWait   StepKind = "wait"    // hold, Position in the room's queue, then ask again (InboundWait)
-	StepGiveUp StepKind = "give_up" // no one was free within the budget: she is told to hang up and dial 999
-	StepEnd    StepKind = "end"     // nothing more to do on her call: hang up
-)
-
-// Step is the next step of a public call.
-type Step struct {
-	Kind         StepKind
-	Verification gateway.Verification
-	Room         gateway.Room // the room she called
-	// Greet: this is her call's first step, so she hears the greeting.
-	Greet bool
-	// StepDial: the attempt, the device number to ring and for how long.
-	AttemptID string
-	Number    string
-	Timeout   time.Duration
-	// StepWait: her place among those waiting for the room (1: next).
-	Position int
-}
-
 // numberRooms is a Locator that also finds a room by its published number
 // (rooms.Set).
 type numberRooms interface {
@@ -73,7 +37,7 @@ type numberRooms interface {
 // same call again (a provider's retry, by CallSID) starts nothing new and
 // returns the step its verification is at. ENOTFOUND when no room
 // publishes the number.
-func (r *Router) Inbound(ctx context.Context, call InboundCall) (Step, error) {
+func (r *Router) Inbound(ctx context.Context, call gateway.InboundCall) (gateway.InboundStep, error) {
 	const op = "router.Inbound"
 	var room gateway.Room
 	ok := false
@@ -81,10 +45,10 @@ func (r *Router) Inbound(ctx context.Context, call InboundCall) (Step, error) {
 		room, ok = nr.ByNumber(call.To)
 	}
 	if !ok {
-		return Step{}, gateway.Errorf(gateway.ENOTFOUND, "no operations room publishes the number called")
+		return gateway.InboundStep{}, gateway.Errorf(gateway.ENOTFOUND, "no operations room publishes the number called")
 	}
 	if call.CallSID == "" {
-		return Step{}, gateway.Errorf(gateway.EINVALID, "a call needs its provider's ID")
+		return gateway.InboundStep{}, gateway.Errorf(gateway.EINVALID, "a call needs its provider's ID")
 	}
 	now := r.Now()
 	until := now.Add(r.OwnerTTL)
@@ -108,7 +72,7 @@ func (r *Router) Inbound(ctx context.Context, call InboundCall) (Step, error) {
 		Data:    map[string]string{"room": room.ID, "origin": string(gateway.OriginPublic)}}
 	got, created, err := r.Store.CreateVerification(ctx, v, call.CallSID, ev)
 	if err != nil {
-		return Step{}, gateway.E(op, gateway.ErrorCode(err), err)
+		return gateway.InboundStep{}, gateway.E(op, gateway.ErrorCode(err), err)
 	}
 	u := r.inboundRun(got)
 	if !created {
@@ -124,10 +88,10 @@ func (r *Router) Inbound(ctx context.Context, call InboundCall) (Step, error) {
 // arrival order with the room's other waiting verifications, officers'
 // and the public's. A wait must ask again within 3 OwnerTTLs, or her call
 // counts as ended. ENOTFOUND.
-func (r *Router) InboundWait(ctx context.Context, id string) (Step, error) {
+func (r *Router) InboundWait(ctx context.Context, id string) (gateway.InboundStep, error) {
 	u, err := r.inboundLoad(ctx, id)
 	if err != nil {
-		return Step{}, err
+		return gateway.InboundStep{}, err
 	}
 	if u.v.State == gateway.StateDialling {
 		return u.resumeStep(ctx)
@@ -168,14 +132,14 @@ func (r *Router) InboundLeg(ctx context.Context, id, attemptID, status string) e
 // ends so and the next free device not yet tried is rung, else she waits.
 // hungUp says her own call has ended (she hung up while it rang): nothing
 // more is tried. ENOTFOUND; EINVALID for an unknown status.
-func (r *Router) InboundDialed(ctx context.Context, id, attemptID, dialStatus string, hungUp bool) (Step, error) {
+func (r *Router) InboundDialed(ctx context.Context, id, attemptID, dialStatus string, hungUp bool) (gateway.InboundStep, error) {
 	u, err := r.inboundLoad(ctx, id)
 	if err != nil {
-		return Step{}, err
+		return gateway.InboundStep{}, err
 	}
 	a, ok := u.attemptByID(attemptID)
 	if !ok {
-		return Step{}, gateway.Errorf(gateway.ENOTFOUND, "no attempt %.70q of verification %s", attemptID, id)
+		return gateway.InboundStep{}, gateway.Errorf(gateway.ENOTFOUND, "no attempt %.70q of verification %s", attemptID, id)
 	}
 	var result gateway.AttemptResult
 	var detail string
@@ -188,7 +152,7 @@ func (r *Router) InboundDialed(ctx context.Context, id, attemptID, dialStatus st
 			a, _ = u.attemptByID(attemptID)
 		}
 		u.callEnded(ctx, a)
-		return u.step(StepEnd), nil
+		return u.step(gateway.StepEnd), nil
 	case "no-answer":
 		result, detail = gateway.ResultNoAnswer, "the operations room's phone was not answered"
 	case "busy":
@@ -198,7 +162,7 @@ func (r *Router) InboundDialed(ctx context.Context, id, attemptID, dialStatus st
 	case "canceled":
 		result, detail = gateway.ResultCancelled, "the call to the operations room was cancelled"
 	default:
-		return Step{}, gateway.Errorf(gateway.EINVALID, "unknown DialCallStatus %.20q", dialStatus)
+		return gateway.InboundStep{}, gateway.Errorf(gateway.EINVALID, "unknown DialCallStatus %.20q", dialStatus)
 	}
 	if a.Open() {
 		u.end(ctx, &a, result, detail)
@@ -210,7 +174,7 @@ func (r *Router) InboundDialed(ctx context.Context, id, attemptID, dialStatus st
 	}
 	if hungUp {
 		u.failPublic(ctx, "the caller hung up before anyone answered")
-		return u.step(StepEnd), nil
+		return u.step(gateway.StepEnd), nil
 	}
 	return u.serve(ctx, u.tried(), false)
 }
@@ -242,7 +206,7 @@ func (r *Router) inboundRun(v gateway.Verification) *run {
 	}
 }
 
-func (u *run) step(k StepKind) Step { return Step{Kind: k, Verification: u.v, Room: u.room} }
+func (u *run) step(k gateway.StepKind) gateway.InboundStep { return gateway.InboundStep{Kind: k, Verification: u.v, Room: u.room} }
 
 func (u *run) attemptByID(id string) (gateway.Attempt, bool) {
 	for _, a := range u.v.Attempts {
@@ -275,15 +239,15 @@ func (u *run) tried() []string {
 
 // resumeStep is the step a public call is at, for a webhook that asks
 // again: the device ringing, or what its state says.
-func (u *run) resumeStep(ctx context.Context) (Step, error) {
+func (u *run) resumeStep(ctx context.Context) (gateway.InboundStep, error) {
 	if u.v.State == gateway.StateDialling {
 		for _, a := range u.v.Attempts {
 			if a.Open() && u.v.Lease != nil && u.v.Lease.DeviceID == a.DeviceID {
 				dev, err := u.r.Store.Device(ctx, a.DeviceID)
 				if err != nil {
-					return Step{}, err
+					return gateway.InboundStep{}, err
 				}
-				s := u.step(StepDial)
+				s := u.step(gateway.StepDial)
 				s.AttemptID, s.Number, s.Timeout = a.ID, dev.Number, u.ringTimeout()
 				return s, nil
 			}
@@ -303,20 +267,20 @@ func (u *run) ringTimeout() time.Duration {
 // when no verification for the room arrived before hers is still waiting,
 // a claim on a free device (not one of exclude; any, when retry and those
 // are all that is free) to ring; else her place in the queue.
-func (u *run) serve(ctx context.Context, exclude []string, retry bool) (Step, error) {
+func (u *run) serve(ctx context.Context, exclude []string, retry bool) (gateway.InboundStep, error) {
 	r := u.r
 	switch {
 	case u.v.State == gateway.StateFailed:
-		return u.step(StepGiveUp), nil
+		return u.step(gateway.StepGiveUp), nil
 	case !u.v.State.Live():
-		return u.step(StepEnd), nil
+		return u.step(gateway.StepEnd), nil
 	case !r.Now().Before(u.v.Deadline):
 		u.failPublic(ctx, "no one in the operations room was free within the time budget")
-		return u.step(StepGiveUp), nil
+		return u.step(gateway.StepGiveUp), nil
 	}
 	ahead, err := u.ahead(ctx)
 	if err != nil {
-		return Step{}, err
+		return gateway.InboundStep{}, err
 	}
 	if ahead == 0 {
 		ring := u.ringTimeout()
@@ -331,20 +295,20 @@ func (u *run) serve(ctx context.Context, exclude []string, retry bool) (Step, er
 		case err == nil:
 			return u.dial(ctx, lease, dev, ring)
 		case gateway.ErrorCode(err) != gateway.EUNAVAILABLE:
-			return Step{}, err
+			return gateway.InboundStep{}, err
 		}
 	}
 	if err := u.wait(ctx, 3*r.OwnerTTL); err != nil {
-		return Step{}, err
+		return gateway.InboundStep{}, err
 	}
-	s := u.step(StepWait)
+	s := u.step(gateway.StepWait)
 	s.Position = ahead + 1
 	return s, nil
 }
 
 // dial records the attempt on a claimed device, with the move to dialling
 // and her call held until the ring ends, and returns the step ringing it.
-func (u *run) dial(ctx context.Context, lease gateway.Lease, dev gateway.Device, ring time.Duration) (Step, error) {
+func (u *run) dial(ctx context.Context, lease gateway.Lease, dev gateway.Device, ring time.Duration) (gateway.InboundStep, error) {
 	r := u.r
 	u.seq++
 	a := gateway.Attempt{ID: gateway.NewID("a_"), VerificationID: u.v.ID, Seq: u.seq, Channel: gateway.ChannelPSTN,
@@ -362,17 +326,17 @@ func (u *run) dial(ctx context.Context, lease gateway.Lease, dev gateway.Device,
 	if err != nil {
 		u.release(ctx, lease, "not used")
 		if gateway.ErrorCode(err) != gateway.ECONFLICT {
-			return Step{}, err
+			return gateway.InboundStep{}, err
 		}
 		// Ended meanwhile (the sweeper found her call gone).
 		if v, err = r.Store.Verification(ctx, u.v.ID); err != nil {
-			return Step{}, err
+			return gateway.InboundStep{}, err
 		}
 		u.v = v
 		return u.serve(ctx, nil, false)
 	}
 	u.v = v
-	s := u.step(StepDial)
+	s := u.step(gateway.StepDial)
 	s.AttemptID, s.Number, s.Timeout = a.ID, dev.Number, ring
 	return s, nil
 }
@@ -566,3 +530,6 @@ func (r *Router) inboundLapsed(ctx context.Context, v gateway.Verification) {
 		u.failPublic(ctx, "the caller's call ended before anyone answered")
 	}
 }
+
+// Interface guards
+var _ gateway.InboundService = (*Router)(nil)

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/safeconnection/gateway"
-	"github.com/safeconnection/gateway/router"
 )
 
 // pstnDevice adds a device in the room with its own number.
@@ -22,10 +21,10 @@ func (e *env) pstnDevice(id, room string, n int) gateway.Device {
 }
 
 // callIn is a call from the public to the room's published number.
-func (e *env) callIn(room, sid string) router.Step {
+func (e *env) callIn(room, sid string) gateway.InboundStep {
 	e.t.Helper()
 	rm, _ := e.rooms.Room(room)
-	s, err := e.r.Inbound(context.Background(), router.InboundCall{CallSID: sid, To: rm.Number,
+	s, err := e.r.Inbound(context.Background(), gateway.InboundCall{CallSID: sid, To: rm.Number,
 		Caller: gateway.MaskCaller("+447700900123"), CallerHash: gateway.HashCaller([]byte("k"), "+447700900123")})
 	if err != nil {
 		e.t.Fatalf("Inbound: %v", err)
@@ -33,7 +32,7 @@ func (e *env) callIn(room, sid string) router.Step {
 	return s
 }
 
-func wantStep(t testing.TB, s router.Step, err error, kind router.StepKind) router.Step {
+func wantStep(t testing.TB, s gateway.InboundStep, err error, kind gateway.StepKind) gateway.InboundStep {
 	t.Helper()
 	if err != nil {
 		t.Fatalf("step: %v", err)
@@ -58,7 +57,7 @@ func TestInboundAnswered(t *testing.T) {
 	e.pstnDevice("AS-1", "AS", 1) // another room: not rung while the room has a device free
 	d := e.pstnDevice("AW-1", "AW", 2)
 	s := e.callIn("AW", "CA01")
-	wantStep(t, s, nil, router.StepDial)
+	wantStep(t, s, nil, gateway.StepDial)
 	if !s.Greet || s.Room.ID != "AW" || s.Number != d.Number || s.Timeout <= 0 || s.AttemptID == "" {
 		t.Fatalf("first step %+v: want the greeting, then AW-1's number rung", s)
 	}
@@ -71,7 +70,7 @@ func TestInboundAnswered(t *testing.T) {
 		t.Fatalf("AW-1 lease %+v, want held by %s", l, v.ID)
 	}
 	// The same webhook again (a retry) rings the same device, nothing new.
-	again := stepOf(t, router.StepDial)(e.r.Inbound(context.Background(), router.InboundCall{CallSID: "CA01", To: s.Room.Number}))
+	again := stepOf(t, gateway.StepDial)(e.r.Inbound(context.Background(), gateway.InboundCall{CallSID: "CA01", To: s.Room.Number}))
 	if again.Verification.ID != v.ID || again.AttemptID != s.AttemptID {
 		t.Fatalf("retry: %+v, want the same verification and attempt", again)
 	}
@@ -94,7 +93,7 @@ func TestInboundAnswered(t *testing.T) {
 	if l := e.lease("AW-1"); l != nil {
 		t.Fatalf("AW-1 still leased after the call ended: %+v", l)
 	}
-	end := stepOf(t, router.StepEnd)(e.r.InboundDialed(ctx, v.ID, s.AttemptID, "completed", true))
+	end := stepOf(t, gateway.StepEnd)(e.r.InboundDialed(ctx, v.ID, s.AttemptID, "completed", true))
 	if end.Verification.State != gateway.StateConnected {
 		t.Fatalf("after the dial: %s, want connected awaiting the outcome", end.Verification.State)
 	}
@@ -105,8 +104,8 @@ func TestInboundAnswered(t *testing.T) {
 }
 
 // stepOf checks a step is of the kind and returns it.
-func stepOf(t testing.TB, kind router.StepKind) func(router.Step, error) router.Step {
-	return func(s router.Step, err error) router.Step { t.Helper(); return wantStep(t, s, err, kind) }
+func stepOf(t testing.TB, kind gateway.StepKind) func(gateway.InboundStep, error) gateway.InboundStep {
+	return func(s gateway.InboundStep, err error) gateway.InboundStep { t.Helper(); return wantStep(t, s, err, kind) }
 }
 
 func TestInboundNoAnswerNextDevice(t *testing.T) {
@@ -114,14 +113,14 @@ func TestInboundNoAnswerNextDevice(t *testing.T) {
 	e.pstnDevice("AW-1", "AW", 1)
 	e.pstnDevice("AW-2", "AW", 2)
 	ctx := context.Background()
-	first := stepOf(t, router.StepDial)(e.callIn("AW", "CA02"), nil)
+	first := stepOf(t, gateway.StepDial)(e.callIn("AW", "CA02"), nil)
 	id := first.Verification.ID
-	second := stepOf(t, router.StepDial)(e.r.InboundDialed(ctx, id, first.AttemptID, "no-answer", false))
+	second := stepOf(t, gateway.StepDial)(e.r.InboundDialed(ctx, id, first.AttemptID, "no-answer", false))
 	if second.Number == first.Number || second.AttemptID == first.AttemptID || second.Greet {
 		t.Fatalf("after no answer: %+v, want the other device rung", second)
 	}
 	// Busy too: the neighbours have none; both tried, so she waits.
-	wait := stepOf(t, router.StepWait)(e.r.InboundDialed(ctx, id, second.AttemptID, "busy", false))
+	wait := stepOf(t, gateway.StepWait)(e.r.InboundDialed(ctx, id, second.AttemptID, "busy", false))
 	if wait.Position != 1 {
 		t.Fatalf("position %d, want 1", wait.Position)
 	}
@@ -137,7 +136,7 @@ func TestInboundNoAnswerNextDevice(t *testing.T) {
 	}
 	// Waiting, she is rung again on a device that did not answer before
 	// rather than kept waiting while it is free.
-	stepOf(t, router.StepDial)(e.r.InboundWait(ctx, id))
+	stepOf(t, gateway.StepDial)(e.r.InboundWait(ctx, id))
 }
 
 func TestInboundQueuedInArrivalOrder(t *testing.T) {
@@ -148,8 +147,8 @@ func TestInboundQueuedInArrivalOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := stepOf(t, router.StepWait)(e.callIn("AW", "CA0A"), nil)
-	b := stepOf(t, router.StepWait)(e.callIn("AW", "CA0B"), nil)
+	a := stepOf(t, gateway.StepWait)(e.callIn("AW", "CA0A"), nil)
+	b := stepOf(t, gateway.StepWait)(e.callIn("AW", "CA0B"), nil)
 	if !a.Greet || a.Position != 1 || b.Position != 2 {
 		t.Fatalf("positions %d and %d, want 1 and 2", a.Position, b.Position)
 	}
@@ -157,18 +156,18 @@ func TestInboundQueuedInArrivalOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The second caller asks first: the first is still waiting, so she keeps waiting.
-	if s := stepOf(t, router.StepWait)(e.r.InboundWait(ctx, b.Verification.ID)); s.Position != 2 {
+	if s := stepOf(t, gateway.StepWait)(e.r.InboundWait(ctx, b.Verification.ID)); s.Position != 2 {
 		t.Fatalf("second caller's position %d, want 2", s.Position)
 	}
 	if l := e.lease("AW-1"); l != nil {
 		t.Fatalf("AW-1 claimed out of turn: %+v", l)
 	}
-	first := stepOf(t, router.StepDial)(e.r.InboundWait(ctx, a.Verification.ID))
+	first := stepOf(t, gateway.StepDial)(e.r.InboundWait(ctx, a.Verification.ID))
 	if l := e.lease("AW-1"); l == nil || l.Holder != a.Verification.ID || first.Greet {
 		t.Fatalf("AW-1 lease %+v, want the first caller's", l)
 	}
 	// The first is now ringing: the second is next.
-	if s := stepOf(t, router.StepWait)(e.r.InboundWait(ctx, b.Verification.ID)); s.Position != 1 {
+	if s := stepOf(t, gateway.StepWait)(e.r.InboundWait(ctx, b.Verification.ID)); s.Position != 1 {
 		t.Fatalf("second caller's position %d, want 1", s.Position)
 	}
 }
@@ -176,19 +175,19 @@ func TestInboundQueuedInArrivalOrder(t *testing.T) {
 func TestInboundBudgetSpent(t *testing.T) {
 	e := newEnv(t)
 	e.r.Budget = 200 * time.Millisecond
-	s := stepOf(t, router.StepWait)(e.callIn("AW", "CA03"), nil) // no device at all
+	s := stepOf(t, gateway.StepWait)(e.callIn("AW", "CA03"), nil) // no device at all
 	time.Sleep(250 * time.Millisecond)
-	give := stepOf(t, router.StepGiveUp)(e.r.InboundWait(context.Background(), s.Verification.ID))
+	give := stepOf(t, gateway.StepGiveUp)(e.r.InboundWait(context.Background(), s.Verification.ID))
 	if give.Verification.State != gateway.StateFailed || give.Verification.Reason == "" {
 		t.Fatalf("after the budget: %+v", give.Verification)
 	}
 	// Asking again says the same.
-	stepOf(t, router.StepGiveUp)(e.r.InboundWait(context.Background(), s.Verification.ID))
+	stepOf(t, gateway.StepGiveUp)(e.r.InboundWait(context.Background(), s.Verification.ID))
 }
 
 func TestInboundUnknownNumber(t *testing.T) {
 	e := newEnv(t)
-	_, err := e.r.Inbound(context.Background(), router.InboundCall{CallSID: "CA04", To: "+442079469999"})
+	_, err := e.r.Inbound(context.Background(), gateway.InboundCall{CallSID: "CA04", To: "+442079469999"})
 	if gateway.ErrorCode(err) != gateway.ENOTFOUND {
 		t.Fatalf("a number no room publishes: %v, want ENOTFOUND", err)
 	}
@@ -209,8 +208,8 @@ func TestInboundHungUpNotTakenOver(t *testing.T) {
 	e.r.OwnerTTL = 200 * time.Millisecond
 	e.pstnDevice("AW-1", "AW", 1)
 	e.open()
-	ringing := stepOf(t, router.StepDial)(e.callIn("AW", "CA06"), nil)
-	waiting := stepOf(t, router.StepWait)(e.callIn("AW", "CA05"), nil)
+	ringing := stepOf(t, gateway.StepDial)(e.callIn("AW", "CA06"), nil)
+	waiting := stepOf(t, gateway.StepWait)(e.callIn("AW", "CA05"), nil)
 	for _, id := range []string{waiting.Verification.ID, ringing.Verification.ID} {
 		v := e.waitFor(10*time.Second, id, gateway.StateFailed)
 		evs, _ := e.store.Events(context.Background(), id, 0, 0)
@@ -249,7 +248,7 @@ func TestInboundBeforeOfficerInQueue(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.open()
-	her := stepOf(t, router.StepWait)(e.callIn("AW", "CA07"), nil)
+	her := stepOf(t, gateway.StepWait)(e.callIn("AW", "CA07"), nil)
 	v := e.request(trafalgar, contact(gateway.ChannelFaceTime))
 	e.wait(v.ID, gateway.StateQueued)
 	if err := e.store.Release(ctx, busy, "done"); err != nil {
@@ -265,7 +264,7 @@ func TestInboundBeforeOfficerInQueue(t *testing.T) {
 			t.Fatalf("AW-1 claimed for the officer while the caller who came first waits: %+v", hist)
 		}
 	}
-	s := stepOf(t, router.StepDial)(e.r.InboundWait(ctx, her.Verification.ID))
+	s := stepOf(t, gateway.StepDial)(e.r.InboundWait(ctx, her.Verification.ID))
 	if l := e.lease("AW-1"); l == nil || l.Holder != s.Verification.ID {
 		t.Fatalf("AW-1 lease %+v, want hers", l)
 	}
