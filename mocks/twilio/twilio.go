@@ -28,6 +28,7 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -53,7 +54,7 @@ type Request struct {
 // Delivery is one callback the fake posted to the gateway.
 type Delivery struct {
 	URL    string     // the callback URL as the gateway gave it (and as signed)
-	Kind   string     // "call", "bridge", "dial-action" or "room"
+	Kind   string     // "call", "bridge", "dial-action", "room", or for a call from the public "voice" and "redirect"
 	Event  string     // the status callback event: "initiated", "ringing", "answered", "completed", "room-created", ...
 	Form   url.Values // the parameters posted
 	Status int        // the gateway's HTTP status; 0 when the post failed
@@ -117,6 +118,7 @@ type Fake struct {
 	rooms       map[string]*room
 	connects    []Connect
 	life        *fault.Life
+	inbound     inbound // calls from the public to the account's numbers (inbound.go)
 }
 
 // New returns a fake Twilio for one account. By default both phones answer,
@@ -224,7 +226,7 @@ var (
 // ServeHTTP serves the Calls and Rooms APIs, and the fake SDK and its
 // endpoints.
 func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if f.serveBrowser(w, r) {
+	if f.serveBrowser(w, r) || f.serveInbound(w, r) {
 		return
 	}
 	form, _ := f.readRequest(r)
@@ -367,6 +369,13 @@ func (f *Fake) post(kind, event, rawURL string, form url.Values) {
 	if rawURL == "" || fault.Off(&f.Webhooks) {
 		return
 	}
+	f.deliver(kind, event, rawURL, form)
+}
+
+// deliver posts a signed form to rawURL as Twilio does (through the
+// webhook base when one is set), records the delivery and returns it with
+// the answer's body (at most 1 MiB).
+func (f *Fake) deliver(kind, event, rawURL string, form url.Values) (Delivery, []byte) {
 	target := rawURL
 	f.mu.Lock()
 	base := f.webhookBase
@@ -383,7 +392,7 @@ func (f *Fake) post(kind, event, rawURL string, form url.Values) {
 	if err != nil {
 		d.Err = err
 		fault.Delivered(&f.Webhooks, d)
-		return
+		return d, nil
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("User-Agent", "TwilioProxy/1.1")
@@ -392,14 +401,17 @@ func (f *Fake) post(kind, event, rawURL string, form url.Values) {
 	if hc == nil {
 		hc = http.DefaultClient
 	}
+	var body []byte
 	resp, err := hc.Do(req)
 	if err != nil {
 		d.Err = err
 	} else {
 		d.Status = resp.StatusCode
+		body, _ = io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 		resp.Body.Close()
 	}
 	fault.Delivered(&f.Webhooks, d)
+	return d, body
 }
 
 // ---- Calls ----
