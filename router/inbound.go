@@ -206,7 +206,9 @@ func (r *Router) inboundRun(v gateway.Verification) *run {
 	}
 }
 
-func (u *run) step(k gateway.StepKind) gateway.InboundStep { return gateway.InboundStep{Kind: k, Verification: u.v, Room: u.room} }
+func (u *run) step(k gateway.StepKind) gateway.InboundStep {
+	return gateway.InboundStep{Kind: k, Verification: u.v, Room: u.room}
+}
 
 func (u *run) attemptByID(id string) (gateway.Attempt, bool) {
 	for _, a := range u.v.Attempts {

@@ -105,7 +105,10 @@ func TestInboundAnswered(t *testing.T) {
 
 // stepOf checks a step is of the kind and returns it.
 func stepOf(t testing.TB, kind gateway.StepKind) func(gateway.InboundStep, error) gateway.InboundStep {
-	return func(s gateway.InboundStep, err error) gateway.InboundStep { t.Helper(); return wantStep(t, s, err, kind) }
+	return func(s gateway.InboundStep, err error) gateway.InboundStep {
+		t.Helper()
+		return wantStep(t, s, err, kind)
+	}
 }
 
 func TestInboundNoAnswerNextDevice(t *testing.T) {
