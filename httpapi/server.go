@@ -26,7 +26,8 @@ type Router interface {
 	// Request starts a verification and returns at once with it in state
 	// routing; the call is placed in the background. created is false when
 	// the request's idempotency key was used before by the same requester:
-	// the existing verification is returned. EOUTSIDE for a location no room
+	// the existing verification is returned; EIDEMPOTENCY when it was used
+	// with another request (another Fingerprint). EOUTSIDE for a location no room
 	// covers, EINVALID for a bad request, EUNAVAILABLE when no adapter serves
 	// any of the officer's channels.
 	Request(ctx context.Context, req gateway.Request) (v gateway.Verification, created bool, err error)
@@ -298,24 +299,20 @@ func (s *Server) extendWrite(rc *http.ResponseController, d time.Duration) {
 	}
 }
 
-func (s *Server) drainBody() int64 {
-	switch {
-	case s.DrainBody < 0:
-		return 0
-	case s.DrainBody == 0:
-		return DefaultDrainBody
-	}
-	return s.DrainBody
-}
+func (s *Server) drainBody() int64 { return orDefault(s.DrainBody, DefaultDrainBody) }
 
-func (s *Server) bodyTimeout() time.Duration {
+func (s *Server) bodyTimeout() time.Duration { return orDefault(s.BodyTimeout, DefaultBodyTimeout) }
+
+// orDefault is a setting where zero means the default and a negative value
+// none: def for 0, 0 for a negative v, else v.
+func orDefault[T int64 | time.Duration](v, def T) T {
 	switch {
-	case s.BodyTimeout < 0:
+	case v < 0:
 		return 0
-	case s.BodyTimeout == 0:
-		return DefaultBodyTimeout
+	case v == 0:
+		return def
 	}
-	return s.BodyTimeout
+	return v
 }
 
 func (s *Server) retryAfterSeconds() int {

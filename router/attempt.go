@@ -3,6 +3,7 @@ package router
 import (
 	"context"
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/safeconnection/gateway"
@@ -22,7 +23,7 @@ func (u *run) leg(a gateway.Attempt, dev gateway.Device, officerHandle string) g
 	}
 	switch {
 	case a.Channel == gateway.ChannelPSTN && dev.ID == "":
-		leg.DeviceHandle = u.room.DeskNumber
+		leg.DeviceHandle = u.deskRoom(a.RoomID).DeskNumber
 	case a.Channel == gateway.ChannelPSTN:
 		leg.DeviceHandle = dev.Number
 	default:
@@ -108,8 +109,11 @@ func (u *run) begin(ctx context.Context, ch gateway.Channel, lease *gateway.Leas
 		u.seq++
 		d.a = gateway.Attempt{ID: gateway.NewID("a_"), VerificationID: u.v.ID, Seq: u.seq, Channel: ch,
 			RoomID: u.room.ID, DeviceID: dev.ID, StartedAt: r.Now()}
-		if lease != nil {
+		switch {
+		case lease != nil:
 			d.a.RoomID = lease.RoomID
+		case u.desk != nil:
+			d.a.RoomID = u.desk.RoomID
 		}
 		seq, ok := u.dialling(ctx, d.a)
 		if !ok {
@@ -125,7 +129,7 @@ func (u *run) begin(ctx context.Context, ch gateway.Channel, lease *gateway.Leas
 	if lease != nil {
 		d.stopKeep = u.keepLease(d.actx, *lease)
 	}
-	d.reports, d.unsub = r.Store.Subscribe(gateway.TopicAttempt + d.a.ID)
+	d.reports, d.unsub = r.Bus.Subscribe(gateway.TopicAttempt + d.a.ID)
 	d.leg = u.leg(d.a, dev, officer)
 	return d, true
 }
@@ -136,15 +140,19 @@ func (u *run) begin(ctx context.Context, ch gateway.Channel, lease *gateway.Leas
 // attempt, so a cancel another instance recorded can never let a new leg
 // ring. It returns the Seq of the state event.
 func (u *run) dialling(ctx context.Context, a gateway.Attempt) (int64, bool) {
-	where := "the supervisor desk of " + u.room.Name
+	where := u.deskWhere(a.RoomID)
 	if a.DeviceID != "" {
 		where = fmt.Sprintf("device %s in room %s", a.DeviceID, a.RoomID)
 	}
-	v, ev, err := u.r.Store.Transition(ctx, u.v.ID, gateway.Transition{
+	aev := u.attemptEvent(a, fmt.Sprintf("attempt %d: %s via %s", a.Seq, a.Channel, where))
+	if a.DeviceID == "" {
+		maps.Copy(aev.Data, deskData(u.desk))
+	}
+	v, ev, err := u.r.Record.Transition(ctx, u.v.ID, gateway.Transition{
 		From:         []gateway.State{gateway.StateRouting, gateway.StateQueued, gateway.StateDialling},
 		To:           gateway.StateDialling,
 		Attempt:      &a,
-		AttemptEvent: u.attemptEvent(a, fmt.Sprintf("attempt %d: %s via %s", a.Seq, a.Channel, where)),
+		AttemptEvent: aev,
 		Event:        gateway.Event{Type: gateway.EventState, AttemptID: a.ID, Instance: u.r.Instance, Message: "dialling " + string(a.Channel)},
 	})
 	if err != nil {
@@ -260,7 +268,7 @@ func (d *attemptRun) await() input {
 				return in
 			}
 		}
-		evs, err := r.Store.Events(d.actx, u.v.ID, d.after, 0)
+		evs, err := r.Record.Events(d.actx, u.v.ID, d.after, 0)
 		if err != nil && d.actx.Err() == nil {
 			u.log.WithError(err).Warn("could not read reports")
 		}
@@ -272,7 +280,7 @@ func (d *attemptRun) await() input {
 		case <-d.actx.Done():
 			return d.interrupted()
 		case <-u.cancel:
-			if v, err := r.Store.Verification(d.actx, u.v.ID); err == nil && v.State == gateway.StateCancelled {
+			if v, err := r.Record.Verification(d.actx, u.v.ID); err == nil && v.State == gateway.StateCancelled {
 				u.v.State = v.State
 				return input{Kind: inEnded, Now: r.Now()}
 			}
@@ -307,7 +315,7 @@ func (u *run) attemptEvent(a gateway.Attempt, msg string) gateway.Event {
 
 // putAttempt writes the attempt with an event; false if the run must stop.
 func (u *run) putAttempt(ctx context.Context, a gateway.Attempt, msg string) bool {
-	_, err := u.r.Store.PutAttempt(ctx, a, u.attemptEvent(a, msg))
+	_, err := u.r.Record.PutAttempt(ctx, a, u.attemptEvent(a, msg))
 	if err != nil {
 		if ctx.Err() == nil {
 			u.log.WithError(err).Error("could not record attempt")
@@ -357,7 +365,7 @@ func describe(result gateway.AttemptResult, msg string) string {
 }
 
 func (u *run) setJoinURL(ctx context.Context, a gateway.Attempt, url string) {
-	_, _, err := u.r.Store.Transition(ctx, u.v.ID, gateway.Transition{
+	_, _, err := u.r.Record.Transition(ctx, u.v.ID, gateway.Transition{
 		Set:   func(v *gateway.Verification) { v.JoinURL = url },
 		Event: gateway.Event{Type: gateway.EventNote, AttemptID: a.ID, Instance: u.r.Instance, Message: "join link ready for the officer app", Data: map[string]string{"join_url": url}},
 	})
@@ -391,7 +399,7 @@ func (u *run) sendLinks(ctx context.Context, a gateway.Attempt, url string) {
 			}
 			// No State: the store records the verification's state as the
 			// note is written, which may be past dialling by now.
-			_, _ = u.r.Store.AppendEvent(sctx, gateway.Event{VerificationID: u.v.ID, Type: gateway.EventNote,
+			_, _ = u.r.Record.AppendEvent(sctx, gateway.Event{VerificationID: u.v.ID, Type: gateway.EventNote,
 				AttemptID: a.ID, Message: msg, Data: data, Instance: u.r.Instance})
 		}()
 	}
@@ -418,6 +426,18 @@ func (u *run) releaseIf(ctx context.Context, l *gateway.Lease, reason string) {
 
 // keepLease renews a lease every third of its TTL until stopped.
 func (u *run) keepLease(ctx context.Context, l gateway.Lease) (stop func()) {
+	return u.keep(ctx, func(ctx context.Context) error {
+		_, err := u.r.Claims.Renew(ctx, l, u.r.LeaseTTL)
+		if err != nil && ctx.Err() == nil {
+			u.log.WithError(err).WithField("device", l.DeviceID).Warn("could not renew device lease")
+		}
+		return err
+	})
+}
+
+// keep calls renew every third of LeaseTTL until stopped, or until renew
+// fails with ECONFLICT (the lease is no longer this run's).
+func (u *run) keep(ctx context.Context, renew func(context.Context) error) (stop func()) {
 	kctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
@@ -430,11 +450,8 @@ func (u *run) keepLease(ctx context.Context, l gateway.Lease) (stop func()) {
 				return
 			case <-t.C:
 			}
-			if _, err := u.r.Store.Renew(kctx, l, u.r.LeaseTTL); err != nil && kctx.Err() == nil {
-				u.log.WithError(err).WithField("device", l.DeviceID).Warn("could not renew device lease")
-				if gateway.ErrorCode(err) == gateway.ECONFLICT {
-					return
-				}
+			if err := renew(kctx); err != nil && kctx.Err() == nil && gateway.ErrorCode(err) == gateway.ECONFLICT {
+				return
 			}
 		}
 	}()

@@ -70,7 +70,7 @@ func (r *Router) Inbound(ctx context.Context, call gateway.InboundCall) (gateway
 	ev := gateway.Event{Type: gateway.EventState, Instance: r.Instance,
 		Message: "a member of the public called the published number of " + room.Name,
 		Data:    map[string]string{"room": room.ID, "origin": string(gateway.OriginPublic)}}
-	got, created, err := r.Store.CreateVerification(ctx, v, call.CallSID, ev)
+	got, created, err := r.Record.CreateVerification(ctx, v, call.CallSID, ev)
 	if err != nil {
 		return gateway.InboundStep{}, gateway.E(op, gateway.ErrorCode(err), err)
 	}
@@ -164,10 +164,12 @@ func (r *Router) InboundDialed(ctx context.Context, id, attemptID, dialStatus st
 	default:
 		return gateway.InboundStep{}, gateway.Errorf(gateway.EINVALID, "unknown DialCallStatus %.20q", dialStatus)
 	}
-	if a.Open() {
-		u.end(ctx, &a, result, detail)
-		u.replaceAttempt(a)
+	if !a.Open() {
+		// Told already (a replay, or a retry): the call is where it is.
+		return u.resumeStep(ctx)
 	}
+	u.end(ctx, &a, result, detail)
+	u.replaceAttempt(a)
 	if l := u.v.Lease; l != nil && l.DeviceID == a.DeviceID {
 		u.release(ctx, *l, string(result))
 		u.v.Lease = nil
@@ -182,7 +184,7 @@ func (r *Router) InboundDialed(ctx context.Context, id, attemptID, dialStatus st
 // inboundLoad reads a public verification and makes a run of it for one
 // step. ENOTFOUND, also for an officer's verification.
 func (r *Router) inboundLoad(ctx context.Context, id string) (*run, error) {
-	v, err := r.Store.Verification(ctx, id)
+	v, err := r.Record.Verification(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -245,7 +247,7 @@ func (u *run) resumeStep(ctx context.Context) (gateway.InboundStep, error) {
 	if u.v.State == gateway.StateDialling {
 		for _, a := range u.v.Attempts {
 			if a.Open() && u.v.Lease != nil && u.v.Lease.DeviceID == a.DeviceID {
-				dev, err := u.r.Store.Device(ctx, a.DeviceID)
+				dev, err := u.r.Claims.Device(ctx, a.DeviceID)
 				if err != nil {
 					return gateway.InboundStep{}, err
 				}
@@ -288,10 +290,10 @@ func (u *run) serve(ctx context.Context, exclude []string, retry bool) (gateway.
 		ring := u.ringTimeout()
 		req := gateway.ClaimRequest{RoomIDs: u.rooms, Channel: gateway.ChannelPSTN, Holder: u.v.ID,
 			TTL: ring + r.LeaseTTL, Stale: r.HeartbeatStale, Exclude: exclude}
-		lease, dev, err := r.Store.Claim(ctx, req)
+		lease, dev, err := r.Claims.Claim(ctx, req)
 		if gateway.ErrorCode(err) == gateway.EUNAVAILABLE && retry && len(exclude) > 0 {
 			req.Exclude = nil
-			lease, dev, err = r.Store.Claim(ctx, req)
+			lease, dev, err = r.Claims.Claim(ctx, req)
 		}
 		switch {
 		case err == nil:
@@ -316,7 +318,7 @@ func (u *run) dial(ctx context.Context, lease gateway.Lease, dev gateway.Device,
 	a := gateway.Attempt{ID: gateway.NewID("a_"), VerificationID: u.v.ID, Seq: u.seq, Channel: gateway.ChannelPSTN,
 		RoomID: lease.RoomID, DeviceID: dev.ID, StartedAt: r.Now()}
 	until := r.Now().Add(ring + r.OwnerTTL)
-	v, _, err := r.Store.Transition(ctx, u.v.ID, gateway.Transition{
+	v, _, err := r.Record.Transition(ctx, u.v.ID, gateway.Transition{
 		From:         []gateway.State{gateway.StateRouting, gateway.StateQueued, gateway.StateDialling},
 		To:           gateway.StateDialling,
 		Attempt:      &a,
@@ -331,7 +333,7 @@ func (u *run) dial(ctx context.Context, lease gateway.Lease, dev gateway.Device,
 			return gateway.InboundStep{}, err
 		}
 		// Ended meanwhile (the sweeper found her call gone).
-		if v, err = r.Store.Verification(ctx, u.v.ID); err != nil {
+		if v, err = r.Record.Verification(ctx, u.v.ID); err != nil {
 			return gateway.InboundStep{}, err
 		}
 		u.v = v
@@ -363,13 +365,13 @@ func (u *run) wait(ctx context.Context, hold time.Duration) error {
 	}
 	if u.v.State == gateway.StateQueued {
 		// Already waiting: renew the hold alone, without an event.
-		v, err := r.Store.Own(ctx, u.v.ID, InboundOwner, hold)
+		v, err := r.Owners.Own(ctx, u.v.ID, InboundOwner, hold)
 		if err == nil {
 			u.v = v
 		}
 		return err
 	}
-	v, _, err := r.Store.Transition(ctx, u.v.ID, t)
+	v, _, err := r.Record.Transition(ctx, u.v.ID, t)
 	if err != nil {
 		return err
 	}
@@ -381,7 +383,7 @@ func (u *run) wait(ctx context.Context, hold time.Duration) error {
 // still wait: officers' in the queue, and public callers whose calls are
 // live.
 func (u *run) ahead(ctx context.Context) (int, error) {
-	vs, err := u.r.Store.Verifications(ctx, gateway.VerificationFilter{States: []gateway.State{gateway.StateQueued}, RoomID: u.v.RoomID})
+	vs, err := u.r.queued(ctx, u.v.RoomID)
 	if err != nil {
 		return 0, err
 	}
@@ -397,6 +399,22 @@ func (u *run) ahead(ctx context.Context) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// lister lists verifications (the stores' VerificationStore.Verifications).
+type lister interface {
+	Verifications(ctx context.Context, f gateway.VerificationFilter) ([]gateway.Verification, error)
+}
+
+// queued lists the queued verifications of a room ("": of every room),
+// oldest first; none when the record cannot list (a test's fake): the
+// public's calls are then not ordered with the officers'.
+func (r *Router) queued(ctx context.Context, room string) ([]gateway.Verification, error) {
+	l, ok := r.Record.(lister)
+	if !ok {
+		return nil, nil
+	}
+	return l.Verifications(ctx, gateway.VerificationFilter{States: []gateway.State{gateway.StateQueued}, RoomID: room})
 }
 
 // arrived is when a queued verification joined the queue.
@@ -420,7 +438,7 @@ func stillWaiting(v gateway.Verification, now time.Time) bool {
 // publicWaiting returns, by room, when the earliest public caller still
 // waiting joined the queue: the officers' queue lets her go first.
 func (r *Router) publicWaiting(ctx context.Context) map[string]time.Time {
-	vs, err := r.Store.Verifications(ctx, gateway.VerificationFilter{States: []gateway.State{gateway.StateQueued}})
+	vs, err := r.queued(ctx, "")
 	if err != nil {
 		if ctx.Err() == nil {
 			r.Logger.WithError(err).Warn("queue: could not read the public callers waiting")
@@ -451,7 +469,7 @@ func (u *run) inboundConnect(ctx context.Context, a gateway.Attempt) {
 	}
 	summary := u.close(&a, gateway.ResultConnected, "")
 	until := r.Now().Add(r.MaxCall)
-	v, _, err := r.Store.Transition(ctx, u.v.ID, gateway.Transition{
+	v, _, err := r.Record.Transition(ctx, u.v.ID, gateway.Transition{
 		From:         []gateway.State{gateway.StateDialling},
 		To:           gateway.StateConnected,
 		Attempt:      &a,
@@ -471,7 +489,7 @@ func (u *run) inboundConnect(ctx context.Context, a gateway.Attempt) {
 	u.v = v
 	u.counted(a)
 	if l := v.Lease; l != nil && l.DeviceID == a.DeviceID {
-		if _, err := r.Store.Renew(ctx, *l, r.MaxCall); err != nil {
+		if _, err := r.Claims.Renew(ctx, *l, r.MaxCall); err != nil {
 			u.log.WithError(err).Warn("could not hold the device for the call")
 		}
 	}
@@ -496,7 +514,7 @@ func (u *run) callEnded(ctx context.Context, a gateway.Attempt) {
 // Advice999, which is the officer's).
 func (u *run) failPublic(ctx context.Context, why string) {
 	r := u.r
-	v, _, err := r.Store.Transition(ctx, u.v.ID, gateway.Transition{
+	v, _, err := r.Record.Transition(ctx, u.v.ID, gateway.Transition{
 		From:  []gateway.State{gateway.StateRouting, gateway.StateQueued, gateway.StateDialling},
 		To:    gateway.StateFailed,
 		Set:   func(v *gateway.Verification) { v.Reason = why },
@@ -504,7 +522,7 @@ func (u *run) failPublic(ctx context.Context, why string) {
 	})
 	if err != nil {
 		u.transitionFailed(ctx, err)
-		if v, err = r.Store.Verification(ctx, u.v.ID); err == nil {
+		if v, err = r.Record.Verification(ctx, u.v.ID); err == nil {
 			u.v = v
 		}
 		return

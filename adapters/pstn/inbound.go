@@ -88,7 +88,7 @@ func (in *Inbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
 	case PathInbound, PathInboundWait, PathInboundDial, PathInboundLeg:
 	default:
-		httpx.WriteError(w, http.StatusNotFound, gateway.ENOTFOUND, "no such webhook")
+		httpx.WriteError(w, gateway.Errorf(gateway.ENOTFOUND, "no such webhook"))
 		return
 	}
 	log := httpx.Log(in.Logger)
@@ -97,7 +97,7 @@ func (in *Inbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if in.Service == nil {
-		httpx.WriteError(w, http.StatusServiceUnavailable, gateway.EUNAVAILABLE, "not ready")
+		httpx.WriteError(w, gateway.Errorf(gateway.EUNAVAILABLE, "not ready"))
 		return
 	}
 	ctx := r.Context()
@@ -144,10 +144,10 @@ func (in *Inbound) answerLeg(w http.ResponseWriter, err error, log logrus.FieldL
 	case err == nil, code == gateway.ENOTFOUND:
 		w.WriteHeader(http.StatusNoContent)
 	case code == gateway.EINVALID:
-		httpx.WriteError(w, http.StatusBadRequest, code, gateway.ErrorMessage(err))
+		httpx.WriteError(w, err)
 	default:
 		log.WithError(err).Error("twilio inbound leg callback not recorded")
-		httpx.WriteError(w, http.StatusInternalServerError, gateway.EINTERNAL, "the callback could not be recorded")
+		httpx.WriteError(w, gateway.Errorf(gateway.EINTERNAL, "the callback could not be recorded"))
 	}
 }
 
@@ -161,7 +161,7 @@ func (in *Inbound) answer(w http.ResponseWriter, s gateway.InboundStep, err erro
 		verbs = in.verbs(s)
 		log.WithFields(logrus.Fields{"verification": s.Verification.ID, "step": s.Kind}).Info("twilio inbound call step")
 	case code == gateway.EINVALID:
-		httpx.WriteError(w, http.StatusBadRequest, code, gateway.ErrorMessage(err))
+		httpx.WriteError(w, err)
 		return
 	case code == gateway.ENOTFOUND:
 		log.Warn("twilio inbound call to a number no room publishes, or for no call")
@@ -172,7 +172,7 @@ func (in *Inbound) answer(w http.ResponseWriter, s gateway.InboundStep, err erro
 	}
 	doc, err := twiml.Voice(verbs)
 	if err != nil {
-		httpx.WriteError(w, http.StatusInternalServerError, gateway.EINTERNAL, "could not build TwiML")
+		httpx.WriteError(w, gateway.Errorf(gateway.EINTERNAL, "could not build TwiML"))
 		return
 	}
 	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
@@ -294,7 +294,7 @@ func callbackIDs(query, form url.Values, attempt bool) (id, aid string, err erro
 	}
 	if attempt {
 		aid = query.Get("attempt")
-		if !attemptID.MatchString(aid) {
+		if !twiliohook.AttemptID.MatchString(aid) {
 			return "", "", gateway.Errorf(gateway.EINVALID, "bad or missing attempt ID")
 		}
 	}

@@ -1,22 +1,25 @@
 // Package twiliohook is what the Twilio adapters (pstn and twiliovideo)
 // share to receive Twilio's callbacks: a POSTed form body of at most
-// MaxBody, checked against its X-Twilio-Signature, and the answer Twilio
-// gets once the callback's report is handed over.
+// MaxBody, checked against its X-Twilio-Signature, the keys that recognise
+// a callback delivered again, and the answer Twilio gets once the
+// callback's report is handed over.
 package twiliohook
 
 import (
 	"crypto/hmac"
 	"crypto/sha1"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
-	"io"
 	"maps"
 	"mime"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/sirupsen/logrus"
 
@@ -27,6 +30,14 @@ import (
 // MaxBody is the largest callback body accepted.
 const MaxBody = 64 << 10
 
+// DeliveryTTL is how long the keys of a callback are remembered
+// (gateway.ReportOnce): longer than Twilio goes on sending one again.
+const DeliveryTTL = 24 * time.Hour
+
+// IdempotencyHeader is the header of Twilio's callbacks whose value is the
+// same on each delivery of one callback (its retries).
+const IdempotencyHeader = "I-Twilio-Idempotency-Token"
+
 // Form reads and checks a callback: it must be POSTed, carry a form body of
 // at most MaxBody and a valid X-Twilio-Signature (VerifySignature with
 // authToken and publicURL). When it is not, Form answers with a JSON error
@@ -34,22 +45,17 @@ const MaxBody = 64 << 10
 // callback of what, "twilio video" say) and ok is false.
 func Form(w http.ResponseWriter, r *http.Request, authToken, publicURL string, log logrus.FieldLogger, what string) (form url.Values, ok bool) {
 	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		httpx.WriteError(w, http.StatusMethodNotAllowed, gateway.EINVALID, "callbacks are POSTed")
+		httpx.RefuseMethod(w, http.MethodPost, "callbacks are POSTed")
 		return nil, false
 	}
 	form, err := readForm(w, r)
 	if err != nil {
-		status := http.StatusBadRequest
-		if gateway.ErrorCode(err) == gateway.ETOOLARGE {
-			status = http.StatusRequestEntityTooLarge
-		}
-		httpx.WriteError(w, status, gateway.ErrorCode(err), gateway.ErrorMessage(err))
+		httpx.WriteError(w, err)
 		return nil, false
 	}
 	if !VerifySignature(authToken, publicURL, r, form) {
 		log.WithField("path", r.URL.Path).Warn(what + " callback refused: bad signature")
-		httpx.WriteError(w, http.StatusForbidden, gateway.ESIGNATURE, "X-Twilio-Signature does not verify")
+		httpx.WriteError(w, gateway.Errorf(gateway.ESIGNATURE, "X-Twilio-Signature does not verify"))
 		return nil, false
 	}
 	return form, true
@@ -62,13 +68,9 @@ func readForm(w http.ResponseWriter, r *http.Request) (url.Values, error) {
 	if err != nil || mt != "application/x-www-form-urlencoded" {
 		return nil, gateway.Errorf(gateway.EINVALID, "expected a form body")
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
+	body, err := httpx.ReadBody(w, r, MaxBody)
 	if err != nil {
-		var mb *http.MaxBytesError
-		if errors.As(err, &mb) {
-			return nil, gateway.Errorf(gateway.ETOOLARGE, "body over %d bytes", MaxBody)
-		}
-		return nil, gateway.Errorf(gateway.EINVALID, "could not read the body")
+		return nil, err
 	}
 	form, err := url.ParseQuery(string(body))
 	if err != nil {
@@ -108,11 +110,30 @@ func VerifySignature(authToken, publicURL string, r *http.Request, form url.Valu
 	return subtle.ConstantTimeCompare([]byte(want), []byte(sig)) == 1
 }
 
+// DeliveryKeys returns the keys that name one delivery of the callback r,
+// verified with publicURL, whose form is form, for gateway.ReportOnce:
+// Twilio's I-Twilio-Idempotency-Token when it is there, and always a hash
+// of the URL Twilio signed, the body and the signature. The header is not
+// signed, so a replay with another token is still recognised by the hash.
+func DeliveryKeys(publicURL string, r *http.Request, form url.Values) []string {
+	h := sha256.New()
+	for _, part := range []string{strings.TrimSuffix(publicURL, "/") + r.URL.RequestURI(), form.Encode(), r.Header.Get("X-Twilio-Signature")} {
+		h.Write([]byte(part))
+		h.Write([]byte{0})
+	}
+	keys := []string{"twilio:sha256:" + hex.EncodeToString(h.Sum(nil))}
+	if tok := r.Header.Get(IdempotencyHeader); tok != "" && len(tok) <= 256 {
+		keys = append(keys, "twilio:token:"+tok)
+	}
+	return keys
+}
+
 // Report answers a verified callback whose report is rep (ok false: the
 // callback is ignored): 204 once reporter has it, also when its attempt is
-// unknown (Twilio can do nothing about it); 503 without a reporter; 500
-// when the report could not be recorded. log carries the callback's
-// fields; what names the callbacks in its messages.
+// unknown (Twilio can do nothing about it) and when reporter says it is a
+// replay (gateway.ErrReplay: nothing is reported again); 503 without a
+// reporter; 500 when the report could not be recorded. log carries the
+// callback's fields; what names the callbacks in its messages.
 func Report(w http.ResponseWriter, r *http.Request, reporter gateway.Reporter, rep gateway.Report, ok bool, log logrus.FieldLogger, what string) {
 	if !ok {
 		log.Debug(what + " callback ignored")
@@ -121,17 +142,22 @@ func Report(w http.ResponseWriter, r *http.Request, reporter gateway.Reporter, r
 	}
 	if reporter == nil {
 		log.Error(what + " callback dropped: no reporter")
-		httpx.WriteError(w, http.StatusServiceUnavailable, gateway.EUNAVAILABLE, "not ready")
+		httpx.WriteError(w, gateway.Errorf(gateway.EUNAVAILABLE, "not ready"))
 		return
 	}
 	if err := reporter.Report(r.Context(), rep); err != nil {
+		if errors.Is(err, gateway.ErrReplay) {
+			log.Info(what + " callback delivered again: acknowledged, not reported again")
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
 		if gateway.ErrorCode(err) == gateway.ENOTFOUND {
 			log.Info(what + " callback for an unknown attempt")
 			w.WriteHeader(http.StatusNoContent)
 			return
 		}
 		log.WithError(err).Error(what + " callback not recorded")
-		httpx.WriteError(w, http.StatusInternalServerError, gateway.EINTERNAL, "the report could not be recorded")
+		httpx.WriteError(w, gateway.Errorf(gateway.EINTERNAL, "the report could not be recorded"))
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)

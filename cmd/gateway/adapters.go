@@ -63,6 +63,7 @@ func (m *Main) wireAdapters(_ context.Context, log logrus.FieldLogger) error {
 		a := zoom.New(z.AccountID, z.ClientID, z.ClientSecret, z.WebhookSecret)
 		a.UserID, a.APIURL, a.OAuthURL = z.UserID, z.APIURL, z.OAuthURL
 		a.HTTPClient, a.JoinSender, a.Reporter = client("zoom"), joins, m.Router
+		a.Replays = m.Store
 		a.Logger = log.WithField("provider", "zoom")
 		adapters = append(adapters, guard("zoom", a))
 		webhook("zoom", a.Webhook())
@@ -98,6 +99,7 @@ func (m *Main) wireAdapters(_ context.Context, log logrus.FieldLogger) error {
 		v := pstn.New(t.AccountSID, t.AuthToken, t.FromNumber, m.PublicURL())
 		v.APIURL, v.MaxCall = t.APIURL, cfg.MaxCall
 		v.HTTPClient, v.Reporter = client("twilio"), m.Router
+		v.Replays = m.Store
 		v.Logger = log.WithField("provider", "twilio")
 		adapters = append(adapters, guard("twilio", v))
 		twilioHooks.Handle(pstn.PathVoice, v.Webhook())
@@ -109,6 +111,7 @@ func (m *Main) wireAdapters(_ context.Context, log logrus.FieldLogger) error {
 			tv := twiliovideo.New(t.AccountSID, t.AuthToken, t.APIKeySID, t.APIKeySecret, m.PublicURL())
 			tv.APIURL, tv.SDKURL, tv.MaxCall = t.VideoURL, t.VideoSDKURL, cfg.MaxCall
 			tv.HTTPClient, tv.JoinSender, tv.Reporter = client("twilio"), joins, m.Router
+			tv.Replays = m.Store
 			tv.Logger = log.WithField("provider", "twilio")
 			adapters = append(adapters, guard("twilio", tv))
 			twilioHooks.Handle(twiliovideo.PathCallback, tv.Webhook())

@@ -84,7 +84,7 @@ func TestPublicCallsRoom(t *testing.T) {
 	}
 	_, evAPI := g.send(t, "GET", "/v1/verifications/"+id+"/events", g.supervisor, nil, http.Header{"Accept": {"application/json"}})
 	for what, b := range map[string][]byte{"verification": body, "events": evAPI, "receipt": receipt, "receipt page": page,
-		"log": []byte(g.log.tail(1<<30))} {
+		"log": []byte(g.log.tail(1 << 30))} {
 		if digits.Match(b) {
 			t.Fatalf("the %s shows her number", what)
 		}

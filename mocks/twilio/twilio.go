@@ -28,7 +28,6 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -115,6 +114,8 @@ type Fake struct {
 	officerJoin time.Duration
 	deviceJoin  time.Duration
 	calls       map[string]*call
+	bridging    map[string]int // dialled number -> calls bridging to it now
+	mostBridged map[string]int // dialled number -> most at once
 	rooms       map[string]*room
 	connects    []Connect
 	life        *fault.Life
@@ -135,6 +136,8 @@ func New(accountSID, authToken string) *Fake {
 		officerJoin: 50 * time.Millisecond,
 		deviceJoin:  100 * time.Millisecond,
 		calls:       map[string]*call{},
+		bridging:    map[string]int{},
+		mostBridged: map[string]int{},
 		rooms:       map[string]*room{},
 		life:        fault.NewLife(),
 	}
@@ -209,12 +212,7 @@ func (f *Fake) Room(sid string) string {
 // waits for the fake's goroutines.
 func (f *Fake) Close() { f.life.Close() }
 
-func (f *Fake) now() time.Time {
-	if f.Now == nil {
-		return time.Now()
-	}
-	return f.Now()
-}
+func (f *Fake) now() time.Time { return fault.Now(f.Now) }
 
 var (
 	callsPath = regexp.MustCompile(`^/2010-04-01/Accounts/([^/]+)/Calls\.json$`)
@@ -343,9 +341,7 @@ func writeError(w http.ResponseWriter, status, code int, msg string, retryAfter 
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	fault.WriteJSON(w, status, "application/json", v)
 }
 
 // newSID returns a Twilio SID: the prefix and 32 hex digits.
@@ -374,7 +370,7 @@ func (f *Fake) post(kind, event, rawURL string, form url.Values) {
 
 // deliver posts a signed form to rawURL as Twilio does (through the
 // webhook base when one is set), records the delivery and returns it with
-// the answer's body (at most 1 MiB).
+// the answer's body (at most fault.MaxAnswer bytes).
 func (f *Fake) deliver(kind, event, rawURL string, form url.Values) (Delivery, []byte) {
 	target := rawURL
 	f.mu.Lock()
@@ -387,29 +383,12 @@ func (f *Fake) deliver(kind, event, rawURL string, form url.Values) (Delivery, [
 			target = u.String()
 		}
 	}
-	d := Delivery{URL: rawURL, Kind: kind, Event: event, Form: form}
-	req, err := http.NewRequestWithContext(f.life.Context(), http.MethodPost, target, strings.NewReader(form.Encode()))
-	if err != nil {
-		d.Err = err
-		fault.Delivered(&f.Webhooks, d)
-		return d, nil
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("User-Agent", "TwilioProxy/1.1")
-	req.Header.Set("X-Twilio-Signature", Sign(f.AuthToken, rawURL, form))
-	hc := f.HTTPClient
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	var body []byte
-	resp, err := hc.Do(req)
-	if err != nil {
-		d.Err = err
-	} else {
-		d.Status = resp.StatusCode
-		body, _ = io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		resp.Body.Close()
-	}
+	header := http.Header{}
+	header.Set("Content-Type", "application/x-www-form-urlencoded")
+	header.Set("User-Agent", "TwilioProxy/1.1")
+	header.Set("X-Twilio-Signature", Sign(f.AuthToken, rawURL, form))
+	status, body, err := fault.Post(f.life.Context(), f.HTTPClient, target, header, []byte(form.Encode()))
+	d := Delivery{URL: rawURL, Kind: kind, Event: event, Form: form, Status: status, Err: err}
 	fault.Delivered(&f.Webhooks, d)
 	return d, body
 }
@@ -670,6 +649,8 @@ func (f *Fake) playCall(c *call) {
 		return
 	}
 	child = &childLeg{sid: newSID("CA")}
+	unbridge := f.dialling(c.dial.number)
+	defer unbridge()
 	if !pause(step) {
 		hungUp()
 		return
@@ -705,6 +686,7 @@ func (f *Fake) playCall(c *call) {
 		f.childEvent(c, child, "answered", "in-progress")
 		select { // the call lasts until hung up through the API
 		case <-c.hangup:
+			unbridge()
 			hungUp()
 		case <-f.life.Done():
 		}
@@ -723,6 +705,32 @@ func (f *Fake) playCall(c *call) {
 	} else {
 		hungUp()
 	}
+}
+
+// dialling counts a call dialling or bridged to number until the returned
+// function is called (once or more).
+func (f *Fake) dialling(number string) func() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.bridging[number]++
+	f.mostBridged[number] = max(f.mostBridged[number], f.bridging[number])
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			f.bridging[number]--
+		})
+	}
+}
+
+// MostBridged returns the most calls that were at once dialling or bridged
+// to number (a handset's or a supervisor desk's), from the dial's start to
+// its end or the call's hang-up.
+func (f *Fake) MostBridged(number string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.mostBridged[number]
 }
 
 type childLeg struct {

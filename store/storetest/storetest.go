@@ -49,9 +49,12 @@ func Run(t *testing.T, open func(t testing.TB) gateway.Store) {
 		{"FreeDevices", testFreeDevices},
 		{"BusDevices", testBusDevices},
 		{"ClaimConcurrency", testClaimConcurrency},
+		{"DeskLeases", testDeskLeases},
+		{"DeskConcurrency", testDeskConcurrency},
 		{"NowAndPing", testNowAndPing},
 		{"VerificationCreate", testVerificationCreate},
 		{"Idempotency", testIdempotency},
+		{"IdempotencyFingerprint", testIdempotencyFingerprint},
 		{"Transition", testTransition},
 		{"TransitionWithAttempt", testTransitionWithAttempt},
 		{"Attempts", testAttempts},
@@ -66,6 +69,7 @@ func Run(t *testing.T, open func(t testing.TB) gateway.Store) {
 		{"Tokens", testTokens},
 		{"Orders", testOrders},
 		{"Bus", testBus},
+		{"Replays", testReplays},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
