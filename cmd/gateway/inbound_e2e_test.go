@@ -3,15 +3,22 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"net/url"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/sirupsen/logrus"
 
 	"github.com/safeconnection/gateway"
 	"github.com/safeconnection/gateway/adapters/pstn"
 	"github.com/safeconnection/gateway/config"
 	"github.com/safeconnection/gateway/httpapi"
+	faketwilio "github.com/safeconnection/gateway/mocks/twilio"
 )
 
 // TestPublicCallsRoom runs the whole gateway with the fake Twilio on
@@ -92,4 +99,55 @@ func TestPublicCallsRoom(t *testing.T) {
 	if !strings.Contains(g.log.tail(1<<30), "public call connected") {
 		t.Fatal("the log was not captured")
 	}
+}
+
+// BenchmarkInboundAnswered measures a member of the public's call being
+// answered through the whole gateway: Twilio's signed Voice webhook POSTed
+// to /webhooks/twilio/inbound, its verification created, a handset claimed
+// and the TwiML that dials it written back, one call at a time on SQLite
+// (synchronous=FULL). The handset is freed between calls, off the clock.
+// p50-ms and p99-ms are the webhook's latency; Twilio waits 15 s for it.
+func BenchmarkInboundAnswered(b *testing.B) {
+	_, tcfg := startTwilio(b)
+	g := startGateway(b, testEnv(b, "GATEWAY_LOG_LEVEL=error", "GATEWAY_SQLITE_SYNCHRONOUS="+benchSync()), func(c *config.Config) { c.Twilio = tcfg })
+	g.m.Logger.SetLevel(logrus.ErrorLevel)
+	d := g.addDevice(b, "AW", "+447700900521", facetimeWhatsApp("+447700900521"))
+	g.startAgent(b, d, nil)
+	room, _ := g.m.Rooms.Room("AW")
+	signed := g.m.PublicURL() + pstn.PathInbound
+	ctx := context.Background()
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for i := range b.N {
+		form := url.Values{"CallSid": {fmt.Sprintf("CA%032x", i+1)}, "AccountSid": {twilioSID}, "From": {"+447700900777"},
+			"To": {room.Number}, "Caller": {"+447700900777"}, "Called": {room.Number}, "CallStatus": {"ringing"},
+			"Direction": {"inbound"}, "ApiVersion": {"2010-04-01"}}
+		start := time.Now()
+		status, body := g.send(b, "POST", pstn.PathInbound, "", []byte(form.Encode()), http.Header{
+			"Content-Type": {"application/x-www-form-urlencoded"}, "X-Twilio-Signature": {faketwilio.Sign(twilioToken, signed, form)}})
+		lat = append(lat, time.Since(start))
+		b.StopTimer()
+		if status != http.StatusOK || !strings.Contains(string(body), d.Number) {
+			b.Fatalf("call %d: %d %s", i, status, body)
+		}
+		dev, err := g.m.Store.Device(ctx, d.ID)
+		if err != nil || dev.Lease == nil {
+			b.Fatalf("call %d: the handset was not claimed (%v)", i, err)
+		}
+		if err := g.m.Store.Release(ctx, *dev.Lease, "benchmark"); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+	}
+	b.StopTimer()
+	benchPercentiles(b, lat)
+}
+
+// benchSync is the SQLite synchronous setting of BenchmarkInboundAnswered:
+// full unless GATEWAY_BENCH_SYNCHRONOUS says otherwise.
+func benchSync() string {
+	if s := os.Getenv("GATEWAY_BENCH_SYNCHRONOUS"); s != "" {
+		return s
+	}
+	return "full"
 }
