@@ -316,7 +316,7 @@ func (u *run) dial(ctx context.Context, lease gateway.Lease, dev gateway.Device,
 	r := u.r
 	u.seq++
 	a := gateway.Attempt{ID: gateway.NewID("a_"), VerificationID: u.v.ID, Seq: u.seq, Channel: gateway.ChannelPSTN,
-		RoomID: lease.RoomID, DeviceID: dev.ID, StartedAt: r.Now()}
+		RoomID: lease.RoomID, DeviceID: dev.ID, StartedAt: r.Now(), Tries: 1}
 	until := r.Now().Add(ring + r.OwnerTTL)
 	v, _, err := r.Record.Transition(ctx, u.v.ID, gateway.Transition{
 		From:         []gateway.State{gateway.StateRouting, gateway.StateQueued, gateway.StateDialling},
