@@ -469,19 +469,9 @@ func (u *run) inboundConnect(ctx context.Context, a gateway.Attempt) {
 	}
 	summary := u.close(&a, gateway.ResultConnected, "")
 	until := r.Now().Add(r.MaxCall)
-	v, _, err := r.Record.Transition(ctx, u.v.ID, gateway.Transition{
-		From:         []gateway.State{gateway.StateDialling},
-		To:           gateway.StateConnected,
-		Attempt:      &a,
-		AttemptEvent: u.attemptEvent(a, summary),
-		Set: func(v *gateway.Verification) {
-			v.DeviceID, v.Channel = a.DeviceID, gateway.ChannelPSTN
-			v.Owner, v.OwnerUntil = InboundOwner, &until
-		},
-		Event: gateway.Event{Type: gateway.EventState, AttemptID: a.ID, Instance: r.Instance,
-			Message: "connected on pstn: the operations room answered the caller",
-			Data:    map[string]string{"channel": string(gateway.ChannelPSTN), "device": a.DeviceID}},
-	})
+	t := u.connection(a, summary, func(v *gateway.Verification) { v.Owner, v.OwnerUntil = InboundOwner, &until })
+	t.Event.Message = "connected on pstn: the operations room answered the caller"
+	v, _, err := r.Record.Transition(ctx, u.v.ID, t)
 	if err != nil {
 		u.transitionFailed(ctx, err)
 		return
@@ -514,12 +504,7 @@ func (u *run) callEnded(ctx context.Context, a gateway.Attempt) {
 // Advice999, which is the officer's).
 func (u *run) failPublic(ctx context.Context, why string) {
 	r := u.r
-	v, _, err := r.Record.Transition(ctx, u.v.ID, gateway.Transition{
-		From:  []gateway.State{gateway.StateRouting, gateway.StateQueued, gateway.StateDialling},
-		To:    gateway.StateFailed,
-		Set:   func(v *gateway.Verification) { v.Reason = why },
-		Event: gateway.Event{Type: gateway.EventState, Instance: r.Instance, Message: why},
-	})
+	v, _, err := r.Record.Transition(ctx, u.v.ID, u.failure(why, why))
 	if err != nil {
 		u.transitionFailed(ctx, err)
 		if v, err = r.Record.Verification(ctx, u.v.ID); err == nil {
