@@ -138,7 +138,7 @@ func (in *Inbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // answerLeg answers a leg's status callback: 204 once recorded (also for
 // an unknown verification: Twilio can do nothing about it), 400 for a bad
-// form.
+// form, 503 when the store cannot write now (Twilio sends it again).
 func (in *Inbound) answerLeg(w http.ResponseWriter, err error, log logrus.FieldLogger) {
 	switch code := gateway.ErrorCode(err); {
 	case err == nil, code == gateway.ENOTFOUND:
@@ -147,7 +147,7 @@ func (in *Inbound) answerLeg(w http.ResponseWriter, err error, log logrus.FieldL
 		httpx.WriteError(w, err)
 	default:
 		log.WithError(err).Error("twilio inbound leg callback not recorded")
-		httpx.WriteError(w, gateway.Errorf(gateway.EINTERNAL, "the callback could not be recorded"))
+		httpx.WriteNotRecorded(w, err)
 	}
 }
 
