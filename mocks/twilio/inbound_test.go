@@ -2,6 +2,7 @@ package twilio_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -93,5 +94,58 @@ func TestCallInRefused(t *testing.T) {
 	c, err := f.CallIn(context.Background(), "+447700900777", "+442079460101")
 	if err == nil || !strings.Contains(err.Error(), "403") || c.Status() != "completed" {
 		t.Fatalf("refused: %v, status %s", err, c.Status())
+	}
+}
+
+// POST /fake/inbound places a call as CallIn does; GET shows it; the
+// hangup form ends it.
+func TestInboundEndpoint(t *testing.T) {
+	f := twilio.New(accountSID, authToken)
+	f.Step = time.Millisecond
+	defer f.Close()
+	gw := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/xml")
+		fmt.Fprint(w, `<Response><Say>hold</Say><Pause length="600"/></Response>`)
+	}))
+	defer gw.Close()
+	f.SetVoiceURL(gw.URL)
+	fake := httptest.NewServer(f)
+	defer fake.Close()
+	post := func(body string) (int, twilio.InboundView) {
+		resp, err := http.Post(fake.URL+twilio.InboundPath, "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var v twilio.InboundView
+		_ = json.NewDecoder(resp.Body).Decode(&v)
+		return resp.StatusCode, v
+	}
+	status, v := post(`{"from":"+447700900777","to":"+442079460101"}`)
+	if status != http.StatusCreated || v.SID == "" || v.Status != "in-progress" {
+		t.Fatalf("POST: %d %+v", status, v)
+	}
+	if status, _ := post(`{"from":"+447700900777","to":"not a number"}`); status != http.StatusBadRequest {
+		t.Fatalf("a bad number: %d, want 400", status)
+	}
+	if status, got := post(`{"sid":"` + v.SID + `","hangup":true}`); status != http.StatusOK || got.SID != v.SID {
+		t.Fatalf("hangup: %d %+v", status, got)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		resp, err := http.Get(fake.URL + twilio.InboundPath + "?sid=" + v.SID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got twilio.InboundView
+		_ = json.NewDecoder(resp.Body).Decode(&got)
+		resp.Body.Close()
+		if got.Status == "completed" && slices.Equal(got.Said, []string{"hold"}) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the hangup: %+v", got)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
