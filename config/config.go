@@ -71,7 +71,7 @@ type Config struct {
 	BreakerFailures int           `envconfig:"BREAKER_FAILURES" default:"5" desc:"consecutive failures of a provider that open its circuit breaker"`
 	BreakerCooldown time.Duration `envconfig:"BREAKER_COOLDOWN" default:"30s" desc:"how long an open circuit breaker skips its provider before probing it again"`
 
-	Twilio   Twilio   `envconfig:"TWILIO" desc:"Twilio: PSTN voice calls (the last resort) and Twilio Video (webrtc). Enabled by GATEWAY_TWILIO_ACCOUNT_SID, GATEWAY_TWILIO_AUTH_TOKEN and GATEWAY_TWILIO_FROM_NUMBER; Video also needs GATEWAY_TWILIO_API_KEY_SID and GATEWAY_TWILIO_API_KEY_SECRET"`
+	Twilio   Twilio   `envconfig:"TWILIO" desc:"Twilio: PSTN voice calls (the last resort), Twilio Video (webrtc) and receipts by SMS. Enabled by GATEWAY_TWILIO_ACCOUNT_SID, GATEWAY_TWILIO_AUTH_TOKEN and GATEWAY_TWILIO_FROM_NUMBER; Video also needs GATEWAY_TWILIO_API_KEY_SID and GATEWAY_TWILIO_API_KEY_SECRET"`
 	Zoom     Zoom     `envconfig:"ZOOM" desc:"Zoom: meetings through a Server-to-Server OAuth app. Enabled by GATEWAY_ZOOM_ACCOUNT_ID, GATEWAY_ZOOM_CLIENT_ID, GATEWAY_ZOOM_CLIENT_SECRET and GATEWAY_ZOOM_WEBHOOK_SECRET"`
 	Meet     Meet     `envconfig:"MEET" desc:"Meet: Google Meet spaces through the Meet REST API. Enabled by GATEWAY_MEET_CLIENT_ID, GATEWAY_MEET_CLIENT_SECRET and GATEWAY_MEET_REFRESH_TOKEN; without them Meet calls go through the device agent"`
 	Teams    Teams    `envconfig:"TEAMS" desc:"Teams: Microsoft Teams online meetings through Microsoft Graph. Enabled by GATEWAY_TEAMS_TENANT_ID, GATEWAY_TEAMS_CLIENT_ID, GATEWAY_TEAMS_CLIENT_SECRET and GATEWAY_TEAMS_USER_ID; without them Teams calls go through the device agent"`
@@ -87,7 +87,10 @@ type Twilio struct {
 	APIKeySecret string `envconfig:"API_KEY_SECRET" desc:"Twilio API key secret for Video access tokens" secret:"true"`
 	APIURL       string `envconfig:"API_URL" default:"https://api.twilio.com" desc:"Twilio REST API base URL"`
 	VideoURL     string `envconfig:"VIDEO_URL" default:"https://video.twilio.com" desc:"Twilio Video API base URL"`
-	VideoSDKURL  string `envconfig:"VIDEO_SDK_URL" default:"https://sdk.twilio.com/js/video/releases/2.36.0/twilio-video.min.js" desc:"where the join page of Twilio Video calls loads the Twilio Video JavaScript SDK from; its origin is allowed by the page's Content-Security-Policy"`
+	// Receipts by SMS (with the account; see Receipts).
+	SMSFrom             string `envconfig:"SMS_FROM" desc:"E.164 number receipts sent by SMS come from; empty for GATEWAY_TWILIO_FROM_NUMBER"`
+	MessagingServiceSID string `envconfig:"MESSAGING_SERVICE_SID" desc:"Twilio Messaging Service SID (MG...) that sends receipts by SMS instead of a number"`
+	VideoSDKURL         string `envconfig:"VIDEO_SDK_URL" default:"https://sdk.twilio.com/js/video/releases/2.36.0/twilio-video.min.js" desc:"where the join page of Twilio Video calls loads the Twilio Video JavaScript SDK from; its origin is allowed by the page's Content-Security-Policy"`
 }
 
 // Enabled reports whether any of Twilio's credentials is set; Validate
@@ -150,6 +153,9 @@ type WhatsApp struct {
 	VerifyToken   string `envconfig:"VERIFY_TOKEN" desc:"token Meta echoes when subscribing the webhook" credential:"true" secret:"true"`
 	APIURL        string `envconfig:"API_URL" default:"https://graph.facebook.com" desc:"Graph API base URL"`
 	APIVersion    string `envconfig:"API_VERSION" default:"v23.0" desc:"Graph API version"`
+	// Receipts by WhatsApp.
+	ReceiptTemplate string `envconfig:"RECEIPT_TEMPLATE" desc:"name of an approved WhatsApp template with two body parameters, the reference and the receipt's link, for receipts by WhatsApp; empty: no receipts by WhatsApp"`
+	ReceiptLanguage string `envconfig:"RECEIPT_LANGUAGE" default:"en_GB" desc:"language code of the receipt template"`
 }
 
 // Enabled reports whether any of WhatsApp's credentials is set; Validate

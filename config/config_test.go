@@ -90,7 +90,7 @@ func TestDefaults(t *testing.T) {
 		Zoom:              Zoom{UserID: "me", APIURL: "https://api.zoom.us", OAuthURL: "https://zoom.us"},
 		Meet:              Meet{APIURL: "https://meet.googleapis.com", TokenURL: "https://oauth2.googleapis.com/token"},
 		Teams:             Teams{GraphURL: "https://graph.microsoft.com", LoginURL: "https://login.microsoftonline.com"},
-		WhatsApp:          WhatsApp{APIURL: "https://graph.facebook.com", APIVersion: "v23.0"},
+		WhatsApp:          WhatsApp{APIURL: "https://graph.facebook.com", APIVersion: "v23.0", ReceiptLanguage: "en_GB"},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", c, want)
@@ -318,6 +318,11 @@ func TestBadValues(t *testing.T) {
 		{"Twilio SDK URL not http", "GATEWAY_TWILIO_VIDEO_SDK_URL=sdk.twilio.com/js/video/releases/2.36.0/twilio-video.min.js", "GATEWAY_TWILIO_VIDEO_SDK_URL", "absolute"},
 		{"Twilio SDK URL javascript", "GATEWAY_TWILIO_VIDEO_SDK_URL=javascript:alert(1)", "GATEWAY_TWILIO_VIDEO_SDK_URL", "http or https"},
 		{"Twilio API key without secret", "GATEWAY_TWILIO_API_KEY_SID=SK0123456789abcdef0123456789abcdef", "GATEWAY_TWILIO_API_KEY_SECRET", "missing"},
+		{"SMS from a number that is none", "GATEWAY_TWILIO_SMS_FROM=020 7946 0999", "GATEWAY_TWILIO_SMS_FROM", "E.164"},
+		{"Messaging Service SID", "GATEWAY_TWILIO_MESSAGING_SERVICE_SID=MG1", "GATEWAY_TWILIO_MESSAGING_SERVICE_SID", "MG and 32"},
+		{"SMS without the account", "GATEWAY_TWILIO_SMS_FROM=+442079460999", "GATEWAY_TWILIO_ACCOUNT_SID", "receipts by SMS"},
+		{"receipt template name", "GATEWAY_WHATSAPP_RECEIPT_TEMPLATE=Receipt Template", "GATEWAY_WHATSAPP_RECEIPT_TEMPLATE", "lower-case"},
+		{"receipt template without the Cloud API", "GATEWAY_WHATSAPP_RECEIPT_TEMPLATE=receipt", "GATEWAY_WHATSAPP_PHONE_NUMBER_ID", "receipts by WhatsApp"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -351,6 +356,12 @@ func TestGoodValues(t *testing.T) {
 		{"Twilio in full", append(slices.Clone(valid),
 			"GATEWAY_TWILIO_ACCOUNT_SID=AC0123456789abcdef0123456789abcdef", "GATEWAY_TWILIO_AUTH_TOKEN=t",
 			"GATEWAY_TWILIO_FROM_NUMBER=+442079460999", "GATEWAY_TWILIO_API_KEY_SID=SK0123456789abcdef0123456789abcdef", "GATEWAY_TWILIO_API_KEY_SECRET=s")},
+		{"receipts by SMS and WhatsApp", append(slices.Clone(valid),
+			"GATEWAY_TWILIO_ACCOUNT_SID=AC0123456789abcdef0123456789abcdef", "GATEWAY_TWILIO_AUTH_TOKEN=t",
+			"GATEWAY_TWILIO_FROM_NUMBER=+442079460999", "GATEWAY_TWILIO_SMS_FROM=+447700900999",
+			"GATEWAY_TWILIO_MESSAGING_SERVICE_SID=MG0123456789abcdef0123456789abcdef",
+			"GATEWAY_WHATSAPP_PHONE_NUMBER_ID=1", "GATEWAY_WHATSAPP_TOKEN=t", "GATEWAY_WHATSAPP_APP_SECRET=s", "GATEWAY_WHATSAPP_VERIFY_TOKEN=v",
+			"GATEWAY_WHATSAPP_RECEIPT_TEMPLATE=safe_connection_receipt", "GATEWAY_WHATSAPP_RECEIPT_LANGUAGE=en")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

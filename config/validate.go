@@ -88,6 +88,7 @@ func (c Config) Validate(demo bool) error {
 
 	c.validateServer(&p)
 	c.validateProviders(&p)
+	c.validateReceipts(&p)
 	return p.err()
 }
 
@@ -276,5 +277,28 @@ func (c Config) validatePublic(p *problems) {
 	}
 	if c.CallerKey != "" && len(c.CallerKey) < 32 {
 		p.add(v("CALLER_KEY"), "too short: give at least 32 random characters (openssl rand -hex 32)")
+	}
+}
+
+// validateReceipts checks the settings of receipts sent by message.
+func (c Config) validateReceipts(p *problems) {
+	t, w := c.Twilio, c.WhatsApp
+	if t.SMSFrom != "" && !e164.MatchString(t.SMSFrom) {
+		p.add("GATEWAY_TWILIO_SMS_FROM", "%q is not an E.164 number ('+' and 8 to 15 digits)", t.SMSFrom)
+	}
+	if t.MessagingServiceSID != "" && !regexp.MustCompile(`^MG[0-9a-fA-F]{32}$`).MatchString(t.MessagingServiceSID) {
+		p.add("GATEWAY_TWILIO_MESSAGING_SERVICE_SID", "a Messaging Service SID is MG and 32 hexadecimal digits")
+	}
+	if (t.SMSFrom != "" || t.MessagingServiceSID != "") && !t.Enabled() {
+		p.add("GATEWAY_TWILIO_ACCOUNT_SID", "missing: receipts by SMS need the Twilio account (GATEWAY_TWILIO_ACCOUNT_SID, GATEWAY_TWILIO_AUTH_TOKEN, GATEWAY_TWILIO_FROM_NUMBER)")
+	}
+	if w.ReceiptTemplate != "" && !regexp.MustCompile(`^[a-z0-9_]{1,512}$`).MatchString(w.ReceiptTemplate) {
+		p.add("GATEWAY_WHATSAPP_RECEIPT_TEMPLATE", "a template name has only lower-case letters, digits and underscores")
+	}
+	if w.ReceiptTemplate != "" && !w.Enabled() {
+		p.add("GATEWAY_WHATSAPP_PHONE_NUMBER_ID", "missing: receipts by WhatsApp need the Cloud API (GATEWAY_WHATSAPP_PHONE_NUMBER_ID, GATEWAY_WHATSAPP_TOKEN, GATEWAY_WHATSAPP_APP_SECRET, GATEWAY_WHATSAPP_VERIFY_TOKEN)")
+	}
+	if w.ReceiptTemplate != "" && !regexp.MustCompile(`^[a-z]{2,3}(_[A-Z]{2})?$`).MatchString(w.ReceiptLanguage) {
+		p.add("GATEWAY_WHATSAPP_RECEIPT_LANGUAGE", "%q is not a template language code such as en_GB", w.ReceiptLanguage)
 	}
 }

@@ -33,7 +33,6 @@ const DefaultInboundPause = 5 * time.Second
 var (
 	verificationID = regexp.MustCompile(`^v_[A-Za-z0-9_-]{1,64}$`)
 	accountSID     = regexp.MustCompile(`^AC[0-9a-fA-F]{32}$`)
-	e164           = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
 )
 
 // What she hears.

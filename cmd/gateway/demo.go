@@ -125,7 +125,7 @@ func (d *demo) startProviders(ctx context.Context) error {
 	}
 	d.providers = append(d.providers, wf.Close)
 	m.Config.WhatsApp = config.WhatsApp{PhoneNumberID: "100000000000001", Token: "demo-token", AppSecret: "demo-app-secret",
-		VerifyToken: "demo-verify", APIURL: wu, APIVersion: "v23.0"}
+		VerifyToken: "demo-verify", APIURL: wu, APIVersion: "v23.0", ReceiptTemplate: "safe_connection_receipt", ReceiptLanguage: "en_GB"}
 	return nil
 }
 

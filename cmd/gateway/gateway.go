@@ -146,6 +146,7 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 
 	srv := httpapi.NewServer(r, st)
+	m.wireReceipts(srv, log)
 	srv.Logger = log
 	srv.MaxBody = cfg.MaxBody
 	srv.Rooms = m.Rooms
