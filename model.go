@@ -1,6 +1,9 @@
 package gateway
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"maps"
 	"slices"
 	"time"
@@ -245,6 +248,15 @@ type Outcome struct {
 	At         time.Time     `json:"at"`
 }
 
+// Origin is who asked for a verification.
+type Origin string
+
+// The origins. Append only.
+const (
+	OriginOfficer Origin = "officer" // the officer app asked (the stored origin of a verification from before origins)
+	OriginPublic  Origin = "public"  // a member of the public called a room's published number
+)
+
 // Verification is one encounter from request to outcome.
 type Verification struct {
 	ID          string     `json:"id"`
@@ -259,7 +271,7 @@ type Verification struct {
 	JoinURL     string     `json:"join_url,omitempty"`
 	Reason      string     `json:"reason,omitempty"` // why it failed, was cancelled or closed
 	Outcome     *Outcome   `json:"outcome,omitempty"`
-	RequestedBy string     `json:"requested_by"` // token ID of the officer app
+	RequestedBy string     `json:"requested_by"` // token ID of the officer app; for a public call "public:" + the room ID
 	CreatedAt   time.Time  `json:"created_at"`
 	UpdatedAt   time.Time  `json:"updated_at"`
 	Deadline    time.Time  `json:"deadline"` // the end of the time budget
@@ -268,18 +280,28 @@ type Verification struct {
 	OwnerUntil  *time.Time `json:"-"`               // when the owner's hold lapses unless renewed
 	Lease       *Lease     `json:"lease,omitempty"` // the device claim it holds, if any
 	QueuedAt    *time.Time `json:"queued_at,omitempty"`
+	Origin      Origin     `json:"origin"` // who asked: empty reads as OriginOfficer
 	// Fingerprint identifies the request that made it (Request.Fingerprint):
 	// kept with its idempotency key, so that the key used again with another
 	// request is refused (see VerificationStore.CreateVerification). Stores
 	// keep it and do not read it back.
 	Fingerprint string `json:"-"`
+	// A public caller's number is kept only masked to its last 3 digits
+	// (MaskCaller) and as a keyed hash (HashCaller), never in clear; both
+	// are empty for an officer's request and for a withheld number.
+	Caller     string `json:"caller,omitempty"`
+	CallerHash string `json:"-"`
 }
 
-// NeverConnected reports whether v ended without its call ever connecting:
-// it failed, or the officer cancelled it before it connected. Such a
-// verification is flagged to its room: an officer who opens a check and
-// abandons it is what a supervisor must see.
+// NeverConnected reports whether v, an officer's request, ended without its
+// call ever connecting: it failed, or the officer cancelled it before it
+// connected. Such a verification is flagged to its room: an officer who
+// opens a check and abandons it is what a supervisor must see. A public
+// caller who hung up is not an officer abandoning a check.
 func (v Verification) NeverConnected() bool {
+	if v.Origin == OriginPublic {
+		return false
+	}
 	if v.State != StateFailed && v.State != StateCancelled {
 		return false
 	}
@@ -292,6 +314,34 @@ func (v Verification) NeverConnected() bool {
 		}
 	}
 	return true
+}
+
+// MaskCaller is a caller's number as the record may show it: its last 3
+// digits after a fixed run of dots, whatever its length ("•••••••123"); ""
+// for a number with fewer than 3 digits (withheld, "anonymous").
+func MaskCaller(number string) string {
+	var digits []byte
+	for i := 0; i < len(number); i++ {
+		if c := number[i]; c >= '0' && c <= '9' {
+			digits = append(digits, c)
+		}
+	}
+	if len(digits) < 3 {
+		return ""
+	}
+	return "•••••••" + string(digits[len(digits)-3:])
+}
+
+// HashCaller is a caller's number as a keyed hash: hex HMAC-SHA256 under
+// key, so that calls from one number can be linked without the number
+// being kept. "" for an empty number or key.
+func HashCaller(key []byte, number string) string {
+	if number == "" || len(key) == 0 {
+		return ""
+	}
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(number))
+	return hex.EncodeToString(m.Sum(nil))
 }
 
 // AttemptResult is how an attempt ended.

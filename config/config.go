@@ -66,6 +66,7 @@ type Config struct {
 	PublicBurst    int    `envconfig:"PUBLIC_BURST" default:"10" desc:"number checks and receipt lookups one client address may make at once"`
 	TrustedProxies string `envconfig:"TRUSTED_PROXIES" desc:"comma-separated addresses or CIDR networks of the reverse proxies in front of the gateway, whose GATEWAY_CLIENT_IP_HEADER names the client; empty trusts none"`
 	ClientIPHeader string `envconfig:"CLIENT_IP_HEADER" default:"X-Forwarded-For" desc:"the header a trusted proxy gives the client's address in (X-Forwarded-For, or one such as X-Real-IP)"`
+	CallerKey      string `envconfig:"CALLER_KEY" desc:"the key (at least 32 characters) of the keyed hash a public caller's number is kept as; empty: a key generated once into the data directory (caller.key), which instances sharing a store must share" secret:"true"`
 
 	BreakerFailures int           `envconfig:"BREAKER_FAILURES" default:"5" desc:"consecutive failures of a provider that open its circuit breaker"`
 	BreakerCooldown time.Duration `envconfig:"BREAKER_COOLDOWN" default:"30s" desc:"how long an open circuit breaker skips its provider before probing it again"`

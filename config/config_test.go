@@ -403,6 +403,10 @@ func TestProviderSections(t *testing.T) {
 			func(c Config) bool { return c.Teams.Enabled() }, []string{"GATEWAY_TEAMS_USER_ID"}},
 		{"WhatsApp in full", []string{"GATEWAY_WHATSAPP_PHONE_NUMBER_ID=1", "GATEWAY_WHATSAPP_TOKEN=t", "GATEWAY_WHATSAPP_APP_SECRET=a", "GATEWAY_WHATSAPP_VERIFY_TOKEN=v"},
 			func(c Config) bool { return c.WhatsApp.Enabled() }, nil},
+		{"a caller key too short", []string{"GATEWAY_CALLER_KEY=short"},
+			func(c Config) bool { return c.CallerKey == "short" }, []string{"GATEWAY_CALLER_KEY"}},
+		{"a caller key", []string{"GATEWAY_CALLER_KEY=" + strings.Repeat("k", 32)},
+			func(c Config) bool { return len(c.CallerKey) == 32 }, nil},
 		{"WhatsApp without the app secret", []string{"GATEWAY_WHATSAPP_PHONE_NUMBER_ID=1", "GATEWAY_WHATSAPP_TOKEN=t", "GATEWAY_WHATSAPP_VERIFY_TOKEN=v"},
 			func(c Config) bool { return c.WhatsApp.Enabled() }, []string{"GATEWAY_WHATSAPP_APP_SECRET"}},
 	}

@@ -275,6 +275,9 @@ func (c Config) validatePublic(p *problems) {
 	if c.TrustedProxies != "" && !regexp.MustCompile(`^[A-Za-z0-9-]{1,64}$`).MatchString(c.ClientIPHeader) {
 		p.add(v("CLIENT_IP_HEADER"), "%q is not a header name", c.ClientIPHeader)
 	}
+	if c.CallerKey != "" && len(c.CallerKey) < 32 {
+		p.add(v("CALLER_KEY"), "too short: give at least 32 random characters (openssl rand -hex 32)")
+	}
 }
 
 // validateReceipts checks the settings of receipts sent by message.

@@ -20,6 +20,8 @@ type VerificationView struct {
 	ID        string          `json:"id"`
 	Reference string          `json:"reference"`
 	State     gateway.State   `json:"state"`
+	Origin    gateway.Origin  `json:"origin"`           // officer, or public: a member of the public called the room
+	Caller    string          `json:"caller,omitempty"` // a public caller's number, masked to its last 3 digits
 	Room      string          `json:"room"`
 	Device    string          `json:"device"`   // the device that connected
 	Channel   gateway.Channel `json:"channel"`  // the channel that connected
@@ -59,6 +61,8 @@ func NewVerificationView(v gateway.Verification) VerificationView {
 		ID:        v.ID,
 		Reference: v.Reference,
 		State:     v.State,
+		Origin:    v.Origin,
+		Caller:    v.Caller,
 		Room:      v.RoomID,
 		Device:    v.DeviceID,
 		Channel:   v.Channel,
@@ -69,8 +73,11 @@ func NewVerificationView(v gateway.Verification) VerificationView {
 		Deadline:  v.Deadline,
 		Attempts:  make([]AttemptView, 0, len(v.Attempts)),
 	}
-	if v.State == gateway.StateFailed {
-		out.Advice = gateway.Advice999
+	if out.Origin == "" {
+		out.Origin = gateway.OriginOfficer
+	}
+	if v.State == gateway.StateFailed && out.Origin == gateway.OriginOfficer {
+		out.Advice = gateway.Advice999 // the officer's: a public caller was told by phone
 	}
 	if o := v.Outcome; o != nil {
 		out.Outcome = &OutcomeView{Outcome: o.Result, Supervisor: o.Supervisor, Note: o.Note, At: o.At}

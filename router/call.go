@@ -15,21 +15,7 @@ func (u *run) connect(ctx context.Context, a *gateway.Attempt, lease *gateway.Le
 	r := u.r
 	ended := *a
 	summary := u.close(&ended, gateway.ResultConnected, "")
-	v, ev, err := r.Record.Transition(ctx, u.v.ID, gateway.Transition{
-		From:         []gateway.State{gateway.StateDialling},
-		To:           gateway.StateConnected,
-		Attempt:      &ended,
-		AttemptEvent: u.attemptEvent(ended, summary),
-		Set: func(v *gateway.Verification) {
-			v.DeviceID, v.Channel = dev.ID, a.Channel
-			if a.JoinURL != "" {
-				v.JoinURL = a.JoinURL
-			}
-		},
-		Event: gateway.Event{Type: gateway.EventState, AttemptID: a.ID, Instance: r.Instance,
-			Message: fmt.Sprintf("connected on %s", a.Channel),
-			Data:    map[string]string{"channel": string(a.Channel), "device": dev.ID}},
-	})
+	v, ev, err := r.Record.Transition(ctx, u.v.ID, u.connection(ended, summary, nil))
 	if err != nil {
 		// Cancelled while it connected: end the call.
 		u.transitionFailed(ctx, err)
@@ -49,6 +35,31 @@ func (u *run) connect(ctx context.Context, a *gateway.Attempt, lease *gateway.Le
 	u.log.WithField("channel", a.Channel).Info("connected")
 	u.hold(ctx, *a, lease, dev, p, ev.Seq)
 	return connected
+}
+
+// connection is the move from dialling to connected with ended, the
+// attempt that connected (its event's message summary): the verification
+// takes the attempt's device, channel and join link, then set's changes
+// (set may be nil).
+func (u *run) connection(ended gateway.Attempt, summary string, set func(*gateway.Verification)) gateway.Transition {
+	return gateway.Transition{
+		From:         []gateway.State{gateway.StateDialling},
+		To:           gateway.StateConnected,
+		Attempt:      &ended,
+		AttemptEvent: u.attemptEvent(ended, summary),
+		Set: func(v *gateway.Verification) {
+			v.DeviceID, v.Channel = ended.DeviceID, ended.Channel
+			if ended.JoinURL != "" {
+				v.JoinURL = ended.JoinURL
+			}
+			if set != nil {
+				set(v)
+			}
+		},
+		Event: gateway.Event{Type: gateway.EventState, AttemptID: ended.ID, Instance: u.r.Instance,
+			Message: fmt.Sprintf("connected on %s", ended.Channel),
+			Data:    map[string]string{"channel": string(ended.Channel), "device": ended.DeviceID}},
+	}
 }
 
 // holdResumed takes up a connected call left by a stopped instance: if the

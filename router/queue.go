@@ -129,12 +129,19 @@ func (q *queue) serve(ctx context.Context) {
 		}
 		return
 	}
+	var public map[string]time.Time // read once, when a device is free
 	for _, w := range ws {
 		if ctx.Err() != nil {
 			return
 		}
 		if !anyFree(free, w.run.rooms) {
 			continue
+		}
+		if public == nil {
+			public = q.r.publicWaiting(ctx)
+		}
+		if t, ok := public[w.run.room.ID]; ok && t.Before(w.at) {
+			continue // a public caller waiting for the room came first: her call takes the device
 		}
 		c, ok := w.run.tryClaim(ctx)
 		if !ok {

@@ -373,19 +373,24 @@ func (u *run) ended(ctx context.Context) bool {
 
 func (u *run) fail(ctx context.Context, why string) {
 	r := u.r
-	v, _, err := r.Record.Transition(ctx, u.v.ID, gateway.Transition{
-		From: []gateway.State{gateway.StateRouting, gateway.StateQueued, gateway.StateDialling},
-		To:   gateway.StateFailed,
-		Set:  func(v *gateway.Verification) { v.Reason = why },
-		Event: gateway.Event{Type: gateway.EventState, Instance: r.Instance,
-			Message: why + ". " + gateway.Advice999},
-	})
+	v, _, err := r.Record.Transition(ctx, u.v.ID, u.failure(why, why+". "+gateway.Advice999))
 	if err != nil {
 		u.transitionFailed(ctx, err)
 		return
 	}
 	u.log.WithField("reason", why).Warn("verification failed")
 	r.Observer.Finished(v)
+}
+
+// failure is the move of a live verification to failed for why, recorded
+// with msg.
+func (u *run) failure(why, msg string) gateway.Transition {
+	return gateway.Transition{
+		From:  []gateway.State{gateway.StateRouting, gateway.StateQueued, gateway.StateDialling},
+		To:    gateway.StateFailed,
+		Set:   func(v *gateway.Verification) { v.Reason = why },
+		Event: gateway.Event{Type: gateway.EventState, Instance: u.r.Instance, Message: msg},
+	}
 }
 
 func (u *run) transitionFailed(ctx context.Context, err error) {

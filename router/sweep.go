@@ -3,6 +3,8 @@ package router
 import (
 	"context"
 	"time"
+
+	"github.com/safeconnection/gateway"
 )
 
 // sweepLoop frees expired leases and takes over orphaned verifications,
@@ -40,6 +42,12 @@ func (r *Router) Sweep(ctx context.Context) {
 		return
 	}
 	for _, v := range orphans {
+		if v.Origin == gateway.OriginPublic {
+			// Driven by her call's webhooks, never by a run: its hold
+			// lapsed because her call stopped asking.
+			r.inboundLapsed(ctx, v)
+			continue
+		}
 		r.start(v.ID, true)
 	}
 }

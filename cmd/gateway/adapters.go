@@ -104,6 +104,9 @@ func (m *Main) wireAdapters(_ context.Context, log logrus.FieldLogger) error {
 		adapters = append(adapters, guard("twilio", v))
 		twilioHooks.Handle(pstn.PathVoice, v.Webhook())
 		twilioHooks.Handle(pstn.PathVoice+"/", v.Webhook())
+		if err := m.wireInbound(twilioHooks, v); err != nil { // the public's calls to the rooms' numbers
+			return err
+		}
 		if t.VideoEnabled() {
 			tv := twiliovideo.New(t.AccountSID, t.AuthToken, t.APIKeySID, t.APIKeySecret, m.PublicURL())
 			tv.APIURL, tv.SDKURL, tv.MaxCall = t.VideoURL, t.VideoSDKURL, cfg.MaxCall

@@ -32,6 +32,8 @@ type demo struct {
 	agents map[string]*simagent.Agent
 	// faults serves the fakes and the fault control endpoint.
 	faults *demoFaults
+	// twilio is the fake Twilio, which places the public's calls.
+	twilio *faketwilio.Fake
 }
 
 func newDemo(m *Main) *demo {
@@ -107,6 +109,8 @@ func (d *demo) startProviders(ctx context.Context) error {
 		return err
 	}
 	d.providers = append(d.providers, twf.Close)
+	d.twilio = twf
+	demoVoiceURL(twf, public)
 	// Join links open the gateway's page, which loads the fake's SDK: a
 	// browser joins the fake's room as it would Twilio's.
 	m.Config.Twilio = config.Twilio{AccountSID: sid, AuthToken: token, FromNumber: "+442079460000",

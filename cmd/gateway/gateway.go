@@ -174,6 +174,7 @@ func (m *Main) Open(ctx context.Context) error {
 	handler := srv.Handler()
 	if m.demo != nil {
 		handler = m.demo.faults.handler(handler, st, log) // POST /demo/faults/...
+		handler = m.demo.callRooms(handler)               // POST /demo/call-room/{room}
 	}
 	m.http = &http.Server{
 		Handler:           handler,

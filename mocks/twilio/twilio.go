@@ -54,7 +54,7 @@ type Request struct {
 // Delivery is one callback the fake posted to the gateway.
 type Delivery struct {
 	URL    string     // the callback URL as the gateway gave it (and as signed)
-	Kind   string     // "call", "bridge", "dial-action" or "room"
+	Kind   string     // "call", "bridge", "dial-action", "room", or for a call from the public "voice" and "redirect"
 	Event  string     // the status callback event: "initiated", "ringing", "answered", "completed", "room-created", ...
 	Form   url.Values // the parameters posted
 	Status int        // the gateway's HTTP status; 0 when the post failed
@@ -121,6 +121,7 @@ type Fake struct {
 	connects    []Connect
 	msgs        messageBook
 	life        *fault.Life
+	inbound     inbound // calls from the public to the account's numbers (inbound.go)
 }
 
 // New returns a fake Twilio for one account. By default both phones answer,
@@ -225,7 +226,7 @@ var (
 // ServeHTTP serves the Calls and Rooms APIs, and the fake SDK and its
 // endpoints.
 func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if f.serveBrowser(w, r) {
+	if f.serveBrowser(w, r) || f.serveInbound(w, r) {
 		return
 	}
 	form, _ := f.readRequest(r)
@@ -369,6 +370,13 @@ func (f *Fake) post(kind, event, rawURL string, form url.Values) {
 	if rawURL == "" || fault.Off(&f.Webhooks) {
 		return
 	}
+	f.deliver(kind, event, rawURL, form)
+}
+
+// deliver posts a signed form to rawURL as Twilio does (through the
+// webhook base when one is set), records the delivery and returns it with
+// the answer's body (at most fault.MaxAnswer bytes).
+func (f *Fake) deliver(kind, event, rawURL string, form url.Values) (Delivery, []byte) {
 	target := rawURL
 	f.mu.Lock()
 	base := f.webhookBase
@@ -384,8 +392,10 @@ func (f *Fake) post(kind, event, rawURL string, form url.Values) {
 	header.Set("Content-Type", "application/x-www-form-urlencoded")
 	header.Set("User-Agent", "TwilioProxy/1.1")
 	header.Set("X-Twilio-Signature", Sign(f.AuthToken, rawURL, form))
-	status, _, err := fault.Post(f.life.Context(), f.HTTPClient, target, header, []byte(form.Encode()))
-	fault.Delivered(&f.Webhooks, Delivery{URL: rawURL, Kind: kind, Event: event, Form: form, Status: status, Err: err})
+	status, body, err := fault.Post(f.life.Context(), f.HTTPClient, target, header, []byte(form.Encode()))
+	d := Delivery{URL: rawURL, Kind: kind, Event: event, Form: form, Status: status, Err: err}
+	fault.Delivered(&f.Webhooks, d)
+	return d, body
 }
 
 // ---- Calls ----

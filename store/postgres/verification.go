@@ -25,7 +25,7 @@ const verificationFrom = ` FROM verifications v
 // verificationCols are the columns scanVerification reads.
 const verificationCols = `v.id, v.reference, v.state, v.officer, v.lat, v.lon, v.contacts, v.room_id,
 	v.device_id, v.channel, v.join_url, v.reason, v.outcome, v.requested_by, v.created_at, v.updated_at,
-	v.deadline, v.owner, v.owner_until, v.queued_at,
+	v.deadline, v.owner, v.owner_until, v.queued_at, v.origin, v.caller, v.caller_hash,
 	l.id, l.room_id, l.lease_holder, l.fence, l.lease_claimed_at, l.lease_expires_at`
 
 // scanVerification reads one row of verificationCols, without attempts.
@@ -40,7 +40,7 @@ func scanVerification(row pgx.Row) (gateway.Verification, error) {
 	)
 	err := row.Scan(&v.ID, &v.Reference, &v.State, &officer, &v.Location.Lat, &v.Location.Lon, &contacts, &v.RoomID,
 		&v.DeviceID, &v.Channel, &v.JoinURL, &v.Reason, &outcome, &v.RequestedBy, &v.CreatedAt, &v.UpdatedAt,
-		&deadline, &v.Owner, &v.OwnerUntil, &v.QueuedAt,
+		&deadline, &v.Owner, &v.OwnerUntil, &v.QueuedAt, &v.Origin, &v.Caller, &v.CallerHash,
 		&lDevice, &lRoom, &lHolder, &lFence, &lClaimed, &lExpires)
 	if err != nil {
 		return gateway.Verification{}, err
@@ -205,6 +205,9 @@ func (s *Store) CreateVerification(ctx context.Context, v gateway.Verification, 
 	if v.State == "" {
 		v.State = gateway.StateRouting
 	}
+	if v.Origin == "" {
+		v.Origin = gateway.OriginOfficer
+	}
 	var key, hash *string
 	if idempotencyKey != "" {
 		key = &idempotencyKey
@@ -245,12 +248,13 @@ func (s *Store) CreateVerification(ctx context.Context, v gateway.Verification, 
 	err = s.tx(ctx, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, `INSERT INTO verifications (id, reference, state, officer, lat, lon, contacts, room_id,
 			device_id, channel, join_url, reason, outcome, requested_by, idempotency_key, created_at, updated_at,
-			deadline, owner, owner_until, queued_at, request_hash)
+			deadline, owner, owner_until, queued_at, request_hash, origin, caller, caller_hash)
 			VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7::jsonb, $8, $9, $10, $11, $12, $13::jsonb, $14, $15,
-				coalesce($16, clock_timestamp()), coalesce($17, $16, clock_timestamp()), $18, $19, $20, $21, $22)`,
+				coalesce($16, clock_timestamp()), coalesce($17, $16, clock_timestamp()), $18, $19, $20, $21, $22, $23, $24, $25)`,
 			v.ID, v.Reference, string(v.State), officer, v.Location.Lat, v.Location.Lon, contacts, v.RoomID,
 			v.DeviceID, string(v.Channel), v.JoinURL, v.Reason, outcome, v.RequestedBy, key,
-			timePtr(v.CreatedAt), timePtr(v.UpdatedAt), timePtr(v.Deadline), v.Owner, utcPtr(v.OwnerUntil), utcPtr(v.QueuedAt), hash)
+			timePtr(v.CreatedAt), timePtr(v.UpdatedAt), timePtr(v.Deadline), v.Owner, utcPtr(v.OwnerUntil), utcPtr(v.QueuedAt), hash,
+			string(v.Origin), v.Caller, v.CallerHash)
 		if err != nil {
 			return err
 		}

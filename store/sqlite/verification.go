@@ -17,7 +17,7 @@ import (
 // clock.
 const verificationSelect = `SELECT v.id, v.reference, v.state, v.officer, v.lat, v.lon, v.contacts, v.room_id,
 	v.device_id, v.channel, v.join_url, v.reason, v.outcome, v.requested_by, v.created_at, v.updated_at,
-	v.deadline, v.owner, v.owner_until, v.queued_at,
+	v.deadline, v.owner, v.owner_until, v.queued_at, v.origin, v.caller, v.caller_hash,
 	c.device_id, c.room_id, c.holder, c.fence, c.claimed_at, c.expires_at
 FROM verifications v
 LEFT JOIN claims c ON c.id = (SELECT id FROM claims
@@ -37,7 +37,7 @@ func scanVerification(row interface{ Scan(...any) error }) (gateway.Verification
 	)
 	err := row.Scan(&v.ID, &v.Reference, &v.State, &officer, &v.Location.Lat, &v.Location.Lon, &contacts, &v.RoomID,
 		&v.DeviceID, &v.Channel, &v.JoinURL, &v.Reason, &outcome, &v.RequestedBy, &created, &updated,
-		&deadline, &v.Owner, &ownerUntil, &queuedAt,
+		&deadline, &v.Owner, &ownerUntil, &queuedAt, &v.Origin, &v.Caller, &v.CallerHash,
 		&lDevice, &lRoom, &lHolder, &lFence, &lClaimed, &lExpires)
 	if err != nil {
 		return v, err
@@ -241,6 +241,7 @@ func asStored(v, read gateway.Verification) (gateway.Verification, error) {
 		return v, err
 	}
 	v.ID, v.CreatedAt, v.RequestedBy, v.Attempts, v.Lease = read.ID, read.CreatedAt, read.RequestedBy, read.Attempts, read.Lease
+	v.Origin, v.Caller, v.CallerHash = read.Origin, read.Caller, read.CallerHash
 	v.UpdatedAt = storedTime(v.UpdatedAt)
 	v.Deadline = storedTime(v.Deadline)
 	v.OwnerUntil, v.QueuedAt = storedTimePtr(v.OwnerUntil), storedTimePtr(v.QueuedAt)
@@ -322,11 +323,12 @@ const (
 	// taken finds a verification with the ID or the (non-empty) reference.
 	taken = "SELECT id FROM verifications WHERE id = ? OR (reference = ? AND reference != '')"
 	// insertVerification writes the columns of verificationValues, then the
-	// ID, requester, idempotency key, request's fingerprint and creation.
+	// ID, requester, idempotency key, request's fingerprint, creation,
+	// origin and caller.
 	insertVerification = `INSERT INTO verifications (reference, state, officer, lat, lon, contacts, room_id,
 		device_id, channel, join_url, reason, outcome, deadline, owner, owner_until, queued_at, updated_at,
-		id, requested_by, idempotency_key, request_hash, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+		id, requested_by, idempotency_key, request_hash, created_at, origin, caller, caller_hash)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 )
 
 // CreateVerification stores a new verification with its first event (its
@@ -344,6 +346,9 @@ func (s *Store) CreateVerification(ctx context.Context, v gateway.Verification, 
 	}
 	if v.State == "" {
 		v.State = gateway.StateRouting
+	}
+	if v.Origin == "" {
+		v.Origin = gateway.OriginOfficer
 	}
 	var (
 		out     gateway.Verification
@@ -393,7 +398,8 @@ func (s *Store) CreateVerification(ctx context.Context, v gateway.Verification, 
 				hash = v.Fingerprint
 			}
 		}
-		if _, err := tx.ExecContext(ctx, insertVerification, append(vals, v.ID, v.RequestedBy, key, hash, v.CreatedAt.UnixNano())...); err != nil {
+		if _, err := tx.ExecContext(ctx, insertVerification, append(vals, v.ID, v.RequestedBy, key, hash, v.CreatedAt.UnixNano(),
+			v.Origin, v.Caller, v.CallerHash)...); err != nil {
 			return err
 		}
 		ev.VerificationID, ev.State = v.ID, v.State

@@ -65,6 +65,7 @@ func Run(t *testing.T, open func(t testing.TB) gateway.Store) {
 		{"VerificationsFilter", testVerificationsFilter},
 		{"VerificationLease", testVerificationLease},
 		{"Ownership", testOwnership},
+		{"Origin", testOrigin},
 		{"Tokens", testTokens},
 		{"Orders", testOrders},
 		{"Bus", testBus},

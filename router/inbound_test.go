@@ -1,0 +1,274 @@
+package router_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/safeconnection/gateway"
+)
+
+// pstnDevice adds a device in the room with its own number.
+func (e *env) pstnDevice(id, room string, n int) gateway.Device {
+	e.t.Helper()
+	d, err := e.store.CreateDevice(context.Background(), gateway.Device{ID: id, RoomID: room, Name: id,
+		Number: fmt.Sprintf("+4477009005%02d", n)})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return d
+}
+
+// callIn is a call from the public to the room's published number.
+func (e *env) callIn(room, sid string) gateway.InboundStep {
+	e.t.Helper()
+	rm, _ := e.rooms.Room(room)
+	s, err := e.r.Inbound(context.Background(), gateway.InboundCall{CallSID: sid, To: rm.Number,
+		Caller: gateway.MaskCaller("+447700900123"), CallerHash: gateway.HashCaller([]byte("k"), "+447700900123")})
+	if err != nil {
+		e.t.Fatalf("Inbound: %v", err)
+	}
+	return s
+}
+
+func wantStep(t testing.TB, s gateway.InboundStep, err error, kind gateway.StepKind) gateway.InboundStep {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("step: %v", err)
+	}
+	if s.Kind != kind {
+		t.Fatalf("step %s (%+v), want %s", s.Kind, s, kind)
+	}
+	return s
+}
+
+func (e *env) lease(dev string) *gateway.Lease {
+	e.t.Helper()
+	d, err := e.store.Device(context.Background(), dev)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return d.Lease
+}
+
+func TestInboundAnswered(t *testing.T) {
+	e := newEnv(t)
+	e.pstnDevice("AS-1", "AS", 1) // another room: not rung while the room has a device free
+	d := e.pstnDevice("AW-1", "AW", 2)
+	s := e.callIn("AW", "CA01")
+	wantStep(t, s, nil, gateway.StepDial)
+	if !s.Greet || s.Room.ID != "AW" || s.Number != d.Number || s.Timeout <= 0 || s.AttemptID == "" {
+		t.Fatalf("first step %+v: want the greeting, then AW-1's number rung", s)
+	}
+	v := s.Verification
+	if v.Origin != gateway.OriginPublic || v.Caller != "•••••••123" || v.CallerHash == "" || v.Officer != (gateway.Officer{}) ||
+		v.RequestedBy != "public:AW" || v.State != gateway.StateDialling {
+		t.Fatalf("verification %+v", v)
+	}
+	if l := e.lease("AW-1"); l == nil || l.Holder != v.ID {
+		t.Fatalf("AW-1 lease %+v, want held by %s", l, v.ID)
+	}
+	// The same webhook again (a retry) rings the same device, nothing new.
+	again := stepOf(t, gateway.StepDial)(e.r.Inbound(context.Background(), gateway.InboundCall{CallSID: "CA01", To: s.Room.Number}))
+	if again.Verification.ID != v.ID || again.AttemptID != s.AttemptID {
+		t.Fatalf("retry: %+v, want the same verification and attempt", again)
+	}
+
+	ctx := context.Background()
+	if err := e.r.InboundLeg(ctx, v.ID, s.AttemptID, "in-progress"); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := e.store.Verification(ctx, v.ID)
+	if got.State != gateway.StateConnected || got.Channel != gateway.ChannelPSTN || got.DeviceID != "AW-1" ||
+		len(got.Attempts) != 1 || got.Attempts[0].Result != gateway.ResultConnected {
+		t.Fatalf("after the answer: %+v", got)
+	}
+	if l := e.lease("AW-1"); l == nil || time.Until(l.ExpiresAt) < time.Minute {
+		t.Fatalf("AW-1 lease %+v, want held for the call", l)
+	}
+	if err := e.r.InboundLeg(ctx, v.ID, s.AttemptID, "completed"); err != nil {
+		t.Fatal(err)
+	}
+	if l := e.lease("AW-1"); l != nil {
+		t.Fatalf("AW-1 still leased after the call ended: %+v", l)
+	}
+	end := stepOf(t, gateway.StepEnd)(e.r.InboundDialed(ctx, v.ID, s.AttemptID, "completed", true))
+	if end.Verification.State != gateway.StateConnected {
+		t.Fatalf("after the dial: %s, want connected awaiting the outcome", end.Verification.State)
+	}
+	out, err := e.r.RecordOutcome(ctx, v.ID, gateway.Outcome{Result: gateway.OutcomeVerified, Supervisor: "PS 42"})
+	if err != nil || out.State != gateway.StateVerified || out.Origin != gateway.OriginPublic {
+		t.Fatalf("outcome: %+v, %v", out, err)
+	}
+}
+
+// stepOf checks a step is of the kind and returns it.
+func stepOf(t testing.TB, kind gateway.StepKind) func(gateway.InboundStep, error) gateway.InboundStep {
+	return func(s gateway.InboundStep, err error) gateway.InboundStep {
+		t.Helper()
+		return wantStep(t, s, err, kind)
+	}
+}
+
+func TestInboundNoAnswerNextDevice(t *testing.T) {
+	e := newEnv(t)
+	e.pstnDevice("AW-1", "AW", 1)
+	e.pstnDevice("AW-2", "AW", 2)
+	ctx := context.Background()
+	first := stepOf(t, gateway.StepDial)(e.callIn("AW", "CA02"), nil)
+	id := first.Verification.ID
+	second := stepOf(t, gateway.StepDial)(e.r.InboundDialed(ctx, id, first.AttemptID, "no-answer", false))
+	if second.Number == first.Number || second.AttemptID == first.AttemptID || second.Greet {
+		t.Fatalf("after no answer: %+v, want the other device rung", second)
+	}
+	// Busy too: the neighbours have none; both tried, so she waits.
+	wait := stepOf(t, gateway.StepWait)(e.r.InboundDialed(ctx, id, second.AttemptID, "busy", false))
+	if wait.Position != 1 {
+		t.Fatalf("position %d, want 1", wait.Position)
+	}
+	v, _ := e.store.Verification(ctx, id)
+	if len(v.Attempts) != 2 || v.Attempts[0].Result != gateway.ResultNoAnswer || v.Attempts[1].Result != gateway.ResultRejected ||
+		v.Attempts[0].DeviceID == v.Attempts[1].DeviceID || v.State != gateway.StateQueued {
+		t.Fatalf("record: %s %+v", v.State, v.Attempts)
+	}
+	for _, dev := range []string{"AW-1", "AW-2"} {
+		if l := e.lease(dev); l != nil {
+			t.Fatalf("%s still leased: %+v", dev, l)
+		}
+	}
+	// Waiting, she is rung again on a device that did not answer before
+	// rather than kept waiting while it is free.
+	stepOf(t, gateway.StepDial)(e.r.InboundWait(ctx, id))
+}
+
+func TestInboundQueuedInArrivalOrder(t *testing.T) {
+	e := newEnv(t)
+	e.pstnDevice("AW-1", "AW", 1)
+	ctx := context.Background()
+	busy, _, err := e.store.Claim(ctx, gateway.ClaimRequest{RoomIDs: []string{"AW"}, Channel: gateway.ChannelPSTN, Holder: "v_other", TTL: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := stepOf(t, gateway.StepWait)(e.callIn("AW", "CA0A"), nil)
+	b := stepOf(t, gateway.StepWait)(e.callIn("AW", "CA0B"), nil)
+	if !a.Greet || a.Position != 1 || b.Position != 2 {
+		t.Fatalf("positions %d and %d, want 1 and 2", a.Position, b.Position)
+	}
+	if err := e.store.Release(ctx, busy, "done"); err != nil {
+		t.Fatal(err)
+	}
+	// The second caller asks first: the first is still waiting, so she keeps waiting.
+	if s := stepOf(t, gateway.StepWait)(e.r.InboundWait(ctx, b.Verification.ID)); s.Position != 2 {
+		t.Fatalf("second caller's position %d, want 2", s.Position)
+	}
+	if l := e.lease("AW-1"); l != nil {
+		t.Fatalf("AW-1 claimed out of turn: %+v", l)
+	}
+	first := stepOf(t, gateway.StepDial)(e.r.InboundWait(ctx, a.Verification.ID))
+	if l := e.lease("AW-1"); l == nil || l.Holder != a.Verification.ID || first.Greet {
+		t.Fatalf("AW-1 lease %+v, want the first caller's", l)
+	}
+	// The first is now ringing: the second is next.
+	if s := stepOf(t, gateway.StepWait)(e.r.InboundWait(ctx, b.Verification.ID)); s.Position != 1 {
+		t.Fatalf("second caller's position %d, want 1", s.Position)
+	}
+}
+
+func TestInboundBudgetSpent(t *testing.T) {
+	e := newEnv(t)
+	e.r.Budget = 200 * time.Millisecond
+	s := stepOf(t, gateway.StepWait)(e.callIn("AW", "CA03"), nil) // no device at all
+	time.Sleep(250 * time.Millisecond)
+	give := stepOf(t, gateway.StepGiveUp)(e.r.InboundWait(context.Background(), s.Verification.ID))
+	if give.Verification.State != gateway.StateFailed || give.Verification.Reason == "" {
+		t.Fatalf("after the budget: %+v", give.Verification)
+	}
+	// Asking again says the same.
+	stepOf(t, gateway.StepGiveUp)(e.r.InboundWait(context.Background(), s.Verification.ID))
+}
+
+func TestInboundUnknownNumber(t *testing.T) {
+	e := newEnv(t)
+	_, err := e.r.Inbound(context.Background(), gateway.InboundCall{CallSID: "CA04", To: "+442079469999"})
+	if gateway.ErrorCode(err) != gateway.ENOTFOUND {
+		t.Fatalf("a number no room publishes: %v, want ENOTFOUND", err)
+	}
+	v, _, err := e.store.CreateVerification(context.Background(), gateway.Verification{ID: "v_officer", RoomID: "AW",
+		RequestedBy: "t_officer", Deadline: time.Now().Add(time.Minute)}, "", gateway.Event{Type: gateway.EventState})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.r.InboundWait(context.Background(), v.ID); gateway.ErrorCode(err) != gateway.ENOTFOUND {
+		t.Fatalf("an officer's verification as a public call: %v, want ENOTFOUND", err)
+	}
+}
+
+// A public call is never taken over as an officer's request: when it stops
+// asking (she hung up), the sweeper ends it and frees its device.
+func TestInboundHungUpNotTakenOver(t *testing.T) {
+	e := newEnv(t)
+	e.r.OwnerTTL = 200 * time.Millisecond
+	e.pstnDevice("AW-1", "AW", 1)
+	e.open()
+	ringing := stepOf(t, gateway.StepDial)(e.callIn("AW", "CA06"), nil)
+	waiting := stepOf(t, gateway.StepWait)(e.callIn("AW", "CA05"), nil)
+	for _, id := range []string{waiting.Verification.ID, ringing.Verification.ID} {
+		v := e.waitFor(10*time.Second, id, gateway.StateFailed)
+		evs, _ := e.store.Events(context.Background(), id, 0, 0)
+		for _, ev := range evs {
+			if contains(ev.Message, "taken over") {
+				t.Fatalf("%s taken over: %q", id, ev.Message)
+			}
+		}
+		if v.Reason == "" {
+			t.Fatalf("%s failed without a reason", id)
+		}
+	}
+	if l := e.lease("AW-1"); l != nil {
+		t.Fatalf("AW-1 still leased after her call ended: %+v", l)
+	}
+}
+
+// The officers' queue serves in arrival order with the public's: an
+// officer queued after a public caller waiting for the same room does not
+// take the device that frees.
+func TestInboundBeforeOfficerInQueue(t *testing.T) {
+	e := newEnv(t)
+	ft, _ := fake(gateway.ChannelFaceTime, func() gateway.Reporter { return e.r }, never)
+	if err := e.r.Register(ft); err != nil {
+		t.Fatal(err)
+	}
+	e.r.Budget = 20 * time.Second
+	e.r.OwnerTTL = 2 * time.Second
+	d := e.device("AW-1", "AW", gateway.ChannelFaceTime)
+	if _, err := e.store.UpdateDevice(context.Background(), d.ID, func(d *gateway.Device) error { d.Number = "+447700900501"; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	busy, _, err := e.store.Claim(ctx, gateway.ClaimRequest{RoomIDs: []string{"AW"}, Channel: gateway.ChannelPSTN, Holder: "v_other", TTL: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.open()
+	her := stepOf(t, gateway.StepWait)(e.callIn("AW", "CA07"), nil)
+	v := e.request(trafalgar, contact(gateway.ChannelFaceTime))
+	e.wait(v.ID, gateway.StateQueued)
+	if err := e.store.Release(ctx, busy, "done"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond) // ten polls of the officers' queue
+	hist, err := e.store.ClaimHistory(ctx, "AW-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range hist {
+		if c.Holder == v.ID {
+			t.Fatalf("AW-1 claimed for the officer while the caller who came first waits: %+v", hist)
+		}
+	}
+	s := stepOf(t, gateway.StepDial)(e.r.InboundWait(ctx, her.Verification.ID))
+	if l := e.lease("AW-1"); l == nil || l.Holder != s.Verification.ID {
+		t.Fatalf("AW-1 lease %+v, want hers", l)
+	}
+}
