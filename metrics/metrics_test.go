@@ -16,9 +16,9 @@ func TestExposition(t *testing.T) {
 	m := metrics.New(func(context.Context) (map[string]int, error) {
 		return map[string]int{"AW": 2, "AS": 0}, nil
 	}, func() int { return 3 })
-	m.AttemptEnded(gateway.ChannelZoom, gateway.ResultNotPlaced, 2*time.Second)
-	m.AttemptEnded(gateway.ChannelWhatsApp, gateway.ResultConnected, 300*time.Millisecond)
-	m.Connected(gateway.ChannelWhatsApp, 2500*time.Millisecond)
+	m.AttemptEnded(gateway.Channel("zoom"), gateway.ResultNotPlaced, 2*time.Second)
+	m.AttemptEnded(gateway.Channel("whatsapp"), gateway.ResultConnected, 300*time.Millisecond)
+	m.Connected(gateway.Channel("whatsapp"), 2500*time.Millisecond)
 	m.Finished(gateway.StateVerified)
 	m.BreakerState("zoom", "open")
 

@@ -14,11 +14,13 @@ import (
 	"time"
 
 	gojwt "github.com/golang-jwt/jwt/v5"
+
+	"github.com/safeconnection/gateway/adapters/twiliohook"
 )
 
 // DefaultSDKURL is where the join page loads the Twilio Video JavaScript
 // SDK from by default: Twilio's CDN, at a pinned release.
-const DefaultSDKURL = "https://sdk.twilio.com/js/video/releases/2.36.0/twilio-video.min.js"
+const DefaultSDKURL = twiliohook.DefaultSDKURL
 
 // PathJoin is where the join links point, under the gateway's public URL:
 // PathJoin + attempt ID + "?token=" + access token. JoinPage serves it.

@@ -55,7 +55,7 @@ func (a *Adapter) serveWebhook(w http.ResponseWriter, r *http.Request) {
 // callbackReport turns a verified room callback into a report. ok is false
 // for the events the gateway does not follow. Errors are EINVALID.
 func callbackReport(query, form url.Values, now time.Time) (rep gateway.Report, ok bool, err error) {
-	rep = gateway.Report{Channel: gateway.ChannelWebRTC, At: now}
+	rep = gateway.Report{Channel: Channel, At: now}
 	if id := query.Get("attempt"); id != "" {
 		if !attemptID.MatchString(id) {
 			return rep, false, gateway.Errorf(gateway.EINVALID, "bad attempt ID")

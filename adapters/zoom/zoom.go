@@ -106,8 +106,8 @@ func New(accountID, clientID, clientSecret, webhookSecret string) *Adapter {
 	}
 }
 
-// Channel returns gateway.ChannelZoom.
-func (a *Adapter) Channel() gateway.Channel { return gateway.ChannelZoom }
+// Channel returns the package's Channel.
+func (a *Adapter) Channel() gateway.Channel { return Channel }
 
 // meetingSettings are the settings of a gateway meeting: the officer may
 // join before the device, without a waiting room, both with video.

@@ -126,7 +126,7 @@ func testEnv(tb testing.TB, extra ...string) []string {
 // ends; its log is shown if the test failed.
 func startGateway(tb testing.TB, env []string, configure func(*config.Config)) *rig {
 	tb.Helper()
-	cfg, err := config.LoadDemo(env)
+	cfg, err := config.LoadDemo(env, providers.Sections()...)
 	if err != nil {
 		tb.Fatalf("configuration: %v", err)
 	}
@@ -254,10 +254,15 @@ type device struct {
 	secret  string // the agent's credential
 }
 
-// apps lists the channels the device has handles for.
+// apps lists the channels the device has handles for, in the providers'
+// order.
 func (d device) apps() []gateway.Channel {
+	channels, err := providers.Registry()
+	if err != nil {
+		panic(err) // the gateway's own list
+	}
 	var out []gateway.Channel
-	for _, c := range gateway.Channels {
+	for _, c := range channels.Channels() {
 		if d.Handles[c] != "" {
 			out = append(out, c)
 		}
@@ -285,7 +290,7 @@ func (g *rig) addDevice(tb testing.TB, room, number string, handles map[gateway.
 // facetimeWhatsApp are the handles of a handset with FaceTime and WhatsApp on
 // its number.
 func facetimeWhatsApp(number string) map[gateway.Channel]string {
-	return map[gateway.Channel]string{gateway.ChannelFaceTime: number, gateway.ChannelWhatsApp: number}
+	return map[gateway.Channel]string{gateway.Channel("facetime"): number, gateway.Channel("whatsapp"): number}
 }
 
 // always returns a script that behaves as b for every order.
