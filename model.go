@@ -165,6 +165,25 @@ type Verification struct {
 	QueuedAt    *time.Time `json:"queued_at,omitempty"`
 }
 
+// NeverConnected reports whether v ended without its call ever connecting:
+// it failed, or the officer cancelled it before it connected. Such a
+// verification is flagged to its room: an officer who opens a check and
+// abandons it is what a supervisor must see.
+func (v Verification) NeverConnected() bool {
+	if v.State != StateFailed && v.State != StateCancelled {
+		return false
+	}
+	if v.Channel != "" {
+		return false
+	}
+	for _, a := range v.Attempts {
+		if a.Result == ResultConnected {
+			return false
+		}
+	}
+	return true
+}
+
 // AttemptResult is how an attempt ended.
 type AttemptResult string
 

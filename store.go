@@ -84,7 +84,8 @@ type Transition struct {
 type VerificationFilter struct {
 	States []State // any of them; empty: all
 	RoomID string
-	Limit  int // 0: no limit
+	Since  time.Time // created at or after it; zero: any time
+	Limit  int       // 0: no limit
 }
 
 // VerificationStore keeps verifications, their attempts and their events.

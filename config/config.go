@@ -57,8 +57,17 @@ type Config struct {
 	MaxStreams        int           `envconfig:"MAX_STREAMS" default:"16" desc:"most event streams one credential may hold open at once; one more is answered 429"`
 	MetricsAddr       string        `envconfig:"METRICS_ADDR" desc:"host:port to serve /metrics on, apart from the API (a private interface, say); empty serves it at GATEWAY_ADDR"`
 	MetricsAuth       bool          `envconfig:"METRICS_AUTH" default:"false" desc:"true: /metrics at GATEWAY_ADDR needs an ops credential (Prometheus: authorization with a bearer credentials file)"`
-	BreakerFailures   int           `envconfig:"BREAKER_FAILURES" default:"5" desc:"consecutive failures of a provider that open its circuit breaker"`
-	BreakerCooldown   time.Duration `envconfig:"BREAKER_COOLDOWN" default:"30s" desc:"how long an open circuit breaker skips its provider before probing it again"`
+	// The public's pages: official numbers and receipts.
+	ForceName      string `envconfig:"FORCE_NAME" default:"Metropolitan Police" desc:"the police force's name, as the public's pages (official numbers, receipts) show it"`
+	NumberRegion   string `envconfig:"NUMBER_REGION" default:"GB" desc:"the region (ISO 3166 code) a number typed without its country code is read in, when the public checks a number"`
+	TimeZone       string `envconfig:"TIME_ZONE" default:"Europe/London" desc:"the time zone of the times receipts show"`
+	PublicRate     int    `envconfig:"PUBLIC_RATE" default:"20" desc:"number checks and receipt lookups a minute that one client address may make, after its burst; 0 turns the limit off"`
+	PublicBurst    int    `envconfig:"PUBLIC_BURST" default:"10" desc:"number checks and receipt lookups one client address may make at once"`
+	TrustedProxies string `envconfig:"TRUSTED_PROXIES" desc:"comma-separated addresses or CIDR networks of the reverse proxies in front of the gateway, whose GATEWAY_CLIENT_IP_HEADER names the client; empty trusts none"`
+	ClientIPHeader string `envconfig:"CLIENT_IP_HEADER" default:"X-Forwarded-For" desc:"the header a trusted proxy gives the client's address in (X-Forwarded-For, or one such as X-Real-IP)"`
+
+	BreakerFailures int           `envconfig:"BREAKER_FAILURES" default:"5" desc:"consecutive failures of a provider that open its circuit breaker"`
+	BreakerCooldown time.Duration `envconfig:"BREAKER_COOLDOWN" default:"30s" desc:"how long an open circuit breaker skips its provider before probing it again"`
 
 	// sections are the providers' sections (see Section), in the order
 	// Load was given them.

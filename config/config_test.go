@@ -77,6 +77,12 @@ func TestDefaults(t *testing.T) {
 		MaxHeaderBytes:    32768,
 		MaxConns:          4096,
 		MaxStreams:        16,
+		ForceName:         "Metropolitan Police",
+		NumberRegion:      "GB",
+		TimeZone:          "Europe/London",
+		PublicRate:        20,
+		PublicBurst:       10,
+		ClientIPHeader:    "X-Forwarded-For",
 		BreakerFailures:   5,
 		BreakerCooldown:   30 * time.Second,
 	}

@@ -2,12 +2,15 @@ package config
 
 import (
 	"net"
+	"net/netip"
 	"net/url"
 	"reflect"
 	"strconv"
 	"strings"
 	"time"
 	"unicode"
+
+	"regexp"
 )
 
 // Validate returns an *Error naming every missing or bad setting, or nil.
@@ -74,6 +77,7 @@ func (c Config) Validate(demo bool) error {
 	if c.MaxBody < 1024 || c.MaxBody > 64<<20 {
 		p.add(v("MAX_BODY"), "%d bytes is not between 1024 and 67108864", c.MaxBody)
 	}
+	c.validatePublic(&p)
 	if c.BreakerFailures < 1 || c.BreakerFailures > 1<<20 {
 		p.add(v("BREAKER_FAILURES"), "%d is not between 1 and 1048576", c.BreakerFailures)
 	}
@@ -160,4 +164,38 @@ func isLoopback(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// validatePublic checks the settings of the public's pages.
+func (c Config) validatePublic(p *problems) {
+	v := func(name string) string { return Prefix + "_" + name }
+	if n := strings.TrimSpace(c.ForceName); n == "" || len(n) > 80 {
+		p.add(v("FORCE_NAME"), "give the force's name, at most 80 characters")
+	}
+	if !regexp.MustCompile(`^[A-Za-z]{2}$`).MatchString(c.NumberRegion) {
+		p.add(v("NUMBER_REGION"), "%q is not a two-letter region code such as GB", c.NumberRegion)
+	}
+	if _, err := time.LoadLocation(c.TimeZone); err != nil || c.TimeZone == "" {
+		p.add(v("TIME_ZONE"), "%q is not a time zone such as Europe/London", c.TimeZone)
+	}
+	if c.PublicRate < 0 || c.PublicRate > 1000000 {
+		p.add(v("PUBLIC_RATE"), "%d is not between 0 and 1000000 a minute", c.PublicRate)
+	}
+	if c.PublicRate > 0 && (c.PublicBurst < 1 || c.PublicBurst > 10000) {
+		p.add(v("PUBLIC_BURST"), "%d is not between 1 and 10000", c.PublicBurst)
+	}
+	for _, f := range strings.Split(c.TrustedProxies, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if _, err := netip.ParsePrefix(f); err != nil {
+			if _, err := netip.ParseAddr(f); err != nil {
+				p.add(v("TRUSTED_PROXIES"), "%q is not an address or a CIDR network", f)
+			}
+		}
+	}
+	if c.TrustedProxies != "" && !regexp.MustCompile(`^[A-Za-z0-9-]{1,64}$`).MatchString(c.ClientIPHeader) {
+		p.add(v("CLIENT_IP_HEADER"), "%q is not a header name", c.ClientIPHeader)
+	}
 }

@@ -66,6 +66,8 @@ type VerificationReader interface {
 	// Events returns a verification's events with Seq > after, oldest
 	// first; limit 0 is no limit.
 	Events(ctx context.Context, verificationID string, after int64, limit int) ([]gateway.Event, error)
+	// Verifications lists verifications with their attempts, oldest first.
+	Verifications(ctx context.Context, f gateway.VerificationFilter) ([]gateway.Verification, error)
 }
 
 // OrderStore is the part of the store that keeps device agents' orders.
@@ -192,6 +194,9 @@ type Server struct {
 	// read timeout. Providers send their small bodies at once. Default:
 	// DefaultBodyTimeout; negative: none beyond the server's.
 	BodyTimeout time.Duration
+	// Public configures the pages for the public (official numbers,
+	// receipts); the zero value serves none.
+	Public Public
 	// MaxStreams caps the event streams open at once with one credential;
 	// one more is a 429. Default: DefaultMaxStreams; negative: no cap.
 	MaxStreams int
@@ -344,6 +349,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /v1/verifications/{id}/outcome", s.authed(s.recordOutcome, supervisor))
 	mux.Handle("POST /v1/verifications/{id}/cancel", s.authed(s.cancelVerification, officer))
 	mux.Handle("POST /v1/verifications/{id}/joined", s.authed(s.officerJoined, officer))
+	mux.Handle("GET /v1/flags", s.authed(s.listFlags, supervisor, ops))
 
 	// Device-agent protocol.
 	mux.Handle("POST /v1/agent/heartbeat", s.authed(s.agentHeartbeat, agent))
@@ -359,6 +365,9 @@ func (s *Server) Handler() http.Handler {
 	// Health and metrics.
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
+
+	// The public's pages.
+	s.routePublic(mux)
 	if s.Metrics != nil && s.MetricsAuth {
 		mux.Handle("GET /metrics", s.authed(func(w http.ResponseWriter, r *http.Request, _ gateway.Token) error {
 			s.Metrics.ServeHTTP(w, r)

@@ -23,6 +23,7 @@ type Metrics struct {
 	attemptS  *prometheus.HistogramVec
 	connect   *prometheus.HistogramVec
 	finished  *prometheus.CounterVec
+	never     *prometheus.CounterVec
 	breaker   *prometheus.GaugeVec
 	free      *prometheus.Desc
 	freeFn    func(context.Context) (map[string]int, error)
@@ -51,6 +52,10 @@ func New(free func(context.Context) (map[string]int, error), queued func() int) 
 		finished: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gateway_verifications_finished_total", Help: "Verifications by final state.",
 		}, []string{"state"}),
+		never: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gateway_verifications_never_connected_total",
+			Help: "Verifications that ended without their call connecting (failed, or cancelled by the officer before it connected), by room.",
+		}, []string{"room"}),
 		breaker: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "gateway_breaker_open", Help: "Circuit-breaker state by provider: 0 closed, 0.5 half-open, 1 open.",
 		}, []string{"provider"}),
@@ -60,7 +65,7 @@ func New(free func(context.Context) (map[string]int, error), queued func() int) 
 		queuedFn:  queued,
 		scrapeMax: 2 * time.Second,
 	}
-	m.Registry.MustRegister(m.attempts, m.attemptS, m.connect, m.finished, m.breaker, poolCollector{m},
+	m.Registry.MustRegister(m.attempts, m.attemptS, m.connect, m.finished, m.never, m.breaker, poolCollector{m},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -81,8 +86,14 @@ func (m *Metrics) Connected(ch gateway.Channel, sinceRequest time.Duration) {
 	m.connect.WithLabelValues(string(ch)).Observe(sinceRequest.Seconds())
 }
 
-// Finished counts a verification's final state.
-func (m *Metrics) Finished(s gateway.State) { m.finished.WithLabelValues(string(s)).Inc() }
+// Finished counts a verification's final state, and, by room, one that
+// never connected.
+func (m *Metrics) Finished(v gateway.Verification) {
+	m.finished.WithLabelValues(string(v.State)).Inc()
+	if v.NeverConnected() {
+		m.never.WithLabelValues(v.RoomID).Inc()
+	}
+}
 
 // BreakerState records a provider's circuit-breaker state ("closed",
 // "half-open" or "open").

@@ -19,7 +19,10 @@ func TestExposition(t *testing.T) {
 	m.AttemptEnded(gateway.Channel("zoom"), gateway.ResultNotPlaced, 2*time.Second)
 	m.AttemptEnded(gateway.Channel("whatsapp"), gateway.ResultConnected, 300*time.Millisecond)
 	m.Connected(gateway.Channel("whatsapp"), 2500*time.Millisecond)
-	m.Finished(gateway.StateVerified)
+	m.Finished(gateway.Verification{State: gateway.StateVerified, RoomID: "AW", Channel: gateway.Channel("whatsapp")})
+	m.Finished(gateway.Verification{State: gateway.StateCancelled, RoomID: "AW"})
+	m.Finished(gateway.Verification{State: gateway.StateFailed, RoomID: "AS", Attempts: []gateway.Attempt{{Result: gateway.ResultNoAnswer}}})
+	m.Finished(gateway.Verification{State: gateway.StateCancelled, RoomID: "AS", Channel: gateway.Channel("zoom")}) // cancelled once connected
 	m.BreakerState("zoom", "open")
 
 	srv := httptest.NewServer(m.Handler())
@@ -35,6 +38,9 @@ func TestExposition(t *testing.T) {
 		`gateway_attempts_total{channel="whatsapp",result="connected"} 1`,
 		`gateway_time_to_connect_seconds_count{channel="whatsapp"} 1`,
 		`gateway_verifications_finished_total{state="verified"} 1`,
+		`gateway_verifications_finished_total{state="cancelled"} 2`,
+		`gateway_verifications_never_connected_total{room="AW"} 1`,
+		`gateway_verifications_never_connected_total{room="AS"} 1`,
 		`gateway_breaker_open{provider="zoom"} 1`,
 		`gateway_free_devices{room="AW"} 2`,
 		`gateway_free_devices{room="AS"} 0`,

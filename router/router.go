@@ -47,8 +47,9 @@ type Observer interface {
 	// Connected is called when a verification connects, with the time from
 	// the request.
 	Connected(ch gateway.Channel, sinceRequest time.Duration)
-	// Finished is called when a verification reaches a final state.
-	Finished(s gateway.State)
+	// Finished is called when a verification reaches a final state, with
+	// the verification as it ended.
+	Finished(v gateway.Verification)
 }
 
 // LinkSender sends a meeting's join link by message.
@@ -330,7 +331,7 @@ func (r *Router) Cancel(ctx context.Context, id, by string) (gateway.Verificatio
 	if err != nil {
 		return v, r.ended(ctx, id, err, "cancelled")
 	}
-	r.Observer.Finished(gateway.StateCancelled)
+	r.Observer.Finished(v)
 	r.wake(ctx, id)
 	return v, nil
 }
@@ -362,7 +363,7 @@ func (r *Router) RecordOutcome(ctx context.Context, id string, o gateway.Outcome
 	if err != nil {
 		return v, r.ended(ctx, id, err, "given an outcome")
 	}
-	r.Observer.Finished(to)
+	r.Observer.Finished(v)
 	r.wake(ctx, id)
 	return v, nil
 }
@@ -395,4 +396,4 @@ type nopObserver struct{}
 
 func (nopObserver) AttemptEnded(gateway.Channel, gateway.AttemptResult, time.Duration) {}
 func (nopObserver) Connected(gateway.Channel, time.Duration)                           {}
-func (nopObserver) Finished(gateway.State)                                             {}
+func (nopObserver) Finished(gateway.Verification)                                      {}

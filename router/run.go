@@ -357,7 +357,7 @@ func (u *run) ended(ctx context.Context) bool {
 
 func (u *run) fail(ctx context.Context, why string) {
 	r := u.r
-	_, _, err := r.Store.Transition(ctx, u.v.ID, gateway.Transition{
+	v, _, err := r.Store.Transition(ctx, u.v.ID, gateway.Transition{
 		From: []gateway.State{gateway.StateRouting, gateway.StateQueued, gateway.StateDialling},
 		To:   gateway.StateFailed,
 		Set:  func(v *gateway.Verification) { v.Reason = why },
@@ -369,7 +369,7 @@ func (u *run) fail(ctx context.Context, why string) {
 		return
 	}
 	u.log.WithField("reason", why).Warn("verification failed")
-	r.Observer.Finished(gateway.StateFailed)
+	r.Observer.Finished(v)
 }
 
 func (u *run) transitionFailed(ctx context.Context, err error) {

@@ -159,6 +159,9 @@ func (m *Main) Open(ctx context.Context) error {
 	// read timeout, never in more.
 	srv.BodyTimeout = min(httpapi.DefaultBodyTimeout, cfg.ReadTimeout)
 	srv.MaxStreams = cfg.MaxStreams
+	if err := m.wirePublic(srv); err != nil {
+		return err
+	}
 	if cfg.MetricsAddr == "" {
 		srv.Metrics, srv.MetricsAuth = m.Metrics.Handler(), cfg.MetricsAuth
 	} else if err := m.serveMetrics(log); err != nil {

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -191,5 +192,56 @@ func Wait(ctx context.Context, expression string) error {
 			return fmt.Errorf("waiting for %s: %w", expression, ctx.Err())
 		case <-time.After(50 * time.Millisecond):
 		}
+	}
+}
+
+// EnvArtifacts names the variable that says where Screenshot saves its
+// pictures; without it they go to artifacts/ at the module's root (which
+// git ignores).
+const EnvArtifacts = "GATEWAY_ARTIFACTS"
+
+// Screenshot saves a picture of the whole page in the tab as
+// <test name>-<name>.png in the artifacts directory, and logs where.
+func Screenshot(tb testing.TB, ctx context.Context, name string) string {
+	tb.Helper()
+	dir := os.Getenv(EnvArtifacts)
+	if dir == "" {
+		root, err := moduleRoot()
+		if err != nil {
+			tb.Fatalf("screenshot: %v", err)
+		}
+		dir = filepath.Join(root, "artifacts")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		tb.Fatalf("screenshot: %v", err)
+	}
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // 100: PNG, not JPEG
+	if err != nil {
+		tb.Fatalf("screenshot: %v", err)
+	}
+	file := strings.NewReplacer("/", "-", " ", "_").Replace(tb.Name()) + "-" + name + ".png"
+	path := filepath.Join(dir, file)
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		tb.Fatalf("screenshot: %v", err)
+	}
+	tb.Logf("screenshot: %s", path)
+	return path
+}
+
+// moduleRoot is the directory of the go.mod above the working directory.
+func moduleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("no go.mod above the working directory")
+		}
+		dir = parent
 	}
 }

@@ -304,10 +304,15 @@ func (s *Store) Verifications(ctx context.Context, f gateway.VerificationFilter)
 	if f.Limit > 0 {
 		limit = &f.Limit
 	}
+	var since *time.Time
+	if !f.Since.IsZero() {
+		since = &f.Since
+	}
 	vs, err := loadVerifications(ctx, s.pool, `SELECT `+verificationCols+verificationFrom+`
 		WHERE (cardinality($1::text[]) = 0 OR v.state = ANY ($1::text[])) AND ($2 = '' OR v.room_id = $2)
+			AND ($4::timestamptz IS NULL OR v.created_at >= $4)
 		ORDER BY coalesce(v.queued_at, v.created_at), v.created_at, v.id
-		LIMIT $3`, states, f.RoomID, limit)
+		LIMIT $3`, states, f.RoomID, limit, since)
 	return vs, s.fail(op, err)
 }
 

@@ -449,8 +449,9 @@ func (s *Store) Verifications(ctx context.Context, f gateway.VerificationFilter)
 		vs, err = loadVerifications(ctx, tx, now, `
 			WHERE (?2 = 'null' OR ?2 = '[]' OR v.state IN (SELECT value FROM json_each(?2)))
 				AND (?3 = '' OR v.room_id = ?3)
+				AND v.created_at >= ?5
 			ORDER BY COALESCE(v.queued_at, v.created_at), v.created_at, v.id
-			LIMIT ?4`, states, f.RoomID, limit)
+			LIMIT ?4`, states, f.RoomID, limit, sinceNanos(f.Since))
 		return err
 	})
 	return vs, fail(op, err)
@@ -802,4 +803,13 @@ func (s *Store) Orphans(ctx context.Context) ([]gateway.Verification, error) {
 		return err
 	})
 	return vs, fail("sqlite.Orphans", err)
+}
+
+// sinceNanos is a filter's Since as stored times are: Unix nanoseconds, 0
+// for the zero time (any).
+func sinceNanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
 }

@@ -690,6 +690,9 @@ func testVerificationsFilter(t *testing.T, s gateway.Store) {
 		{gateway.VerificationFilter{RoomID: "r2"}, []string{"v3"}},
 		{gateway.VerificationFilter{RoomID: "r9"}, nil},
 		{gateway.VerificationFilter{States: []gateway.State{gateway.StateFailed}}, nil},
+		{gateway.VerificationFilter{Since: base.Add(3 * time.Minute)}, []string{"v5", "v3", "v4"}}, // created at or after, in queue order
+		{gateway.VerificationFilter{Since: base.Add(3*time.Minute + time.Millisecond), RoomID: "r1"}, []string{"v5", "v4"}},
+		{gateway.VerificationFilter{Since: base.Add(time.Hour)}, nil},
 	} {
 		vs, err := s.Verifications(c, tt.f)
 		must(t, err)

@@ -1,0 +1,117 @@
+package httpapi_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/chromedp"
+
+	"github.com/safeconnection/gateway"
+	"github.com/safeconnection/gateway/internal/chromium"
+)
+
+// TestPublicPagesInABrowser opens the public's pages in headless Chromium,
+// as a phone at night (a narrow screen, dark mode) and a desk screen: the
+// list of numbers, a number checked through its form, and a receipt looked
+// up through its form; it saves a screenshot of each.
+func TestPublicPagesInABrowser(t *testing.T) {
+	b := chromium.Start(t)
+	e := publicEnv(t, nil)
+	v := finished(t, e, &gateway.Outcome{Result: gateway.OutcomeVerified, Supervisor: "PS 42", Note: testNote, At: time.Now()}, time.Now())
+
+	for _, screen := range []struct {
+		name          string
+		width, height int64
+		dark          bool
+	}{
+		{"phone-dark", 390, 844, true},
+		{"desk", 1280, 900, false},
+	} {
+		t.Run(screen.name, func(t *testing.T) {
+			tab := b.Tab(t, screen.name)
+			ctx, cancel := context.WithTimeout(tab, 30*time.Second)
+			defer cancel()
+			scheme := "light"
+			if screen.dark {
+				scheme = "dark"
+			}
+			must(t, chromedp.Do(ctx, chromedp.EmulateViewport(screen.width, screen.height)))
+			must(t, chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+				_, err := cdp.Call(ctx, tg, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+					Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}},
+				})
+				return err
+			})))
+
+			// The official numbers.
+			must(t, chromedp.Do(ctx, chromedp.Navigate(e.URL+"/numbers")))
+			wantVisible(t, ctx, "h1", "Official operations room numbers")
+			wantVisible(t, ctx, "main", "Central West")
+			wantVisible(t, ctx, "main", "020 7946 0104")
+			wantVisible(t, ctx, "footer", "call 999")
+			chromium.Screenshot(t, ctx, "numbers")
+
+			// A number checked through the form: an official one, then a fake.
+			for _, c := range []struct{ typed, want, shot string }{
+				{"(020) 7946-0104", "Yes, this is an official number", "check-official"},
+				{"07700 900123", "No, this is not an official number", "check-fake"},
+			} {
+				must(t, chromedp.Do(ctx, chromedp.Navigate(e.URL+"/numbers")))
+				must(t, chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#number"), c.typed)))
+				must(t, chromedp.Do(ctx, chromedp.Submit(chromedp.CSS("#number"))))
+				wantVisible(t, ctx, "h1", c.want)
+				chromium.Screenshot(t, ctx, c.shot)
+			}
+
+			// The receipt, looked up as she would type it.
+			must(t, chromedp.Do(ctx, chromedp.Navigate(e.URL+"/receipt")))
+			must(t, chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#reference"), strings.ToLower(strings.ReplaceAll(v.Reference, "-", " ")))))
+			must(t, chromedp.Do(ctx, chromedp.Submit(chromedp.CSS("#reference"))))
+			wantVisible(t, ctx, "h1", "Receipt "+v.Reference)
+			wantVisible(t, ctx, ".answer", "The officer was verified.")
+			wantVisible(t, ctx, "dl", "Central West")
+			wantVisible(t, ctx, "dl", testCollar)
+			wantVisible(t, ctx, "dl", "PS 42")
+			text, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("body")))
+			must(t, err)
+			for _, secret := range []string{testWarrant, testHandle, testNote, testDevice} {
+				if strings.Contains(text, secret) {
+					t.Errorf("the receipt shows %q", secret)
+				}
+			}
+			chromium.Screenshot(t, ctx, "receipt")
+
+			// The stylesheet loaded (same origin, allowed by the CSP): the
+			// force's name has its rule under it.
+			styled, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`getComputedStyle(document.querySelector(".force")).borderBottomStyle === "solid"`))
+			must(t, err)
+			if !styled {
+				t.Errorf("the page's stylesheet did not apply; console:\n%s", strings.Join(b.Log(), "\n"))
+			}
+			for _, line := range b.Log() {
+				if strings.Contains(line, "Content Security Policy") || strings.Contains(line, "Refused") {
+					t.Errorf("the browser refused something: %s", line)
+				}
+			}
+		})
+	}
+}
+
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// wantVisible fails unless the element's text comes to hold want.
+func wantVisible(t testing.TB, ctx context.Context, selector, want string) {
+	t.Helper()
+	if _, err := chromium.WaitText(ctx, selector, want); err != nil {
+		t.Fatal(err)
+	}
+}
