@@ -43,8 +43,12 @@ func TestSectionReadAndChecked(t *testing.T) {
 	if s := signalSection.Get(c); s.Number != "+447700900001" || s.Key != "k" || s.Version != "v2" || !AnyCredential(s) {
 		t.Errorf("read %+v", s)
 	}
-	if f := c.LogFields(); f["GATEWAY_SIGNAL_KEY"] != "(set)" || f["GATEWAY_SIGNAL_NUMBER"] != "+447700900001" {
+	f := c.LogFields()
+	if f["GATEWAY_SIGNAL_KEY"] != "(set)" || f["GATEWAY_SIGNAL_NUMBER"] != "+447700900001" {
 		t.Errorf("log fields %v", f)
+	}
+	if len(f) != len(settings(&c)) {
+		t.Errorf("%d fields for %d settings", len(f), len(settings(&c)))
 	}
 
 	_, err = Load(append(slices.Clone(valid), "GATEWAY_SIGNAL_KEY=k", "GATEWAY_SIGNAL_API_URL=api", "GATEWAY_SIGNAL_VERSION=v0", "GATEWAY_SIGNAL_NUMBR=1"), signalSection)
