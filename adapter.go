@@ -41,6 +41,17 @@ type Adapter interface {
 	Place(ctx context.Context, leg Leg) (Placement, error)
 }
 
+// JoinSender delivers a meeting link to the ops-room device of a leg: the
+// meeting-style adapters (zoom, meet, teams, webrtc) hand the device its link
+// through one. The device-agent adapter implements it, and the WhatsApp
+// sender for devices without a live agent.
+type JoinSender interface {
+	// SendJoin tells the leg's device to open joinURL. Errors are the
+	// implementation's: *CallError or *Error (EUNAVAILABLE when the device
+	// cannot be told).
+	SendJoin(ctx context.Context, leg Leg, joinURL string) error
+}
+
 // Hanger is an optional adapter capability: end a leg that the router
 // abandons (not answered in time, cancelled, unknown outcome).
 type Hanger interface {

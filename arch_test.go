@@ -21,11 +21,13 @@ type pkg struct {
 	Dir        string
 	Name       string
 	Imports    []string
+	Deps       []string // every package it imports, directly or not
 	GoFiles    []string
 	Standard   bool
 }
 
-// listPackages runs `go list` over the module.
+// listPackages runs `go list` over the module (each package with its
+// transitive dependencies, as `go list -deps` finds them).
 func listPackages(t *testing.T) []pkg {
 	t.Helper()
 	out, err := exec.Command("go", "list", "-json", "./...").Output()
@@ -106,6 +108,114 @@ func TestImportDirection(t *testing.T) {
 			if own && strings.HasPrefix(them, "cmd") {
 				t.Errorf("%s imports the command %s", me, imp)
 			}
+		}
+	}
+}
+
+// The shared helper packages of adapters/ and mocks/: every other package
+// under them is a provider's (its adapter, or its fake).
+var (
+	adapterHelpers = []string{"adapters/httpx", "adapters/breaker", "adapters/oauth", "adapters/twiliohook", "adapters/internal/"}
+	mockHelpers    = []string{"mocks/fault", "mocks/bearer", "mocks/speccheck"}
+)
+
+func isOneOf(p string, list []string) bool {
+	for _, h := range list {
+		if p == h || (strings.HasSuffix(h, "/") && strings.HasPrefix(p, h)) {
+			return true
+		}
+	}
+	return false
+}
+
+// provider returns the provider package p belongs to ("adapters/zoom" for
+// adapters/zoom and below, likewise for mocks/zoom), or "" for the helpers,
+// the mocks' own package and everything else.
+func provider(p string) string {
+	for _, tree := range []string{"adapters/", "mocks/"} {
+		rest, ok := strings.CutPrefix(p, tree)
+		if !ok || rest == "" || isOneOf(p, adapterHelpers) || isOneOf(p, mockHelpers) {
+			continue
+		}
+		name, _, _ := strings.Cut(rest, "/")
+		return tree + name
+	}
+	return ""
+}
+
+// depViolations returns what is wrong with a package (me, relative to the
+// module) reaching deps, directly or not:
+//   - the domain package reaches only the standard library;
+//   - router reaches no adapter, HTTP layer, store implementation or fake,
+//     and not net/http;
+//   - a package under adapters/ reaches no provider's adapter but its own
+//     (the shared helpers are allowed);
+//   - a provider's fake, mocks/<provider>, reaches no package of the module
+//     but the domain and the fakes' own helpers (fault, bearer, speccheck).
+func depViolations(me string, deps []string) []string {
+	var out []string
+	for _, dep := range deps {
+		them := rel(dep)
+		own := strings.HasPrefix(dep, module)
+		switch {
+		case me == ".":
+			if !isStd(dep) {
+				out = append(out, "the domain package reaches "+dep+": it may reach only the standard library")
+			}
+		case me == "router" || strings.HasPrefix(me, "router/"):
+			if dep == "net/http" || (own && (strings.HasPrefix(them, "adapters/") || strings.HasPrefix(them, "httpapi") || strings.HasPrefix(them, "store/") || strings.HasPrefix(them, "mocks"))) {
+				out = append(out, me+" reaches "+dep+": the router knows no provider, no HTTP and no store implementation")
+			}
+		case strings.HasPrefix(me, "adapters/"):
+			if p := provider(them); own && p != "" && p != provider(me) && strings.HasPrefix(p, "adapters/") {
+				out = append(out, me+" reaches "+dep+": an adapter knows no other provider's adapter")
+			}
+		case provider(me) != "" && strings.HasPrefix(me, "mocks/"):
+			if own && them != "." && !isOneOf(them, mockHelpers) {
+				out = append(out, me+" reaches "+dep+": a provider's fake knows only the domain and the fakes' helpers")
+			}
+		}
+	}
+	return out
+}
+
+// TestTransitiveImports checks the import rules over every package a
+// package reaches, not only those it names (as tailscale's deptest does
+// with `go list -deps`): a rule kept by each import can still be broken
+// through a helper.
+func TestTransitiveImports(t *testing.T) {
+	for _, p := range listPackages(t) {
+		for _, v := range depViolations(rel(p.ImportPath), p.Deps) {
+			t.Error(v)
+		}
+	}
+}
+
+// TestDepViolations: the rules of TestTransitiveImports catch each kind of
+// violation, and pass what is allowed.
+func TestDepViolations(t *testing.T) {
+	for _, tt := range []struct {
+		me   string
+		deps []string
+		bad  int
+	}{
+		{".", []string{"errors", "net/http", "time"}, 0},
+		{".", []string{"errors", "github.com/sirupsen/logrus"}, 1},
+		{"router", []string{module, "context", "github.com/sirupsen/logrus"}, 0},
+		{"router", []string{module, "net/http"}, 1},
+		{"router", []string{module + "/adapters/httpx", module + "/store/sqlite"}, 2},
+		{"adapters/zoom", []string{module, module + "/adapters/httpx", module + "/adapters/oauth", module + "/adapters/internal/joinlink"}, 0},
+		{"adapters/zoom", []string{module + "/adapters/whatsapp"}, 1},
+		{"adapters/teams", []string{module + "/adapters/agent", module + "/adapters/zoom/sub"}, 2},
+		{"adapters/zoom/sub", []string{module + "/adapters/zoom"}, 0},
+		{"adapters/httpx", []string{module + "/adapters/pstn"}, 1},
+		{"mocks/zoom", []string{module, module + "/mocks/fault", module + "/mocks/bearer", "net/http"}, 0},
+		{"mocks/zoom", []string{module + "/mocks/twilio"}, 1},
+		{"mocks/twilio", []string{module + "/adapters/twiliohook", module + "/router"}, 2},
+		{"mocks/fault", []string{module}, 0},
+	} {
+		if got := depViolations(tt.me, tt.deps); len(got) != tt.bad {
+			t.Errorf("depViolations(%s, %v) = %q, want %d violations", tt.me, tt.deps, got, tt.bad)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"maps"
 	"slices"
 	"time"
 )
@@ -79,6 +80,112 @@ func (d Device) Channels() []Channel {
 
 // Fresh reports whether the device's heartbeat is newer than cutoff.
 func (d Device) Fresh(cutoff time.Time) bool { return !d.LastSeen.Before(cutoff) }
+
+// CheckCallable refuses a device that nothing can be called on: no number
+// and no handle. EINVALID.
+func (d Device) CheckCallable() error {
+	if d.Number == "" && len(d.Handles) == 0 {
+		return Errorf(EINVALID, "a device needs a number or at least one handle")
+	}
+	return nil
+}
+
+// DeviceChange is a change ops staff make to a device of the pool: a
+// rotation (a new name, number or handles: a handset swapped, its SIM
+// changed), taking it out of service or back, retiring it, or a new
+// credential for its agent. A nil field leaves the device's as it is; a nil
+// Handles leaves its handles, an empty one removes them all.
+//
+// What waits for the call to end: a change never touches the device's live
+// lease, so a call in progress goes on as it was placed, and the device's
+// new name, number, handles or status count from its next claim (out of
+// service or retired, it gets none). Only its agent's credentials change at
+// once (see Credentials).
+type DeviceChange struct {
+	Name    *string
+	Number  *string
+	Handles map[Channel]string
+	Status  *DeviceStatus
+	// RotateCredential issues the device's agent a new credential and
+	// revokes its others.
+	RotateCredential bool
+}
+
+// Edits reports whether the change writes the device itself: a new
+// credential alone does not (and bumps no Version).
+func (c DeviceChange) Edits() bool {
+	return c.Name != nil || c.Number != nil || c.Handles != nil || c.Status != nil
+}
+
+// retires reports whether the change retires the device.
+func (c DeviceChange) retires() bool { return c.Status != nil && *c.Status == DeviceRetired }
+
+// Check refuses a change that no device can take, whatever it is now: one
+// that changes nothing, or retires the device with a new credential.
+// EINVALID.
+func (c DeviceChange) Check() error {
+	if !c.Edits() && !c.RotateCredential {
+		return Errorf(EINVALID, "nothing to change: give name, number, handles, status or rotate_credential")
+	}
+	if c.retires() && c.RotateCredential {
+		return Errorf(EINVALID, "a retired device gets no new credential")
+	}
+	return nil
+}
+
+// Apply makes the change to d, leaving its lease as it is. EINVALID when
+// the change fails Check or would leave d nothing to call on
+// (CheckCallable); ECONFLICT when d is retired: a retired device takes no
+// more changes, a new credential included. On an error d is unchanged.
+func (d *Device) Apply(c DeviceChange) error {
+	if err := c.Check(); err != nil {
+		return err
+	}
+	if d.Status == DeviceRetired {
+		return Errorf(ECONFLICT, "device %s is retired", d.ID)
+	}
+	next := *d
+	if c.Name != nil {
+		next.Name = *c.Name
+	}
+	if c.Number != nil {
+		next.Number = *c.Number
+	}
+	if c.Handles != nil {
+		next.Handles = maps.Clone(c.Handles)
+	}
+	if c.Status != nil {
+		next.Status = *c.Status
+	}
+	if err := next.CheckCallable(); err != nil {
+		return err
+	}
+	*d = next
+	return nil
+}
+
+// CredentialChange is what a device change does to its agent's
+// credentials.
+type CredentialChange int
+
+// The credential changes.
+const (
+	CredentialKept    CredentialChange = iota // the agent's credential goes on working
+	CredentialRenewed                         // a new one is issued (shown once) and the agent's others revoked
+	CredentialRevoked                         // the device is retired: every credential of its agent is revoked
+)
+
+// Credentials says what the change, once applied, does to the agent's
+// credentials.
+func (c DeviceChange) Credentials() CredentialChange {
+	switch {
+	case c.RotateCredential:
+		return CredentialRenewed
+	case c.retires():
+		return CredentialRevoked
+	}
+	return CredentialKept
+}
 
 // Lease is a claim on a device with an expiry. Fence grows with every claim of
 // the device, so a holder whose claim was swept cannot renew or release a

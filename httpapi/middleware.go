@@ -17,34 +17,14 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/safeconnection/gateway"
+	"github.com/safeconnection/gateway/internal/httperror"
 )
 
-// codeMethodNotAllowed is the HTTP layer's own code for a path served only
-// for other methods: the domain has no such error.
-const codeMethodNotAllowed = "method_not_allowed"
-
-// codeHeadersTooLarge is the HTTP layer's own code for request headers over
-// the server's limit (431).
-const codeHeadersTooLarge = "headers_too_large"
-
-// statusOf is the one table from error codes to HTTP statuses.
-var statusOf = map[string]int{
-	gateway.EINVALID:      http.StatusBadRequest,
-	gateway.EUNAUTHORIZED: http.StatusUnauthorized,
-	gateway.EFORBIDDEN:    http.StatusForbidden,
-	gateway.ENOTFOUND:     http.StatusNotFound,
-	codeMethodNotAllowed:  http.StatusMethodNotAllowed,
-	gateway.ECONFLICT:     http.StatusConflict,
-	gateway.ETOOLARGE:     http.StatusRequestEntityTooLarge,
-	gateway.EOUTSIDE:      http.StatusUnprocessableEntity,
-	gateway.ERATELIMITED:  http.StatusTooManyRequests,
-	gateway.EUNAVAILABLE:  http.StatusServiceUnavailable,
-	gateway.ETIMEOUT:      http.StatusGatewayTimeout,
-	gateway.ESIGNATURE:    http.StatusForbidden,
-	gateway.EINTERNAL:     http.StatusInternalServerError,
-	gateway.EIDEMPOTENCY:  http.StatusUnprocessableEntity,
-	codeHeadersTooLarge:   http.StatusRequestHeaderFieldsTooLarge,
-}
+// The HTTP layer's own codes (httperror's).
+const (
+	codeMethodNotAllowed = httperror.CodeMethodNotAllowed
+	codeHeadersTooLarge  = httperror.CodeHeadersTooLarge
+)
 
 // genericMessage is shown when an error carries no client-safe message.
 var genericMessage = map[string]string{
@@ -65,23 +45,13 @@ var genericMessage = map[string]string{
 	codeHeadersTooLarge:   "request headers too large",
 }
 
-// StatusOf returns the HTTP status for an error code: the one table the API
-// answers by. Unknown codes are 500.
-func StatusOf(code string) int {
-	if st, ok := statusOf[code]; ok {
-		return st
-	}
-	return http.StatusInternalServerError
-}
+// StatusOf returns the HTTP status for an error code: the one table the
+// API and the webhooks answer by (httperror.Status). Unknown codes are 500.
+func StatusOf(code string) int { return httperror.Status(code) }
 
 // ErrorBody is the JSON body of every error answer:
 // {"error":{"code":"invalid","message":"..."}}.
-type ErrorBody struct {
-	Error struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
-	} `json:"error"`
-}
+type ErrorBody = httperror.Body
 
 // marshal encodes v as JSON without HTML escaping: the API's answers are
 // not HTML, and a message that names <secret> should read so, not
@@ -127,8 +97,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if rec, ok := w.(*recorder); ok {
 		rec.code = code
 	}
-	var body ErrorBody
-	body.Error.Code, body.Error.Message = code, msg
+	body := httperror.NewBody(code, msg)
 	switch code {
 	case gateway.EUNAUTHORIZED:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="gateway"`)

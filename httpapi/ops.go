@@ -148,8 +148,8 @@ func (s *Server) createDevice(w http.ResponseWriter, r *http.Request, tok gatewa
 	if d.Handles, err = checkHandles(s.Channels, body.Handles); err != nil {
 		return err
 	}
-	if d.Number == "" && len(d.Handles) == 0 {
-		return invalid("a device needs a number or at least one handle")
+	if err := d.CheckCallable(); err != nil {
+		return err
 	}
 	d, err = s.Devices.CreateDevice(r.Context(), d)
 	if err != nil {
@@ -164,71 +164,64 @@ func (s *Server) createDevice(w http.ResponseWriter, r *http.Request, tok gatewa
 	return nil
 }
 
-// PATCH /v1/devices/{id}
+// change checks the patch's fields and returns the change they ask for.
+func (p devicePatch) change(channels *gateway.Registry) (gateway.DeviceChange, error) {
+	c := gateway.DeviceChange{RotateCredential: p.RotateCredential}
+	if p.Name != nil {
+		name, err := checkOptionalText("name", *p.Name, MaxDeviceName)
+		if err != nil {
+			return c, err
+		}
+		c.Name = &name
+	}
+	if p.Number != nil {
+		number, err := checkNumber(*p.Number)
+		if err != nil {
+			return c, err
+		}
+		c.Number = &number
+	}
+	if p.Handles != nil {
+		handles, err := checkHandles(channels, *p.Handles)
+		if err != nil {
+			return c, err
+		}
+		if handles == nil {
+			handles = map[gateway.Channel]string{} // present and empty: no handles
+		}
+		c.Handles = handles
+	}
+	if p.Status != nil {
+		status, err := gateway.ParseDeviceStatus(*p.Status)
+		if err != nil {
+			return c, err
+		}
+		c.Status = &status
+	}
+	return c, nil
+}
+
+// PATCH /v1/devices/{id}: what a change may do is the domain's
+// (gateway.DeviceChange); the handler decodes it, has it applied and
+// issues or revokes the credentials it calls for.
 func (s *Server) updateDevice(w http.ResponseWriter, r *http.Request, tok gateway.Token) error {
 	var p devicePatch
 	if err := s.decodeBody(w, r, &p); err != nil {
 		return err
 	}
-	if p.Name == nil && p.Number == nil && p.Handles == nil && p.Status == nil && !p.RotateCredential {
-		return invalid("nothing to change: give name, number, handles, status or rotate_credential")
+	change, err := p.change(s.Channels)
+	if err != nil {
+		return err
 	}
-	var (
-		name, number string
-		handles      map[gateway.Channel]string
-		status       gateway.DeviceStatus
-		err          error
-	)
-	if p.Name != nil {
-		if name, err = checkOptionalText("name", *p.Name, MaxDeviceName); err != nil {
-			return err
-		}
+	if err := change.Check(); err != nil {
+		return err // before the device is looked up: no device could take it
 	}
-	if p.Number != nil {
-		if number, err = checkNumber(*p.Number); err != nil {
-			return err
-		}
-	}
-	if p.Handles != nil {
-		if handles, err = checkHandles(s.Channels, *p.Handles); err != nil {
-			return err
-		}
-	}
-	if p.Status != nil {
-		if status, err = gateway.ParseDeviceStatus(*p.Status); err != nil {
-			return err
-		}
-		if status == gateway.DeviceRetired && p.RotateCredential {
-			return invalid("a retired device gets no new credential")
-		}
-	}
-
 	ctx, id := r.Context(), r.PathValue("id")
 	var d gateway.Device
-	if p.Name != nil || p.Number != nil || p.Handles != nil || p.Status != nil {
-		d, err = s.Devices.UpdateDevice(ctx, id, func(d *gateway.Device) error {
-			if p.Name != nil {
-				d.Name = name
-			}
-			if p.Number != nil {
-				d.Number = number
-			}
-			if p.Handles != nil {
-				d.Handles = handles
-			}
-			if p.Status != nil {
-				d.Status = status
-			}
-			if d.Number == "" && len(d.Handles) == 0 {
-				return invalid("a device needs a number or at least one handle")
-			}
-			return nil
-		})
-	} else {
-		d, err = s.Devices.Device(ctx, id)
-		if err == nil && d.Status == gateway.DeviceRetired {
-			err = gateway.Errorf(gateway.ECONFLICT, "device %s is retired", id)
-		}
+	if change.Edits() {
+		d, err = s.Devices.UpdateDevice(ctx, id, func(d *gateway.Device) error { return d.Apply(change) })
+	} else if d, err = s.Devices.Device(ctx, id); err == nil {
+		err = d.Apply(change) // a new credential alone: refused for a retired device
 	}
 	if err != nil {
 		return err
@@ -236,8 +229,8 @@ func (s *Server) updateDevice(w http.ResponseWriter, r *http.Request, tok gatewa
 
 	reply := DeviceReply{Device: NewDeviceView(d)}
 	log := s.logger().WithFields(logrus.Fields{"device": d.ID, "room": d.RoomID, "token": tok.ID, "version": d.Version})
-	switch {
-	case p.RotateCredential:
+	switch change.Credentials() {
+	case gateway.CredentialRenewed:
 		if reply.Credential, err = s.issueCredential(ctx, d); err != nil {
 			return err
 		}
@@ -245,7 +238,7 @@ func (s *Server) updateDevice(w http.ResponseWriter, r *http.Request, tok gatewa
 			return err
 		}
 		log.Info("device rotated with a new credential")
-	case d.Status == gateway.DeviceRetired:
+	case gateway.CredentialRevoked:
 		if err := s.revokeAgentTokens(ctx, d.ID, ""); err != nil {
 			return err
 		}

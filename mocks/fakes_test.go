@@ -44,6 +44,10 @@ func TestUnsetFunctionPanicsNamingIt(t *testing.T) {
 		{"adapter hang up", func() { (&mocks.Adapter{}).HangUp(context.Background(), gateway.Leg{}, gateway.Placement{}) }, "mocks.Adapter: HangUpFn not set"},
 		{"reporter", func() { (&mocks.Reporter{}).Report(context.Background(), gateway.Report{}) }, "mocks.Reporter: ReportFn not set"},
 		{"router cancel", func() { (&mocks.Router{}).Cancel(context.Background(), "v", "t") }, "mocks.Router: CancelFn not set"},
+		{"claims claim", func() { (&mocks.Claims{}).Claim(context.Background(), gateway.ClaimRequest{}) }, "mocks.Claims: ClaimFn not set"},
+		{"record transition", func() { (&mocks.Record{}).Transition(context.Background(), "v", gateway.Transition{}) }, "mocks.Record: TransitionFn not set"},
+		{"owners own", func() { (&mocks.Owners{}).Own(context.Background(), "v", "i", 0) }, "mocks.Owners: OwnFn not set"},
+		{"bus subscribe", func() { (&mocks.Bus{}).Subscribe("t") }, "mocks.Bus: SubscribeFn not set"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

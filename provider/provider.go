@@ -50,14 +50,6 @@ type Provider struct {
 	DemoApps map[gateway.Channel][]int
 }
 
-// JoinSender delivers a meeting link to the ops-room device of a leg: the
-// device agents do, for the meeting-style adapters.
-type JoinSender interface {
-	// SendJoin tells the leg's device to open joinURL. EUNAVAILABLE when
-	// the device cannot be told.
-	SendJoin(ctx context.Context, leg gateway.Leg, joinURL string) error
-}
-
 // LinkSender sends a meeting's join link by message to an officer who
 // asked for it.
 type LinkSender interface {
@@ -73,7 +65,7 @@ type Wiring struct {
 	// Reporter takes the reports of provider webhooks: the router.
 	Reporter gateway.Reporter
 	// Joins delivers meeting links to ops-room devices.
-	Joins JoinSender
+	Joins gateway.JoinSender
 	// PublicURL is the URL providers reach the gateway at, without a
 	// trailing slash: callbacks and signatures are built on it.
 	PublicURL string

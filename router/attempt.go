@@ -125,7 +125,7 @@ func (u *run) begin(ctx context.Context, ch gateway.Channel, lease *gateway.Leas
 	if lease != nil {
 		d.stopKeep = u.keepLease(d.actx, *lease)
 	}
-	d.reports, d.unsub = r.Store.Subscribe(gateway.TopicAttempt + d.a.ID)
+	d.reports, d.unsub = r.Bus.Subscribe(gateway.TopicAttempt + d.a.ID)
 	d.leg = u.leg(d.a, dev, officer)
 	return d, true
 }
@@ -140,7 +140,7 @@ func (u *run) dialling(ctx context.Context, a gateway.Attempt) (int64, bool) {
 	if a.DeviceID != "" {
 		where = fmt.Sprintf("device %s in room %s", a.DeviceID, a.RoomID)
 	}
-	v, ev, err := u.r.Store.Transition(ctx, u.v.ID, gateway.Transition{
+	v, ev, err := u.r.Record.Transition(ctx, u.v.ID, gateway.Transition{
 		From:         []gateway.State{gateway.StateRouting, gateway.StateQueued, gateway.StateDialling},
 		To:           gateway.StateDialling,
 		Attempt:      &a,
@@ -260,7 +260,7 @@ func (d *attemptRun) await() input {
 				return in
 			}
 		}
-		evs, err := r.Store.Events(d.actx, u.v.ID, d.after, 0)
+		evs, err := r.Record.Events(d.actx, u.v.ID, d.after, 0)
 		if err != nil && d.actx.Err() == nil {
 			u.log.WithError(err).Warn("could not read reports")
 		}
@@ -272,7 +272,7 @@ func (d *attemptRun) await() input {
 		case <-d.actx.Done():
 			return d.interrupted()
 		case <-u.cancel:
-			if v, err := r.Store.Verification(d.actx, u.v.ID); err == nil && v.State == gateway.StateCancelled {
+			if v, err := r.Record.Verification(d.actx, u.v.ID); err == nil && v.State == gateway.StateCancelled {
 				u.v.State = v.State
 				return input{Kind: inEnded, Now: r.Now()}
 			}
@@ -307,7 +307,7 @@ func (u *run) attemptEvent(a gateway.Attempt, msg string) gateway.Event {
 
 // putAttempt writes the attempt with an event; false if the run must stop.
 func (u *run) putAttempt(ctx context.Context, a gateway.Attempt, msg string) bool {
-	_, err := u.r.Store.PutAttempt(ctx, a, u.attemptEvent(a, msg))
+	_, err := u.r.Record.PutAttempt(ctx, a, u.attemptEvent(a, msg))
 	if err != nil {
 		if ctx.Err() == nil {
 			u.log.WithError(err).Error("could not record attempt")
@@ -357,7 +357,7 @@ func describe(result gateway.AttemptResult, msg string) string {
 }
 
 func (u *run) setJoinURL(ctx context.Context, a gateway.Attempt, url string) {
-	_, _, err := u.r.Store.Transition(ctx, u.v.ID, gateway.Transition{
+	_, _, err := u.r.Record.Transition(ctx, u.v.ID, gateway.Transition{
 		Set:   func(v *gateway.Verification) { v.JoinURL = url },
 		Event: gateway.Event{Type: gateway.EventNote, AttemptID: a.ID, Instance: u.r.Instance, Message: "join link ready for the officer app", Data: map[string]string{"join_url": url}},
 	})
@@ -391,7 +391,7 @@ func (u *run) sendLinks(ctx context.Context, a gateway.Attempt, url string) {
 			}
 			// No State: the store records the verification's state as the
 			// note is written, which may be past dialling by now.
-			_, _ = u.r.Store.AppendEvent(sctx, gateway.Event{VerificationID: u.v.ID, Type: gateway.EventNote,
+			_, _ = u.r.Record.AppendEvent(sctx, gateway.Event{VerificationID: u.v.ID, Type: gateway.EventNote,
 				AttemptID: a.ID, Message: msg, Data: data, Instance: u.r.Instance})
 		}()
 	}
@@ -430,7 +430,7 @@ func (u *run) keepLease(ctx context.Context, l gateway.Lease) (stop func()) {
 				return
 			case <-t.C:
 			}
-			if _, err := u.r.Store.Renew(kctx, l, u.r.LeaseTTL); err != nil && kctx.Err() == nil {
+			if _, err := u.r.Claims.Renew(kctx, l, u.r.LeaseTTL); err != nil && kctx.Err() == nil {
 				u.log.WithError(err).WithField("device", l.DeviceID).Warn("could not renew device lease")
 				if gateway.ErrorCode(err) == gateway.ECONFLICT {
 					return

@@ -15,7 +15,7 @@ func (u *run) connect(ctx context.Context, a *gateway.Attempt, lease *gateway.Le
 	r := u.r
 	ended := *a
 	summary := u.close(&ended, gateway.ResultConnected, "")
-	v, ev, err := r.Store.Transition(ctx, u.v.ID, gateway.Transition{
+	v, ev, err := r.Record.Transition(ctx, u.v.ID, gateway.Transition{
 		From:         []gateway.State{gateway.StateDialling},
 		To:           gateway.StateConnected,
 		Attempt:      &ended,
@@ -65,11 +65,11 @@ func (u *run) holdResumed(ctx context.Context) {
 		u.note(ctx, a.ID, "the device's lease lapsed while no instance held the call; awaiting the supervisor's outcome")
 		return
 	}
-	if _, err := u.r.Store.Renew(ctx, *u.v.Lease, u.r.LeaseTTL); err != nil {
+	if _, err := u.r.Claims.Renew(ctx, *u.v.Lease, u.r.LeaseTTL); err != nil {
 		u.note(ctx, a.ID, "the device's lease could not be renewed after take-over; awaiting the supervisor's outcome")
 		return
 	}
-	dev, _ := u.r.Store.Device(ctx, u.v.DeviceID)
+	dev, _ := u.r.Claims.Device(ctx, u.v.DeviceID)
 	u.hold(ctx, a, u.v.Lease, dev, gateway.Placement{ProviderRef: a.ProviderRef, JoinURL: a.JoinURL}, 0)
 }
 
@@ -85,7 +85,7 @@ func (u *run) hold(ctx context.Context, a gateway.Attempt, lease *gateway.Lease,
 	}
 	stopKeep := u.keepLease(ctx, *lease)
 	defer stopKeep()
-	reports, unsub := r.Store.Subscribe(gateway.TopicAttempt + a.ID)
+	reports, unsub := r.Bus.Subscribe(gateway.TopicAttempt + a.ID)
 	defer unsub()
 	limit := time.NewTimer(max(time.Until(a.StartedAt.Add(r.MaxCall)), 0))
 	defer limit.Stop()
@@ -93,7 +93,7 @@ func (u *run) hold(ctx context.Context, a gateway.Attempt, lease *gateway.Lease,
 	defer poll.Stop()
 	leg := u.leg(a, dev, u.handleFor(a.Channel))
 	for {
-		evs, _ := r.Store.Events(ctx, u.v.ID, after, 0)
+		evs, _ := r.Record.Events(ctx, u.v.ID, after, 0)
 		for _, ev := range evs {
 			after = ev.Seq
 			if ev.Type == gateway.EventReport && ev.AttemptID == a.ID && ev.Report != nil && ev.Report.Status == gateway.ReportEnded {

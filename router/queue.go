@@ -69,7 +69,7 @@ wait:
 		case <-ctx.Done():
 			break wait
 		case <-u.cancel:
-			if v, err := u.r.Store.Verification(ctx, u.v.ID); err == nil && !v.State.Live() {
+			if v, err := u.r.Record.Verification(ctx, u.v.ID); err == nil && !v.State.Live() {
 				u.v.State = v.State
 				break wait
 			}
@@ -97,7 +97,7 @@ wait:
 
 // run serves the queue until ctx ends.
 func (q *queue) run(ctx context.Context) {
-	freed, unsub := q.r.Store.Subscribe(gateway.TopicDevices)
+	freed, unsub := q.r.Bus.Subscribe(gateway.TopicDevices)
 	defer unsub()
 	t := time.NewTicker(q.r.PollInterval)
 	defer t.Stop()
@@ -122,7 +122,7 @@ func (q *queue) serve(ctx context.Context) {
 	}
 	// A read first: claims are writes, and most wake-ups find nothing for
 	// most waiters.
-	free, err := q.r.Store.FreeDevices(ctx, q.r.HeartbeatStale)
+	free, err := q.r.Claims.FreeDevices(ctx, q.r.HeartbeatStale)
 	if err != nil {
 		if ctx.Err() == nil {
 			q.r.Logger.WithError(err).Warn("queue: could not count free devices")

@@ -32,7 +32,7 @@ func (r *Router) Report(ctx context.Context, rep gateway.Report) error {
 	var err error
 	switch {
 	case rep.AttemptID != "":
-		a, err = r.Store.Attempt(ctx, rep.AttemptID)
+		a, err = r.Record.Attempt(ctx, rep.AttemptID)
 	case rep.ProviderRef != "":
 		a, err = r.attemptByRef(ctx, rep.Channel, rep.ProviderRef)
 	default:
@@ -46,7 +46,7 @@ func (r *Router) Report(ctx context.Context, rep gateway.Report) error {
 	if rep.Party != "" {
 		msg += " (" + string(rep.Party) + ")"
 	}
-	if _, err := r.Store.AppendEvent(ctx, gateway.Event{
+	if _, err := r.Record.AppendEvent(ctx, gateway.Event{
 		VerificationID: a.VerificationID, Type: gateway.EventReport, AttemptID: a.ID,
 		Message: msg, Report: &rep, Instance: r.Instance,
 	}); err != nil {
@@ -65,7 +65,7 @@ func (r *Router) Report(ctx context.Context, rep gateway.Report) error {
 // provider's API has answered, and on another instance, maybe after the
 // provider's first webhook has arrived here.
 func (r *Router) attemptByRef(ctx context.Context, ch gateway.Channel, ref string) (gateway.Attempt, error) {
-	return awaitRecorded(ctx, r.ReportGrace, func() (gateway.Attempt, error) { return r.Store.AttemptByProviderRef(ctx, ch, ref) })
+	return awaitRecorded(ctx, r.ReportGrace, func() (gateway.Attempt, error) { return r.Record.AttemptByProviderRef(ctx, ch, ref) })
 }
 
 // awaitRecorded calls find until it returns something other than
@@ -111,11 +111,11 @@ func (r *Router) messageStatus(ctx context.Context, rep gateway.Report) error {
 	default:
 		return gateway.Errorf(gateway.EINVALID, "a message cannot be %s", rep.Status)
 	}
-	sent, err := awaitRecorded(ctx, r.ReportGrace, func() (gateway.Event, error) { return r.Store.MessageEvent(ctx, rep.MessageID) })
+	sent, err := awaitRecorded(ctx, r.ReportGrace, func() (gateway.Event, error) { return r.Record.MessageEvent(ctx, rep.MessageID) })
 	if err != nil {
 		return gateway.E(op, gateway.ErrorCode(err), err)
 	}
-	later, err := r.Store.Events(ctx, sent.VerificationID, sent.Seq, 0)
+	later, err := r.Record.Events(ctx, sent.VerificationID, sent.Seq, 0)
 	if err != nil {
 		return gateway.E(op, gateway.ErrorCode(err), err)
 	}
@@ -125,7 +125,7 @@ func (r *Router) messageStatus(ctx context.Context, rep gateway.Report) error {
 		}
 	}
 	rep.AttemptID, rep.At = sent.AttemptID, time.Time{}
-	_, err = r.Store.AppendEvent(ctx, gateway.Event{
+	_, err = r.Record.AppendEvent(ctx, gateway.Event{
 		VerificationID: sent.VerificationID, Type: gateway.EventNote, AttemptID: sent.AttemptID, Message: msg,
 		Data: map[string]string{gateway.DataMessage: rep.MessageID}, Report: &rep, Instance: r.Instance,
 	})
@@ -141,7 +141,7 @@ func (r *Router) hangUpLate(ctx context.Context, a gateway.Attempt) {
 	if !ok || a.ProviderRef == "" {
 		return
 	}
-	dev, _ := r.Store.Device(ctx, a.DeviceID)
+	dev, _ := r.Claims.Device(ctx, a.DeviceID)
 	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	leg := gateway.Leg{VerificationID: a.VerificationID, AttemptID: a.ID, Channel: a.Channel, Device: dev}
@@ -154,7 +154,7 @@ func (r *Router) hangUpLate(ctx context.Context, a gateway.Attempt) {
 // verification's current attempt: a report of party "officer". ENOTFOUND;
 // ECONFLICT when no attempt is in progress.
 func (r *Router) Joined(ctx context.Context, id string) error {
-	v, err := r.Store.Verification(ctx, id)
+	v, err := r.Record.Verification(ctx, id)
 	if err != nil {
 		return err
 	}

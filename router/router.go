@@ -22,13 +22,76 @@ import (
 	"github.com/sirupsen/logrus"
 )
 
-// Store is what the router needs of the store.
-type Store interface {
-	gateway.ClaimStore
-	gateway.VerificationStore
-	gateway.Bus
-	// Device returns one device. ENOTFOUND.
+// What the router needs of the store, by concern: each interface holds only
+// the methods the router calls, with the contracts gateway.Store states for
+// them. The stores implement gateway.Store, which holds them all.
+
+// Claims is the device pool as the router uses it: devices claimed under
+// leases, renewed while a call lasts, released after it, swept when a
+// holder died.
+type Claims interface {
+	// Claim leases the least recently used free device that qualifies.
+	// EUNAVAILABLE when none does.
+	Claim(ctx context.Context, req gateway.ClaimRequest) (gateway.Lease, gateway.Device, error)
+	// Renew extends a live lease. ECONFLICT when it is not the device's
+	// current one.
+	Renew(ctx context.Context, l gateway.Lease, ttl time.Duration) (gateway.Lease, error)
+	// Release ends a lease. ECONFLICT when it is not the device's current
+	// one.
+	Release(ctx context.Context, l gateway.Lease, reason string) error
+	// ExpireLeases frees the leases past their expiry and returns them.
+	ExpireLeases(ctx context.Context) ([]gateway.Lease, error)
+	// FreeDevices counts routable free devices by room.
+	FreeDevices(ctx context.Context, stale time.Duration) (map[string]int, error)
+	// Device returns one device: a leg taken over or hung up late needs
+	// its handles. ENOTFOUND.
 	Device(ctx context.Context, id string) (gateway.Device, error)
+}
+
+// Record is the verifications' durable record: the verification, its
+// attempts and its events, written before anyone is told.
+type Record interface {
+	// CreateVerification stores a new verification with its first event,
+	// or returns the one an idempotency key already made and false.
+	CreateVerification(ctx context.Context, v gateway.Verification, idempotencyKey string, ev gateway.Event) (gateway.Verification, bool, error)
+	// Verification returns one verification with its attempts. ENOTFOUND.
+	Verification(ctx context.Context, id string) (gateway.Verification, error)
+	// Transition changes a verification's state with its event, in one
+	// write. ENOTFOUND; ECONFLICT when its state is not one of t.From.
+	Transition(ctx context.Context, id string, t gateway.Transition) (gateway.Verification, gateway.Event, error)
+	// PutAttempt writes an attempt with its event.
+	PutAttempt(ctx context.Context, a gateway.Attempt, ev gateway.Event) (gateway.Event, error)
+	// Attempt returns one attempt. ENOTFOUND.
+	Attempt(ctx context.Context, id string) (gateway.Attempt, error)
+	// AttemptByProviderRef finds the attempt of a provider reference.
+	// ENOTFOUND.
+	AttemptByProviderRef(ctx context.Context, channel gateway.Channel, ref string) (gateway.Attempt, error)
+	// AppendEvent writes an event and returns it with its Seq and At.
+	AppendEvent(ctx context.Context, ev gateway.Event) (gateway.Event, error)
+	// MessageEvent returns the note that recorded sending a message.
+	// ENOTFOUND.
+	MessageEvent(ctx context.Context, messageID string) (gateway.Event, error)
+	// Events returns a verification's events after Seq after.
+	Events(ctx context.Context, verificationID string, after int64, limit int) ([]gateway.Event, error)
+}
+
+// Owners is which instance routes a verification, and the take-over of
+// those whose instance stopped.
+type Owners interface {
+	// Own makes instance the owner of a live verification for ttl.
+	// ECONFLICT when another instance holds it; ENOTFOUND.
+	Own(ctx context.Context, id, instance string, ttl time.Duration) (gateway.Verification, error)
+	// Orphans lists the verifications that need a router and have no
+	// owner holding them.
+	Orphans(ctx context.Context) ([]gateway.Verification, error)
+}
+
+// Store is all the router needs of the store, as New takes it.
+type Store interface {
+	Claims
+	Record
+	Owners
+	gateway.Bus
 }
 
 // Locator finds rooms.
@@ -62,7 +125,12 @@ type LinkSender interface {
 // Router routes verifications. Build it with New, set its fields, Register
 // adapters, then Open it; Close stops it.
 type Router struct {
-	Store    Store
+	// Claims, Record, Owners and Bus are the store, by concern; New sets
+	// them all from one store.
+	Claims   Claims
+	Record   Record
+	Owners   Owners
+	Bus      gateway.Bus
 	Rooms    Locator
 	Logger   logrus.FieldLogger
 	Now      func() time.Time
@@ -121,7 +189,10 @@ type Router struct {
 // ring 20 s, budget 60 s, lease 30 s, heartbeat stale after 90 s.
 func New(store Store, rooms Locator) *Router {
 	return &Router{
-		Store:          store,
+		Claims:         store,
+		Record:         store,
+		Owners:         store,
+		Bus:            store,
 		Rooms:          rooms,
 		Logger:         logrus.StandardLogger(),
 		Now:            time.Now,
@@ -278,7 +349,7 @@ func (r *Router) Request(ctx context.Context, req gateway.Request) (gateway.Veri
 		Data:     map[string]string{"room": room.ID, "borough": borough},
 		Instance: r.Instance,
 	}
-	got, created, err := r.Store.CreateVerification(ctx, v, req.IdempotencyKey, ev)
+	got, created, err := r.Record.CreateVerification(ctx, v, req.IdempotencyKey, ev)
 	if err != nil {
 		return gateway.Verification{}, false, gateway.E(op, gateway.ErrorCode(err), err)
 	}
@@ -321,7 +392,7 @@ func (r *Router) start(id string, takeover bool) {
 // placed is hung up and the device released. ENOTFOUND; ECONFLICT when it has
 // already ended.
 func (r *Router) Cancel(ctx context.Context, id, by string) (gateway.Verification, error) {
-	v, _, err := r.Store.Transition(ctx, id, gateway.Transition{
+	v, _, err := r.Record.Transition(ctx, id, gateway.Transition{
 		From: []gateway.State{gateway.StateRouting, gateway.StateQueued, gateway.StateDialling, gateway.StateConnected},
 		To:   gateway.StateCancelled,
 		Set:  func(v *gateway.Verification) { v.Reason = "cancelled by the officer" },
@@ -353,7 +424,7 @@ func (r *Router) RecordOutcome(ctx context.Context, id string, o gateway.Outcome
 		return gateway.Verification{}, gateway.Errorf(gateway.EINVALID, "the supervisor's collar number is required")
 	}
 	o.At = r.Now()
-	v, _, err := r.Store.Transition(ctx, id, gateway.Transition{
+	v, _, err := r.Record.Transition(ctx, id, gateway.Transition{
 		From: []gateway.State{gateway.StateConnected},
 		To:   to,
 		Set:  func(v *gateway.Verification) { v.Outcome = &o },
@@ -374,7 +445,7 @@ func (r *Router) ended(ctx context.Context, id string, err error, what string) e
 	if gateway.ErrorCode(err) != gateway.ECONFLICT {
 		return err
 	}
-	v, rerr := r.Store.Verification(ctx, id)
+	v, rerr := r.Record.Verification(ctx, id)
 	if rerr != nil {
 		return err
 	}
@@ -387,7 +458,7 @@ func (r *Router) ended(ctx context.Context, id string, err error, what string) e
 // wake tells the run of a verification, on whichever instance, to look at
 // its state again.
 func (r *Router) wake(ctx context.Context, id string) {
-	if err := r.Store.Publish(ctx, gateway.TopicCancel+id, id); err != nil {
+	if err := r.Bus.Publish(ctx, gateway.TopicCancel+id, id); err != nil {
 		r.Logger.WithError(err).WithField("verification", id).Warn("could not publish wake-up; the run will notice on its next poll")
 	}
 }

@@ -71,28 +71,42 @@ func newRouter(t testing.TB, st router.Store, set *rooms.Set, instance string) *
 	return r
 }
 
-func newEnv(t testing.TB, adapters ...gateway.Adapter) *env {
+// testRouter returns an unopened router of instance "test" over st and
+// the Met's rooms, with the adapters registered.
+func testRouter(t testing.TB, st router.Store, adapters ...gateway.Adapter) (*router.Router, *rooms.Set) {
 	t.Helper()
 	set, err := rooms.Default()
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := newStore(t, filepath.Join(t.TempDir(), "gateway.db"))
-	e := &env{t: t, store: st, rooms: set, r: newRouter(t, st, set, "test")}
+	r := newRouter(t, st, set, "test")
 	for _, a := range adapters {
-		if err := e.r.Register(a); err != nil {
+		if err := r.Register(a); err != nil {
 			t.Fatal(err)
 		}
 	}
-	return e
+	return r, set
+}
+
+// openRouter opens r until the test ends.
+func openRouter(t testing.TB, r *router.Router) {
+	t.Helper()
+	if err := r.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+}
+
+func newEnv(t testing.TB, adapters ...gateway.Adapter) *env {
+	t.Helper()
+	st := newStore(t, filepath.Join(t.TempDir(), "gateway.db"))
+	r, set := testRouter(t, st, adapters...)
+	return &env{t: t, store: st, rooms: set, r: r}
 }
 
 func (e *env) open() {
 	e.t.Helper()
-	if err := e.r.Open(context.Background()); err != nil {
-		e.t.Fatal(err)
-	}
-	e.t.Cleanup(func() { e.r.Close() })
+	openRouter(e.t, e.r)
 }
 
 // device adds a device in the room supporting the channels.
@@ -451,37 +465,6 @@ func TestCancelWhileDialling(t *testing.T) {
 	}
 	if _, err := e.r.Cancel(context.Background(), v.ID, "PC 1234"); gateway.ErrorCode(err) != gateway.ECONFLICT {
 		t.Fatalf("second cancel: %v, want conflict", err)
-	}
-}
-
-func TestRegisterRefusesDuplicate(t *testing.T) {
-	a, _ := fake(gateway.Channel("zoom"), nil, answer)
-	b, _ := fake(gateway.Channel("zoom"), nil, answer)
-	e := newEnv(t, a)
-	if err := e.r.Register(b); gateway.ErrorCode(err) != gateway.ECONFLICT {
-		t.Fatalf("duplicate register: %v", err)
-	}
-}
-
-func TestRequestErrors(t *testing.T) {
-	wa, _ := fake(gateway.Channel("whatsapp"), nil, answer)
-	e := newEnv(t, wa)
-	e.open()
-	tests := []struct {
-		name string
-		req  gateway.Request
-		code string
-	}{
-		{"outside every room", gateway.Request{Location: gateway.Location{Lat: 48.8566, Lon: 2.3522}, Contacts: []gateway.Contact{contact(gateway.Channel("whatsapp"))}}, gateway.EOUTSIDE},
-		{"no contacts", gateway.Request{Location: trafalgar}, gateway.EINVALID},
-		{"no adapter for any channel", gateway.Request{Location: trafalgar, Contacts: []gateway.Contact{contact(gateway.Channel("teams"))}}, gateway.EUNAVAILABLE},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if _, _, err := e.r.Request(context.Background(), tt.req); gateway.ErrorCode(err) != tt.code {
-				t.Fatalf("err %v, want %s", err, tt.code)
-			}
-		})
 	}
 }
 

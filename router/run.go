@@ -30,10 +30,10 @@ func (r *Router) run(ctx context.Context, id string, takeover bool) {
 	var err error
 	if !takeover {
 		// Request created it held by this instance: a read will do.
-		v, err = r.Store.Verification(ctx, id)
+		v, err = r.Record.Verification(ctx, id)
 	}
 	if takeover || err != nil || v.Owner != r.Instance {
-		v, err = r.Store.Own(ctx, id, r.Instance, r.OwnerTTL)
+		v, err = r.Owners.Own(ctx, id, r.Instance, r.OwnerTTL)
 	}
 	if err != nil {
 		if gateway.ErrorCode(err) != gateway.ECONFLICT && ctx.Err() == nil {
@@ -45,7 +45,7 @@ func (r *Router) run(ctx context.Context, id string, takeover bool) {
 	defer stop()
 	go r.holdOwnership(ctx, id, stop, log)
 
-	cancel, unsub := r.Store.Subscribe(gateway.TopicCancel + id)
+	cancel, unsub := r.Bus.Subscribe(gateway.TopicCancel + id)
 	defer unsub()
 
 	room, ok := r.Rooms.Room(v.RoomID)
@@ -73,7 +73,7 @@ func (r *Router) holdOwnership(ctx context.Context, id string, stop func(), log 
 			return
 		case <-t.C:
 		}
-		if _, err := r.Store.Own(ctx, id, r.Instance, r.OwnerTTL); err != nil {
+		if _, err := r.Owners.Own(ctx, id, r.Instance, r.OwnerTTL); err != nil {
 			if ctx.Err() != nil {
 				return
 			}
@@ -219,7 +219,7 @@ func isE164(s string) bool {
 }
 
 func (u *run) claim(ctx context.Context, ch gateway.Channel) (gateway.Lease, gateway.Device, error) {
-	return u.r.Store.Claim(ctx, gateway.ClaimRequest{
+	return u.r.Claims.Claim(ctx, gateway.ClaimRequest{
 		RoomIDs: u.rooms,
 		Channel: ch,
 		Holder:  u.v.ID,
@@ -281,7 +281,7 @@ func (u *run) queue(ctx context.Context) bool {
 	r := u.r
 	if u.v.State != gateway.StateQueued {
 		now := r.Now()
-		v, _, err := r.Store.Transition(ctx, u.v.ID, gateway.Transition{
+		v, _, err := r.Record.Transition(ctx, u.v.ID, gateway.Transition{
 			From: []gateway.State{gateway.StateRouting, gateway.StateDialling},
 			To:   gateway.StateQueued,
 			Set:  func(v *gateway.Verification) { v.QueuedAt = &now },
@@ -347,7 +347,7 @@ func (u *run) ended(ctx context.Context) bool {
 	case <-u.cancel:
 	default:
 	}
-	v, err := u.r.Store.Verification(ctx, u.v.ID)
+	v, err := u.r.Record.Verification(ctx, u.v.ID)
 	if err != nil {
 		return false
 	}
@@ -357,7 +357,7 @@ func (u *run) ended(ctx context.Context) bool {
 
 func (u *run) fail(ctx context.Context, why string) {
 	r := u.r
-	v, _, err := r.Store.Transition(ctx, u.v.ID, gateway.Transition{
+	v, _, err := r.Record.Transition(ctx, u.v.ID, gateway.Transition{
 		From: []gateway.State{gateway.StateRouting, gateway.StateQueued, gateway.StateDialling},
 		To:   gateway.StateFailed,
 		Set:  func(v *gateway.Verification) { v.Reason = why },
@@ -383,7 +383,7 @@ func (u *run) transitionFailed(ctx context.Context, err error) {
 }
 
 func (u *run) note(ctx context.Context, attemptID, msg string) {
-	_, err := u.r.Store.AppendEvent(ctx, gateway.Event{
+	_, err := u.r.Record.AppendEvent(ctx, gateway.Event{
 		VerificationID: u.v.ID, Type: gateway.EventNote, State: u.v.State,
 		AttemptID: attemptID, Message: msg, Instance: u.r.Instance,
 	})
@@ -438,7 +438,7 @@ func (u *run) resume(ctx context.Context) bool {
 		lease := u.v.Lease
 		ringEnd := a.StartedAt.Add(r.RingTimeout)
 		if lease != nil && lease.DeviceID == a.DeviceID && r.Now().Before(ringEnd) && r.Now().Before(u.v.Deadline) {
-			dev, err := r.Store.Device(ctx, a.DeviceID)
+			dev, err := r.Claims.Device(ctx, a.DeviceID)
 			if err == nil {
 				switch u.attempt(ctx, a.Channel, lease, dev, u.handleFor(a.Channel), &a) {
 				case connected, stopped:
@@ -470,7 +470,7 @@ func (u *run) abandon(ctx context.Context, a gateway.Attempt, lease *gateway.Lea
 	r := u.r
 	if ad := r.adapter(a.Channel); ad != nil && a.ProviderRef != "" {
 		if h, ok := ad.(gateway.Hanger); ok {
-			dev, _ := r.Store.Device(ctx, a.DeviceID)
+			dev, _ := r.Claims.Device(ctx, a.DeviceID)
 			hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			if err := h.HangUp(hctx, u.leg(a, dev, u.handleFor(a.Channel)), gateway.Placement{ProviderRef: a.ProviderRef, JoinURL: a.JoinURL}); err != nil {
 				u.log.WithError(err).WithField("attempt", a.ID).Warn("could not hang up abandoned leg")
@@ -482,7 +482,7 @@ func (u *run) abandon(ctx context.Context, a gateway.Attempt, lease *gateway.Lea
 	a.EndedAt = &now
 	a.Result = gateway.ResultUnknown
 	a.Error = why
-	if _, err := r.Store.PutAttempt(ctx, a, gateway.Event{VerificationID: u.v.ID, Type: gateway.EventAttempt,
+	if _, err := r.Record.PutAttempt(ctx, a, gateway.Event{VerificationID: u.v.ID, Type: gateway.EventAttempt,
 		State: u.v.State, AttemptID: a.ID, Instance: r.Instance,
 		Message: fmt.Sprintf("attempt %d on %s abandoned: %s", a.Seq, a.Channel, why)}); err != nil {
 		u.log.WithError(err).Error("could not record abandoned attempt")
@@ -497,7 +497,7 @@ func (u *run) release(ctx context.Context, l gateway.Lease, reason string) {
 	// officer at once instead of after the lease's expiry.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	if err := u.r.Store.Release(rctx, l, reason); err != nil && gateway.ErrorCode(err) != gateway.ECONFLICT {
+	if err := u.r.Claims.Release(rctx, l, reason); err != nil && gateway.ErrorCode(err) != gateway.ECONFLICT {
 		u.log.WithError(err).WithField("device", l.DeviceID).Error("could not release device; its lease will expire")
 	}
 }

@@ -24,7 +24,7 @@ func (r *Router) sweepLoop(ctx context.Context) {
 // devices go back to the pool) and verifications whose owner's hold lapsed
 // are taken over by this instance.
 func (r *Router) Sweep(ctx context.Context) {
-	expired, err := r.Store.ExpireLeases(ctx)
+	expired, err := r.Claims.ExpireLeases(ctx)
 	if err != nil && ctx.Err() == nil {
 		r.Logger.WithError(err).Error("could not sweep expired leases")
 	}
@@ -32,7 +32,7 @@ func (r *Router) Sweep(ctx context.Context) {
 		r.Logger.WithFields(map[string]any{"device": l.DeviceID, "verification": l.Holder, "fence": l.Fence}).
 			Warn("device lease expired without release: device returned to the pool")
 	}
-	orphans, err := r.Store.Orphans(ctx)
+	orphans, err := r.Owners.Orphans(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
 			r.Logger.WithError(err).Error("could not look for orphaned verifications")

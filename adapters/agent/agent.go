@@ -99,6 +99,7 @@ func (a *Adapter) order(leg gateway.Leg, kind gateway.OrderKind, expires time.Ti
 
 // Interface guards
 var (
-	_ gateway.Adapter = (*Adapter)(nil)
-	_ gateway.Hanger  = (*Adapter)(nil)
+	_ gateway.Adapter    = (*Adapter)(nil)
+	_ gateway.Hanger     = (*Adapter)(nil)
+	_ gateway.JoinSender = (*Adapter)(nil)
 )

@@ -1,8 +1,9 @@
 // Package httpx is the provider adapters' shared HTTP plumbing: one
 // go-retryablehttp client with a retry policy that retries only what a
 // provider cannot have acted on, a logrus adapter for go-retryablehttp's
-// LeveledLogger, and the one function that turns an HTTP outcome into the
-// gateway's *gateway.CallError.
+// LeveledLogger, the one function that turns an HTTP outcome into the
+// gateway's *gateway.CallError, and the one error writer of the webhooks
+// (WriteError: the API's JSON error body and status table).
 //
 // Use:
 //
@@ -38,7 +39,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptrace"
@@ -401,12 +401,4 @@ func WithDeadline(ctx context.Context, dl time.Time) (context.Context, context.C
 		return context.WithCancel(ctx)
 	}
 	return context.WithDeadline(ctx, dl)
-}
-
-// WriteError answers a webhook request with status and the gateway's JSON
-// error body: {"error": {"code": code, "message": msg}}.
-func WriteError(w http.ResponseWriter, status int, code, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{"code": code, "message": msg}})
 }

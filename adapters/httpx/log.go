@@ -3,6 +3,7 @@ package httpx
 import (
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/go-retryablehttp"
@@ -71,4 +72,13 @@ func Now(now func() time.Time) time.Time {
 		return time.Now()
 	}
 	return now()
+}
+
+// URL returns an adapter's base URL setting, or def when it is empty,
+// without a trailing slash, followed by path.
+func URL(base, def, path string) string {
+	if base == "" {
+		base = def
+	}
+	return strings.TrimRight(base, "/") + path
 }

@@ -25,9 +25,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hashicorp/go-retryablehttp"
 	"github.com/safeconnection/gateway"
 	"github.com/safeconnection/gateway/adapters/httpx"
+	"github.com/safeconnection/gateway/adapters/internal/joinlink"
 	"github.com/safeconnection/gateway/adapters/oauth"
 	"github.com/sirupsen/logrus"
 )
@@ -40,14 +40,6 @@ const (
 	DefaultTokenURL = "https://oauth2.googleapis.com/token"
 	DefaultAPIURL   = "https://meet.googleapis.com"
 )
-
-// JoinSender delivers a meeting link to the ops-room device of a leg (the
-// device-agent adapter implements it).
-type JoinSender interface {
-	// SendJoin tells the leg's device to open joinURL. Errors are the
-	// implementation's (EUNAVAILABLE when the device cannot be told).
-	SendJoin(ctx context.Context, leg gateway.Leg, joinURL string) error
-}
 
 // Adapter places legs on the meet channel. Set its fields before use; it is
 // safe for concurrent use afterwards.
@@ -69,19 +61,12 @@ type Adapter struct {
 	AccessType       string
 	EntryPointAccess string
 
-	// HTTPClient makes every call to Google (default httpx.NewClient(nil);
-	// give it a logger with a "provider" field).
-	HTTPClient *httpx.Client
+	// Client holds the HTTP client, the logger, the clock and how early a
+	// token is replaced (defaults: oauth.Defaults).
+	oauth.Client
 	// JoinSender delivers the meeting link to the device. Nil delivers
 	// nothing (tests only).
-	JoinSender JoinSender
-	// Logger logs what the adapter handles (default: discards).
-	Logger logrus.FieldLogger
-	// Now is the clock (default time.Now).
-	Now func() time.Time
-	// TokenEarly is how long before its expiry a token is replaced
-	// (default 5 minutes).
-	TokenEarly time.Duration
+	JoinSender gateway.JoinSender
 
 	tokens oauth.Cache
 }
@@ -97,10 +82,7 @@ func New(clientID, clientSecret, refreshToken string) *Adapter {
 		APIURL:           DefaultAPIURL,
 		AccessType:       "TRUSTED",
 		EntryPointAccess: "ALL",
-		HTTPClient:       httpx.NewClient(nil),
-		Logger:           httpx.Log(nil),
-		Now:              time.Now,
-		TokenEarly:       5 * time.Minute,
+		Client:           oauth.Defaults(),
 	}
 }
 
@@ -147,14 +129,10 @@ func (a *Adapter) Place(ctx context.Context, leg gateway.Leg) (gateway.Placement
 	}
 	p := gateway.Placement{ProviderRef: s.Name, JoinURL: s.MeetingURI}
 	log := a.log().WithFields(logrus.Fields{"attempt": leg.AttemptID, "device": leg.Device.ID, "space": s.Name})
-	if a.JoinSender != nil {
-		if err := a.JoinSender.SendJoin(ctx, leg, s.MeetingURI); err != nil {
-			// Nobody has the link: the space stays unused and is
-			// harmless, but the leg was not placed.
-			log.WithError(err).Warn("the device could not be sent the meet link")
-			return gateway.Placement{}, &gateway.CallError{Fate: gateway.NotPlaced, Provider: Provider,
-				Err: gateway.E("meet.Place", gateway.EUNAVAILABLE, errors.Join(errors.New("the device could not be sent the meeting link"), err))}
-		}
+	// A space nobody has the link of stays unused and is harmless: it is
+	// not deleted.
+	if err := (joinlink.Meeting{Provider: Provider, Placement: p, URL: s.MeetingURI}).Send(ctx, a.JoinSender, leg, log); err != nil {
+		return gateway.Placement{}, err
 	}
 	log.Info("meet space created")
 	return p, nil
@@ -193,7 +171,7 @@ func (e *googleError) Unwrap() error { return e.err }
 // and tries once more.
 func (a *Adapter) call(ctx context.Context, path string, in, out any) error {
 	api := oauth.API{Provider: Provider, Client: a.HTTPClient, Tokens: &a.tokens, Fetch: a.fetchToken, Now: a.now, Refused: keepGoogleError}
-	return api.Call(ctx, http.MethodPost, strings.TrimRight(a.apiURL(), "/")+path, in, out)
+	return api.Call(ctx, http.MethodPost, httpx.URL(a.APIURL, DefaultAPIURL, path), in, out)
 }
 
 // keepGoogleError is the API's Refused: a failure's Err is wrapped in the
@@ -231,23 +209,7 @@ func (a *Adapter) fetchToken(ctx context.Context) (string, time.Time, error) {
 		"client_secret": {a.ClientSecret},
 		"refresh_token": {a.RefreshToken},
 	}
-	u := a.TokenURL
-	if u == "" {
-		u = DefaultTokenURL
-	}
-	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodPost, u, []byte(form.Encode()))
-	if err != nil {
-		return "", time.Time{}, err
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	return oauth.Exchange(a.HTTPClient, Provider, "google", req, a.now, a.TokenEarly)
-}
-
-func (a *Adapter) apiURL() string {
-	if a.APIURL == "" {
-		return DefaultAPIURL
-	}
-	return a.APIURL
+	return oauth.ExchangeForm(ctx, a.HTTPClient, Provider, "google", httpx.URL(a.TokenURL, DefaultTokenURL, ""), form, a.now, a.TokenEarly)
 }
 
 func (a *Adapter) now() time.Time { return httpx.Now(a.Now) }

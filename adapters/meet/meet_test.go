@@ -2,7 +2,6 @@ package meet_test
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -12,41 +11,16 @@ import (
 	"time"
 
 	"github.com/safeconnection/gateway"
+	"github.com/safeconnection/gateway/adapters/internal/adaptertest"
 	"github.com/safeconnection/gateway/adapters/meet"
 	fake "github.com/safeconnection/gateway/mocks/meet"
 )
-
-// joinSender records the links sent to devices.
-type joinSender struct {
-	mu    sync.Mutex
-	links []string
-	err   error
-}
-
-func (j *joinSender) SendJoin(_ context.Context, _ gateway.Leg, joinURL string) error {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	if j.err != nil {
-		return j.err
-	}
-	j.links = append(j.links, joinURL)
-	return nil
-}
-
-func (j *joinSender) got() []string {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	return append([]string(nil), j.links...)
-}
-
-// Interface guards
-var _ meet.JoinSender = (*joinSender)(nil)
 
 type rig struct {
 	fake  *fake.Fake
 	srv   *httptest.Server
 	a     *meet.Adapter
-	js    *joinSender
+	js    *adaptertest.JoinSender
 	check *fake.CheckingTransport
 	// badExchange: the test sends or answers against the API's
 	// description on purpose, and the checker must notice.
@@ -71,7 +45,7 @@ func newRig(t testing.TB) *rig {
 	a.TokenURL, a.APIURL = srv.URL+"/token", srv.URL
 	check := &fake.CheckingTransport{Base: a.HTTPClient.HTTPClient.Transport, Doc: doc}
 	a.HTTPClient.HTTPClient.Transport = check
-	r := &rig{fake: f, srv: srv, a: a, js: &joinSender{}, check: check}
+	r := &rig{fake: f, srv: srv, a: a, js: &adaptertest.JoinSender{}, check: check}
 	a.JoinSender = r.js
 	t.Cleanup(func() {
 		f.Close()
@@ -140,7 +114,7 @@ func TestPlace(t *testing.T) {
 			setup:    func(r *rig) { r.a.RefreshToken = "revoked" },
 			wantFate: gateway.NotPlaced, wantCode: gateway.EINVALID, wantCreates: 0},
 		{name: "device cannot get the link", deadline: 5 * time.Second,
-			setup:    func(r *rig) { r.js.err = gateway.Errorf(gateway.EUNAVAILABLE, "agent offline") },
+			setup:    func(r *rig) { r.js.Err = gateway.Errorf(gateway.EUNAVAILABLE, "agent offline") },
 			wantFate: gateway.NotPlaced, wantCode: gateway.EUNAVAILABLE, wantCreates: 1},
 	}
 	for _, tt := range tests {
@@ -149,26 +123,12 @@ func TestPlace(t *testing.T) {
 			if tt.setup != nil {
 				tt.setup(r)
 			}
-			start := time.Now()
-			p, err := r.a.Place(context.Background(), leg(tt.deadline))
-			elapsed := time.Since(start)
-			if elapsed > tt.deadline+250*time.Millisecond {
-				t.Errorf("Place took %v, past the deadline of %v", elapsed, tt.deadline)
-			}
-			if elapsed < tt.minElapsed {
-				t.Errorf("Place took %v, less than the Retry-After of %v", elapsed, tt.minElapsed)
-			}
+			p, err := adaptertest.Place(t, r.a, leg(tt.deadline), tt.deadline, tt.minElapsed)
 			if n := r.count(http.MethodPost, "/v2/spaces"); tt.wantCreates >= 0 && n != tt.wantCreates {
 				t.Errorf("fake saw %d create requests, want %d", n, tt.wantCreates)
 			}
 			if tt.wantFate != 0 {
-				var ce *gateway.CallError
-				if !errors.As(err, &ce) || ce.Provider != meet.Provider {
-					t.Fatalf("Place = %+v, %v; want a meet CallError", p, err)
-				}
-				if ce.Fate != tt.wantFate || gateway.ErrorCode(err) != tt.wantCode {
-					t.Errorf("error %v: fate %v code %s, want %v %s", err, ce.Fate, gateway.ErrorCode(err), tt.wantFate, tt.wantCode)
-				}
+				adaptertest.CheckFailed(t, p, err, meet.Provider, tt.wantFate, tt.wantCode)
 				return
 			}
 			if err != nil {
@@ -180,7 +140,7 @@ func TestPlace(t *testing.T) {
 			if !strings.HasPrefix(p.JoinURL, "https://meet.google.com/") {
 				t.Errorf("JoinURL %q", p.JoinURL)
 			}
-			if links := r.js.got(); len(links) != 1 || links[0] != p.JoinURL {
+			if links := r.js.Links(); len(links) != 1 || links[0] != p.JoinURL {
 				t.Errorf("device links %v, want %s", links, p.JoinURL)
 			}
 		})

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -121,6 +122,17 @@ func Exchange(c *httpx.Client, provider, issuer string, req *retryablehttp.Reque
 		return "", time.Time{}, gateway.Errorf(gateway.EUNAVAILABLE, "malformed token response from %s", issuer)
 	}
 	return t.AccessToken, UsableUntil(now(), time.Duration(t.ExpiresIn)*time.Second, early), nil
+}
+
+// ExchangeForm posts form to a token endpoint at url through c, and
+// returns the access token as Exchange does.
+func ExchangeForm(ctx context.Context, c *httpx.Client, provider, issuer, url string, form url.Values, now func() time.Time, early time.Duration) (string, time.Time, error) {
+	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodPost, url, []byte(form.Encode()))
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return Exchange(c, provider, issuer, req, now, early)
 }
 
 // StatusError remembers the HTTP status behind a *gateway.CallError's Err

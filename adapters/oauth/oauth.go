@@ -1,8 +1,9 @@
 // Package oauth is the OAuth 2.0 plumbing shared by the adapters that call a
-// provider's API with a Bearer access token (meet, teams, zoom): a Cache that
-// keeps one token until shortly before it expires and shares one fetch among
-// concurrent callers, the exchange of a token request for a token, and the
-// error a caller returns when it has no token.
+// provider's API with a Bearer access token (meet, teams, zoom): the Client
+// settings they embed, a Cache that keeps one token until shortly before it
+// expires and shares one fetch among concurrent callers, the exchange of a
+// token request for a token, and the error a caller returns when it has no
+// token.
 package oauth
 
 import (
@@ -11,8 +12,37 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sirupsen/logrus"
+
 	"github.com/safeconnection/gateway"
+	"github.com/safeconnection/gateway/adapters/httpx"
 )
+
+// Client is what an adapter that calls its provider's API with a Bearer
+// token holds beside its credentials and URLs, embedded; Defaults gives its
+// defaults.
+type Client struct {
+	// HTTPClient makes every call to the provider, its token endpoint's
+	// included (default httpx.NewClient(nil); give it a logger with a
+	// "provider" field).
+	HTTPClient *httpx.Client
+	// Logger logs what the adapter handles (default: discards).
+	Logger logrus.FieldLogger
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// TokenEarly is how long before its expiry a token is replaced
+	// (default DefaultTokenEarly).
+	TokenEarly time.Duration
+}
+
+// DefaultTokenEarly is how long before its expiry a token is replaced by
+// default.
+const DefaultTokenEarly = 5 * time.Minute
+
+// Defaults returns a Client with the defaults above.
+func Defaults() Client {
+	return Client{HTTPClient: httpx.NewClient(nil), Logger: httpx.Log(nil), Now: time.Now, TokenEarly: DefaultTokenEarly}
+}
 
 // MaxFetch bounds a token fetch made for a caller without a deadline.
 const MaxFetch = 30 * time.Second

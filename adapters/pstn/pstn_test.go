@@ -18,7 +18,6 @@ import (
 	"github.com/safeconnection/gateway/adapters/httpx"
 	"github.com/safeconnection/gateway/adapters/internal/adaptertest"
 	"github.com/safeconnection/gateway/adapters/pstn"
-	"github.com/safeconnection/gateway/mocks"
 	"github.com/safeconnection/gateway/mocks/twilio"
 )
 
@@ -34,53 +33,15 @@ var loadSpec = sync.OnceValues(func() (*twilio.Spec, error) {
 	return twilio.LoadSpec(filepath.Join("..", "..", "testdata", "specs", "twilio_api_v2010.json"))
 })
 
-// reports is a Reporter that records what it is given.
-type reports struct {
-	mu  sync.Mutex
-	got []gateway.Report
-}
+// reports records the reports the adapter makes.
+type reports struct{ adaptertest.Reporter }
 
-func (r *reports) reporter() *mocks.Reporter {
-	return &mocks.Reporter{ReportFn: func(_ context.Context, rep gateway.Report) error {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		r.got = append(r.got, rep)
-		return nil
-	}}
-}
-
-func (r *reports) list() []gateway.Report {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]gateway.Report(nil), r.got...)
-}
-
-// statuses returns the reports' statuses (with the party for joins).
-func (r *reports) statuses() []string {
-	var out []string
-	for _, rep := range r.list() {
-		s := string(rep.Status)
-		if rep.Party != "" {
-			s += ":" + string(rep.Party)
-		}
-		out = append(out, s)
-	}
-	return out
-}
-
+// waitFor waits for a report of status.
 func (r *reports) waitFor(tb testing.TB, status gateway.ReportStatus) []string {
 	tb.Helper()
-	end := time.Now().Add(5 * time.Second)
-	for time.Now().Before(end) {
-		for _, rep := range r.list() {
-			if rep.Status == status {
-				return r.statuses()
-			}
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	tb.Fatalf("no %s report: %v", status, r.statuses())
-	return nil
+	return r.WaitFor(tb, string(status)+" report", func(reps []gateway.Report) bool {
+		return slices.ContainsFunc(reps, func(rep gateway.Report) bool { return rep.Status == status })
+	})
 }
 
 type env struct {
@@ -105,7 +66,7 @@ func newEnv(tb testing.TB) *env {
 	e := &env{fake: f, api: api, reports: &reports{}}
 	a := pstn.New(accountSID, authToken, callerID, "")
 	a.APIURL = api.URL
-	a.Reporter = e.reports.reporter()
+	a.Reporter = e.reports
 	hc := httpx.NewClient(nil)
 	e.check = &twilio.CheckingTransport{Base: hc.HTTPClient.Transport, Spec: spec}
 	hc.HTTPClient.Transport = e.check
@@ -305,7 +266,7 @@ func TestCallOutcomes(t *testing.T) {
 			if strings.Join(got, ",") != strings.Join(tt.want, ",") {
 				t.Errorf("reports %v, want %v", got, tt.want)
 			}
-			for _, rep := range e.reports.list() {
+			for _, rep := range e.reports.Reports() {
 				if rep.AttemptID != l.AttemptID || rep.ProviderRef != p.ProviderRef || rep.Channel != gateway.ChannelPSTN || rep.At.IsZero() {
 					t.Errorf("report %+v", rep)
 				}

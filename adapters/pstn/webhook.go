@@ -18,10 +18,7 @@ import (
 // MaxBody is the largest callback body accepted.
 const MaxBody = twiliohook.MaxBody
 
-var (
-	callSID   = regexp.MustCompile(`^CA[0-9a-fA-F]{32}$`)
-	attemptID = regexp.MustCompile(`^a_[A-Za-z0-9_-]{1,64}$`)
-)
+var callSID = regexp.MustCompile(`^CA[0-9a-fA-F]{32}$`)
 
 // Webhook returns the handler of Twilio's voice callbacks: PathVoice,
 // PathBridge and PathDial, to mount under /webhooks/twilio/ without
@@ -41,7 +38,7 @@ func (a *Adapter) serveWebhook(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
 	case PathVoice, PathBridge, PathDial:
 	default:
-		httpx.WriteError(w, http.StatusNotFound, gateway.ENOTFOUND, "no such webhook")
+		httpx.WriteError(w, gateway.Errorf(gateway.ENOTFOUND, "no such webhook"))
 		return
 	}
 	form, ok := twiliohook.Form(w, r, a.AuthToken, a.PublicURL, a.log(), "twilio")
@@ -54,7 +51,7 @@ func (a *Adapter) serveWebhook(w http.ResponseWriter, r *http.Request) {
 	}
 	rep, ok, err := callbackReport(r.URL.Path, r.URL.Query(), form, a.now())
 	if err != nil {
-		httpx.WriteError(w, http.StatusBadRequest, gateway.ErrorCode(err), gateway.ErrorMessage(err))
+		httpx.WriteError(w, err)
 		return
 	}
 	log := a.log().WithFields(logrus.Fields{"attempt": rep.AttemptID, "call": rep.ProviderRef, "status": form.Get("CallStatus")})
@@ -73,7 +70,7 @@ func (a *Adapter) serveDialAction(w http.ResponseWriter, form url.Values) {
 	verbs = append(verbs, twiml.VoiceHangup{})
 	doc, err := twiml.Voice(verbs)
 	if err != nil {
-		httpx.WriteError(w, http.StatusInternalServerError, gateway.EINTERNAL, "could not build TwiML")
+		httpx.WriteError(w, gateway.Errorf(gateway.EINTERNAL, "could not build TwiML"))
 		return
 	}
 	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
@@ -85,22 +82,11 @@ func (a *Adapter) serveDialAction(w http.ResponseWriter, form url.Values) {
 // initiated and completed: the officer's call reports the end). Errors are
 // EINVALID.
 func callbackReport(path string, query, form url.Values, now time.Time) (rep gateway.Report, ok bool, err error) {
-	rep = gateway.Report{Channel: gateway.ChannelPSTN, At: now}
-	if id := query.Get("attempt"); id != "" {
-		if !attemptID.MatchString(id) {
-			return rep, false, gateway.Errorf(gateway.EINVALID, "bad attempt ID")
-		}
-		rep.AttemptID = id
-	}
-	sid, status := form.Get("CallSid"), form.Get("CallStatus")
-	if !callSID.MatchString(sid) {
-		return rep, false, gateway.Errorf(gateway.EINVALID, "bad or missing CallSid")
-	}
-	if status == "" {
-		return rep, false, gateway.Errorf(gateway.EINVALID, "missing CallStatus")
+	rep, status, err := twiliohook.Callback(gateway.ChannelPSTN, now, query, form, "CallSid", callSID, "CallStatus")
+	if err != nil {
+		return rep, false, err
 	}
 	bridge := path == PathBridge
-	rep.ProviderRef = sid
 	if bridge {
 		parent := form.Get("ParentCallSid")
 		if !callSID.MatchString(parent) {

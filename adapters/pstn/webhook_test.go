@@ -122,14 +122,7 @@ func TestWebhook(t *testing.T) {
 				token = authToken
 			}
 			r := adaptertest.TwilioCallback(tt.method, public, tt.path, body, tt.sign, token, twilio.Sign)
-			w := httptest.NewRecorder()
-			a.Webhook().ServeHTTP(w, r)
-			if w.Code != tt.status {
-				t.Fatalf("status %d, want %d: %s", w.Code, tt.status, w.Body)
-			}
-			if tt.code != "" {
-				adaptertest.CheckErrorBody(t, w.Body.Bytes(), tt.code)
-			}
+			adaptertest.Serve(t, a.Webhook(), r, tt.status, tt.code)
 			if tt.report == "" {
 				if len(got) != 0 {
 					t.Errorf("reported %+v", got)

@@ -17,15 +17,14 @@ package teams
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
-	"github.com/hashicorp/go-retryablehttp"
 	"github.com/safeconnection/gateway"
 	"github.com/safeconnection/gateway/adapters/httpx"
+	"github.com/safeconnection/gateway/adapters/internal/joinlink"
 	"github.com/safeconnection/gateway/adapters/oauth"
 	"github.com/sirupsen/logrus"
 )
@@ -39,14 +38,6 @@ const (
 	DefaultGraphURL = "https://graph.microsoft.com"
 	GraphScope      = "https://graph.microsoft.com/.default"
 )
-
-// JoinSender delivers a meeting link to the ops-room device of a leg (the
-// device-agent adapter implements it).
-type JoinSender interface {
-	// SendJoin tells the leg's device to open joinURL. Errors are the
-	// implementation's (EUNAVAILABLE when the device cannot be told).
-	SendJoin(ctx context.Context, leg gateway.Leg, joinURL string) error
-}
 
 // Adapter places legs on the teams channel. Set its fields before use; it
 // is safe for concurrent use afterwards.
@@ -69,19 +60,12 @@ type Adapter struct {
 	// 1 hour): Teams keeps the meeting usable for longer anyway.
 	MeetingLength time.Duration
 
-	// HTTPClient makes every call to Microsoft (default httpx.NewClient(nil);
-	// give it a logger with a "provider" field).
-	HTTPClient *httpx.Client
+	// Client holds the HTTP client, the logger, the clock and how early a
+	// token is replaced (defaults: oauth.Defaults).
+	oauth.Client
 	// JoinSender delivers the meeting link to the device. Nil delivers
 	// nothing (tests only).
-	JoinSender JoinSender
-	// Logger logs what the adapter handles (default: discards).
-	Logger logrus.FieldLogger
-	// Now is the clock (default time.Now).
-	Now func() time.Time
-	// TokenEarly is how long before its expiry a token is replaced
-	// (default 5 minutes).
-	TokenEarly time.Duration
+	JoinSender gateway.JoinSender
 
 	tokens oauth.Cache
 }
@@ -97,10 +81,7 @@ func New(tenantID, clientID, clientSecret, userID string) *Adapter {
 		LoginURL:      DefaultLoginURL,
 		GraphURL:      DefaultGraphURL,
 		MeetingLength: time.Hour,
-		HTTPClient:    httpx.NewClient(nil),
-		Logger:        httpx.Log(nil),
-		Now:           time.Now,
-		TokenEarly:    5 * time.Minute,
+		Client:        oauth.Defaults(),
 	}
 }
 
@@ -161,16 +142,8 @@ func (a *Adapter) Place(ctx context.Context, leg gateway.Leg) (gateway.Placement
 	}
 	p := gateway.Placement{ProviderRef: m.ID, JoinURL: m.JoinWebURL}
 	log := a.log().WithFields(logrus.Fields{"attempt": leg.AttemptID, "device": leg.Device.ID})
-	if a.JoinSender != nil {
-		if err := a.JoinSender.SendJoin(ctx, leg, m.JoinWebURL); err != nil {
-			hctx, hcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			defer hcancel()
-			if herr := a.HangUp(hctx, leg, p); herr != nil {
-				log.WithError(herr).Warn("could not delete a meeting whose link the device could not get")
-			}
-			return gateway.Placement{}, &gateway.CallError{Fate: gateway.NotPlaced, Provider: Provider,
-				Err: gateway.E("teams.Place", gateway.EUNAVAILABLE, errors.Join(errors.New("the device could not be sent the meeting link"), err))}
-		}
+	if err := (joinlink.Meeting{Provider: Provider, Placement: p, URL: m.JoinWebURL, Delete: a}).Send(ctx, a.JoinSender, leg, log); err != nil {
+		return gateway.Placement{}, err
 	}
 	log.Info("teams meeting created")
 	return p, nil
@@ -200,7 +173,7 @@ func (a *Adapter) meetingsPath() string {
 // one and tries once more.
 func (a *Adapter) call(ctx context.Context, method, path string, in, out any) error {
 	api := oauth.API{Provider: Provider, Client: a.HTTPClient, Tokens: &a.tokens, Fetch: a.fetchToken, Now: a.now, Refused: oauth.KeepStatus}
-	return api.Call(ctx, method, strings.TrimRight(a.graphURL(), "/")+path, in, out)
+	return api.Call(ctx, method, httpx.URL(a.GraphURL, DefaultGraphURL, path), in, out)
 }
 
 // fetchToken asks the tenant's token endpoint for an app-only Graph token.
@@ -211,24 +184,8 @@ func (a *Adapter) fetchToken(ctx context.Context) (string, time.Time, error) {
 		"client_secret": {a.ClientSecret},
 		"scope":         {GraphScope},
 	}
-	base := a.LoginURL
-	if base == "" {
-		base = DefaultLoginURL
-	}
-	u := strings.TrimRight(base, "/") + "/" + url.PathEscape(a.TenantID) + "/oauth2/v2.0/token"
-	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodPost, u, []byte(form.Encode()))
-	if err != nil {
-		return "", time.Time{}, err
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	return oauth.Exchange(a.HTTPClient, Provider, "microsoft", req, a.now, a.TokenEarly)
-}
-
-func (a *Adapter) graphURL() string {
-	if a.GraphURL == "" {
-		return DefaultGraphURL
-	}
-	return a.GraphURL
+	u := httpx.URL(a.LoginURL, DefaultLoginURL, "/"+url.PathEscape(a.TenantID)+"/oauth2/v2.0/token")
+	return oauth.ExchangeForm(ctx, a.HTTPClient, Provider, "microsoft", u, form, a.now, a.TokenEarly)
 }
 
 func (a *Adapter) now() time.Time { return httpx.Now(a.Now) }

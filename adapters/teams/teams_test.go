@@ -3,7 +3,6 @@ package teams_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/safeconnection/gateway"
+	"github.com/safeconnection/gateway/adapters/internal/adaptertest"
 	"github.com/safeconnection/gateway/adapters/teams"
 	fake "github.com/safeconnection/gateway/mocks/teams"
 )
@@ -21,36 +21,11 @@ const (
 	organizer = "5b9e1a7c-2d44-4c1e-8f0a-6e3b2c1d0f99"
 )
 
-type joinSender struct {
-	mu    sync.Mutex
-	links []string
-	err   error
-}
-
-func (j *joinSender) SendJoin(_ context.Context, _ gateway.Leg, joinURL string) error {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	if j.err != nil {
-		return j.err
-	}
-	j.links = append(j.links, joinURL)
-	return nil
-}
-
-func (j *joinSender) got() []string {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	return append([]string(nil), j.links...)
-}
-
-// Interface guards
-var _ teams.JoinSender = (*joinSender)(nil)
-
 type rig struct {
 	fake *fake.Fake
 	srv  *httptest.Server
 	a    *teams.Adapter
-	js   *joinSender
+	js   *adaptertest.JoinSender
 }
 
 func newRig(t testing.TB) *rig {
@@ -59,7 +34,7 @@ func newRig(t testing.TB) *rig {
 	srv := httptest.NewServer(f)
 	a := teams.New(tenant, "app-id", "app-secret", organizer)
 	a.LoginURL, a.GraphURL = srv.URL, srv.URL
-	r := &rig{fake: f, srv: srv, a: a, js: &joinSender{}}
+	r := &rig{fake: f, srv: srv, a: a, js: &adaptertest.JoinSender{}}
 	a.JoinSender = r.js
 	t.Cleanup(func() { f.Close(); srv.Close() })
 	return r
@@ -119,7 +94,7 @@ func TestPlace(t *testing.T) {
 			setup:    func(r *rig) { r.a.TenantID = "other" },
 			wantFate: gateway.NotPlaced, wantCode: gateway.EINVALID, wantCreates: 0},
 		{name: "device cannot get the link: meeting deleted", deadline: 5 * time.Second,
-			setup:    func(r *rig) { r.js.err = gateway.Errorf(gateway.EUNAVAILABLE, "agent offline") },
+			setup:    func(r *rig) { r.js.Err = gateway.Errorf(gateway.EUNAVAILABLE, "agent offline") },
 			wantFate: gateway.NotPlaced, wantCode: gateway.EUNAVAILABLE, wantCreates: 1},
 	}
 	for _, tt := range tests {
@@ -128,26 +103,12 @@ func TestPlace(t *testing.T) {
 			if tt.setup != nil {
 				tt.setup(r)
 			}
-			start := time.Now()
-			p, err := r.a.Place(context.Background(), leg(tt.deadline))
-			elapsed := time.Since(start)
-			if elapsed > tt.deadline+250*time.Millisecond {
-				t.Errorf("Place took %v, past the deadline of %v", elapsed, tt.deadline)
-			}
-			if elapsed < tt.minElapsed {
-				t.Errorf("Place took %v, less than the Retry-After of %v", elapsed, tt.minElapsed)
-			}
+			p, err := adaptertest.Place(t, r.a, leg(tt.deadline), tt.deadline, tt.minElapsed)
 			if n := r.count(http.MethodPost, "/onlineMeetings"); tt.wantCreates >= 0 && n != tt.wantCreates {
 				t.Errorf("fake saw %d create requests, want %d", n, tt.wantCreates)
 			}
 			if tt.wantFate != 0 {
-				var ce *gateway.CallError
-				if !errors.As(err, &ce) || ce.Provider != teams.Provider {
-					t.Fatalf("Place = %+v, %v; want a teams CallError", p, err)
-				}
-				if ce.Fate != tt.wantFate || gateway.ErrorCode(err) != tt.wantCode {
-					t.Errorf("error %v: fate %v code %s, want %v %s", err, ce.Fate, gateway.ErrorCode(err), tt.wantFate, tt.wantCode)
-				}
+				adaptertest.CheckFailed(t, p, err, teams.Provider, tt.wantFate, tt.wantCode)
 				if strings.HasPrefix(tt.name, "device cannot") && r.count(http.MethodDelete, "") != 1 {
 					t.Error("meeting not deleted")
 				}
@@ -162,7 +123,7 @@ func TestPlace(t *testing.T) {
 			if !strings.HasPrefix(p.JoinURL, "https://teams.microsoft.com/l/meetup-join/") {
 				t.Errorf("JoinURL %q", p.JoinURL)
 			}
-			if links := r.js.got(); len(links) != 1 || links[0] != p.JoinURL {
+			if links := r.js.Links(); len(links) != 1 || links[0] != p.JoinURL {
 				t.Errorf("device links %v, want %s", links, p.JoinURL)
 			}
 		})

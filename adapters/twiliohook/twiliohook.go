@@ -9,8 +9,6 @@ import (
 	"crypto/sha1"
 	"crypto/subtle"
 	"encoding/base64"
-	"errors"
-	"io"
 	"maps"
 	"mime"
 	"net/http"
@@ -34,22 +32,17 @@ const MaxBody = 64 << 10
 // callback of what, "twilio video" say) and ok is false.
 func Form(w http.ResponseWriter, r *http.Request, authToken, publicURL string, log logrus.FieldLogger, what string) (form url.Values, ok bool) {
 	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		httpx.WriteError(w, http.StatusMethodNotAllowed, gateway.EINVALID, "callbacks are POSTed")
+		httpx.RefuseMethod(w, http.MethodPost, "callbacks are POSTed")
 		return nil, false
 	}
 	form, err := readForm(w, r)
 	if err != nil {
-		status := http.StatusBadRequest
-		if gateway.ErrorCode(err) == gateway.ETOOLARGE {
-			status = http.StatusRequestEntityTooLarge
-		}
-		httpx.WriteError(w, status, gateway.ErrorCode(err), gateway.ErrorMessage(err))
+		httpx.WriteError(w, err)
 		return nil, false
 	}
 	if !VerifySignature(authToken, publicURL, r, form) {
 		log.WithField("path", r.URL.Path).Warn(what + " callback refused: bad signature")
-		httpx.WriteError(w, http.StatusForbidden, gateway.ESIGNATURE, "X-Twilio-Signature does not verify")
+		httpx.WriteError(w, gateway.Errorf(gateway.ESIGNATURE, "X-Twilio-Signature does not verify"))
 		return nil, false
 	}
 	return form, true
@@ -62,13 +55,9 @@ func readForm(w http.ResponseWriter, r *http.Request) (url.Values, error) {
 	if err != nil || mt != "application/x-www-form-urlencoded" {
 		return nil, gateway.Errorf(gateway.EINVALID, "expected a form body")
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
+	body, err := httpx.ReadBody(w, r, MaxBody)
 	if err != nil {
-		var mb *http.MaxBytesError
-		if errors.As(err, &mb) {
-			return nil, gateway.Errorf(gateway.ETOOLARGE, "body over %d bytes", MaxBody)
-		}
-		return nil, gateway.Errorf(gateway.EINVALID, "could not read the body")
+		return nil, err
 	}
 	form, err := url.ParseQuery(string(body))
 	if err != nil {
@@ -121,7 +110,7 @@ func Report(w http.ResponseWriter, r *http.Request, reporter gateway.Reporter, r
 	}
 	if reporter == nil {
 		log.Error(what + " callback dropped: no reporter")
-		httpx.WriteError(w, http.StatusServiceUnavailable, gateway.EUNAVAILABLE, "not ready")
+		httpx.WriteError(w, gateway.Errorf(gateway.EUNAVAILABLE, "not ready"))
 		return
 	}
 	if err := reporter.Report(r.Context(), rep); err != nil {
@@ -131,7 +120,7 @@ func Report(w http.ResponseWriter, r *http.Request, reporter gateway.Reporter, r
 			return
 		}
 		log.WithError(err).Error(what + " callback not recorded")
-		httpx.WriteError(w, http.StatusInternalServerError, gateway.EINTERNAL, "the report could not be recorded")
+		httpx.WriteError(w, gateway.Errorf(gateway.EINTERNAL, "the report could not be recorded"))
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)

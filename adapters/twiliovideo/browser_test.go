@@ -59,7 +59,7 @@ func TestJoinPageInChromium(t *testing.T) {
 	officer := b.Tab(t, "officer")
 	open(t, officer, p.JoinURL, "Connected")
 	e.rec.waitFor(t, 1)
-	rep := e.rec.list()[0]
+	rep := e.rec.Reports()[0]
 	if rep.Status != "joined" || string(rep.Party) != twiliovideo.PartyOfficer || rep.AttemptID != l.AttemptID || rep.ProviderRef != p.ProviderRef {
 		t.Errorf("report %+v, want the officer's join", rep)
 	}
@@ -78,7 +78,7 @@ func TestJoinPageInChromium(t *testing.T) {
 	}
 
 	device := b.Tab(t, "device")
-	open(t, device, e.rec.joins[0], "Connected")
+	open(t, device, e.rec.Links()[0], "Connected")
 	if got := e.rec.waitFor(t, 2); strings.Join(got, ",") != "joined:officer,joined:device" {
 		t.Errorf("reports %v", got)
 	}

@@ -38,12 +38,12 @@ const maxToken = 4 << 10
 // PathJoin.
 const pathAssets = "assets/"
 
-//go:embed join/join.html join/error.html join/join.js join/join.css
+//go:embed join/head.html join/join.html join/error.html join/join.js join/join.css
 var joinFiles embed.FS
 
 var (
-	joinTemplate  = template.Must(template.ParseFS(joinFiles, "join/join.html"))
-	errorTemplate = template.Must(template.ParseFS(joinFiles, "join/error.html"))
+	joinTemplate  = template.Must(template.ParseFS(joinFiles, "join/join.html", "join/head.html"))
+	errorTemplate = template.Must(template.ParseFS(joinFiles, "join/error.html", "join/head.html"))
 	assets        = loadAssets()
 )
 
@@ -158,7 +158,7 @@ func (a *Adapter) serveJoin(w http.ResponseWriter, r *http.Request) {
 		a.serveAsset(w, r, name)
 		return
 	}
-	if !attemptID.MatchString(rest) {
+	if !twiliohook.AttemptID.MatchString(rest) {
 		a.joinError(w, r, http.StatusNotFound, msgBadLink)
 		return
 	}
@@ -205,13 +205,14 @@ type joinPage struct {
 
 // errorPage is the data of join/error.html.
 type errorPage struct {
+	Title   string
 	Message string
 	Assets  string
 }
 
 func (a *Adapter) joinError(w http.ResponseWriter, r *http.Request, status int, msg string) {
 	var buf bytes.Buffer
-	if err := errorTemplate.Execute(&buf, errorPage{Message: msg, Assets: a.assetBase()}); err != nil {
+	if err := errorTemplate.Execute(&buf, errorPage{Title: "Link not valid", Message: msg, Assets: a.assetBase()}); err != nil {
 		buf.Reset()
 		buf.WriteString(template.HTMLEscapeString(msg))
 	}

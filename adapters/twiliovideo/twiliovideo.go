@@ -68,15 +68,6 @@ const (
 	PartyDevice  = string(gateway.PartyDevice)
 )
 
-// JoinSender delivers a join link to the ops room's device (the device-agent
-// adapter implements it).
-type JoinSender interface {
-	// SendJoin asks the device of leg to open joinURL. Errors are
-	// *gateway.CallError or *gateway.Error (EUNAVAILABLE when the device
-	// cannot be reached).
-	SendJoin(ctx context.Context, leg gateway.Leg, joinURL string) error
-}
-
 // Adapter places webrtc legs in Twilio Video rooms. Set its fields before
 // use; it is safe for concurrent use afterwards.
 type Adapter struct {
@@ -113,7 +104,7 @@ type Adapter struct {
 	HTTPClient *httpx.Client
 	// JoinSender delivers the device's join link. Nil delivers nothing
 	// (tests only).
-	JoinSender JoinSender
+	JoinSender gateway.JoinSender
 	// Reporter receives the reports made from callbacks.
 	Reporter gateway.Reporter
 	// Logger logs what the adapter handles (default: discards).
@@ -258,15 +249,11 @@ type outcome struct {
 
 // call sends one request to the Rooms API and decodes the room it answers.
 func (a *Adapter) call(ctx context.Context, method, path string, form url.Values) (room, outcome, error) {
-	base := a.APIURL
-	if base == "" {
-		base = DefaultAPIURL
-	}
 	var body io.Reader
 	if form != nil {
 		body = strings.NewReader(form.Encode())
 	}
-	req, err := retryablehttp.NewRequestWithContext(ctx, method, strings.TrimSuffix(base, "/")+path, body)
+	req, err := retryablehttp.NewRequestWithContext(ctx, method, httpx.URL(a.APIURL, DefaultAPIURL, path), body)
 	if err != nil {
 		return room{}, outcome{}, &gateway.CallError{Fate: gateway.NotPlaced, Provider: provider, Err: gateway.E("twiliovideo", gateway.EINTERNAL, err)}
 	}

@@ -3,6 +3,7 @@ package twiliovideo_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -35,60 +36,20 @@ var loadSpec = sync.OnceValues(func() (*twilio.Spec, error) {
 
 // recorder records reports and join links.
 type recorder struct {
-	mu      sync.Mutex
-	reports []gateway.Report
-	joins   []string
-	sendErr error
+	adaptertest.Reporter
+	adaptertest.JoinSender
 }
 
-func (r *recorder) Report(_ context.Context, rep gateway.Report) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.reports = append(r.reports, rep)
-	return nil
-}
-
-func (r *recorder) SendJoin(_ context.Context, _ gateway.Leg, joinURL string) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.joins = append(r.joins, joinURL)
-	return r.sendErr
-}
-
-func (r *recorder) list() []gateway.Report {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]gateway.Report(nil), r.reports...)
-}
-
-func (r *recorder) statuses() []string {
-	var out []string
-	for _, rep := range r.list() {
-		s := string(rep.Status)
-		if rep.Party != "" {
-			s += ":" + string(rep.Party)
-		}
-		out = append(out, s)
-	}
-	return out
-}
-
+// waitFor waits for n reports.
 func (r *recorder) waitFor(tb testing.TB, n int) []string {
 	tb.Helper()
-	end := time.Now().Add(5 * time.Second)
-	for len(r.list()) < n {
-		if time.Now().After(end) {
-			tb.Fatalf("%d reports, want %d: %v", len(r.list()), n, r.statuses())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	return r.statuses()
+	return r.WaitFor(tb, fmt.Sprintf("%d reports", n), func(reps []gateway.Report) bool { return len(reps) >= n })
 }
 
 // Interface guards
 var (
-	_ gateway.Reporter       = (*recorder)(nil)
-	_ twiliovideo.JoinSender = (*recorder)(nil)
+	_ gateway.Reporter   = (*recorder)(nil)
+	_ gateway.JoinSender = (*recorder)(nil)
 )
 
 type env struct {
@@ -180,8 +141,8 @@ func TestPlace(t *testing.T) {
 				if !strings.HasPrefix(p.JoinURL, e.gw.URL+"/join/webrtc/a_0123456789abcdef0123?token=") {
 					t.Errorf("JoinURL %q", p.JoinURL)
 				}
-				if len(e.rec.joins) != 1 || e.rec.joins[0] == p.JoinURL {
-					t.Errorf("device links %v", e.rec.joins)
+				if len(e.rec.Links()) != 1 || e.rec.Links()[0] == p.JoinURL {
+					t.Errorf("device links %v", e.rec.Links())
 				}
 			} else {
 				ce := adaptertest.CallError(t, err)
@@ -191,8 +152,8 @@ func TestPlace(t *testing.T) {
 				if tt.name == "malformed response" && !strings.Contains(err.Error(), "malformed response from twilio") {
 					t.Errorf("error %q", err)
 				}
-				if len(e.rec.joins) != 0 {
-					t.Errorf("a link was sent: %v", e.rec.joins)
+				if len(e.rec.Links()) != 0 {
+					t.Errorf("a link was sent: %v", e.rec.Links())
 				}
 			}
 			n := len(e.fake.Requests())
@@ -248,7 +209,7 @@ func TestTokens(t *testing.T) {
 		name, link, identity string
 	}{
 		{"officer", p.JoinURL, twiliovideo.PartyOfficer},
-		{"device", e.rec.joins[0], twiliovideo.PartyDevice},
+		{"device", e.rec.Links()[0], twiliovideo.PartyDevice},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -305,7 +266,7 @@ func TestReports(t *testing.T) {
 			}
 			e.rec.waitFor(t, len(tt.want))
 			time.Sleep(50 * time.Millisecond) // no other join follows
-			if got := e.rec.statuses(); strings.Join(got, ",") != strings.Join(tt.want, ",") {
+			if got := e.rec.Statuses(); strings.Join(got, ",") != strings.Join(tt.want, ",") {
 				t.Errorf("reports %v, want %v", got, tt.want)
 			}
 			if err := e.adapter.HangUp(context.Background(), l, p); err != nil {
@@ -315,7 +276,7 @@ func TestReports(t *testing.T) {
 			if got[len(got)-1] != "ended" || e.fake.Room(p.ProviderRef) != "completed" {
 				t.Errorf("after hang-up: %v, room %q", got, e.fake.Room(p.ProviderRef))
 			}
-			for _, rep := range e.rec.list() {
+			for _, rep := range e.rec.Reports() {
 				if rep.AttemptID != l.AttemptID || rep.ProviderRef != p.ProviderRef || rep.Channel != twiliovideo.Channel {
 					t.Errorf("report %+v", rep)
 				}
@@ -331,7 +292,7 @@ func TestReports(t *testing.T) {
 func TestJoinSenderFails(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	e.rec.sendErr = &gateway.CallError{Fate: gateway.NotPlaced, Provider: "agent", Err: errors.New("device offline")}
+	e.rec.JoinSender.Err = &gateway.CallError{Fate: gateway.NotPlaced, Provider: "agent", Err: errors.New("device offline")}
 	_, err := e.adapter.Place(context.Background(), leg(5*time.Second))
 	if ce := adaptertest.CallError(t, err); ce.Fate != gateway.NotPlaced || ce.Provider != "agent" {
 		t.Errorf("got %v", err)
@@ -344,7 +305,7 @@ func TestJoinSenderFails(t *testing.T) {
 		t.Errorf("room %q", st)
 	}
 
-	e.rec.sendErr = errors.New("plain")
+	e.rec.JoinSender.Err = errors.New("plain")
 	_, err = e.adapter.Place(context.Background(), leg(5*time.Second))
 	if ce := adaptertest.CallError(t, err); ce.Fate != gateway.Unknown || gateway.ErrorCode(err) != gateway.EUNAVAILABLE {
 		t.Errorf("got %v", err)

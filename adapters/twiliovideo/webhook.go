@@ -16,10 +16,7 @@ import (
 // MaxBody is the largest callback body accepted.
 const MaxBody = twiliohook.MaxBody
 
-var (
-	roomSID   = regexp.MustCompile(`^RM[0-9a-fA-F]{32}$`)
-	attemptID = regexp.MustCompile(`^a_[A-Za-z0-9_-]{1,64}$`)
-)
+var roomSID = regexp.MustCompile(`^RM[0-9a-fA-F]{32}$`)
 
 // Webhook returns the handler of Twilio Video's room status callbacks at
 // PathCallback, to mount under /webhooks/twilio/ without stripping the
@@ -36,7 +33,7 @@ func (a *Adapter) Webhook() http.Handler { return http.HandlerFunc(a.serveWebhoo
 
 func (a *Adapter) serveWebhook(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path != PathCallback {
-		httpx.WriteError(w, http.StatusNotFound, gateway.ENOTFOUND, "no such webhook")
+		httpx.WriteError(w, gateway.Errorf(gateway.ENOTFOUND, "no such webhook"))
 		return
 	}
 	form, ok := twiliohook.Form(w, r, a.AuthToken, a.PublicURL, a.log(), "twilio video")
@@ -45,7 +42,7 @@ func (a *Adapter) serveWebhook(w http.ResponseWriter, r *http.Request) {
 	}
 	rep, ok, err := callbackReport(r.URL.Query(), form, a.now())
 	if err != nil {
-		httpx.WriteError(w, http.StatusBadRequest, gateway.ErrorCode(err), gateway.ErrorMessage(err))
+		httpx.WriteError(w, err)
 		return
 	}
 	log := a.log().WithFields(logrus.Fields{"attempt": rep.AttemptID, "room": rep.ProviderRef, "event": form.Get("StatusCallbackEvent")})
@@ -55,21 +52,10 @@ func (a *Adapter) serveWebhook(w http.ResponseWriter, r *http.Request) {
 // callbackReport turns a verified room callback into a report. ok is false
 // for the events the gateway does not follow. Errors are EINVALID.
 func callbackReport(query, form url.Values, now time.Time) (rep gateway.Report, ok bool, err error) {
-	rep = gateway.Report{Channel: Channel, At: now}
-	if id := query.Get("attempt"); id != "" {
-		if !attemptID.MatchString(id) {
-			return rep, false, gateway.Errorf(gateway.EINVALID, "bad attempt ID")
-		}
-		rep.AttemptID = id
+	rep, event, err := twiliohook.Callback(Channel, now, query, form, "RoomSid", roomSID, "StatusCallbackEvent")
+	if err != nil {
+		return rep, false, err
 	}
-	sid, event := form.Get("RoomSid"), form.Get("StatusCallbackEvent")
-	if !roomSID.MatchString(sid) {
-		return rep, false, gateway.Errorf(gateway.EINVALID, "bad or missing RoomSid")
-	}
-	if event == "" {
-		return rep, false, gateway.Errorf(gateway.EINVALID, "missing StatusCallbackEvent")
-	}
-	rep.ProviderRef = sid
 	switch event {
 	case "participant-connected":
 		switch who := form.Get("ParticipantIdentity"); who {

@@ -86,28 +86,22 @@ func (s *Sender) serveWebhook(w http.ResponseWriter, r *http.Request) {
 		return
 	case http.MethodPost:
 	default:
-		w.Header().Set("Allow", "GET, POST")
-		writeError(w, http.StatusMethodNotAllowed, gateway.Errorf(gateway.EINVALID, "method not allowed"))
+		httpx.RefuseMethod(w, "GET, POST", "method not allowed")
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxWebhookBytes))
+	body, err := httpx.ReadBody(w, r, MaxWebhookBytes)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			writeError(w, http.StatusRequestEntityTooLarge, gateway.Errorf(gateway.ETOOLARGE, "body over %d bytes", MaxWebhookBytes))
-			return
-		}
-		writeError(w, http.StatusBadRequest, gateway.Errorf(gateway.EINVALID, "could not read the body"))
+		httpx.WriteError(w, err)
 		return
 	}
 	if err := s.verify(r.Header.Get("X-Hub-Signature-256"), body); err != nil {
 		s.log().WithError(err).Warn("whatsapp webhook refused")
-		writeError(w, http.StatusForbidden, err)
+		httpx.WriteError(w, err)
 		return
 	}
 	statuses, err := ParseStatuses(body, s.PhoneNumberID)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err)
+		httpx.WriteError(w, err)
 		return
 	}
 	// Different messages' statuses are handed over side by side, a few
@@ -150,7 +144,7 @@ func (s *Sender) serveWebhook(w http.ResponseWriter, r *http.Request) {
 	if failed.Load() {
 		// Meta sends the whole webhook again; the statuses recorded now
 		// are recorded once (see OnStatus).
-		writeError(w, http.StatusServiceUnavailable, gateway.Errorf(gateway.EUNAVAILABLE, "could not record the statuses"))
+		httpx.WriteError(w, gateway.Errorf(gateway.EUNAVAILABLE, "could not record the statuses"))
 		return
 	}
 	w.WriteHeader(http.StatusOK)
@@ -163,7 +157,7 @@ func (s *Sender) handshake(w http.ResponseWriter, r *http.Request) {
 	if s.VerifyToken == "" || q.Get("hub.mode") != "subscribe" ||
 		subtle.ConstantTimeCompare([]byte(q.Get("hub.verify_token")), []byte(s.VerifyToken)) != 1 ||
 		challenge == "" || len(challenge) > 256 {
-		writeError(w, http.StatusForbidden, gateway.Errorf(gateway.ESIGNATURE, "subscribe handshake refused"))
+		httpx.WriteError(w, gateway.Errorf(gateway.ESIGNATURE, "subscribe handshake refused"))
 		return
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -298,9 +292,4 @@ func ParseStatuses(body []byte, phoneNumberID string) ([]MessageStatus, error) {
 		}
 	}
 	return out, nil
-}
-
-// writeError writes the gateway's JSON error body.
-func writeError(w http.ResponseWriter, status int, err error) {
-	httpx.WriteError(w, status, gateway.ErrorCode(err), gateway.ErrorMessage(err))
 }

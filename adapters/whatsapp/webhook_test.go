@@ -110,14 +110,7 @@ func TestWebhookPost(t *testing.T) {
 			default:
 				req.Header.Set("X-Hub-Signature-256", tt.sig)
 			}
-			w := httptest.NewRecorder()
-			s.Webhook().ServeHTTP(w, req)
-			if w.Code != tt.wantStatus {
-				t.Fatalf("status %d, want %d: %s", w.Code, tt.wantStatus, w.Body)
-			}
-			if tt.wantCode != "" {
-				adaptertest.CheckErrorBody(t, w.Body.Bytes(), tt.wantCode)
-			}
+			adaptertest.Serve(t, s.Webhook(), req, tt.wantStatus, tt.wantCode)
 			var got []string
 			for _, st := range rec.got {
 				got = append(got, st.Status)

@@ -234,9 +234,9 @@ func (s *Sender) SendJoinLink(ctx context.Context, toE164, reference, joinURL st
 }
 
 // SendJoin sends joinURL to the WhatsApp of the leg's device (its WhatsApp
-// handle, else its number): it meets the meeting adapters' JoinSender, for
-// devices without a live agent. Errors as SendText, and EINVALID for a
-// device with neither.
+// handle, else its number): the Sender is a gateway.JoinSender, for devices
+// without a live agent. Errors as SendText, and EINVALID for a device with
+// neither.
 func (s *Sender) SendJoin(ctx context.Context, leg gateway.Leg, joinURL string) error {
 	to := leg.Device.Handles[Channel]
 	if to == "" {
@@ -259,7 +259,7 @@ func (s *Sender) send(ctx context.Context, toE164 string, m message) (string, er
 	if err != nil {
 		return "", gateway.E("whatsapp.send", gateway.EINTERNAL, err)
 	}
-	u := fmt.Sprintf("%s/%s/%s/messages", strings.TrimRight(s.apiURL(), "/"), s.apiVersion(), url.PathEscape(s.PhoneNumberID))
+	u := httpx.URL(s.APIURL, DefaultAPIURL, "/"+s.apiVersion()+"/"+url.PathEscape(s.PhoneNumberID)+"/messages")
 	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodPost, u, body)
 	if err != nil {
 		return "", gateway.E("whatsapp.send", gateway.EINVALID, err)
@@ -333,13 +333,6 @@ func (e *metaError) refine(err error) error {
 		ce.Err = gateway.Errorf(gateway.EUNAUTHORIZED, "whatsapp refused the access token (%d)", e.Code)
 	}
 	return err
-}
-
-func (s *Sender) apiURL() string {
-	if s.APIURL == "" {
-		return DefaultAPIURL
-	}
-	return s.APIURL
 }
 
 func (s *Sender) apiVersion() string {

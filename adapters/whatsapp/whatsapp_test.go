@@ -13,22 +13,15 @@ import (
 	"time"
 
 	"github.com/safeconnection/gateway"
-	"github.com/safeconnection/gateway/adapters/meet"
-	"github.com/safeconnection/gateway/adapters/teams"
 	"github.com/safeconnection/gateway/adapters/whatsapp"
-	"github.com/safeconnection/gateway/adapters/zoom"
 	fake "github.com/safeconnection/gateway/mocks/whatsapp"
 	"github.com/sirupsen/logrus"
 	"github.com/sirupsen/logrus/hooks/test"
 )
 
-// Interface guards: the Sender can deliver meeting links to devices for
+// Interface guard: the Sender can deliver meeting links to devices for
 // every meeting adapter.
-var (
-	_ zoom.JoinSender  = (*whatsapp.Sender)(nil)
-	_ meet.JoinSender  = (*whatsapp.Sender)(nil)
-	_ teams.JoinSender = (*whatsapp.Sender)(nil)
-)
+var _ gateway.JoinSender = (*whatsapp.Sender)(nil)
 
 const officer = "+447700900123"
 

@@ -47,28 +47,22 @@ func (a *Adapter) Webhook() http.Handler { return http.HandlerFunc(a.serveWebhoo
 
 func (a *Adapter) serveWebhook(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		writeError(w, http.StatusMethodNotAllowed, gateway.Errorf(gateway.EINVALID, "webhooks are POSTed"))
+		httpx.RefuseMethod(w, http.MethodPost, "webhooks are POSTed")
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxWebhookBytes))
+	body, err := httpx.ReadBody(w, r, MaxWebhookBytes)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			writeError(w, http.StatusRequestEntityTooLarge, gateway.Errorf(gateway.ETOOLARGE, "body over %d bytes", MaxWebhookBytes))
-			return
-		}
-		writeError(w, http.StatusBadRequest, gateway.Errorf(gateway.EINVALID, "could not read the body"))
+		httpx.WriteError(w, err)
 		return
 	}
 	if err := a.verify(r.Header, body); err != nil {
 		a.log().WithError(err).Warn("zoom webhook refused")
-		writeError(w, http.StatusForbidden, err)
+		httpx.WriteError(w, err)
 		return
 	}
 	ev, err := ParseEvent(body)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err)
+		httpx.WriteError(w, err)
 		return
 	}
 	switch ev.Event {
@@ -107,7 +101,7 @@ func (a *Adapter) serveWebhook(w http.ResponseWriter, r *http.Request) {
 			log.WithError(err).Info("zoom webhook not reported")
 		default:
 			log.WithError(err).Error("zoom webhook could not be reported")
-			writeError(w, http.StatusInternalServerError, gateway.Errorf(gateway.EINTERNAL, "could not record the event"))
+			httpx.WriteError(w, gateway.Errorf(gateway.EINTERNAL, "could not record the event"))
 			return
 		}
 	}
@@ -272,11 +266,6 @@ func meetingID(raw json.RawMessage) (string, error) {
 		return "", gateway.Errorf(gateway.EINVALID, "bad meeting id %.20q", s)
 	}
 	return strconv.FormatInt(n, 10), nil
-}
-
-// writeError writes the gateway's JSON error body.
-func writeError(w http.ResponseWriter, status int, err error) {
-	httpx.WriteError(w, status, gateway.ErrorCode(err), gateway.ErrorMessage(err))
 }
 
 // String describes the event for logs.

@@ -89,7 +89,7 @@ func TestWebhook(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rep := &reporter{}
+			rep := &adaptertest.Reporter{}
 			a := zoom.New("acct", "cid", "csecret", vecSecret)
 			a.Reporter = rep
 			a.Now = func() time.Time { return now }
@@ -110,15 +110,8 @@ func TestWebhook(t *testing.T) {
 			default:
 				req.Header.Set("x-zm-signature", tt.sig)
 			}
-			w := httptest.NewRecorder()
-			a.Webhook().ServeHTTP(w, req)
-			if w.Code != tt.wantStatus {
-				t.Fatalf("status %d, want %d: %s", w.Code, tt.wantStatus, w.Body)
-			}
-			if tt.wantCode != "" {
-				adaptertest.CheckErrorBody(t, w.Body.Bytes(), tt.wantCode)
-			}
-			got := rep.got()
+			w := adaptertest.Serve(t, a.Webhook(), req, tt.wantStatus, tt.wantCode)
+			got := rep.Reports()
 			switch {
 			case tt.want == nil && len(got) != 0:
 				t.Errorf("reported %+v, want nothing", got)
@@ -152,7 +145,7 @@ func TestWebhookReporterErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			a := zoom.New("acct", "cid", "csecret", vecSecret)
-			a.Reporter = &reporter{err: tt.err}
+			a.Reporter = &adaptertest.Reporter{Err: tt.err}
 			a.Now = func() time.Time { return time.Unix(ts, 0) }
 			req := httptest.NewRequest(http.MethodPost, "/webhooks/zoom/", strings.NewReader(body))
 			req.Header.Set("x-zm-request-timestamp", vecTS)
@@ -168,7 +161,7 @@ func TestWebhookReporterErrors(t *testing.T) {
 
 func TestWebhookWithoutSecret(t *testing.T) {
 	a := zoom.New("acct", "cid", "csecret", "")
-	a.Reporter = &reporter{}
+	a.Reporter = &adaptertest.Reporter{}
 	req := httptest.NewRequest(http.MethodPost, "/webhooks/zoom/", strings.NewReader(vecBody))
 	req.Header.Set("x-zm-request-timestamp", strconv.FormatInt(time.Now().Unix(), 10))
 	req.Header.Set("x-zm-signature", fake.Sign("", strconv.FormatInt(time.Now().Unix(), 10), []byte(vecBody)))

@@ -14,7 +14,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"errors"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -24,6 +23,7 @@ import (
 	"github.com/hashicorp/go-retryablehttp"
 	"github.com/safeconnection/gateway"
 	"github.com/safeconnection/gateway/adapters/httpx"
+	"github.com/safeconnection/gateway/adapters/internal/joinlink"
 	"github.com/safeconnection/gateway/adapters/oauth"
 	"github.com/sirupsen/logrus"
 )
@@ -36,14 +36,6 @@ const (
 	DefaultOAuthURL = "https://zoom.us"
 	DefaultAPIURL   = "https://api.zoom.us"
 )
-
-// JoinSender delivers a meeting link to the ops-room device of a leg (the
-// device-agent adapter implements it).
-type JoinSender interface {
-	// SendJoin tells the leg's device to open joinURL. Errors are the
-	// implementation's (EUNAVAILABLE when the device cannot be told).
-	SendJoin(ctx context.Context, leg gateway.Leg, joinURL string) error
-}
 
 // Adapter places legs on the zoom channel. Set its fields before use; it is
 // safe for concurrent use afterwards.
@@ -64,22 +56,15 @@ type Adapter struct {
 	OAuthURL string
 	APIURL   string
 
-	// HTTPClient makes every call to Zoom (default httpx.NewClient(nil);
-	// give it a logger with a "provider" field).
-	HTTPClient *httpx.Client
+	// Client holds the HTTP client, the logger, the clock and how early a
+	// token is replaced (defaults: oauth.Defaults).
+	oauth.Client
 	// JoinSender delivers the start link to the device. Nil delivers
 	// nothing (tests only).
-	JoinSender JoinSender
+	JoinSender gateway.JoinSender
 	// Reporter receives the reports made from webhooks.
 	Reporter gateway.Reporter
-	// Logger logs what the adapter handles (default: discards).
-	Logger logrus.FieldLogger
-	// Now is the clock (default time.Now).
-	Now func() time.Time
 
-	// TokenEarly is how long before its expiry a token is replaced
-	// (default 5 minutes).
-	TokenEarly time.Duration
 	// MaxSkew is how far a webhook's timestamp may be from Now (default 5
 	// minutes); older or newer webhooks are refused.
 	MaxSkew time.Duration
@@ -98,10 +83,7 @@ func New(accountID, clientID, clientSecret, webhookSecret string) *Adapter {
 		UserID:        "me",
 		OAuthURL:      DefaultOAuthURL,
 		APIURL:        DefaultAPIURL,
-		HTTPClient:    httpx.NewClient(nil),
-		Logger:        httpx.Log(nil),
-		Now:           time.Now,
-		TokenEarly:    5 * time.Minute,
+		Client:        oauth.Defaults(),
 		MaxSkew:       5 * time.Minute,
 	}
 }
@@ -164,18 +146,9 @@ func (a *Adapter) Place(ctx context.Context, leg gateway.Leg) (gateway.Placement
 	}
 	p := gateway.Placement{ProviderRef: strconv.FormatInt(m.ID, 10), JoinURL: m.JoinURL}
 	log := a.log().WithFields(logrus.Fields{"attempt": leg.AttemptID, "device": leg.Device.ID, "meeting": p.ProviderRef})
-	if a.JoinSender != nil {
-		if err := a.JoinSender.SendJoin(ctx, leg, m.StartURL); err != nil {
-			// Nobody has the links yet: delete the meeting, so that the
-			// leg was not placed at all.
-			hctx, hcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			defer hcancel()
-			if herr := a.HangUp(hctx, leg, p); herr != nil {
-				log.WithError(herr).Warn("could not delete a meeting whose link the device could not get")
-			}
-			return gateway.Placement{}, &gateway.CallError{Fate: gateway.NotPlaced, Provider: Provider,
-				Err: gateway.E("zoom.Place", gateway.EUNAVAILABLE, errors.Join(errors.New("the device could not be sent the meeting link"), err))}
-		}
+	// The device opens the start link, the host's.
+	if err := (joinlink.Meeting{Provider: Provider, Placement: p, URL: m.StartURL, Delete: a}).Send(ctx, a.JoinSender, leg, log); err != nil {
+		return gateway.Placement{}, err
 	}
 	log.Info("zoom meeting created")
 	return p, nil
@@ -205,17 +178,13 @@ func (a *Adapter) HangUp(ctx context.Context, leg gateway.Leg, p gateway.Placeme
 // one and tries once more.
 func (a *Adapter) call(ctx context.Context, method, path string, in, out any) error {
 	api := oauth.API{Provider: Provider, Client: a.HTTPClient, Tokens: &a.tokens, Fetch: a.fetchToken, Now: a.now, Refused: oauth.KeepStatus}
-	return api.Call(ctx, method, strings.TrimRight(a.apiURL(), "/")+path, in, out)
+	return api.Call(ctx, method, httpx.URL(a.APIURL, DefaultAPIURL, path), in, out)
 }
 
 // fetchToken asks Zoom's token endpoint for an account credentials token.
 func (a *Adapter) fetchToken(ctx context.Context) (string, time.Time, error) {
 	q := url.Values{"grant_type": {"account_credentials"}, "account_id": {a.AccountID}}
-	base := a.OAuthURL
-	if base == "" {
-		base = DefaultOAuthURL
-	}
-	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(base, "/")+"/oauth/token?"+q.Encode(), nil)
+	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodPost, httpx.URL(a.OAuthURL, DefaultOAuthURL, "/oauth/token?"+q.Encode()), nil)
 	if err != nil {
 		return "", time.Time{}, err
 	}
@@ -228,13 +197,6 @@ func (a *Adapter) userID() string {
 		return "me"
 	}
 	return a.UserID
-}
-
-func (a *Adapter) apiURL() string {
-	if a.APIURL == "" {
-		return DefaultAPIURL
-	}
-	return a.APIURL
 }
 
 func (a *Adapter) now() time.Time { return httpx.Now(a.Now) }

@@ -2,7 +2,6 @@ package zoom_test
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -12,62 +11,17 @@ import (
 	"time"
 
 	"github.com/safeconnection/gateway"
+	"github.com/safeconnection/gateway/adapters/internal/adaptertest"
 	"github.com/safeconnection/gateway/adapters/zoom"
 	fake "github.com/safeconnection/gateway/mocks/zoom"
 )
-
-// reporter records reports, as the router would take them.
-type reporter struct {
-	mu   sync.Mutex
-	reps []gateway.Report
-	err  error
-}
-
-func (r *reporter) Report(_ context.Context, rep gateway.Report) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.reps = append(r.reps, rep)
-	return r.err
-}
-
-func (r *reporter) got() []gateway.Report {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]gateway.Report(nil), r.reps...)
-}
-
-// joinSender records the links sent to devices.
-type joinSender struct {
-	mu    sync.Mutex
-	links []string
-	err   error
-}
-
-func (j *joinSender) SendJoin(_ context.Context, leg gateway.Leg, joinURL string) error {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	if j.err != nil {
-		return j.err
-	}
-	j.links = append(j.links, joinURL)
-	return nil
-}
-
-func (j *joinSender) got() []string {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	return append([]string(nil), j.links...)
-}
-
-// Interface guards
-var _ zoom.JoinSender = (*joinSender)(nil)
 
 type rig struct {
 	fake *fake.Fake
 	srv  *httptest.Server
 	a    *zoom.Adapter
-	js   *joinSender
-	rep  *reporter
+	js   *adaptertest.JoinSender
+	rep  *adaptertest.Reporter
 }
 
 func newRig(t testing.TB) *rig {
@@ -76,7 +30,7 @@ func newRig(t testing.TB) *rig {
 	srv := httptest.NewServer(f)
 	a := zoom.New("acct", "cid", "csecret", "whsecret")
 	a.OAuthURL, a.APIURL = srv.URL, srv.URL
-	r := &rig{fake: f, srv: srv, a: a, js: &joinSender{}, rep: &reporter{}}
+	r := &rig{fake: f, srv: srv, a: a, js: &adaptertest.JoinSender{}, rep: &adaptertest.Reporter{}}
 	a.JoinSender, a.Reporter = r.js, r.rep
 	t.Cleanup(func() { f.Close(); srv.Close() })
 	return r
@@ -137,7 +91,7 @@ func TestPlace(t *testing.T) {
 			setup:    func(r *rig) { r.a.AccountID = "other" },
 			wantFate: gateway.NotPlaced, wantCode: gateway.EINVALID, wantCreates: 0},
 		{name: "device cannot get the link: meeting deleted", deadline: 5 * time.Second,
-			setup:    func(r *rig) { r.js.err = gateway.Errorf(gateway.EUNAVAILABLE, "agent offline") },
+			setup:    func(r *rig) { r.js.Err = gateway.Errorf(gateway.EUNAVAILABLE, "agent offline") },
 			wantFate: gateway.NotPlaced, wantCode: gateway.EUNAVAILABLE, wantCreates: 1},
 	}
 	for _, tt := range tests {
@@ -147,29 +101,12 @@ func TestPlace(t *testing.T) {
 				tt.setup(r)
 			}
 			l := leg(tt.deadline)
-			start := time.Now()
-			p, err := r.a.Place(context.Background(), l)
-			elapsed := time.Since(start)
-			if elapsed > tt.deadline+250*time.Millisecond {
-				t.Errorf("Place took %v, past the deadline of %v", elapsed, tt.deadline)
-			}
-			if elapsed < tt.minElapsed {
-				t.Errorf("Place took %v, less than the Retry-After of %v", elapsed, tt.minElapsed)
-			}
+			p, err := adaptertest.Place(t, r.a, l, tt.deadline, tt.minElapsed)
 			if n := r.count(http.MethodPost, "/v2/users/"); tt.wantCreates >= 0 && n != tt.wantCreates {
 				t.Errorf("fake saw %d create requests, want %d", n, tt.wantCreates)
 			}
 			if tt.wantFate != 0 {
-				if err == nil {
-					t.Fatalf("Place = %+v, want an error", p)
-				}
-				var ce *gateway.CallError
-				if !errors.As(err, &ce) || ce.Provider != zoom.Provider {
-					t.Fatalf("error %v is not a zoom CallError", err)
-				}
-				if ce.Fate != tt.wantFate || gateway.ErrorCode(err) != tt.wantCode {
-					t.Errorf("error %v: fate %v code %s, want %v %s", err, ce.Fate, gateway.ErrorCode(err), tt.wantFate, tt.wantCode)
-				}
+				adaptertest.CheckFailed(t, p, err, zoom.Provider, tt.wantFate, tt.wantCode)
 				if tt.name == "device cannot get the link: meeting deleted" {
 					if r.count(http.MethodDelete, "/v2/meetings/") != 1 {
 						t.Errorf("meeting not deleted")
@@ -187,7 +124,7 @@ func TestPlace(t *testing.T) {
 			if !strings.Contains(p.JoinURL, "/j/"+p.ProviderRef) {
 				t.Errorf("JoinURL %q is not the meeting's join link", p.JoinURL)
 			}
-			if links := r.js.got(); len(links) != 1 || !strings.Contains(links[0], "/s/"+p.ProviderRef) {
+			if links := r.js.Links(); len(links) != 1 || !strings.Contains(links[0], "/s/"+p.ProviderRef) {
 				t.Errorf("device links %v, want the meeting's start link", links)
 			}
 			if exists, _ := r.fake.Meeting(id); !exists {
@@ -336,12 +273,12 @@ func TestLoop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { return len(r.rep.got()) >= 2 })
+	waitFor(t, func() bool { return len(r.rep.Reports()) >= 2 })
 	if err := r.a.HangUp(context.Background(), l, p); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { return len(r.rep.got()) >= 3 })
-	got := r.rep.got()
+	waitFor(t, func() bool { return len(r.rep.Reports()) >= 3 })
+	got := r.rep.Reports()
 	parties := map[gateway.Party]bool{}
 	for _, rep := range got[:2] {
 		if rep.Status != gateway.ReportJoined || rep.ProviderRef != p.ProviderRef || rep.Channel != zoom.Channel {

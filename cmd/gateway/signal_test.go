@@ -94,7 +94,7 @@ func (a *signalAdapter) Place(ctx context.Context, leg gateway.Leg) (gateway.Pla
 
 func (a *signalAdapter) webhook(w http.ResponseWriter, r *http.Request) {
 	if r.Header.Get("Authorization") != "Bearer "+a.cfg.Secret {
-		httpx.WriteError(w, http.StatusForbidden, gateway.EUNAUTHORIZED, "bad secret")
+		httpx.WriteError(w, gateway.Errorf(gateway.EUNAUTHORIZED, "bad secret"))
 		return
 	}
 	var ev struct {
@@ -102,12 +102,12 @@ func (a *signalAdapter) webhook(w http.ResponseWriter, r *http.Request) {
 		Status string `json:"status"`
 	}
 	if err := json.NewDecoder(r.Body).Decode(&ev); err != nil || ev.Status != "answered" {
-		httpx.WriteError(w, http.StatusBadRequest, gateway.EINVALID, "not an event")
+		httpx.WriteError(w, gateway.Errorf(gateway.EINVALID, "not an event"))
 		return
 	}
 	err := a.reporter.Report(r.Context(), gateway.Report{Channel: signalChannel, ProviderRef: ev.ID, Status: gateway.ReportAnswered, At: time.Now()})
 	if err != nil {
-		httpx.WriteError(w, http.StatusServiceUnavailable, gateway.ErrorCode(err), "report not taken")
+		httpx.WriteError(w, err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -1,9 +1,10 @@
 // Package fault is what the provider fakes share to misbehave on purpose
 // and to keep a record of what they saw: the knobs (latency, the next
 // requests failing with a status and a Retry-After, malformed answers,
-// hangs, webhooks off), the record of requests and of webhooks posted, and
-// a fake's lifetime (waits that end when the request or the fake does, and
-// goroutines that Close waits for).
+// hangs, webhooks off), the record of requests and of webhooks posted,
+// where webhooks go (Hook) and how they are posted (Post), JSON answers,
+// and a fake's lifetime (waits that end when the request or the fake does,
+// and goroutines that Close waits for).
 //
 // A fake embeds Knobs, Record and, when it posts webhooks, Webhooks, so that
 // their methods (FailNext, Requests, NoWebhooks, ...) are the fake's own.
@@ -350,4 +351,26 @@ func (l *Life) Close() {
 		close(l.done)
 	})
 	l.wg.Wait()
+}
+
+// Hook is where a fake posts its webhooks: the gateway's webhook URL. The
+// zero value posts none; a Hook is safe for concurrent use.
+type Hook struct {
+	mu  sync.Mutex
+	url string
+}
+
+// SetWebhookURL sets where webhooks are posted (the gateway's webhook URL
+// for the provider, /webhooks/zoom/ say); empty sends none.
+func (h *Hook) SetWebhookURL(u string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.url = u
+}
+
+// URL returns where webhooks are posted, "" for nowhere.
+func URL(h *Hook) string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.url
 }

@@ -2,6 +2,7 @@ package fault
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -228,5 +229,40 @@ func TestReadBodyLimit(t *testing.T) {
 	r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(strings.Repeat("x", MaxBody+10)))
 	if n := len(ReadBody(r)); n != MaxBody {
 		t.Fatalf("read %d bytes", n)
+	}
+}
+
+// TestPost: a webhook is posted with the provider's headers, and the
+// gateway's status and answer come back.
+func TestPost(t *testing.T) {
+	var got http.Header
+	var gotBody []byte
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = r.Header.Clone()
+		gotBody, _ = io.ReadAll(r.Body)
+		w.WriteHeader(http.StatusAccepted)
+		_, _ = io.WriteString(w, "taken")
+	}))
+	defer srv.Close()
+	h := http.Header{}
+	h.Set("x-zm-signature", "v0=abc")
+	status, answer, err := Post(context.Background(), nil, srv.URL, h, []byte(`{"event":"x"}`))
+	if err != nil || status != http.StatusAccepted || string(answer) != "taken" {
+		t.Fatalf("Post = %d %q %v, want 202 taken", status, answer, err)
+	}
+	if got.Get("X-Zm-Signature") != "v0=abc" || string(gotBody) != `{"event":"x"}` {
+		t.Errorf("the gateway got %v %s", got, gotBody)
+	}
+	srv.Close()
+	if status, _, err := Post(context.Background(), srv.Client(), srv.URL, h, nil); err == nil || status != 0 {
+		t.Errorf("Post to a closed server = %d, %v; want 0 and an error", status, err)
+	}
+}
+
+func TestWriteJSON(t *testing.T) {
+	w := httptest.NewRecorder()
+	WriteJSON(w, http.StatusTooManyRequests, "application/json;charset=UTF-8", map[string]int{"code": 429})
+	if w.Code != 429 || w.Header().Get("Content-Type") != "application/json;charset=UTF-8" || w.Body.String() != `{"code":429}`+"\n" {
+		t.Errorf("WriteJSON: %d %q %s", w.Code, w.Header().Get("Content-Type"), w.Body)
 	}
 }

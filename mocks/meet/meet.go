@@ -107,12 +107,7 @@ func (f *Fake) Space(name string) (exists, active bool, ended int) {
 	return true, s.conference != "", s.ended
 }
 
-func (f *Fake) now() time.Time {
-	if f.Now == nil {
-		return time.Now()
-	}
-	return f.Now()
-}
+func (f *Fake) now() time.Time { return fault.Now(f.Now) }
 
 // googleStatus is the canonical status of an HTTP code, in Google's errors.
 func googleStatus(code int) string {
@@ -150,9 +145,7 @@ func googleError(w http.ResponseWriter, code int, msg string) {
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=UTF-8")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	fault.WriteJSON(w, status, "application/json; charset=UTF-8", v)
 }
 
 // ServeHTTP serves the token endpoint (/token) and the Meet API (/v2/...).

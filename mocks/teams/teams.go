@@ -98,12 +98,7 @@ func (f *Fake) Meeting(id string) bool {
 	return f.meetings[id]
 }
 
-func (f *Fake) now() time.Time {
-	if f.Now == nil {
-		return time.Now()
-	}
-	return f.Now()
-}
+func (f *Fake) now() time.Time { return fault.Now(f.Now) }
 
 // graphCode is the Graph error code usual for an HTTP status.
 func graphCode(status int) string {
@@ -145,9 +140,7 @@ func (f *Fake) graphError(w http.ResponseWriter, status int, msg string) {
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json; odata.metadata=minimal; odata.streaming=true; IEEE754Compatible=false; charset=utf-8")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	fault.WriteJSON(w, status, "application/json; odata.metadata=minimal; odata.streaming=true; IEEE754Compatible=false; charset=utf-8", v)
 }
 
 // ServeHTTP serves the token endpoint (/{tenant}/oauth2/v2.0/token) and

@@ -207,12 +207,7 @@ func (f *Fake) Room(sid string) string {
 // waits for the fake's goroutines.
 func (f *Fake) Close() { f.life.Close() }
 
-func (f *Fake) now() time.Time {
-	if f.Now == nil {
-		return time.Now()
-	}
-	return f.Now()
-}
+func (f *Fake) now() time.Time { return fault.Now(f.Now) }
 
 var (
 	callsPath = regexp.MustCompile(`^/2010-04-01/Accounts/([^/]+)/Calls\.json$`)
@@ -341,9 +336,7 @@ func writeError(w http.ResponseWriter, status, code int, msg string, retryAfter 
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	fault.WriteJSON(w, status, "application/json", v)
 }
 
 // newSID returns a Twilio SID: the prefix and 32 hex digits.
@@ -378,28 +371,12 @@ func (f *Fake) post(kind, event, rawURL string, form url.Values) {
 			target = u.String()
 		}
 	}
-	d := Delivery{URL: rawURL, Kind: kind, Event: event, Form: form}
-	req, err := http.NewRequestWithContext(f.life.Context(), http.MethodPost, target, strings.NewReader(form.Encode()))
-	if err != nil {
-		d.Err = err
-		fault.Delivered(&f.Webhooks, d)
-		return
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("User-Agent", "TwilioProxy/1.1")
-	req.Header.Set("X-Twilio-Signature", Sign(f.AuthToken, rawURL, form))
-	hc := f.HTTPClient
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		d.Err = err
-	} else {
-		d.Status = resp.StatusCode
-		resp.Body.Close()
-	}
-	fault.Delivered(&f.Webhooks, d)
+	header := http.Header{}
+	header.Set("Content-Type", "application/x-www-form-urlencoded")
+	header.Set("User-Agent", "TwilioProxy/1.1")
+	header.Set("X-Twilio-Signature", Sign(f.AuthToken, rawURL, form))
+	status, _, err := fault.Post(f.life.Context(), f.HTTPClient, target, header, []byte(form.Encode()))
+	fault.Delivered(&f.Webhooks, Delivery{URL: rawURL, Kind: kind, Event: event, Form: form, Status: status, Err: err})
 }
 
 // ---- Calls ----

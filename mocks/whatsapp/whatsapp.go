@@ -63,9 +63,9 @@ type Fake struct {
 	fault.Knobs
 	fault.Record[Request]
 	fault.Webhooks[Delivery]
+	fault.Hook
 
 	mu           sync.Mutex
-	webhook      string
 	sent         time.Duration
 	delivered    time.Duration
 	read         time.Duration
@@ -105,14 +105,6 @@ func (f *Fake) ErrorNext(n, status, code int) {
 // for the fake's goroutines.
 func (f *Fake) Close() { f.life.Close() }
 
-// SetWebhookURL sets where webhooks are posted (the gateway's
-// /webhooks/whatsapp/ URL); empty sends none.
-func (f *Fake) SetWebhookURL(u string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.webhook = u
-}
-
 // SetStatusDelays sets how long after a message is accepted each status
 // webhook is posted; Never leaves that status (and the later ones) out.
 func (f *Fake) SetStatusDelays(sent, delivered, read time.Duration) {
@@ -129,12 +121,7 @@ func (f *Fake) FailDeliveryNext(n int) {
 	f.failDelivery += n
 }
 
-func (f *Fake) now() time.Time {
-	if f.Now == nil {
-		return time.Now()
-	}
-	return f.Now()
-}
+func (f *Fake) now() time.Time { return fault.Now(f.Now) }
 
 // metaCode is Meta's usual error code and type for an HTTP status.
 func metaCode(status int) (int, string, string) {
@@ -166,9 +153,7 @@ func metaError(w http.ResponseWriter, status, code, subcode int, typ, msg string
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=UTF-8")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	fault.WriteJSON(w, status, "application/json; charset=UTF-8", v)
 }
 
 // ServeHTTP serves POST /{version}/{phone-number-id}/messages.
@@ -282,7 +267,6 @@ func (f *Fake) send(w http.ResponseWriter, body []byte, malformed bool) {
 	id := "wamid." + base64.StdEncoding.EncodeToString([]byte("HBgM"+waID+"FQIAERgS"+strings.ToUpper(randomHex(9))+"AA=="))
 	f.mu.Lock()
 	f.messages[id] = waID
-	hook := f.webhook
 	sent, delivered, read := f.sent, f.delivered, f.read
 	fail := f.failDelivery > 0
 	if fail {
@@ -300,7 +284,7 @@ func (f *Fake) send(w http.ResponseWriter, body []byte, malformed bool) {
 		"contacts":          []map[string]string{{"input": m.To, "wa_id": waID}},
 		"messages":          []map[string]string{{"id": id}},
 	})
-	if hook == "" {
+	if fault.URL(&f.Hook) == "" {
 		return
 	}
 	// Each status waits for the one before, so that they arrive in order.
@@ -369,31 +353,16 @@ func (f *Fake) status(ctx context.Context, id, waID, status, opaque string) {
 // Post signs body as Meta does and posts it to the webhook URL, recording
 // the delivery. Tests use it to send webhooks of their own making.
 func (f *Fake) Post(ctx context.Context, body []byte) {
-	f.mu.Lock()
-	hook := f.webhook
-	f.mu.Unlock()
+	hook := fault.URL(&f.Hook)
 	if hook == "" || fault.Off(&f.Webhooks) {
 		return
 	}
-	d := Delivery{Event: "messages", Body: body}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, hook, bytes.NewReader(body))
-	if err != nil {
-		d.Err = err
-		fault.Delivered(&f.Webhooks, d)
-		return
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "facebookexternalua")
-	req.Header.Set("X-Hub-Signature-256", Sign(f.AppSecret, body))
-	resp, err := f.client().Do(req)
-	if err != nil {
-		d.Err = err
-	} else {
-		d.Status = resp.StatusCode
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-		resp.Body.Close()
-	}
-	fault.Delivered(&f.Webhooks, d)
+	header := http.Header{}
+	header.Set("Content-Type", "application/json")
+	header.Set("User-Agent", "facebookexternalua")
+	header.Set("X-Hub-Signature-256", Sign(f.AppSecret, body))
+	status, _, err := fault.Post(ctx, f.HTTPClient, hook, header, body)
+	fault.Delivered(&f.Webhooks, Delivery{Event: "messages", Body: body, Status: status, Err: err})
 }
 
 func (f *Fake) client() *http.Client {
@@ -407,9 +376,7 @@ func (f *Fake) client() *http.Client {
 // GET with hub.mode=subscribe, hub.verify_token and hub.challenge; it
 // checks that the answer is 200 with the challenge as its body.
 func (f *Fake) Subscribe(ctx context.Context, verifyToken string) error {
-	f.mu.Lock()
-	hook := f.webhook
-	f.mu.Unlock()
+	hook := fault.URL(&f.Hook)
 	if hook == "" {
 		return errors.New("whatsapp fake: no webhook URL")
 	}

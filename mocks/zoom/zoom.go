@@ -21,7 +21,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math/big"
 	"net/http"
 	"net/url"
@@ -65,9 +64,9 @@ type Fake struct {
 	fault.Knobs
 	fault.Record[Request]
 	fault.Webhooks[Delivery]
+	fault.Hook
 
 	mu       sync.Mutex
-	webhook  string
 	hostJoin time.Duration
 	offJoin  time.Duration
 	tokens   bearer.Tokens
@@ -109,14 +108,6 @@ func New(accountID, clientID, clientSecret, webhookSecret string) *Fake {
 // for the fake's goroutines.
 func (f *Fake) Close() { f.life.Close() }
 
-// SetWebhookURL sets where webhooks are posted (the gateway's
-// /webhooks/zoom/ URL); empty sends none.
-func (f *Fake) SetWebhookURL(u string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.webhook = u
-}
-
 // SetJoins sets how long after a meeting's creation the host (the ops-room
 // device) and the officer join it; Never for never.
 func (f *Fake) SetJoins(host, officer time.Duration) {
@@ -142,12 +133,7 @@ func (f *Fake) Meeting(id int64) (exists, ended bool) {
 	return true, m.ended
 }
 
-func (f *Fake) now() time.Time {
-	if f.Now == nil {
-		return time.Now()
-	}
-	return f.Now()
-}
+func (f *Fake) now() time.Time { return fault.Now(f.Now) }
 
 // ServeHTTP serves Zoom's token endpoint and Meetings API.
 func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -185,9 +171,7 @@ func zoomError(w http.ResponseWriter, status, code int, msg string) {
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	fault.WriteJSON(w, status, "application/json;charset=UTF-8", v)
 }
 
 // token serves POST /oauth/token?grant_type=account_credentials&account_id=...
@@ -294,8 +278,9 @@ func (f *Fake) create(w http.ResponseWriter, user string, body []byte, malformed
 	m := &meeting{id: meetingID(), uuid: base64.StdEncoding.EncodeToString(randomBytes(16)), topic: req.Topic, password: req.Password}
 	f.mu.Lock()
 	f.meetings[m.id] = m
-	host, officer, hook := f.hostJoin, f.offJoin, f.webhook
+	host, officer := f.hostJoin, f.offJoin
 	f.mu.Unlock()
+	hook := fault.URL(&f.Hook)
 
 	now := f.now().UTC()
 	settings := map[string]any{
@@ -457,9 +442,7 @@ func (f *Fake) lookup(idText string) *meeting {
 // post signs and posts one event to the webhook URL and records the
 // delivery.
 func (f *Fake) post(ctx context.Context, event string, object map[string]any) {
-	f.mu.Lock()
-	hook := f.webhook
-	f.mu.Unlock()
+	hook := fault.URL(&f.Hook)
 	if hook == "" || fault.Off(&f.Webhooks) {
 		return
 	}
@@ -474,36 +457,20 @@ func (f *Fake) post(ctx context.Context, event string, object map[string]any) {
 }
 
 func (f *Fake) send(ctx context.Context, hook string, now time.Time, body []byte) (int, []byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, hook, bytes.NewReader(body))
-	if err != nil {
-		return 0, nil, err
-	}
 	ts := strconv.FormatInt(now.Unix(), 10)
-	req.Header.Set("Content-Type", "application/json; charset=utf-8")
-	req.Header.Set("User-Agent", "Zoom Marketplace/1.0a")
-	req.Header.Set("x-zm-request-timestamp", ts)
-	req.Header.Set("x-zm-signature", Sign(f.WebhookSecret, ts, body))
-	hc := f.HTTPClient
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	var buf bytes.Buffer
-	_, _ = buf.ReadFrom(io.LimitReader(resp.Body, 64<<10))
-	return resp.StatusCode, buf.Bytes(), nil
+	header := http.Header{}
+	header.Set("Content-Type", "application/json; charset=utf-8")
+	header.Set("User-Agent", "Zoom Marketplace/1.0a")
+	header.Set("x-zm-request-timestamp", ts)
+	header.Set("x-zm-signature", Sign(f.WebhookSecret, ts, body))
+	return fault.Post(ctx, f.HTTPClient, hook, header, body)
 }
 
 // ValidateEndpoint sends Zoom's endpoint.url_validation challenge to the
 // webhook URL, as Zoom does when the URL is saved and every 72 hours, and
 // checks the answer.
 func (f *Fake) ValidateEndpoint(ctx context.Context) error {
-	f.mu.Lock()
-	hook := f.webhook
-	f.mu.Unlock()
+	hook := fault.URL(&f.Hook)
 	if hook == "" {
 		return errors.New("zoom fake: no webhook URL")
 	}

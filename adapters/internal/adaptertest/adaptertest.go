@@ -1,9 +1,11 @@
 // Package adaptertest holds helpers that the adapters' tests share: the
-// checks of a webhook's JSON error answer and of a signed Twilio callback's
-// request. Only tests import it.
+// checks of a webhook's answer and JSON error, of a signed Twilio
+// callback's request and of a placement, and recording fakes of a
+// JoinSender and a Reporter. Only tests import it.
 package adaptertest
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net"
@@ -11,10 +13,28 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/safeconnection/gateway"
 )
+
+// Serve serves r with h and stops the test unless the answer's status is
+// status; with a code, the answer must also be the gateway's JSON error
+// with that code. It returns the answer.
+func Serve(tb testing.TB, h http.Handler, r *http.Request, status int, code string) *httptest.ResponseRecorder {
+	tb.Helper()
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	if w.Code != status {
+		tb.Fatalf("status %d, want %d: %s", w.Code, status, w.Body)
+	}
+	if code != "" {
+		CheckErrorBody(tb, w.Body.Bytes(), code)
+	}
+	return w
+}
 
 // CheckErrorBody fails t unless body is the gateway's JSON error with code
 // and a message.
@@ -66,4 +86,115 @@ func CallError(tb testing.TB, err error) *gateway.CallError {
 		tb.Fatalf("error %v (%T) is not a *gateway.CallError", err, err)
 	}
 	return ce
+}
+
+// JoinSender records the links sent to devices, or fails with Err. It is
+// safe for concurrent use; set Err before use.
+type JoinSender struct {
+	Err error
+
+	mu    sync.Mutex
+	links []string
+}
+
+// SendJoin records joinURL, or returns Err.
+func (j *JoinSender) SendJoin(_ context.Context, _ gateway.Leg, joinURL string) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.Err != nil {
+		return j.Err
+	}
+	j.links = append(j.links, joinURL)
+	return nil
+}
+
+// Links returns the links sent so far, in order.
+func (j *JoinSender) Links() []string {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return append([]string(nil), j.links...)
+}
+
+// Reporter records reports, as the router would take them, and answers
+// with Err. It is safe for concurrent use; set Err before use.
+type Reporter struct {
+	Err error
+
+	mu      sync.Mutex
+	reports []gateway.Report
+}
+
+// Report records rep and returns Err.
+func (r *Reporter) Report(_ context.Context, rep gateway.Report) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.reports = append(r.reports, rep)
+	return r.Err
+}
+
+// Reports returns the reports taken so far, in order.
+func (r *Reporter) Reports() []gateway.Report {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]gateway.Report(nil), r.reports...)
+}
+
+// Place places leg with a, and fails tb when it took longer than the leg's
+// deadline (of d from now) and a little, or less than minElapsed (a
+// Retry-After it had to wait).
+func Place(tb testing.TB, a gateway.Adapter, leg gateway.Leg, d, minElapsed time.Duration) (gateway.Placement, error) {
+	tb.Helper()
+	start := time.Now()
+	p, err := a.Place(context.Background(), leg)
+	elapsed := time.Since(start)
+	if elapsed > d+250*time.Millisecond {
+		tb.Errorf("Place took %v, past the deadline of %v", elapsed, d)
+	}
+	if elapsed < minElapsed {
+		tb.Errorf("Place took %v, less than the Retry-After of %v", elapsed, minElapsed)
+	}
+	return p, err
+}
+
+// CheckFailed stops tb unless err (Place's error, beside p) is a
+// *gateway.CallError of provider, and fails it unless the error has fate
+// and code.
+func CheckFailed(tb testing.TB, p gateway.Placement, err error, provider string, fate gateway.Fate, code string) {
+	tb.Helper()
+	var ce *gateway.CallError
+	if !errors.As(err, &ce) || ce.Provider != provider {
+		tb.Fatalf("Place = %+v, %v; want a %s CallError", p, err, provider)
+	}
+	if ce.Fate != fate || gateway.ErrorCode(err) != code {
+		tb.Errorf("error %v: fate %v code %s, want %v %s", err, ce.Fate, gateway.ErrorCode(err), fate, code)
+	}
+}
+
+// Statuses returns the statuses of the reports taken so far, with the party
+// for joins ("joined:officer").
+func (r *Reporter) Statuses() []string {
+	var out []string
+	for _, rep := range r.Reports() {
+		s := string(rep.Status)
+		if rep.Party != "" {
+			s += ":" + string(rep.Party)
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// WaitFor waits up to 5 seconds for the reports taken to satisfy done, and
+// returns their Statuses; it stops tb, naming what it waited for, when
+// they do not.
+func (r *Reporter) WaitFor(tb testing.TB, what string, done func([]gateway.Report) bool) []string {
+	tb.Helper()
+	end := time.Now().Add(5 * time.Second)
+	for !done(r.Reports()) {
+		if time.Now().After(end) {
+			tb.Fatalf("no %s: %v", what, r.Statuses())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return r.Statuses()
 }
