@@ -99,10 +99,9 @@ type Demo struct {
 	// PublicURL is the gateway's URL, where the fake posts its webhooks.
 	PublicURL string
 	// Serve serves the fake h on loopback, under the demo's fault control,
-	// and returns its base URL. The demo stops it when it ends.
-	Serve func(h http.Handler) (string, error)
-	// OnStop adds a function the demo calls when it ends.
-	OnStop func(stop func())
+	// and returns its base URL. When the demo ends it stops serving h, then
+	// calls closeFake (when not nil).
+	Serve func(h http.Handler, closeFake func()) (string, error)
 }
 
 // List is the providers a gateway runs, in order: cmd/gateway's one list.

@@ -60,11 +60,10 @@ var Descriptor = provider.Provider{
 func fake(_ context.Context, cfg *config.Config, d provider.Demo) error {
 	g := Config{ClientID: "demo-client", ClientSecret: "demo-secret", RefreshToken: "demo-refresh"}
 	f := fakemeet.New(g.ClientID, g.ClientSecret, g.RefreshToken)
-	u, err := d.Serve(f)
+	u, err := d.Serve(f, f.Close)
 	if err != nil {
 		return err
 	}
-	d.OnStop(f.Close)
 	g.APIURL, g.TokenURL = u, u+"/token"
 	Section.Set(cfg, g)
 	return nil

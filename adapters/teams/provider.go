@@ -61,11 +61,10 @@ var Descriptor = provider.Provider{
 func fake(_ context.Context, cfg *config.Config, d provider.Demo) error {
 	t := Config{TenantID: "demo-tenant", ClientID: "demo-client", ClientSecret: "demo-secret", UserID: "demo-organizer"}
 	f := faketeams.New(t.TenantID, t.ClientID, t.ClientSecret, t.UserID)
-	u, err := d.Serve(f)
+	u, err := d.Serve(f, f.Close)
 	if err != nil {
 		return err
 	}
-	d.OnStop(f.Close)
 	t.GraphURL, t.LoginURL = u, u
 	Section.Set(cfg, t)
 	return nil

@@ -95,14 +95,13 @@ func Fake(_ context.Context, cfg *config.Config, d provider.Demo) error {
 		APIKeySID: "SK00000000000000000000000000000001", APIKeySecret: "demo-api-key-secret"}
 	f := faketwilio.New(t.AccountSID, t.AuthToken)
 	f.APIKeySID, f.APIKeySecret = t.APIKeySID, t.APIKeySecret
-	u, err := d.Serve(f)
+	u, err := d.Serve(f, f.Close)
 	if err != nil {
 		return err
 	}
 	if err := f.SetWebhookURL(d.PublicURL); err != nil {
 		return err
 	}
-	d.OnStop(f.Close)
 	t.APIURL, t.VideoURL, t.VideoSDKURL = u, u, u+faketwilio.SDKPath
 	Section.Set(cfg, t)
 	return nil

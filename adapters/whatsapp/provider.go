@@ -84,11 +84,10 @@ func fake(_ context.Context, cfg *config.Config, d provider.Demo) error {
 		VerifyToken: "demo-verify", APIVersion: DefaultAPIVersion}
 	f := fakewhatsapp.New(c.Token, c.PhoneNumberID, c.AppSecret)
 	f.SetWebhookURL(d.PublicURL + "/webhooks/whatsapp/")
-	u, err := d.Serve(f)
+	u, err := d.Serve(f, f.Close)
 	if err != nil {
 		return err
 	}
-	d.OnStop(f.Close)
 	c.APIURL = u
 	Section.Set(cfg, c)
 	return nil

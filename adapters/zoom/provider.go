@@ -71,11 +71,10 @@ func fake(_ context.Context, cfg *config.Config, d provider.Demo) error {
 	f := fakezoom.New(z.AccountID, z.ClientID, z.ClientSecret, z.WebhookSecret)
 	f.SetWebhookURL(d.PublicURL + "/webhooks/zoom/")
 	f.SetJoins(time.Second, 2*time.Second)
-	u, err := d.Serve(f)
+	u, err := d.Serve(f, f.Close)
 	if err != nil {
 		return err
 	}
-	d.OnStop(f.Close)
 	z.APIURL, z.OAuthURL = u, u
 	Section.Set(cfg, z)
 	return nil

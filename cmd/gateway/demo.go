@@ -47,15 +47,17 @@ func (d *demo) startProviders(ctx context.Context) error {
 		// name POST /demo/faults/{name} knows it by.
 		fd := provider.Demo{
 			PublicURL: m.PublicURL(),
-			Serve: func(h http.Handler) (string, error) {
+			Serve: func(h http.Handler, closeFake func()) (string, error) {
 				u, stop, err := d.faults.serve(p.Name, h)
 				if err != nil {
 					return "", fmt.Errorf("demo provider %s: %w", p.Name, err)
 				}
 				d.providers = append(d.providers, stop)
+				if closeFake != nil {
+					d.providers = append(d.providers, closeFake)
+				}
 				return u, nil
 			},
-			OnStop: func(stop func()) { d.providers = append(d.providers, stop) },
 		}
 		if err := p.Fake(ctx, &m.Config, fd); err != nil {
 			return err
