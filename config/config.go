@@ -10,6 +10,10 @@
 // is not a setting (with a "did you mean") and every missing or bad setting.
 // Usage prints the table that "gateway -h" shows.
 //
+// The package knows no provider: each provider's section (GATEWAY_ZOOM_...)
+// is a Section its adapter package declares, and Load, Process, Usage and
+// CheckDisallowed are given the sections of the providers the gateway runs.
+//
 // This package is a leaf: it imports envconfig and the standard library
 // only, and its errors are plain errors, not the gateway's.
 package config
@@ -21,9 +25,11 @@ import (
 // Prefix starts the name of every setting's environment variable.
 const Prefix = "GATEWAY"
 
-// Config is every setting of the gateway. The struct tags are envconfig's:
-// the variable's name after the prefix, its default and its description.
-// Fields tagged secret are never logged (see LogFields).
+// Config is every setting of the gateway: its own, in the fields, and the
+// providers' sections it was loaded with (Section.Get reads one). The
+// struct tags are envconfig's: the variable's name after the prefix, its
+// default and its description. Fields tagged secret are never logged (see
+// LogFields).
 type Config struct {
 	Addr              string `envconfig:"ADDR" default:"127.0.0.1:8080" desc:"host:port the HTTP server listens on"`
 	DataDir           string `envconfig:"DATA_DIR" default:"./data" desc:"directory for the embedded store and other local state"`

@@ -33,7 +33,7 @@ func (c Config) Enabled() bool { return config.AnyCredential(c) }
 // Section is the Zoom section, with the real Zoom's URLs by default.
 var Section = config.NewSection("ZOOM",
 	"Zoom: meetings through a Server-to-Server OAuth app. Enabled by GATEWAY_ZOOM_ACCOUNT_ID, GATEWAY_ZOOM_CLIENT_ID, GATEWAY_ZOOM_CLIENT_SECRET and GATEWAY_ZOOM_WEBHOOK_SECRET",
-	Config{UserID: "me", APIURL: DefaultAPIURL, OAuthURL: DefaultOAuthURL},
+	Config{UserID: DefaultUserID, APIURL: DefaultAPIURL, OAuthURL: DefaultOAuthURL},
 	func(c Config, p config.Checker) {
 		if c.Enabled() && c.UserID == "" {
 			p.Add("USER_ID", "empty: give the hosting user, or me")
@@ -67,7 +67,7 @@ var Descriptor = provider.Provider{
 // officer join after a moment; it signs its webhooks with the demo secret.
 func fake(_ context.Context, cfg *config.Config, d provider.Demo) error {
 	z := Config{AccountID: "demo-account", ClientID: "demo-client", ClientSecret: "demo-secret",
-		WebhookSecret: "demo-webhook-secret", UserID: "me"}
+		WebhookSecret: "demo-webhook-secret", UserID: DefaultUserID}
 	f := fakezoom.New(z.AccountID, z.ClientID, z.ClientSecret, z.WebhookSecret)
 	f.SetWebhookURL(d.PublicURL + "/webhooks/zoom/")
 	f.SetJoins(time.Second, 2*time.Second)
