@@ -134,7 +134,7 @@ func (c DeviceChange) Check() error {
 }
 
 // Apply makes the change to d, leaving its lease as it is. EINVALID when
-// the change fails Check or would leave d nothing to call on
+// the change fails Check or, editing d, would leave it nothing to call on
 // (CheckCallable); ECONFLICT when d is retired: a retired device takes no
 // more changes, a new credential included. On an error d is unchanged.
 func (d *Device) Apply(c DeviceChange) error {
@@ -156,6 +156,9 @@ func (d *Device) Apply(c DeviceChange) error {
 	}
 	if c.Status != nil {
 		next.Status = *c.Status
+	}
+	if !c.Edits() {
+		return nil // a new credential alone changes nothing of the device
 	}
 	if err := next.CheckCallable(); err != nil {
 		return err

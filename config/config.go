@@ -51,6 +51,7 @@ type Config struct {
 	MaxCall        time.Duration `envconfig:"MAX_CALL" default:"30m" desc:"longest a connected call may last; then its device is released"`
 	OwnerTTL       time.Duration `envconfig:"OWNER_TTL" default:"10s" desc:"how long an instance's hold on a verification it routes lasts unless renewed; another instance takes over after it"`
 	ReportGrace    time.Duration `envconfig:"REPORT_GRACE" default:"2s" desc:"how long a provider webhook about a call or message the gateway has not yet recorded waits for it (a webhook can outrun the API's answer); keep it under the providers' webhook timeouts (Zoom's is 3s)"`
+	DeskCalls      int           `envconfig:"DESK_CALLS" default:"1" desc:"how many PSTN calls a room's supervisor desk takes at once (its phone's lines), across every instance; beyond them a call rings a neighbouring room's desk, or waits for a line"`
 	MaxBody        int64         `envconfig:"MAX_BODY" default:"65536" desc:"largest request body accepted, in bytes"`
 
 	// The HTTP server's limits, for a gateway behind a load balancer.

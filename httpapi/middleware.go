@@ -294,7 +294,7 @@ func (p *plainErrors) WriteHeader(status int) {
 	for _, k := range []string{"Content-Type", "Content-Length", "X-Content-Type-Options"} {
 		p.Header().Del(k)
 	}
-	code := codeOfStatus(status)
+	code := httperror.Code(status)
 	msg := genericMessage[code]
 	if status == http.StatusNotFound {
 		msg = "no such endpoint"
@@ -322,37 +322,6 @@ func (p *plainErrors) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 
 // Unwrap lets http.ResponseController reach the connection's writer.
 func (p *plainErrors) Unwrap() http.ResponseWriter { return p.ResponseWriter }
-
-// codeOfStatus is the code answered for an error status a handler chose
-// itself: the table's code for it, else invalid or internal.
-func codeOfStatus(status int) string {
-	switch status {
-	case http.StatusBadRequest, http.StatusUnprocessableEntity:
-		return gateway.EINVALID
-	case http.StatusUnauthorized:
-		return gateway.EUNAUTHORIZED
-	case http.StatusForbidden:
-		return gateway.EFORBIDDEN
-	case http.StatusNotFound:
-		return gateway.ENOTFOUND
-	case http.StatusMethodNotAllowed:
-		return codeMethodNotAllowed
-	case http.StatusConflict:
-		return gateway.ECONFLICT
-	case http.StatusRequestEntityTooLarge:
-		return gateway.ETOOLARGE
-	case http.StatusTooManyRequests:
-		return gateway.ERATELIMITED
-	case http.StatusServiceUnavailable:
-		return gateway.EUNAVAILABLE
-	case http.StatusGatewayTimeout:
-		return gateway.ETIMEOUT
-	}
-	if status < 500 {
-		return gateway.EINVALID
-	}
-	return gateway.EINTERNAL
-}
 
 // jsonFallback answers the mux's own 404 and 405 with JSON errors.
 func (s *Server) jsonFallback(mux *http.ServeMux) http.Handler {

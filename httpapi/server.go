@@ -301,24 +301,20 @@ func (s *Server) extendWrite(rc *http.ResponseController, d time.Duration) {
 	}
 }
 
-func (s *Server) drainBody() int64 {
-	switch {
-	case s.DrainBody < 0:
-		return 0
-	case s.DrainBody == 0:
-		return DefaultDrainBody
-	}
-	return s.DrainBody
-}
+func (s *Server) drainBody() int64 { return orDefault(s.DrainBody, DefaultDrainBody) }
 
-func (s *Server) bodyTimeout() time.Duration {
+func (s *Server) bodyTimeout() time.Duration { return orDefault(s.BodyTimeout, DefaultBodyTimeout) }
+
+// orDefault is a setting where zero means the default and a negative value
+// none: def for 0, 0 for a negative v, else v.
+func orDefault[T int64 | time.Duration](v, def T) T {
 	switch {
-	case s.BodyTimeout < 0:
+	case v < 0:
 		return 0
-	case s.BodyTimeout == 0:
-		return DefaultBodyTimeout
+	case v == 0:
+		return def
 	}
-	return s.BodyTimeout
+	return v
 }
 
 func (s *Server) retryAfterSeconds() int {

@@ -3,6 +3,7 @@ package router
 import (
 	"context"
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/safeconnection/gateway"
@@ -22,7 +23,7 @@ func (u *run) leg(a gateway.Attempt, dev gateway.Device, officerHandle string) g
 	}
 	switch {
 	case a.Channel == gateway.ChannelPSTN && dev.ID == "":
-		leg.DeviceHandle = u.room.DeskNumber
+		leg.DeviceHandle = u.deskRoom(a.RoomID).DeskNumber
 	case a.Channel == gateway.ChannelPSTN:
 		leg.DeviceHandle = dev.Number
 	default:
@@ -108,8 +109,11 @@ func (u *run) begin(ctx context.Context, ch gateway.Channel, lease *gateway.Leas
 		u.seq++
 		d.a = gateway.Attempt{ID: gateway.NewID("a_"), VerificationID: u.v.ID, Seq: u.seq, Channel: ch,
 			RoomID: u.room.ID, DeviceID: dev.ID, StartedAt: r.Now()}
-		if lease != nil {
+		switch {
+		case lease != nil:
 			d.a.RoomID = lease.RoomID
+		case u.desk != nil:
+			d.a.RoomID = u.desk.RoomID
 		}
 		seq, ok := u.dialling(ctx, d.a)
 		if !ok {
@@ -136,15 +140,19 @@ func (u *run) begin(ctx context.Context, ch gateway.Channel, lease *gateway.Leas
 // attempt, so a cancel another instance recorded can never let a new leg
 // ring. It returns the Seq of the state event.
 func (u *run) dialling(ctx context.Context, a gateway.Attempt) (int64, bool) {
-	where := "the supervisor desk of " + u.room.Name
+	where := u.deskWhere(a.RoomID)
 	if a.DeviceID != "" {
 		where = fmt.Sprintf("device %s in room %s", a.DeviceID, a.RoomID)
+	}
+	aev := u.attemptEvent(a, fmt.Sprintf("attempt %d: %s via %s", a.Seq, a.Channel, where))
+	if a.DeviceID == "" {
+		maps.Copy(aev.Data, deskData(u.desk))
 	}
 	v, ev, err := u.r.Record.Transition(ctx, u.v.ID, gateway.Transition{
 		From:         []gateway.State{gateway.StateRouting, gateway.StateQueued, gateway.StateDialling},
 		To:           gateway.StateDialling,
 		Attempt:      &a,
-		AttemptEvent: u.attemptEvent(a, fmt.Sprintf("attempt %d: %s via %s", a.Seq, a.Channel, where)),
+		AttemptEvent: aev,
 		Event:        gateway.Event{Type: gateway.EventState, AttemptID: a.ID, Instance: u.r.Instance, Message: "dialling " + string(a.Channel)},
 	})
 	if err != nil {
@@ -418,6 +426,18 @@ func (u *run) releaseIf(ctx context.Context, l *gateway.Lease, reason string) {
 
 // keepLease renews a lease every third of its TTL until stopped.
 func (u *run) keepLease(ctx context.Context, l gateway.Lease) (stop func()) {
+	return u.keep(ctx, func(ctx context.Context) error {
+		_, err := u.r.Claims.Renew(ctx, l, u.r.LeaseTTL)
+		if err != nil && ctx.Err() == nil {
+			u.log.WithError(err).WithField("device", l.DeviceID).Warn("could not renew device lease")
+		}
+		return err
+	})
+}
+
+// keep calls renew every third of LeaseTTL until stopped, or until renew
+// fails with ECONFLICT (the lease is no longer this run's).
+func (u *run) keep(ctx context.Context, renew func(context.Context) error) (stop func()) {
 	kctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
@@ -430,11 +450,8 @@ func (u *run) keepLease(ctx context.Context, l gateway.Lease) (stop func()) {
 				return
 			case <-t.C:
 			}
-			if _, err := u.r.Claims.Renew(kctx, l, u.r.LeaseTTL); err != nil && kctx.Err() == nil {
-				u.log.WithError(err).WithField("device", l.DeviceID).Warn("could not renew device lease")
-				if gateway.ErrorCode(err) == gateway.ECONFLICT {
-					return
-				}
+			if err := renew(kctx); err != nil && kctx.Err() == nil && gateway.ErrorCode(err) == gateway.ECONFLICT {
+				return
 			}
 		}
 	}()

@@ -73,18 +73,33 @@ func (u *run) holdResumed(ctx context.Context) {
 	u.hold(ctx, a, u.v.Lease, dev, gateway.Placement{ProviderRef: a.ProviderRef, JoinURL: a.JoinURL}, 0)
 }
 
-// hold keeps the device's lease while the call lasts: until the provider or
-// agent reports its end, the supervisor records the outcome (which ends the
-// call), the officer cancels, or MaxCall passes. Events after the one with
-// Seq after are read: the call's end may be recorded before hold starts.
+// hold keeps the device's lease while the call lasts (see awaitEnd); a
+// call to a supervisor desk holds no device, but its desk line is held
+// (see deskCall) until hold returns. Events after the one with Seq after
+// are read: the call's end may be recorded before hold starts.
 func (u *run) hold(ctx context.Context, a gateway.Attempt, lease *gateway.Lease, dev gateway.Device, p gateway.Placement, after int64) {
-	r := u.r
 	if lease == nil {
-		// PSTN to the supervisor desk holds no device: the call is the desk's.
+		if u.desk != nil {
+			u.awaitEnd(ctx, a, dev, p, after)
+		}
 		return
 	}
 	stopKeep := u.keepLease(ctx, *lease)
 	defer stopKeep()
+	why := u.awaitEnd(ctx, a, dev, p, after)
+	if why == "" {
+		return // stopping: the lease lapses, or whoever takes over holds it
+	}
+	stopKeep()
+	u.release(ctx, *lease, why)
+}
+
+// awaitEnd waits for the end of a connected call: the provider or agent
+// reports it, the supervisor records the outcome (which ends the call), the
+// officer cancels, or MaxCall passes; it hangs up what is still up. It
+// returns why the call ended, "" when this instance is stopping.
+func (u *run) awaitEnd(ctx context.Context, a gateway.Attempt, dev gateway.Device, p gateway.Placement, after int64) string {
+	r := u.r
 	reports, unsub := r.Bus.Subscribe(gateway.TopicAttempt + a.ID)
 	defer unsub()
 	limit := time.NewTimer(max(time.Until(a.StartedAt.Add(r.MaxCall)), 0))
@@ -98,28 +113,20 @@ func (u *run) hold(ctx context.Context, a gateway.Attempt, lease *gateway.Lease,
 			after = ev.Seq
 			if ev.Type == gateway.EventReport && ev.AttemptID == a.ID && ev.Report != nil && ev.Report.Status == gateway.ReportEnded {
 				u.note(ctx, a.ID, "call ended")
-				stopKeep()
-				u.release(ctx, *lease, "call ended")
-				return
+				return "call ended"
 			}
-			if ev.Type == gateway.EventState || ev.Type == gateway.EventOutcome {
-				if ev.State.Terminal() {
-					u.hangUp(ctx, leg, p)
-					stopKeep()
-					u.release(ctx, *lease, "call closed: "+string(ev.State))
-					return
-				}
+			if (ev.Type == gateway.EventState || ev.Type == gateway.EventOutcome) && ev.State.Terminal() {
+				u.hangUp(ctx, leg, p)
+				return "call closed: " + string(ev.State)
 			}
 		}
 		select {
 		case <-ctx.Done():
-			return // stopping: the lease lapses, or whoever takes over holds it
+			return ""
 		case <-limit.C:
 			u.note(ctx, a.ID, fmt.Sprintf("call reached the %s limit: hung up", r.MaxCall))
 			u.hangUp(ctx, leg, p)
-			stopKeep()
-			u.release(ctx, *lease, "call limit")
-			return
+			return "call limit"
 		case <-u.cancel:
 		case <-reports:
 		case <-poll.C:

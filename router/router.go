@@ -167,6 +167,13 @@ type Router struct {
 	// Ranker reorders the officer's channels by their recent record; nil
 	// keeps his order.
 	Ranker *Ranker
+	// Desks leases the supervisor desks' lines; New sets it to the store
+	// when the store is one. Nil puts no limit on a desk's calls.
+	Desks DeskStore
+	// DeskCalls is how many PSTN calls a room's supervisor desk takes at
+	// once (its lines, default 1); beyond them a call rings a neighbouring
+	// room's desk or waits for a line. Zero or less: no limit.
+	DeskCalls int
 	// Links sends join links to the contacts that asked for them
 	// (gateway.Contact.Links); nil sends none.
 	Links LinkSender
@@ -186,9 +193,10 @@ type Router struct {
 }
 
 // New returns a router over the store and rooms with the default timings:
-// ring 20 s, budget 60 s, lease 30 s, heartbeat stale after 90 s.
+// ring 20 s, budget 60 s, lease 30 s, heartbeat stale after 90 s, one call
+// at a time to a supervisor desk.
 func New(store Store, rooms Locator) *Router {
-	return &Router{
+	r := &Router{
 		Claims:         store,
 		Record:         store,
 		Owners:         store,
@@ -208,9 +216,12 @@ func New(store Store, rooms Locator) *Router {
 		PollInterval:   time.Second,
 		ReportGrace:    2 * time.Second,
 		Policy:         DefaultPolicy(200*time.Millisecond, 3*time.Second),
+		DeskCalls:      1,
 		adapters:       map[gateway.Channel]gateway.Adapter{},
 		running:        map[string]context.CancelFunc{},
 	}
+	r.Desks, _ = store.(DeskStore)
+	return r
 }
 
 // Register adds the adapter for its channel. It refuses a second adapter for

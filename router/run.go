@@ -21,6 +21,7 @@ type run struct {
 	finished map[gateway.Channel]bool     // channels done with: placed but failed, or skipped
 	bad      map[gateway.Channel][]string // devices that could not place a channel
 	cancel   <-chan string                // wake-ups: cancelled, outcome recorded
+	desk     *gateway.DeskLease           // the desk line the PSTN call rings, while it does
 }
 
 // run owns and drives one verification until it ends or this instance stops.
@@ -236,8 +237,8 @@ func (u *run) finish(ctx context.Context, ch gateway.Channel, why string) {
 }
 
 // pstn places the last-resort voice call: to a free device's number, or to
-// the room's supervisor desk when no device is free. It reports whether the
-// verification is settled (connected or stopped).
+// a supervisor desk when no device is free (see ringDesk). It reports
+// whether the verification is settled (connected, stopped or failed).
 func (u *run) pstn(ctx context.Context) bool {
 	if u.finished[gateway.ChannelPSTN] || u.r.adapter(gateway.ChannelPSTN) == nil {
 		return false
@@ -248,51 +249,66 @@ func (u *run) pstn(ctx context.Context) bool {
 		u.note(ctx, "", "pstn: the officer gave no phone number")
 		return false
 	}
-	for {
-		lease, dev, err := u.claim(ctx, gateway.ChannelPSTN)
-		if err != nil {
-			if ctx.Err() != nil {
-				return true
-			}
-			if u.room.DeskNumber == "" {
-				u.note(ctx, "", "pstn: no free device and no supervisor desk number")
-				return false
-			}
-			switch u.attempt(ctx, gateway.ChannelPSTN, nil, gateway.Device{}, number, nil) {
-			case connected, stopped:
-				return true
-			}
-			return false
+	lease, dev, err := u.claim(ctx, gateway.ChannelPSTN)
+	if err != nil {
+		if ctx.Err() != nil {
+			return true
 		}
+		return u.ringDesk(ctx, number)
+	}
+	return u.pstnDevice(ctx, number, lease, dev)
+}
+
+// pstnDevice rings the officer bridged to a claimed device's number, and
+// the next free device's while devices cannot place the call; with no
+// device left, a supervisor desk.
+func (u *run) pstnDevice(ctx context.Context, number string, lease gateway.Lease, dev gateway.Device) bool {
+	for {
 		switch u.attempt(ctx, gateway.ChannelPSTN, &lease, dev, number, nil) {
 		case connected, stopped:
 			return true
 		case nextDevice:
 			u.bad[gateway.ChannelPSTN] = append(u.bad[gateway.ChannelPSTN], dev.ID)
-			continue
+		default:
+			return false
 		}
+		var err error
+		if lease, dev, err = u.claim(ctx, gateway.ChannelPSTN); err != nil {
+			if ctx.Err() != nil {
+				return true
+			}
+			return u.ringDesk(ctx, number)
+		}
+	}
+}
+
+// queued moves the verification to queued, saying why. It returns false
+// when the run must stop.
+func (u *run) queued(ctx context.Context, why string) bool {
+	if u.v.State == gateway.StateQueued {
+		return true
+	}
+	now := u.r.Now()
+	v, _, err := u.r.Record.Transition(ctx, u.v.ID, gateway.Transition{
+		From:  []gateway.State{gateway.StateRouting, gateway.StateDialling},
+		To:    gateway.StateQueued,
+		Set:   func(v *gateway.Verification) { v.QueuedAt = &now },
+		Event: gateway.Event{Type: gateway.EventState, Instance: u.r.Instance, Message: why},
+	})
+	if err != nil {
+		u.transitionFailed(ctx, err)
 		return false
 	}
+	u.v = v
+	return true
 }
 
 // queue waits, in arrival order with the other queued verifications, for a
 // device to free. It returns false when the run must stop.
 func (u *run) queue(ctx context.Context) bool {
 	r := u.r
-	if u.v.State != gateway.StateQueued {
-		now := r.Now()
-		v, _, err := r.Record.Transition(ctx, u.v.ID, gateway.Transition{
-			From: []gateway.State{gateway.StateRouting, gateway.StateDialling},
-			To:   gateway.StateQueued,
-			Set:  func(v *gateway.Verification) { v.QueuedAt = &now },
-			Event: gateway.Event{Type: gateway.EventState, Instance: r.Instance,
-				Message: "no free device in the room or its neighbours: queued"},
-		})
-		if err != nil {
-			u.transitionFailed(ctx, err)
-			return false
-		}
-		u.v = v
+	if !u.queued(ctx, "no free device in the room or its neighbours: queued") {
+		return false
 	}
 	// Keep time for the PSTN fallback when it can be used.
 	until := u.v.Deadline

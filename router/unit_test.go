@@ -67,9 +67,10 @@ func (u *unit) open() {
 }
 
 // routing makes the record hold the verification a request creates, in
-// routing and owned by this instance, with its event of the first dialling
-// at Seq 1; transition answers every change of state.
-func (u *unit) routing(transition func(t gateway.Transition) (gateway.Verification, gateway.Event, error)) {
+// routing and owned by this instance; transition answers every change of
+// state with its event or an error (the verification it returns is the
+// one held, in the state asked for).
+func (u *unit) routing(transition func(t gateway.Transition) (gateway.Event, error)) {
 	var mu sync.Mutex
 	var v gateway.Verification
 	u.st.CreateVerificationFn = func(_ context.Context, in gateway.Verification, _ string, _ gateway.Event) (gateway.Verification, bool, error) {
@@ -92,7 +93,7 @@ func (u *unit) routing(transition func(t gateway.Transition) (gateway.Verificati
 		mu.Lock()
 		cur := v
 		mu.Unlock()
-		_, ev, err := transition(t)
+		ev, err := transition(t)
 		if err != nil {
 			return cur, ev, err
 		}
@@ -495,11 +496,11 @@ func TestDiallingRefusedAfterClaim(t *testing.T) {
 		return nil
 	}
 	var dialling counter
-	u.routing(func(tr gateway.Transition) (gateway.Verification, gateway.Event, error) {
+	u.routing(func(tr gateway.Transition) (gateway.Event, error) {
 		if tr.To == gateway.StateDialling && tr.Attempt != nil && tr.Attempt.DeviceID == "AW-1" {
 			dialling.add()
 		}
-		return gateway.Verification{}, gateway.Event{}, gateway.Errorf(gateway.ECONFLICT, "cancelled")
+		return gateway.Event{}, gateway.Errorf(gateway.ECONFLICT, "cancelled")
 	})
 	u.open()
 	v := u.request()
@@ -537,11 +538,11 @@ func TestClaimStoreFailure(t *testing.T) {
 	u.st.ReleaseFn = func(_ context.Context, _ gateway.Lease, why string) error { releases <- why; return nil }
 	var mu sync.Mutex
 	var moves []gateway.State
-	u.routing(func(tr gateway.Transition) (gateway.Verification, gateway.Event, error) {
+	u.routing(func(tr gateway.Transition) (gateway.Event, error) {
 		mu.Lock()
 		moves = append(moves, tr.To)
 		mu.Unlock()
-		return gateway.Verification{}, gateway.Event{}, gateway.Errorf(gateway.ECONFLICT, "cancelled")
+		return gateway.Event{}, gateway.Errorf(gateway.ECONFLICT, "cancelled")
 	})
 	u.open()
 	u.request()
@@ -586,11 +587,11 @@ func TestConnectionNotRecorded(t *testing.T) {
 		return ev, nil
 	}
 	u.st.EventsFn = func(context.Context, string, int64, int) ([]gateway.Event, error) { return nil, nil }
-	u.routing(func(tr gateway.Transition) (gateway.Verification, gateway.Event, error) {
+	u.routing(func(tr gateway.Transition) (gateway.Event, error) {
 		if tr.To == gateway.StateConnected {
-			return gateway.Verification{}, gateway.Event{}, gateway.Errorf(gateway.EUNAVAILABLE, "the store cannot write")
+			return gateway.Event{}, gateway.Errorf(gateway.EUNAVAILABLE, "the store cannot write")
 		}
-		return gateway.Verification{}, gateway.Event{Seq: 1}, nil
+		return gateway.Event{Seq: 1}, nil
 	})
 	u.open()
 	u.request()

@@ -37,4 +37,7 @@ func TestConfigDefaultsAreRouterDefaults(t *testing.T) {
 			t.Errorf("GATEWAY_%s defaults to %s, router.New to %s", tt.name, tt.cfg, tt.router)
 		}
 	}
+	if cfg.DeskCalls != r.DeskCalls {
+		t.Errorf("GATEWAY_DESK_CALLS defaults to %d, router.New to %d", cfg.DeskCalls, r.DeskCalls)
+	}
 }

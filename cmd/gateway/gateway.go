@@ -129,6 +129,7 @@ func (m *Main) Open(ctx context.Context) error {
 	r.OwnerTTL = cfg.OwnerTTL
 	r.SweepInterval = cfg.SweepInterval
 	r.ReportGrace = cfg.ReportGrace
+	r.DeskCalls = cfg.DeskCalls
 	r.Ranker = router.NewRanker()
 	m.Router = r
 	m.Metrics = metrics.New(func(ctx context.Context) (map[string]int, error) {

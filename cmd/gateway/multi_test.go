@@ -756,6 +756,17 @@ type multiProcess struct {
 // binary's path.
 func multiBuild(tb testing.TB) string {
 	tb.Helper()
+	bin, err := buildGateway(tb)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return bin
+}
+
+// buildGateway builds the gateway command as multiBuild does, returning
+// the error instead of failing the test.
+func buildGateway(tb testing.TB) (string, error) {
+	tb.Helper()
 	bin := tb.TempDir() + "/gateway"
 	args := []string{"build", "-o", bin}
 	if bi, ok := debug.ReadBuildInfo(); ok {
@@ -769,9 +780,9 @@ func multiBuild(tb testing.TB) string {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "go", append(args, ".")...)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		tb.Fatalf("go build: %v\n%s", err, out)
+		return "", fmt.Errorf("go build: %w\n%s", err, out)
 	}
-	return bin
+	return bin, nil
 }
 
 // multiFreeAddr returns a loopback address with a port free at the time.
@@ -791,13 +802,21 @@ func multiFreeAddr(tb testing.TB) string {
 // the test ends, with SIGTERM, and must then exit cleanly.
 func multiSpawn(tb testing.TB, bin, name string, settings []string) *multiProcess {
 	tb.Helper()
+	return multiSpawnArgs(tb, bin, name, nil, settings)
+}
+
+// multiSpawnArgs is multiSpawn with the command's arguments (-demo, say).
+// Settings override the defaults: GATEWAY_DATA_DIR names a directory to
+// keep across a restart.
+func multiSpawnArgs(tb testing.TB, bin, name string, args, settings []string) *multiProcess {
+	tb.Helper()
 	addr := multiFreeAddr(tb)
 	p := &multiProcess{name: name, url: "http://" + addr, log: &logBuffer{}, done: make(chan struct{})}
 	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
 		"GATEWAY_ADDR=" + addr, "GATEWAY_PUBLIC_URL=" + p.url, "GATEWAY_INSTANCE=" + name,
 		"GATEWAY_DATA_DIR=" + tb.TempDir(), "GATEWAY_LOG_LEVEL=info"}
-	p.cmd = exec.Command(bin)
-	p.cmd.Env = append(env, settings...)
+	p.cmd = exec.Command(bin, args...)
+	p.cmd.Env = append(env, settings...) // later entries win
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	if err := p.cmd.Start(); err != nil {
 		tb.Fatalf("start %s: %v", name, err)

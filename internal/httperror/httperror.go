@@ -46,6 +46,30 @@ func Status(code string) int {
 	return http.StatusInternalServerError
 }
 
+// Code returns the code answered for an error status a handler chose
+// itself: the table's code for it (forbidden for 403, which bad_signature
+// shares; invalid for 422, which outside_area and idempotency_mismatch
+// share), else invalid below 500 and internal from 500.
+func Code(st int) string {
+	switch st {
+	case http.StatusForbidden:
+		return gateway.EFORBIDDEN
+	case http.StatusUnprocessableEntity, http.StatusRequestHeaderFieldsTooLarge:
+		return gateway.EINVALID
+	case http.StatusInternalServerError:
+		return gateway.EINTERNAL
+	}
+	for code, s := range status {
+		if s == st {
+			return code
+		}
+	}
+	if st < 500 {
+		return gateway.EINVALID
+	}
+	return gateway.EINTERNAL
+}
+
 // Body is the JSON body of every error answer.
 type Body struct {
 	Error struct {

@@ -114,6 +114,8 @@ type Fake struct {
 	officerJoin time.Duration
 	deviceJoin  time.Duration
 	calls       map[string]*call
+	bridging    map[string]int // dialled number -> calls bridging to it now
+	mostBridged map[string]int // dialled number -> most at once
 	rooms       map[string]*room
 	connects    []Connect
 	life        *fault.Life
@@ -133,6 +135,8 @@ func New(accountSID, authToken string) *Fake {
 		officerJoin: 50 * time.Millisecond,
 		deviceJoin:  100 * time.Millisecond,
 		calls:       map[string]*call{},
+		bridging:    map[string]int{},
+		mostBridged: map[string]int{},
 		rooms:       map[string]*room{},
 		life:        fault.NewLife(),
 	}
@@ -635,6 +639,8 @@ func (f *Fake) playCall(c *call) {
 		return
 	}
 	child = &childLeg{sid: newSID("CA")}
+	unbridge := f.dialling(c.dial.number)
+	defer unbridge()
 	if !pause(step) {
 		hungUp()
 		return
@@ -670,6 +676,7 @@ func (f *Fake) playCall(c *call) {
 		f.childEvent(c, child, "answered", "in-progress")
 		select { // the call lasts until hung up through the API
 		case <-c.hangup:
+			unbridge()
 			hungUp()
 		case <-f.life.Done():
 		}
@@ -688,6 +695,32 @@ func (f *Fake) playCall(c *call) {
 	} else {
 		hungUp()
 	}
+}
+
+// dialling counts a call dialling or bridged to number until the returned
+// function is called (once or more).
+func (f *Fake) dialling(number string) func() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.bridging[number]++
+	f.mostBridged[number] = max(f.mostBridged[number], f.bridging[number])
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			f.bridging[number]--
+		})
+	}
+}
+
+// MostBridged returns the most calls that were at once dialling or bridged
+// to number (a handset's or a supervisor desk's), from the dial's start to
+// its end or the call's hang-up.
+func (f *Fake) MostBridged(number string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.mostBridged[number]
 }
 
 type childLeg struct {

@@ -265,6 +265,7 @@ var (
 		verificationByID, attemptsOf, updateVerification, ownVerification, insertEventQuery, stateOf,
 		idempotent, taken, insertVerification, attemptOwner, nextAttemptSeq, putAttempt,
 		deviceByID, heartbeat, insertOrder, pendingOrders, deliverOrder, setOrderStatus,
+		claimDeskLine, renewDeskLine, releaseDeskLine,
 	}
 	// readStatements run on the read connections.
 	readStatements = []string{

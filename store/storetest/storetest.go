@@ -49,6 +49,8 @@ func Run(t *testing.T, open func(t testing.TB) gateway.Store) {
 		{"FreeDevices", testFreeDevices},
 		{"BusDevices", testBusDevices},
 		{"ClaimConcurrency", testClaimConcurrency},
+		{"DeskLeases", testDeskLeases},
+		{"DeskConcurrency", testDeskConcurrency},
 		{"NowAndPing", testNowAndPing},
 		{"VerificationCreate", testVerificationCreate},
 		{"Idempotency", testIdempotency},
