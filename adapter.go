@@ -187,6 +187,10 @@ type Request struct {
 	Contacts       []Contact // in the officer's order of preference
 	RequestedBy    string    // the token ID of the officer app
 	IdempotencyKey string
+	// Fingerprint identifies the request's content (officer, location,
+	// contacts), so that its idempotency key used again with other content
+	// is refused (EIDEMPOTENCY); empty is not checked.
+	Fingerprint string
 }
 
 // Reporter takes status reports for legs: adapters' webhook handlers and the

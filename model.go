@@ -273,6 +273,11 @@ type Verification struct {
 	OwnerUntil  *time.Time `json:"-"`               // when the owner's hold lapses unless renewed
 	Lease       *Lease     `json:"lease,omitempty"` // the device claim it holds, if any
 	QueuedAt    *time.Time `json:"queued_at,omitempty"`
+	// Fingerprint identifies the request that made it (Request.Fingerprint):
+	// kept with its idempotency key, so that the key used again with another
+	// request is refused (see VerificationStore.CreateVerification). Stores
+	// keep it and do not read it back.
+	Fingerprint string `json:"-"`
 }
 
 // NeverConnected reports whether v ended without its call ever connecting:

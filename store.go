@@ -92,7 +92,11 @@ type VerificationFilter struct {
 type VerificationStore interface {
 	// CreateVerification stores a new verification with its first event.
 	// With a non-empty idempotency key already used by the same requester it
-	// stores nothing and returns the existing verification and false.
+	// stores nothing and returns the existing verification and false, or
+	// EIDEMPOTENCY when both have a Fingerprint and they differ: the key
+	// used again with another request. The check is atomic: of concurrent
+	// calls with one key, one stores its verification, and each other one
+	// gets it, or EIDEMPOTENCY.
 	CreateVerification(ctx context.Context, v Verification, idempotencyKey string, ev Event) (Verification, bool, error)
 	// Verification returns one verification with its attempts (by Seq).
 	// ENOTFOUND.
@@ -136,6 +140,16 @@ type VerificationStore interface {
 	// before the supervisor recorded the outcome) needs none: it is not an
 	// orphan, so no instance takes it over again and again.
 	Orphans(ctx context.Context) ([]Verification, error)
+}
+
+// SameRequest is the stores' check of an idempotency key used again: nil
+// when the fingerprint stored with the key and the new request's are the
+// same or either is empty (not kept, or not given), else EIDEMPOTENCY.
+func SameRequest(stored, fingerprint string) error {
+	if stored != "" && fingerprint != "" && stored != fingerprint {
+		return Errorf(EIDEMPOTENCY, "this Idempotency-Key was used before with a different request")
+	}
+	return nil
 }
 
 // TokenStore keeps credentials, hashed.
@@ -228,6 +242,7 @@ type Store interface {
 	VerificationStore
 	TokenStore
 	OrderStore
+	ReplayStore
 	Bus
 	// Now is the store's clock: lease expiry and heartbeats are judged by it.
 	Now(ctx context.Context) (time.Time, error)

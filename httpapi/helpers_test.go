@@ -129,6 +129,7 @@ func fakeRequests(t testing.TB, e *httpapitest.Env) func() []gateway.Request {
 			Contacts:    req.Contacts,
 			RoomID:      "westminster",
 			RequestedBy: req.RequestedBy,
+			Fingerprint: req.Fingerprint,
 			Deadline:    time.Now().Add(time.Minute),
 		}
 		return e.Store.CreateVerification(ctx, v, req.IdempotencyKey, gateway.Event{Type: gateway.EventState, Message: "requested"})

@@ -2,6 +2,9 @@ package httpapi
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -179,6 +182,11 @@ func (s *Server) createVerification(w http.ResponseWriter, r *http.Request, tok 
 	}
 	req.RequestedBy = tok.ID
 	req.IdempotencyKey = key
+	if key != "" {
+		if req.Fingerprint, err = fingerprint(req); err != nil {
+			return err
+		}
+	}
 	v, created, err := s.Router.Request(r.Context(), req)
 	if err != nil {
 		return err
@@ -190,6 +198,24 @@ func (s *Server) createVerification(w http.ResponseWriter, r *http.Request, tok 
 	w.Header().Set("Location", "/v1/verifications/"+v.ID)
 	s.writeJSON(w, r, status, NewVerificationView(v))
 	return nil
+}
+
+// fingerprint identifies a request's content once decoded and checked (so
+// not its spacing or the order of its fields): the hex SHA-256 of its
+// officer, location and contacts as JSON. The store keeps it with the
+// idempotency key and refuses the key used again with another
+// (EIDEMPOTENCY, 422).
+func fingerprint(req gateway.Request) (string, error) {
+	b, err := json.Marshal(struct {
+		Officer  gateway.Officer   `json:"officer"`
+		Location gateway.Location  `json:"location"`
+		Contacts []gateway.Contact `json:"contacts"`
+	}{req.Officer, req.Location, req.Contacts})
+	if err != nil {
+		return "", gateway.E("httpapi.fingerprint", gateway.EINTERNAL, err)
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:]), nil
 }
 
 // GET /v1/verifications/{id}

@@ -64,6 +64,48 @@ func TestCreateVerificationIdempotency(t *testing.T) {
 	}
 }
 
+// TestCreateVerificationIdempotencyMismatch: an Idempotency-Key used again
+// with the same request, however spaced or ordered, returns the first
+// verification; with another request it is refused 422
+// idempotency_mismatch and nothing is created.
+func TestCreateVerificationIdempotencyMismatch(t *testing.T) {
+	e := httpapitest.New(t)
+	fakeRequests(t, e)
+	_, secret := e.Token(t, gateway.RoleOfficer, "")
+	key := map[string]string{"Idempotency-Key": "stop-2026-11-23T18:40:00Z#2"}
+	post := func(t testing.TB, body string) response {
+		return do(t, e, call{method: "POST", path: "/v1/verifications", secret: secret, body: body, header: key})
+	}
+	first := post(t, goodRequest)
+	wantStatus(t, first, http.StatusCreated)
+	v1 := decode[httpapi.VerificationView](t, first)
+
+	reordered := `{ "location": {"lon": -0.1419, "lat": 51.5014},
+		"contacts": [{"handle":"+447700900123","channel":"whatsapp"}, {"channel":"facetime","handle":"pc1234@example.org"}],
+		"officer": {"warrant":"W-998877", "collar":"PC 1234"} }`
+	same := post(t, reordered)
+	wantStatus(t, same, http.StatusOK)
+	if got := decode[httpapi.VerificationView](t, same); got.ID != v1.ID {
+		t.Errorf("the same request reordered gave %s, want %s", got.ID, v1.ID)
+	}
+	for name, body := range map[string]string{
+		"another officer":    strings.Replace(goodRequest, "PC 1234", "PC 5678", 1),
+		"another place":      strings.Replace(goodRequest, "51.5014", "51.4613", 1),
+		"contacts reordered": `{"officer":{"collar":"PC 1234","warrant":"W-998877"},"location":{"lat":51.5014,"lon":-0.1419},"contacts":[{"channel":"facetime","handle":"pc1234@example.org"},{"channel":"whatsapp","handle":"+447700900123"}]}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			wantError(t, post(t, body), http.StatusUnprocessableEntity, gateway.EIDEMPOTENCY)
+		})
+	}
+	vs, err := e.Store.Verifications(context.Background(), gateway.VerificationFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(vs) != 1 {
+		t.Errorf("%d verifications stored, want 1", len(vs))
+	}
+}
+
 func TestCreateVerificationBadInput(t *testing.T) {
 	e := httpapitest.New(t)
 	requests := fakeRequests(t, e)

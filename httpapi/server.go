@@ -26,7 +26,8 @@ type Router interface {
 	// Request starts a verification and returns at once with it in state
 	// routing; the call is placed in the background. created is false when
 	// the request's idempotency key was used before by the same requester:
-	// the existing verification is returned. EOUTSIDE for a location no room
+	// the existing verification is returned; EIDEMPOTENCY when it was used
+	// with another request (another Fingerprint). EOUTSIDE for a location no room
 	// covers, EINVALID for a bad request, EUNAVAILABLE when no adapter serves
 	// any of the officer's channels.
 	Request(ctx context.Context, req gateway.Request) (v gateway.Verification, created bool, err error)

@@ -66,6 +66,9 @@ type Wiring struct {
 	Reporter gateway.Reporter
 	// Joins delivers meeting links to ops-room devices.
 	Joins gateway.JoinSender
+	// Replays recognises webhooks delivered before, on every instance
+	// sharing the store: the store.
+	Replays gateway.ReplayStore
 	// PublicURL is the URL providers reach the gateway at, without a
 	// trailing slash: callbacks and signatures are built on it.
 	PublicURL string

@@ -313,7 +313,8 @@ func (r *Router) Close() error {
 // Request starts a verification and returns it at once, in routing; the call
 // is placed in the background. A request with an idempotency key already used
 // by the same officer app returns the first verification and false, and
-// places nothing. EINVALID for no contacts; EOUTSIDE for a location no room
+// places nothing; EIDEMPOTENCY when it came with another request (another
+// Fingerprint). EINVALID for no contacts; EOUTSIDE for a location no room
 // covers; EUNAVAILABLE when no adapter serves any of the contacts' channels.
 func (r *Router) Request(ctx context.Context, req gateway.Request) (gateway.Verification, bool, error) {
 	const op = "router.Request"
@@ -344,6 +345,7 @@ func (r *Router) Request(ctx context.Context, req gateway.Request) (gateway.Veri
 		Contacts:    req.Contacts,
 		RoomID:      room.ID,
 		RequestedBy: req.RequestedBy,
+		Fingerprint: req.Fingerprint,
 		CreatedAt:   now,
 		UpdatedAt:   now,
 		Deadline:    now.Add(r.Budget),

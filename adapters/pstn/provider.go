@@ -28,6 +28,7 @@ var Descriptor = gwprovider.Provider{
 		v := New(t.AccountSID, t.AuthToken, t.FromNumber, w.PublicURL)
 		v.APIURL, v.MaxCall = t.APIURL, w.MaxCall
 		v.HTTPClient, v.Reporter = w.Client(provider), w.Reporter
+		v.Replays = w.Replays
 		v.Logger = w.Logger.WithField("provider", provider)
 		w.Webhook(provider, PathVoice, v.Webhook())
 		w.Webhook(provider, PathVoice+"/", v.Webhook())

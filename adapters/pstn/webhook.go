@@ -55,7 +55,8 @@ func (a *Adapter) serveWebhook(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	log := a.log().WithFields(logrus.Fields{"attempt": rep.AttemptID, "call": rep.ProviderRef, "status": form.Get("CallStatus")})
-	twiliohook.Report(w, r, a.Reporter, rep, ok, log, "twilio")
+	reporter := gateway.ReportOnce(a.Reporter, a.Replays, twiliohook.DeliveryTTL, twiliohook.DeliveryKeys(a.PublicURL, r, form)...)
+	twiliohook.Report(w, r, reporter, rep, ok, log, "twilio")
 }
 
 // serveDialAction answers the <Dial> action: the officer's call ends,

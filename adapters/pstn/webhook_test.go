@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/safeconnection/gateway/adapters/pstn"
 	"github.com/safeconnection/gateway/mocks"
 	"github.com/safeconnection/gateway/mocks/twilio"
+	"github.com/safeconnection/gateway/store/sqlite"
 )
 
 // The official X-Twilio-Signature vectors that apply to form bodies, from
@@ -227,4 +229,95 @@ func FuzzWebhook(f *testing.F) {
 			t.Errorf("status %d for %s %q", w.Code, target, body)
 		}
 	})
+}
+
+// TestWebhookReplay: a verified callback delivered again is answered 204
+// and not reported again, whether it carries Twilio's idempotency token,
+// another token (the header is not signed) or none, also by a second
+// adapter on the same store; a forged callback uses up no key; a callback
+// whose report failed is reported when Twilio sends it again.
+func TestWebhookReplay(t *testing.T) {
+	t.Parallel()
+	const public = "https://gw.example.police.uk"
+	const path = "/webhooks/twilio/voice/bridge?attempt=a_1"
+	// Two stores on one SQLite file, as two gateways sharing it.
+	file := filepath.Join(t.TempDir(), "gateway.db")
+	var stores [2]*sqlite.Store
+	for i := range stores {
+		s, err := sqlite.Open(context.Background(), file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		stores[i] = s
+	}
+	var got []gateway.Report
+	fail := false
+	adapter := func(replays gateway.ReplayStore) *pstn.Adapter {
+		a := pstn.New(accountSID, authToken, callerID, public)
+		a.Replays = replays
+		a.Reporter = &mocks.Reporter{ReportFn: func(_ context.Context, r gateway.Report) error {
+			if fail {
+				return gateway.Errorf(gateway.EUNAVAILABLE, "down")
+			}
+			got = append(got, r)
+			return nil
+		}}
+		return a
+	}
+	a, other := adapter(stores[0]), adapter(stores[1])
+	answered := func(sid string) string {
+		return url.Values{"AccountSid": {accountSID}, "CallSid": {sid}, "ParentCallSid": {"CA" + strings.Repeat("cd", 16)},
+			"CallStatus": {"in-progress"}}.Encode()
+	}
+	deliver := func(a *pstn.Adapter, body, token, signToken string) int {
+		t.Helper()
+		r := adaptertest.TwilioCallback("POST", public, path, body, "", signToken, twilio.Sign)
+		if token != "" {
+			r.Header.Set("I-Twilio-Idempotency-Token", token)
+		}
+		w := httptest.NewRecorder()
+		a.Webhook().ServeHTTP(w, r)
+		return w.Code
+	}
+	first := answered("CA" + strings.Repeat("ab", 16))
+	// A forged delivery first: refused, and it uses up no key.
+	if code := deliver(a, first, "tok-1", "forged-token"); code != 403 {
+		t.Fatalf("forged callback: %d, want 403", code)
+	}
+	if code := deliver(a, first, "tok-1", authToken); code != 204 || len(got) != 1 {
+		t.Fatalf("first delivery after a forged one: %d, %d reports, want 204 and 1", code, len(got))
+	}
+	for _, again := range []struct {
+		name  string
+		a     *pstn.Adapter
+		token string
+	}{
+		{"same token", a, "tok-1"},
+		{"other token", a, "tok-2"},
+		{"no token", a, ""},
+		{"second adapter on the same store", other, "tok-1"},
+	} {
+		if code := deliver(again.a, first, again.token, authToken); code != 204 {
+			t.Errorf("replay, %s: %d, want 204", again.name, code)
+		}
+	}
+	if len(got) != 1 {
+		t.Fatalf("%d reports after the replays, want 1", len(got))
+	}
+	// Another callback is reported.
+	second := answered("CA" + strings.Repeat("ef", 16))
+	if code := deliver(a, second, "tok-3", authToken); code != 204 || len(got) != 2 {
+		t.Fatalf("another callback: %d, %d reports, want 204 and 2", code, len(got))
+	}
+	// A report that failed: Twilio's retry is reported.
+	third := answered("CA" + strings.Repeat("01", 16))
+	fail = true
+	if code := deliver(a, third, "tok-4", authToken); code != 500 {
+		t.Fatalf("failed report: %d, want 500", code)
+	}
+	fail = false
+	if code := deliver(a, third, "tok-4", authToken); code != 204 || len(got) != 3 {
+		t.Fatalf("retry of a failed report: %d, %d reports, want 204 and 3", code, len(got))
+	}
 }

@@ -1,20 +1,25 @@
 // Package twiliohook is what the Twilio adapters (pstn and twiliovideo)
 // share to receive Twilio's callbacks: a POSTed form body of at most
-// MaxBody, checked against its X-Twilio-Signature, and the answer Twilio
-// gets once the callback's report is handed over.
+// MaxBody, checked against its X-Twilio-Signature, the keys that recognise
+// a callback delivered again, and the answer Twilio gets once the
+// callback's report is handed over.
 package twiliohook
 
 import (
 	"crypto/hmac"
 	"crypto/sha1"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/hex"
+	"errors"
 	"maps"
 	"mime"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/sirupsen/logrus"
 
@@ -24,6 +29,14 @@ import (
 
 // MaxBody is the largest callback body accepted.
 const MaxBody = 64 << 10
+
+// DeliveryTTL is how long the keys of a callback are remembered
+// (gateway.ReportOnce): longer than Twilio goes on sending one again.
+const DeliveryTTL = 24 * time.Hour
+
+// IdempotencyHeader is the header of Twilio's callbacks whose value is the
+// same on each delivery of one callback (its retries).
+const IdempotencyHeader = "I-Twilio-Idempotency-Token"
 
 // Form reads and checks a callback: it must be POSTed, carry a form body of
 // at most MaxBody and a valid X-Twilio-Signature (VerifySignature with
@@ -97,11 +110,30 @@ func VerifySignature(authToken, publicURL string, r *http.Request, form url.Valu
 	return subtle.ConstantTimeCompare([]byte(want), []byte(sig)) == 1
 }
 
+// DeliveryKeys returns the keys that name one delivery of the callback r,
+// verified with publicURL, whose form is form, for gateway.ReportOnce:
+// Twilio's I-Twilio-Idempotency-Token when it is there, and always a hash
+// of the URL Twilio signed, the body and the signature. The header is not
+// signed, so a replay with another token is still recognised by the hash.
+func DeliveryKeys(publicURL string, r *http.Request, form url.Values) []string {
+	h := sha256.New()
+	for _, part := range []string{strings.TrimSuffix(publicURL, "/") + r.URL.RequestURI(), form.Encode(), r.Header.Get("X-Twilio-Signature")} {
+		h.Write([]byte(part))
+		h.Write([]byte{0})
+	}
+	keys := []string{"twilio:sha256:" + hex.EncodeToString(h.Sum(nil))}
+	if tok := r.Header.Get(IdempotencyHeader); tok != "" && len(tok) <= 256 {
+		keys = append(keys, "twilio:token:"+tok)
+	}
+	return keys
+}
+
 // Report answers a verified callback whose report is rep (ok false: the
 // callback is ignored): 204 once reporter has it, also when its attempt is
-// unknown (Twilio can do nothing about it); 503 without a reporter; 500
-// when the report could not be recorded. log carries the callback's
-// fields; what names the callbacks in its messages.
+// unknown (Twilio can do nothing about it) and when reporter says it is a
+// replay (gateway.ErrReplay: nothing is reported again); 503 without a
+// reporter; 500 when the report could not be recorded. log carries the
+// callback's fields; what names the callbacks in its messages.
 func Report(w http.ResponseWriter, r *http.Request, reporter gateway.Reporter, rep gateway.Report, ok bool, log logrus.FieldLogger, what string) {
 	if !ok {
 		log.Debug(what + " callback ignored")
@@ -114,6 +146,11 @@ func Report(w http.ResponseWriter, r *http.Request, reporter gateway.Reporter, r
 		return
 	}
 	if err := reporter.Report(r.Context(), rep); err != nil {
+		if errors.Is(err, gateway.ErrReplay) {
+			log.Info(what + " callback delivered again: acknowledged, not reported again")
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
 		if gateway.ErrorCode(err) == gateway.ENOTFOUND {
 			log.Info(what + " callback for an unknown attempt")
 			w.WriteHeader(http.StatusNoContent)

@@ -141,3 +141,47 @@ func TestFormRefusesBadCallbacks(t *testing.T) {
 		})
 	}
 }
+
+// TestDeliveryKeys: one delivery's keys are the hash of what Twilio signed
+// and, when sent, its idempotency token; the same callback again has the
+// same hash whatever its token, and another callback, URL or signature
+// another hash.
+func TestDeliveryKeys(t *testing.T) {
+	form := url.Values{"CallSid": {"CA0123"}, "CallStatus": {"ringing"}}
+	sign := func(f url.Values) string {
+		return faketwilio.Sign(token, public+"/webhooks/twilio/voice?attempt=a_1", f)
+	}
+	keys := func(r *http.Request, tok string) []string {
+		if tok != "" {
+			r.Header.Set(twiliohook.IdempotencyHeader, tok)
+		}
+		return twiliohook.DeliveryKeys(public, r, form)
+	}
+	first := keys(callback(form, sign), "RE1")
+	if len(first) != 2 || !strings.HasPrefix(first[0], "twilio:sha256:") || first[1] != "twilio:token:RE1" {
+		t.Fatalf("keys %q, want the hash and the token", first)
+	}
+	if again := keys(callback(form, sign), ""); len(again) != 1 || again[0] != first[0] {
+		t.Errorf("the same callback without a token: keys %q, want only the hash %q", again, first[0])
+	}
+	if again := keys(callback(form, sign), "RE2"); again[0] != first[0] {
+		t.Errorf("the same callback with another token: hash %q, want %q", again[0], first[0])
+	}
+	other := url.Values{"CallSid": {"CA0123"}, "CallStatus": {"completed"}}
+	if k := twiliohook.DeliveryKeys(public, callback(other, sign), other); k[0] == first[0] {
+		t.Error("another callback has the same hash")
+	}
+	r := callback(form, sign)
+	r.URL.RawQuery = "attempt=a_2"
+	if k := twiliohook.DeliveryKeys(public, r, form); k[0] == first[0] {
+		t.Error("another URL has the same hash")
+	}
+	r = callback(form, sign)
+	r.Header.Set("X-Twilio-Signature", "x"+r.Header.Get("X-Twilio-Signature"))
+	if k := twiliohook.DeliveryKeys(public, r, form); k[0] == first[0] {
+		t.Error("another signature has the same hash")
+	}
+	if k := keys(callback(form, sign), strings.Repeat("x", 300)); len(k) != 1 {
+		t.Errorf("an overlong token was kept: keys %q", k)
+	}
+}

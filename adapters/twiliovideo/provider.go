@@ -31,6 +31,7 @@ var Descriptor = gwprovider.Provider{
 		tv := New(t.AccountSID, t.AuthToken, t.APIKeySID, t.APIKeySecret, w.PublicURL)
 		tv.APIURL, tv.SDKURL, tv.MaxCall = t.VideoURL, t.VideoSDKURL, w.MaxCall
 		tv.HTTPClient, tv.JoinSender, tv.Reporter = w.Client(provider), w.Joins, w.Reporter
+		tv.Replays = w.Replays
 		tv.Logger = w.Logger.WithField("provider", provider)
 		w.Webhook(provider, PathCallback, tv.Webhook())
 		w.Page(string(Channel), tv.JoinPage())

@@ -107,6 +107,10 @@ type Adapter struct {
 	JoinSender gateway.JoinSender
 	// Reporter receives the reports made from callbacks.
 	Reporter gateway.Reporter
+	// Replays recognises callbacks delivered before, on every instance
+	// sharing the store (gateway.ReportOnce): they are acknowledged and
+	// not reported again. Nil recognises none.
+	Replays gateway.ReplayStore
 	// Logger logs what the adapter handles (default: discards).
 	Logger logrus.FieldLogger
 	// Now is the clock (default time.Now).

@@ -46,7 +46,8 @@ func (a *Adapter) serveWebhook(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	log := a.log().WithFields(logrus.Fields{"attempt": rep.AttemptID, "room": rep.ProviderRef, "event": form.Get("StatusCallbackEvent")})
-	twiliohook.Report(w, r, a.Reporter, rep, ok, log, "twilio video")
+	reporter := gateway.ReportOnce(a.Reporter, a.Replays, twiliohook.DeliveryTTL, twiliohook.DeliveryKeys(a.PublicURL, r, form)...)
+	twiliohook.Report(w, r, reporter, rep, ok, log, "twilio video")
 }
 
 // callbackReport turns a verified room callback into a report. ok is false

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/safeconnection/gateway/adapters/twiliovideo"
 	"github.com/safeconnection/gateway/mocks"
 	"github.com/safeconnection/gateway/mocks/twilio"
+	"github.com/safeconnection/gateway/store/sqlite"
 )
 
 func TestWebhook(t *testing.T) {
@@ -131,4 +133,35 @@ func FuzzWebhook(f *testing.F) {
 			t.Errorf("status %d for %q %q", w.Code, query, body)
 		}
 	})
+}
+
+// TestWebhookReplay: a room callback delivered again is answered 204 and
+// not reported again.
+func TestWebhookReplay(t *testing.T) {
+	t.Parallel()
+	const public = "https://gw.example.police.uk"
+	const path = "/webhooks/twilio/video?attempt=a_1"
+	store, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "gateway.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	reports := 0
+	a := twiliovideo.New(accountSID, authToken, "SK"+strings.Repeat("0", 32), "secret", public)
+	a.Replays = store
+	a.Reporter = &mocks.Reporter{ReportFn: func(context.Context, gateway.Report) error { reports++; return nil }}
+	body := url.Values{"AccountSid": {accountSID}, "RoomSid": {"RM" + strings.Repeat("ab", 16)}, "RoomName": {"a_1"},
+		"StatusCallbackEvent": {"participant-connected"}, "ParticipantIdentity": {"device"}}.Encode()
+	for i, token := range []string{"RE1", "RE1", "RE2"} {
+		r := adaptertest.TwilioCallback("POST", public, path, body, "", authToken, twilio.Sign)
+		r.Header.Set("I-Twilio-Idempotency-Token", token)
+		w := httptest.NewRecorder()
+		a.Webhook().ServeHTTP(w, r)
+		if w.Code != http.StatusNoContent {
+			t.Fatalf("delivery %d: status %d, want 204: %s", i+1, w.Code, w.Body)
+		}
+	}
+	if reports != 1 {
+		t.Errorf("%d reports of one callback delivered three times, want 1", reports)
+	}
 }

@@ -55,6 +55,7 @@ var Descriptor = provider.Provider{
 		a := New(z.AccountID, z.ClientID, z.ClientSecret, z.WebhookSecret)
 		a.UserID, a.APIURL, a.OAuthURL = z.UserID, z.APIURL, z.OAuthURL
 		a.HTTPClient, a.JoinSender, a.Reporter = w.Client(Provider), w.Joins, w.Reporter
+		a.Replays = w.Replays
 		a.Logger = w.Logger.WithField("provider", Provider)
 		w.Webhook(Provider, "", a.Webhook())
 		return w.Register(w.Guard(Provider, a))

@@ -42,7 +42,10 @@ const (
 // meeting.participant_joined into a ReportJoined and meeting.ended into a
 // ReportEnded for the meeting's ID, and ignores other events. Requests
 // whose x-zm-signature does not verify, or whose x-zm-request-timestamp is
-// more than MaxSkew away, are refused with 403 and change nothing.
+// more than MaxSkew away, are refused with 403 and change nothing. A
+// verified webhook delivered again (the same timestamp and signature, seen
+// by Replays within the time its timestamp passes) is answered 204 and not
+// reported again.
 func (a *Adapter) Webhook() http.Handler { return http.HandlerFunc(a.serveWebhook) }
 
 func (a *Adapter) serveWebhook(w http.ResponseWriter, r *http.Request) {
@@ -94,9 +97,12 @@ func (a *Adapter) serveWebhook(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
-	if err := a.Reporter.Report(r.Context(), rep); err != nil {
-		switch gateway.ErrorCode(err) {
-		case gateway.ENOTFOUND, gateway.EINVALID:
+	reporter := gateway.ReportOnce(a.Reporter, a.Replays, a.deliveryTTL(), deliveryKey(r.Header))
+	if err := reporter.Report(r.Context(), rep); err != nil {
+		switch {
+		case errors.Is(err, gateway.ErrReplay):
+			log.Info("zoom webhook delivered again: acknowledged, not reported again")
+		case gateway.ErrorCode(err) == gateway.ENOTFOUND, gateway.ErrorCode(err) == gateway.EINVALID:
 			// Not ours, or stale: Zoom sending it again will not help.
 			log.WithError(err).Info("zoom webhook not reported")
 		default:
@@ -122,10 +128,7 @@ func (a *Adapter) verify(h http.Header, body []byte) error {
 	if err != nil {
 		return gateway.Errorf(gateway.ESIGNATURE, "bad x-zm-request-timestamp")
 	}
-	skew := a.MaxSkew
-	if skew <= 0 {
-		skew = 5 * time.Minute
-	}
+	skew := a.maxSkew()
 	if d := a.now().Sub(time.Unix(secs, 0)); d > skew || d < -skew {
 		return gateway.Errorf(gateway.ESIGNATURE, "x-zm-request-timestamp too far from now")
 	}
@@ -134,6 +137,27 @@ func (a *Adapter) verify(h http.Header, body []byte) error {
 	}
 	return nil
 }
+
+// maxSkew is MaxSkew or its default, 5 minutes.
+func (a *Adapter) maxSkew() time.Duration {
+	if a.MaxSkew <= 0 {
+		return 5 * time.Minute
+	}
+	return a.MaxSkew
+}
+
+// deliveryKey names one delivery of a verified webhook, for
+// gateway.ReportOnce: its x-zm-request-timestamp and x-zm-signature, both
+// signed (the signature covers the timestamp and the body).
+func deliveryKey(h http.Header) string {
+	return "zoom:" + h.Get("x-zm-request-timestamp") + ":" + h.Get("x-zm-signature")
+}
+
+// deliveryTTL is how long a webhook's key is remembered: as long as its
+// timestamp can pass verify's check, which accepts one up to maxSkew ahead
+// of the clock and up to maxSkew behind, and a minute more for the
+// instances' clocks.
+func (a *Adapter) deliveryTTL() time.Duration { return 2*a.maxSkew() + time.Minute }
 
 // signature returns "v0=" and the hex HMAC-SHA256 of "v0:{ts}:{body}".
 func signature(secret, ts string, body []byte) string {

@@ -1,10 +1,12 @@
 package zoom_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -14,6 +16,7 @@ import (
 	"github.com/safeconnection/gateway/adapters/internal/adaptertest"
 	"github.com/safeconnection/gateway/adapters/zoom"
 	fake "github.com/safeconnection/gateway/mocks/zoom"
+	"github.com/safeconnection/gateway/store/sqlite"
 )
 
 // The vectors of the provider notes (section 2): a reproducible third-party
@@ -203,4 +206,66 @@ func FuzzParseEvent(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestWebhookReplay: a verified webhook delivered again (the same timestamp
+// and signature) is answered 204 and not reported again, also by a second
+// adapter on the same store, for as long as its timestamp passes; after
+// that it is refused as stale. Another delivery is reported.
+func TestWebhookReplay(t *testing.T) {
+	ts, _ := strconv.ParseInt(vecTS, 10, 64)
+	clock := time.Unix(ts, 0)
+	body := joined(`85746065432`, "h", "16778240", "", "Officer")
+	// Two stores on one SQLite file, as two gateways sharing it.
+	file := filepath.Join(t.TempDir(), "gateway.db")
+	open := func() gateway.ReplayStore {
+		s, err := sqlite.Open(context.Background(), file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	rep := &adaptertest.Reporter{}
+	adapter := func(replays gateway.ReplayStore) *zoom.Adapter {
+		a := zoom.New("acct", "cid", "csecret", vecSecret)
+		a.Reporter, a.Replays = rep, replays
+		a.Now = func() time.Time { return clock }
+		return a
+	}
+	a, other := adapter(open()), adapter(open())
+	deliver := func(a *zoom.Adapter, stamp, sig string) int {
+		t.Helper()
+		req := httptest.NewRequest(http.MethodPost, "/webhooks/zoom/", strings.NewReader(body))
+		req.Header.Set("x-zm-request-timestamp", stamp)
+		req.Header.Set("x-zm-signature", sig)
+		w := httptest.NewRecorder()
+		a.Webhook().ServeHTTP(w, req)
+		return w.Code
+	}
+	sig := fake.Sign(vecSecret, vecTS, []byte(body))
+	if code := deliver(a, vecTS, "v0="+strings.Repeat("0", 64)); code != 403 {
+		t.Fatalf("forged webhook: %d, want 403", code)
+	}
+	if code := deliver(a, vecTS, sig); code != 204 || len(rep.Reports()) != 1 {
+		t.Fatalf("first delivery: %d, %d reports, want 204 and 1", code, len(rep.Reports()))
+	}
+	for name, a := range map[string]*zoom.Adapter{"same adapter": a, "second adapter on the same store": other} {
+		if code := deliver(a, vecTS, sig); code != 204 {
+			t.Errorf("replay, %s: %d, want 204", name, code)
+		}
+	}
+	if n := len(rep.Reports()); n != 1 {
+		t.Fatalf("%d reports after the replays, want 1", n)
+	}
+	// Zoom's next delivery is signed anew.
+	later := strconv.FormatInt(ts+1, 10)
+	if code := deliver(a, later, fake.Sign(vecSecret, later, []byte(body))); code != 204 || len(rep.Reports()) != 2 {
+		t.Fatalf("a new delivery: %d, %d reports, want 204 and 2", code, len(rep.Reports()))
+	}
+	// Past the window the replay is stale.
+	clock = clock.Add(6 * time.Minute)
+	if code := deliver(a, vecTS, sig); code != 403 || len(rep.Reports()) != 2 {
+		t.Fatalf("replay past the window: %d, %d reports, want 403 and 2", code, len(rep.Reports()))
+	}
 }

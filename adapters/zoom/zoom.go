@@ -66,6 +66,10 @@ type Adapter struct {
 	JoinSender gateway.JoinSender
 	// Reporter receives the reports made from webhooks.
 	Reporter gateway.Reporter
+	// Replays recognises webhooks delivered before, on every instance
+	// sharing the store (gateway.ReportOnce): they are acknowledged and
+	// not reported again. Nil recognises none.
+	Replays gateway.ReplayStore
 
 	// MaxSkew is how far a webhook's timestamp may be from Now (default 5
 	// minutes); older or newer webhooks are refused.

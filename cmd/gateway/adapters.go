@@ -75,6 +75,7 @@ func (m *Main) wiring(log logrus.FieldLogger) *provider.Wiring {
 		// Device agents also receive the meeting links of the
 		// meeting-style adapters; a join order names the leg's channel.
 		Joins:     agent.New("", m.Store),
+		Replays:   m.Store,
 		PublicURL: m.PublicURL(),
 		MaxCall:   cfg.MaxCall,
 		Logger:    log,

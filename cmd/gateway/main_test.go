@@ -200,6 +200,21 @@ func (g *rig) logger(fields logrus.Fields) logrus.FieldLogger {
 // status and body.
 func (g *rig) send(tb testing.TB, method, path, secret string, body []byte, header http.Header) (int, []byte) {
 	tb.Helper()
+	a := g.exchange(tb, method, path, secret, body, header)
+	return a.status, a.body
+}
+
+// answer is an HTTP answer with its headers.
+type answer struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// exchange makes one request to the gateway as a client would and returns
+// the whole answer.
+func (g *rig) exchange(tb testing.TB, method, path, secret string, body []byte, header http.Header) answer {
+	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 	defer cancel()
 	var r io.Reader
@@ -228,7 +243,7 @@ func (g *rig) send(tb testing.TB, method, path, secret string, body []byte, head
 	if err != nil {
 		tb.Fatalf("%s %s: reading the answer: %v", method, path, err)
 	}
-	return resp.StatusCode, b
+	return answer{resp.StatusCode, resp.Header, b}
 }
 
 // call sends a JSON request (in: nil for none), requires the status and

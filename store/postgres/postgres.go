@@ -46,6 +46,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -60,6 +61,10 @@ import (
 // MigrationLock is the key of the advisory lock that serialises migrations
 // between instances starting together.
 const MigrationLock int64 = 0x5afec0_0001
+
+// Unavailable is the message of a store error that means "try again": the
+// database could not be reached, or refused to write for now.
+const Unavailable = "the store is unavailable; try again shortly"
 
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
@@ -102,6 +107,8 @@ type Store struct {
 
 	listenMu  sync.Mutex
 	listenPID uint32 // backend PID of the listening connection, 0 while down
+
+	fault atomic.Pointer[error] // set by FailWrites: the reason writes fail
 }
 
 // New returns a Store for the connection string with the default fields. It
@@ -146,6 +153,7 @@ func (s *Store) Open(ctx context.Context) error {
 	if s.MaxConns > 0 {
 		cfg.MaxConns = s.MaxConns
 	}
+	cfg.PrepareConn = s.prepareConn
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return s.fail(op, err)
@@ -209,12 +217,55 @@ func (s *Store) Now(ctx context.Context) (time.Time, error) {
 	return t.UTC(), nil
 }
 
-// Ping reports whether the database answers. EUNAVAILABLE otherwise.
+// Ping reports whether the database can be written: it writes the one row
+// of the health table, a real commit, so that readiness fails while writes
+// fail (a read-only standby after a failover, a full disk, FailWrites).
+// EUNAVAILABLE.
 func (s *Store) Ping(ctx context.Context) error {
-	if err := s.pool.Ping(ctx); err != nil {
-		return &gateway.Error{Op: "postgres.Ping", Code: gateway.EUNAVAILABLE, Message: "database unreachable", Err: err}
+	_, err := s.pool.Exec(ctx, `INSERT INTO health (id, at) VALUES (1, clock_timestamp())
+		ON CONFLICT (id) DO UPDATE SET at = excluded.at`)
+	if err != nil {
+		return asUnavailable("postgres.Ping", s.fail("postgres.Ping", err))
 	}
 	return nil
+}
+
+// FailWrites makes every write fail, for tests and fault injection, as a
+// read-only standby would: while err is not nil each connection the pool
+// hands out is switched to default_transaction_read_only, so that
+// PostgreSQL itself refuses each write (25006) and the refusal takes the
+// path of a real one: EUNAVAILABLE, with err in the error's chain. Ping
+// fails too; reads go on. FailWrites(nil) restores writes. A connection
+// in use when it is called is switched when it is next handed out.
+func (s *Store) FailWrites(err error) {
+	if err != nil {
+		s.fault.Store(&err)
+	} else {
+		s.fault.Store(nil)
+	}
+}
+
+// readOnlyKey is the key, in a connection's custom data, of whether the
+// connection was switched to read-only by FailWrites.
+const readOnlyKey = "gateway.read_only"
+
+// prepareConn switches a connection the pool hands out to read-only or
+// back, when it is not as FailWrites asks.
+func (s *Store) prepareConn(ctx context.Context, conn *pgx.Conn) (bool, error) {
+	want := s.fault.Load() != nil
+	data := conn.PgConn().CustomData()
+	if have, _ := data[readOnlyKey].(bool); have == want {
+		return true, nil
+	}
+	set := "off"
+	if want {
+		set = "on"
+	}
+	if _, err := conn.Exec(ctx, "SET default_transaction_read_only = "+set); err != nil {
+		return false, err // the connection is closed; the query fails
+	}
+	data[readOnlyKey] = want
+	return true, nil
 }
 
 // migration is one embedded SQL file.
@@ -349,15 +400,47 @@ func (s *Store) fail(op string, err error) error {
 		return &gateway.Error{Op: op, Code: gateway.ENOTFOUND, Message: "not found", Err: err}
 	case errors.Is(err, context.DeadlineExceeded):
 		return &gateway.Error{Op: op, Code: gateway.ETIMEOUT, Message: "database timed out", Err: err}
-	case errors.As(err, &ce), pgconn.Timeout(err), connectionLost(err):
-		return &gateway.Error{Op: op, Code: gateway.EUNAVAILABLE, Message: "database unreachable", Err: err}
-	case errors.As(err, &pe) && (strings.HasPrefix(pe.Code, "08") || strings.HasPrefix(pe.Code, "57P")):
-		// Connection exceptions, and the server shutting down or starting.
-		return &gateway.Error{Op: op, Code: gateway.EUNAVAILABLE, Message: "database unavailable: " + pe.Message, Err: err}
+	case errors.As(err, &ce), pgconn.Timeout(err), connectionLost(err),
+		errors.As(err, &pe) && unavailableCode(pe.Code):
+		return s.unavailable(op, err)
 	case errors.As(err, &pe) && pe.Code == "23505":
 		return &gateway.Error{Op: op, Code: gateway.ECONFLICT, Message: "already exists", Err: err}
 	}
 	return &gateway.Error{Op: op, Code: gateway.EINTERNAL, Message: "database error", Err: err}
+}
+
+// unavailableCode reports whether a PostgreSQL error code (SQLSTATE) says
+// the database cannot serve the request now, a state that passes, rather
+// than a fault in the request or the code: a connection exception (08), a
+// read-only transaction (25006: a standby, or a primary demoted in a
+// failover), a serialization failure left after the retries (40001,
+// frequent around a failover), insufficient resources (53: disk full,
+// out of memory, too many connections), an operator intervention (57P:
+// shutting down, crashed, cannot connect now), a system or I/O error (58).
+func unavailableCode(code string) bool {
+	switch {
+	case strings.HasPrefix(code, "08"), strings.HasPrefix(code, "53"), strings.HasPrefix(code, "57P"), strings.HasPrefix(code, "58"):
+		return true
+	}
+	return code == "25006" || code == "40001"
+}
+
+// unavailable returns err as EUNAVAILABLE for op with the message
+// Unavailable and, while FailWrites is on, its reason in the chain.
+func (s *Store) unavailable(op string, err error) error {
+	if f := s.fault.Load(); f != nil {
+		err = fmt.Errorf("%w (writes fail: %w)", err, *f)
+	}
+	return &gateway.Error{Op: op, Code: gateway.EUNAVAILABLE, Message: Unavailable, Err: err}
+}
+
+// asUnavailable returns err as EUNAVAILABLE for op, as it is when its code
+// is that already.
+func asUnavailable(op string, err error) error {
+	if gateway.ErrorCode(err) == gateway.EUNAVAILABLE {
+		return err
+	}
+	return &gateway.Error{Op: op, Code: gateway.EUNAVAILABLE, Message: Unavailable, Err: err}
 }
 
 // connectionLost reports whether err is the connection to the database

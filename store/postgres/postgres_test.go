@@ -4,14 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/safeconnection/gateway"
 	"github.com/safeconnection/gateway/store/postgres/pgtest"
 	"github.com/safeconnection/gateway/store/storetest"
@@ -1011,5 +1014,75 @@ func TestUpdateDevice(t *testing.T) {
 	free, err := s.FreeDevices(ctx, 0)
 	if err != nil || len(free) != 1 || free["r1"] != 0 {
 		t.Errorf("FreeDevices = %v, %v; want r1: 0", free, err)
+	}
+}
+
+// TestFailWrites: while writes fail, every write and Ping answer
+// EUNAVAILABLE with the safe message (PostgreSQL itself refusing them in a
+// read-only transaction, 25006), reads go on, nothing is half written;
+// afterwards both recover.
+func TestFailWrites(t *testing.T) {
+	storetest.FailWrites(t, newStore(t), Unavailable, func(err error) bool {
+		var pe *pgconn.PgError
+		return errors.As(err, &pe) && pe.Code == "25006"
+	})
+}
+
+// TestUnavailableErrors: the PostgreSQL errors that mean "the database is
+// unavailable now" are EUNAVAILABLE with the safe message; a fault in the
+// request is not.
+func TestUnavailableErrors(t *testing.T) {
+	s := New("")
+	for _, code := range []string{"08006", "08001", "25006", "40001", "53100", "53200", "53300", "57P01", "57P02", "57P03", "58030"} {
+		err := s.fail("op", &pgconn.PgError{Code: code, Message: "server says: secret detail"})
+		wantCode(t, err, gateway.EUNAVAILABLE)
+		if msg := gateway.ErrorMessage(err); msg != Unavailable {
+			t.Errorf("%s: message %q, want %q", code, msg, Unavailable)
+		}
+	}
+	for name, err := range map[string]error{
+		"connection reset":   fmt.Errorf("read: %w", syscall.ECONNRESET),
+		"connection refused": &net.OpError{Op: "dial", Err: syscall.ECONNREFUSED},
+	} {
+		wantCode(t, s.fail("op", err), gateway.EUNAVAILABLE)
+		if msg := gateway.ErrorMessage(s.fail("op", err)); msg != Unavailable {
+			t.Errorf("%s: message %q", name, msg)
+		}
+	}
+	for _, code := range []string{"22P02", "42601", "23503"} {
+		wantCode(t, s.fail("op", &pgconn.PgError{Code: code}), gateway.EINTERNAL)
+	}
+}
+
+// TestRememberSweeps: Remember deletes expired keys as it goes, a batch at
+// a time, and keeps the live ones.
+func TestRememberSweeps(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	if _, err := s.Remember(ctx, "live", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	// 70 keys that expired a second ago.
+	if _, err := s.pool.Exec(ctx, `INSERT INTO webhook_keys (key, expires_at)
+		SELECT 'old-' || i, clock_timestamp() - interval '1 second' FROM generate_series(1, 70) AS i`); err != nil {
+		t.Fatal(err)
+	}
+	count := func() (n int) {
+		t.Helper()
+		if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM webhook_keys`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	for i, want := range []int{70 - 64 + 2, 3} { // 70 old and live; each call adds its own key
+		if _, err := s.Remember(ctx, fmt.Sprintf("new-%d", i), time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		if n := count(); n != want {
+			t.Fatalf("after Remember %d: %d keys, want %d", i+1, n, want)
+		}
+	}
+	if first, err := s.Remember(ctx, "live", time.Hour); err != nil || first {
+		t.Errorf("the live key after the sweeps: first %v, %v; want a replay", first, err)
 	}
 }

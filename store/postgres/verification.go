@@ -193,8 +193,10 @@ func (s *Store) insertEvent(ctx context.Context, tx pgx.Tx, ev gateway.Event) (g
 // and UpdatedAt default to the database's clock, State to routing. With a
 // non-empty idempotency key already used by the same requester, also by a
 // concurrent call, it stores nothing and returns the existing verification
-// and false. EINVALID without an ID; ECONFLICT when the ID or reference
-// exists.
+// and false, or EIDEMPOTENCY when both have a fingerprint and they differ
+// (the unique index on the key makes one concurrent call win; each other
+// one compares with the winner's). EINVALID without an ID; ECONFLICT when
+// the ID or reference exists.
 func (s *Store) CreateVerification(ctx context.Context, v gateway.Verification, idempotencyKey string, ev gateway.Event) (gateway.Verification, bool, error) {
 	const op = "postgres.CreateVerification"
 	if v.ID == "" {
@@ -203,9 +205,12 @@ func (s *Store) CreateVerification(ctx context.Context, v gateway.Verification, 
 	if v.State == "" {
 		v.State = gateway.StateRouting
 	}
-	var key *string
+	var key, hash *string
 	if idempotencyKey != "" {
 		key = &idempotencyKey
+		if v.Fingerprint != "" {
+			hash = &v.Fingerprint
+		}
 	}
 	officer, contacts, outcome, err := verificationJSON(v)
 	if err != nil {
@@ -213,10 +218,16 @@ func (s *Store) CreateVerification(ctx context.Context, v gateway.Verification, 
 	}
 	existing := func() (gateway.Verification, bool, error) {
 		var id string
-		err := s.pool.QueryRow(ctx, `SELECT id FROM verifications WHERE requested_by = $1 AND idempotency_key = $2`,
-			v.RequestedBy, idempotencyKey).Scan(&id)
+		var stored *string
+		err := s.pool.QueryRow(ctx, `SELECT id, request_hash FROM verifications WHERE requested_by = $1 AND idempotency_key = $2`,
+			v.RequestedBy, idempotencyKey).Scan(&id, &stored)
 		if err != nil {
 			return gateway.Verification{}, false, err
+		}
+		if stored != nil {
+			if err := gateway.SameRequest(*stored, v.Fingerprint); err != nil {
+				return gateway.Verification{}, false, err
+			}
 		}
 		out, err := loadVerification(ctx, s.pool, op, id)
 		return out, false, err
@@ -234,12 +245,12 @@ func (s *Store) CreateVerification(ctx context.Context, v gateway.Verification, 
 	err = s.tx(ctx, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, `INSERT INTO verifications (id, reference, state, officer, lat, lon, contacts, room_id,
 			device_id, channel, join_url, reason, outcome, requested_by, idempotency_key, created_at, updated_at,
-			deadline, owner, owner_until, queued_at)
+			deadline, owner, owner_until, queued_at, request_hash)
 			VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7::jsonb, $8, $9, $10, $11, $12, $13::jsonb, $14, $15,
-				coalesce($16, clock_timestamp()), coalesce($17, $16, clock_timestamp()), $18, $19, $20, $21)`,
+				coalesce($16, clock_timestamp()), coalesce($17, $16, clock_timestamp()), $18, $19, $20, $21, $22)`,
 			v.ID, v.Reference, string(v.State), officer, v.Location.Lat, v.Location.Lon, contacts, v.RoomID,
 			v.DeviceID, string(v.Channel), v.JoinURL, v.Reason, outcome, v.RequestedBy, key,
-			timePtr(v.CreatedAt), timePtr(v.UpdatedAt), timePtr(v.Deadline), v.Owner, utcPtr(v.OwnerUntil), utcPtr(v.QueuedAt))
+			timePtr(v.CreatedAt), timePtr(v.UpdatedAt), timePtr(v.Deadline), v.Owner, utcPtr(v.OwnerUntil), utcPtr(v.QueuedAt), hash)
 		if err != nil {
 			return err
 		}

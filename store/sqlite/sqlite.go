@@ -266,6 +266,7 @@ var (
 		idempotent, taken, insertVerification, attemptOwner, nextAttemptSeq, putAttempt,
 		deviceByID, heartbeat, insertOrder, pendingOrders, deliverOrder, setOrderStatus,
 		claimDeskLine, renewDeskLine, releaseDeskLine,
+		sweepKeys, rememberKey, forgetKey,
 	}
 	// readStatements run on the read connections.
 	readStatements = []string{

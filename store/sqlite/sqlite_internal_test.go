@@ -673,53 +673,15 @@ func TestSynchronous(t *testing.T) {
 // SQLITE_READONLY), reads go on, nothing is half written; afterwards both
 // recover.
 func TestFailWrites(t *testing.T) {
-	ctx := context.Background()
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "gateway.db"))
+	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "gateway.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if _, err := s.CreateDevice(ctx, gateway.Device{ID: "d1", RoomID: "r1"}); err != nil {
-		t.Fatal(err)
-	}
-	erofs := errors.New("read-only file system")
-	s.FailWrites(erofs)
-	writes := map[string]func() error{
-		"CreateDevice": func() error { _, err := s.CreateDevice(ctx, gateway.Device{ID: "d2", RoomID: "r1"}); return err },
-		"Heartbeat":    func() error { _, err := s.Heartbeat(ctx, "d1", 50, nil); return err },
-		"CreateVerification": func() error {
-			_, _, err := s.CreateVerification(ctx, gateway.Verification{ID: "v1", Reference: "AAAA-BBBB", RoomID: "r1"}, "",
-				gateway.Event{Type: gateway.EventState, Message: "requested"})
-			return err
-		},
-		"Ping": func() error { return s.Ping(ctx) },
-	}
-	for name, write := range writes {
-		err := write()
-		wantCode(t, err, gateway.EUNAVAILABLE)
-		if msg := gateway.ErrorMessage(err); msg != Unavailable {
-			t.Errorf("%s: message %q, want %q", name, msg, Unavailable)
-		}
-		if !errors.Is(err, erofs) {
-			t.Errorf("%s: %v does not carry the injected error", name, err)
-		}
+	storetest.FailWrites(t, s, Unavailable, func(err error) bool {
 		var se *sqlite.Error
-		if name != "Ping" && (!errors.As(err, &se) || se.Code()&0xff != sqlite3.SQLITE_READONLY) {
-			t.Errorf("%s: %v is not SQLite refusing the write", name, err)
-		}
-	}
-	if _, err := s.Device(ctx, "d1"); err != nil {
-		t.Errorf("a read while writes fail: %v", err)
-	}
-	if _, err := s.Device(ctx, "d2"); gateway.ErrorCode(err) != gateway.ENOTFOUND {
-		t.Errorf("a refused write was stored: %v", err)
-	}
-	s.FailWrites(nil)
-	for name, write := range writes {
-		if err := write(); err != nil {
-			t.Errorf("%s after recovery: %v", name, err)
-		}
-	}
+		return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_READONLY
+	})
 }
 
 // TestUnavailableErrors: the SQLite failures that pass are EUNAVAILABLE,

@@ -316,24 +316,27 @@ func verificationState(ctx context.Context, tx tx, id string) (gateway.State, er
 
 // The statements of CreateVerification.
 const (
-	// idempotent finds the verification a requester made with a key.
-	idempotent = "SELECT id FROM verifications WHERE requested_by = ? AND idempotency_key = ?"
+	// idempotent finds the verification a requester made with a key, and
+	// the fingerprint of its request.
+	idempotent = "SELECT id, request_hash FROM verifications WHERE requested_by = ? AND idempotency_key = ?"
 	// taken finds a verification with the ID or the (non-empty) reference.
 	taken = "SELECT id FROM verifications WHERE id = ? OR (reference = ? AND reference != '')"
 	// insertVerification writes the columns of verificationValues, then the
-	// ID, requester, idempotency key and creation.
+	// ID, requester, idempotency key, request's fingerprint and creation.
 	insertVerification = `INSERT INTO verifications (reference, state, officer, lat, lon, contacts, room_id,
 		device_id, channel, join_url, reason, outcome, deadline, owner, owner_until, queued_at, updated_at,
-		id, requested_by, idempotency_key, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+		id, requested_by, idempotency_key, request_hash, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 )
 
 // CreateVerification stores a new verification with its first event (its
 // VerificationID and State filled in) and publishes TopicEvents. CreatedAt
 // defaults to the store's clock, UpdatedAt to CreatedAt, State to routing.
 // With a non-empty idempotency key already used by the same requester it
-// stores nothing and returns the existing verification and false. EINVALID
-// without an ID; ECONFLICT when the ID or the (non-empty) reference exists.
+// stores nothing and returns the existing verification and false, or
+// EIDEMPOTENCY when both have a fingerprint and they differ; the one writer
+// makes the check and the insert atomic. EINVALID without an ID; ECONFLICT
+// when the ID or the (non-empty) reference exists.
 func (s *Store) CreateVerification(ctx context.Context, v gateway.Verification, idempotencyKey string, ev gateway.Event) (gateway.Verification, bool, error) {
 	const op = "sqlite.CreateVerification"
 	if v.ID == "" {
@@ -350,8 +353,12 @@ func (s *Store) CreateVerification(ctx context.Context, v gateway.Verification, 
 	err := s.write(ctx, func(tx tx, now time.Time) error {
 		if idempotencyKey != "" {
 			var id string
-			err := tx.QueryRowContext(ctx, idempotent, v.RequestedBy, idempotencyKey).Scan(&id)
+			var hash sql.NullString
+			err := tx.QueryRowContext(ctx, idempotent, v.RequestedBy, idempotencyKey).Scan(&id, &hash)
 			if err == nil {
+				if err := gateway.SameRequest(hash.String, v.Fingerprint); err != nil {
+					return err
+				}
 				out, err = loadVerification(ctx, tx, now, id)
 				return err
 			}
@@ -379,11 +386,14 @@ func (s *Store) CreateVerification(ctx context.Context, v gateway.Verification, 
 		if err != nil {
 			return err
 		}
-		var key any
+		var key, hash any
 		if idempotencyKey != "" {
 			key = idempotencyKey
+			if v.Fingerprint != "" {
+				hash = v.Fingerprint
+			}
 		}
-		if _, err := tx.ExecContext(ctx, insertVerification, append(vals, v.ID, v.RequestedBy, key, v.CreatedAt.UnixNano())...); err != nil {
+		if _, err := tx.ExecContext(ctx, insertVerification, append(vals, v.ID, v.RequestedBy, key, hash, v.CreatedAt.UnixNano())...); err != nil {
 			return err
 		}
 		ev.VerificationID, ev.State = v.ID, v.State

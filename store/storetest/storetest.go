@@ -54,6 +54,7 @@ func Run(t *testing.T, open func(t testing.TB) gateway.Store) {
 		{"NowAndPing", testNowAndPing},
 		{"VerificationCreate", testVerificationCreate},
 		{"Idempotency", testIdempotency},
+		{"IdempotencyFingerprint", testIdempotencyFingerprint},
 		{"Transition", testTransition},
 		{"TransitionWithAttempt", testTransitionWithAttempt},
 		{"Attempts", testAttempts},
@@ -67,6 +68,7 @@ func Run(t *testing.T, open func(t testing.TB) gateway.Store) {
 		{"Tokens", testTokens},
 		{"Orders", testOrders},
 		{"Bus", testBus},
+		{"Replays", testReplays},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
