@@ -54,6 +54,24 @@ func (l LeveledLogger) entry(kv []any) logrus.FieldLogger {
 // Interface guards
 var _ retryablehttp.LeveledLogger = LeveledLogger{}
 
+// Settings are what every adapter that calls its provider over HTTP holds
+// beside its credentials and URLs, embedded; DefaultSettings gives their
+// defaults.
+type Settings struct {
+	// HTTPClient makes every call to the provider (default NewClient(nil);
+	// give it a logger with a "provider" field).
+	HTTPClient *Client
+	// Logger logs what the adapter handles (default: discards).
+	Logger logrus.FieldLogger
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// DefaultSettings returns Settings with the defaults above.
+func DefaultSettings() Settings {
+	return Settings{HTTPClient: NewClient(nil), Logger: Log(nil), Now: time.Now}
+}
+
 // Log returns l, or a logger that discards when l is nil: an adapter's
 // Logger with its default.
 func Log(l logrus.FieldLogger) logrus.FieldLogger {

@@ -20,6 +20,18 @@ func WriteError(w http.ResponseWriter, err error) {
 	write(w, httperror.Status(code), code, gateway.ErrorMessage(err))
 }
 
+// WriteNotRecorded answers a webhook whose report could not be recorded:
+// 503 unavailable when the store cannot write now (the provider sends it
+// again, and the API's layer adds Retry-After), else 500 internal. Either
+// way the message says only that it was not recorded.
+func WriteNotRecorded(w http.ResponseWriter, err error) {
+	if gateway.ErrorCode(err) == gateway.EUNAVAILABLE {
+		WriteError(w, gateway.Errorf(gateway.EUNAVAILABLE, "the report could not be recorded now: send it again"))
+		return
+	}
+	WriteError(w, gateway.Errorf(gateway.EINTERNAL, "the report could not be recorded"))
+}
+
 // RefuseMethod answers a webhook request whose method the handler does not
 // serve: 405 with allow as the Allow header, and the JSON error invalid with
 // msg.

@@ -75,3 +75,10 @@ func TestURL(t *testing.T) {
 		}
 	}
 }
+
+func TestDefaultSettings(t *testing.T) {
+	s := httpx.DefaultSettings()
+	if s.HTTPClient == nil || s.Logger == nil || s.Now == nil || s.HTTPClient.Policy.RetryMax != httpx.DefaultRetryMax {
+		t.Errorf("DefaultSettings = %+v: want a client with the default policy, a logger and a clock", s)
+	}
+}

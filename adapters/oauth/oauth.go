@@ -12,8 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/sirupsen/logrus"
-
 	"github.com/safeconnection/gateway"
 	"github.com/safeconnection/gateway/adapters/httpx"
 )
@@ -22,14 +20,9 @@ import (
 // token holds beside its credentials and URLs, embedded; Defaults gives its
 // defaults.
 type Client struct {
-	// HTTPClient makes every call to the provider, its token endpoint's
-	// included (default httpx.NewClient(nil); give it a logger with a
-	// "provider" field).
-	HTTPClient *httpx.Client
-	// Logger logs what the adapter handles (default: discards).
-	Logger logrus.FieldLogger
-	// Now is the clock (default time.Now).
-	Now func() time.Time
+	// Settings are the HTTP client (which also calls the token endpoint),
+	// the logger and the clock.
+	httpx.Settings
 	// TokenEarly is how long before its expiry a token is replaced
 	// (default DefaultTokenEarly).
 	TokenEarly time.Duration
@@ -41,7 +34,7 @@ const DefaultTokenEarly = 5 * time.Minute
 
 // Defaults returns a Client with the defaults above.
 func Defaults() Client {
-	return Client{HTTPClient: httpx.NewClient(nil), Logger: httpx.Log(nil), Now: time.Now, TokenEarly: DefaultTokenEarly}
+	return Client{Settings: httpx.DefaultSettings(), TokenEarly: DefaultTokenEarly}
 }
 
 // MaxFetch bounds a token fetch made for a caller without a deadline.

@@ -88,19 +88,15 @@ type Adapter struct {
 	// DefaultMaxCall).
 	MaxCall time.Duration
 
-	// HTTPClient makes every call to Twilio (default httpx.NewClient(nil);
-	// give it a logger with a "provider" field).
-	HTTPClient *httpx.Client
+	// Settings are the HTTP client, the logger and the clock (defaults:
+	// httpx.DefaultSettings).
+	httpx.Settings
 	// Reporter receives the reports made from callbacks.
 	Reporter gateway.Reporter
 	// Replays recognises callbacks delivered before, on every instance
 	// sharing the store (gateway.ReportOnce): they are acknowledged and
 	// not reported again. Nil recognises none.
 	Replays gateway.ReplayStore
-	// Logger logs what the adapter handles (default: discards).
-	Logger logrus.FieldLogger
-	// Now is the clock (default time.Now).
-	Now func() time.Time
 }
 
 // New returns an Adapter for a Twilio account calling from callerID, with
@@ -114,9 +110,7 @@ func New(accountSID, authToken, callerID, publicURL string) *Adapter {
 		PublicURL:  publicURL,
 		Greeting:   DefaultGreeting,
 		MaxCall:    DefaultMaxCall,
-		HTTPClient: httpx.NewClient(nil),
-		Logger:     httpx.Log(nil),
-		Now:        time.Now,
+		Settings:   httpx.DefaultSettings(),
 	}
 }
 

@@ -2,6 +2,7 @@ package pstn_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -172,7 +173,8 @@ func TestWebhookReporterErrors(t *testing.T) {
 		status int
 	}{
 		{"unknown attempt", gateway.Errorf(gateway.ENOTFOUND, "no attempt"), 204},
-		{"store down", gateway.Errorf(gateway.EUNAVAILABLE, "down"), 500},
+		{"store down: Twilio should retry", gateway.Errorf(gateway.EUNAVAILABLE, "down"), 503},
+		{"a fault of ours", errors.New("bug"), 500},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -313,8 +315,8 @@ func TestWebhookReplay(t *testing.T) {
 	// A report that failed: Twilio's retry is reported.
 	third := answered("CA" + strings.Repeat("01", 16))
 	fail = true
-	if code := deliver(a, third, "tok-4", authToken); code != 500 {
-		t.Fatalf("failed report: %d, want 500", code)
+	if code := deliver(a, third, "tok-4", authToken); code != 503 {
+		t.Fatalf("failed report (the store could not write): %d, want 503", code)
 	}
 	fail = false
 	if code := deliver(a, third, "tok-4", authToken); code != 204 || len(got) != 3 {

@@ -157,7 +157,7 @@ func Report(w http.ResponseWriter, r *http.Request, reporter gateway.Reporter, r
 			return
 		}
 		log.WithError(err).Error(what + " callback not recorded")
-		httpx.WriteError(w, gateway.Errorf(gateway.EINTERNAL, "the report could not be recorded"))
+		httpx.WriteNotRecorded(w, err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)

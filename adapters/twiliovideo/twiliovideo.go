@@ -99,9 +99,9 @@ type Adapter struct {
 	EmptyRoomTimeout  int
 	UnusedRoomTimeout int
 
-	// HTTPClient makes every call to Twilio (default httpx.NewClient(nil);
-	// give it a logger with a "provider" field).
-	HTTPClient *httpx.Client
+	// Settings are the HTTP client, the logger and the clock (defaults:
+	// httpx.DefaultSettings).
+	httpx.Settings
 	// JoinSender delivers the device's join link. Nil delivers nothing
 	// (tests only).
 	JoinSender gateway.JoinSender
@@ -111,10 +111,6 @@ type Adapter struct {
 	// sharing the store (gateway.ReportOnce): they are acknowledged and
 	// not reported again. Nil recognises none.
 	Replays gateway.ReplayStore
-	// Logger logs what the adapter handles (default: discards).
-	Logger logrus.FieldLogger
-	// Now is the clock (default time.Now).
-	Now func() time.Time
 }
 
 // New returns an Adapter for a Twilio account and one of its API keys, with
@@ -132,9 +128,7 @@ func New(accountSID, authToken, apiKeySID, apiKeySecret, publicURL string) *Adap
 		MaxCall:           DefaultMaxCall,
 		EmptyRoomTimeout:  DefaultEmptyRoomTimeout,
 		UnusedRoomTimeout: DefaultUnusedRoomTimeout,
-		HTTPClient:        httpx.NewClient(nil),
-		Logger:            httpx.Log(nil),
-		Now:               time.Now,
+		Settings:          httpx.DefaultSettings(),
 	}
 }
 

@@ -79,9 +79,9 @@ type Sender struct {
 	JoinTemplate     string
 	TemplateLanguage string
 
-	// HTTPClient makes every call to Meta (default httpx.NewClient(nil);
-	// give it a logger with a "provider" field).
-	HTTPClient *httpx.Client
+	// Settings are the HTTP client, the logger (phone numbers are masked)
+	// and the clock (defaults: httpx.DefaultSettings).
+	httpx.Settings
 	// OnStatus receives each message status from the webhook. An error
 	// other than ENOTFOUND or EINVALID (a status of no message of ours, or
 	// one that makes no sense: Meta sending it again would not help) makes
@@ -90,11 +90,6 @@ type Sender struct {
 	// the webhook's order, one at a time. Nil keeps the last statuses in
 	// memory (see Statuses).
 	OnStatus func(ctx context.Context, s MessageStatus) error
-	// Logger logs what the sender handles (default: discards). Phone
-	// numbers are masked.
-	Logger logrus.FieldLogger
-	// Now is the clock (default time.Now).
-	Now func() time.Time
 
 	mu       sync.Mutex
 	statuses []MessageStatus
@@ -114,9 +109,7 @@ func New(accessToken, phoneNumberID, appSecret, verifyToken string) *Sender {
 		APIURL:           DefaultAPIURL,
 		APIVersion:       DefaultAPIVersion,
 		TemplateLanguage: "en_GB",
-		HTTPClient:       httpx.NewClient(nil),
-		Logger:           httpx.Log(nil),
-		Now:              time.Now,
+		Settings:         httpx.DefaultSettings(),
 	}
 }
 

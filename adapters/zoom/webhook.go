@@ -107,7 +107,7 @@ func (a *Adapter) serveWebhook(w http.ResponseWriter, r *http.Request) {
 			log.WithError(err).Info("zoom webhook not reported")
 		default:
 			log.WithError(err).Error("zoom webhook could not be reported")
-			httpx.WriteError(w, gateway.Errorf(gateway.EINTERNAL, "could not record the event"))
+			httpx.WriteNotRecorded(w, err)
 			return
 		}
 	}

@@ -143,7 +143,8 @@ func TestWebhookReporterErrors(t *testing.T) {
 	}{
 		{"unknown meeting: acknowledged", gateway.Errorf(gateway.ENOTFOUND, "no attempt"), 204},
 		{"nonsense: acknowledged", gateway.Errorf(gateway.EINVALID, "finished"), 204},
-		{"store down: Zoom should retry", errors.New("disk full"), 500},
+		{"a fault of ours: Zoom should retry", errors.New("bug"), 500},
+		{"store down: Zoom should retry", gateway.Errorf(gateway.EUNAVAILABLE, "disk full"), 503},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -315,6 +315,27 @@ func (l *Life) Wait(ctx context.Context, d time.Duration) bool {
 	}
 }
 
+// WaitUnless sleeps for d, or until stop is closed (a call hung up, a room
+// ended) or the fake ends; it reports whether the full time passed. A stop
+// already closed ends it at once.
+func (l *Life) WaitUnless(stop <-chan struct{}, d time.Duration) bool {
+	select {
+	case <-stop:
+		return false
+	default:
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-stop:
+		return false
+	case <-l.done:
+		return false
+	}
+}
+
 // Hang blocks until ctx or the fake ends.
 func (l *Life) Hang(ctx context.Context) {
 	select {

@@ -555,23 +555,7 @@ func (f *Fake) playCall(c *call) {
 		ringOut = 300 * time.Millisecond
 	}
 	// pause waits d; false when the call was hung up (or the fake closed).
-	pause := func(d time.Duration) bool {
-		select {
-		case <-c.hangup:
-			return false
-		default:
-		}
-		t := time.NewTimer(d)
-		defer t.Stop()
-		select {
-		case <-t.C:
-			return true
-		case <-c.hangup:
-			return false
-		case <-f.life.Done():
-			return false
-		}
-	}
+	pause := func(d time.Duration) bool { return f.life.WaitUnless(c.hangup, d) }
 	closed := func() bool {
 		select {
 		case <-f.life.Done():
@@ -965,18 +949,7 @@ func (f *Fake) playRoom(r *room, officer, device time.Duration) {
 	f.mu.Lock()
 	step := f.Step
 	f.mu.Unlock()
-	wait := func(d time.Duration) bool {
-		t := time.NewTimer(d)
-		defer t.Stop()
-		select {
-		case <-t.C:
-			return true
-		case <-r.end:
-			return false
-		case <-f.life.Done():
-			return false
-		}
-	}
+	wait := func(d time.Duration) bool { return f.life.WaitUnless(r.end, d) }
 	ended := func() {
 		select {
 		case <-f.life.Done():

@@ -88,56 +88,58 @@ func CallError(tb testing.TB, err error) *gateway.CallError {
 	return ce
 }
 
+// list is a list that is safe for concurrent use.
+type list[T any] struct {
+	mu    sync.Mutex
+	items []T
+}
+
+func (l *list[T]) add(v T) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.items = append(l.items, v)
+}
+
+func (l *list[T]) all() []T {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]T(nil), l.items...)
+}
+
 // JoinSender records the links sent to devices, or fails with Err. It is
 // safe for concurrent use; set Err before use.
 type JoinSender struct {
-	Err error
-
-	mu    sync.Mutex
-	links []string
+	Err   error
+	links list[string]
 }
 
 // SendJoin records joinURL, or returns Err.
 func (j *JoinSender) SendJoin(_ context.Context, _ gateway.Leg, joinURL string) error {
-	j.mu.Lock()
-	defer j.mu.Unlock()
 	if j.Err != nil {
 		return j.Err
 	}
-	j.links = append(j.links, joinURL)
+	j.links.add(joinURL)
 	return nil
 }
 
 // Links returns the links sent so far, in order.
-func (j *JoinSender) Links() []string {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	return append([]string(nil), j.links...)
-}
+func (j *JoinSender) Links() []string { return j.links.all() }
 
 // Reporter records reports, as the router would take them, and answers
 // with Err. It is safe for concurrent use; set Err before use.
 type Reporter struct {
-	Err error
-
-	mu      sync.Mutex
-	reports []gateway.Report
+	Err     error
+	reports list[gateway.Report]
 }
 
 // Report records rep and returns Err.
 func (r *Reporter) Report(_ context.Context, rep gateway.Report) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.reports = append(r.reports, rep)
+	r.reports.add(rep)
 	return r.Err
 }
 
 // Reports returns the reports taken so far, in order.
-func (r *Reporter) Reports() []gateway.Report {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]gateway.Report(nil), r.reports...)
-}
+func (r *Reporter) Reports() []gateway.Report { return r.reports.all() }
 
 // Place places leg with a, and fails tb when it took longer than the leg's
 // deadline (of d from now) and a little, or less than minElapsed (a
