@@ -198,6 +198,9 @@ type Server struct {
 	// Public configures the pages for the public (official numbers,
 	// receipts); the zero value serves none.
 	Public Public
+	// ReceiptMessages sends receipts by message for supervisors. Nil:
+	// none is sent (503).
+	ReceiptMessages ReceiptMessenger
 	// MaxStreams caps the event streams open at once with one credential;
 	// one more is a 429. Default: DefaultMaxStreams; negative: no cap.
 	MaxStreams int
@@ -344,6 +347,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /v1/verifications/{id}", s.authed(s.getVerification, officer, supervisor, ops))
 	mux.Handle("GET /v1/verifications/{id}/events", s.authed(s.verificationEvents, officer, supervisor, ops))
 	mux.Handle("POST /v1/verifications/{id}/outcome", s.authed(s.recordOutcome, supervisor))
+	mux.Handle("POST /v1/verifications/{id}/receipt-message", s.authed(s.sendReceiptMessage, supervisor))
 	mux.Handle("POST /v1/verifications/{id}/cancel", s.authed(s.cancelVerification, officer))
 	mux.Handle("POST /v1/verifications/{id}/joined", s.authed(s.officerJoined, officer))
 	mux.Handle("GET /v1/flags", s.authed(s.listFlags, supervisor, ops))

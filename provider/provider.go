@@ -95,6 +95,19 @@ type Wiring struct {
 	Page func(name string, h http.Handler)
 	// Links, when set, sends join links by message to officers who asked.
 	Links func(l LinkSender)
+	// Receipts takes a sender of receipts by message, by the way the
+	// public asks for one: "sms" or "whatsapp".
+	Receipts func(via string, s ReceiptSender)
+	// Force is the police force's name, as messages to the public name it.
+	Force string
+}
+
+// ReceiptSender sends a verification's receipt by message.
+type ReceiptSender interface {
+	// SendReceipt sends the reference and the receipt's link to the E.164
+	// number toE164 and returns the message's ID. EINVALID for a number it
+	// cannot send to; otherwise a *gateway.CallError.
+	SendReceipt(ctx context.Context, toE164, reference, link string) (string, error)
 }
 
 // Demo is what the demo gives a provider's Fake.

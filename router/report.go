@@ -89,31 +89,28 @@ func awaitRecorded[T any](ctx context.Context, grace time.Duration, find func() 
 	}
 }
 
-// messageStatus records in the verification's record that a join link was
-// delivered, read or not delivered. The message is found by the note that
-// recorded sending it, waiting up to ReportGrace for that note (the
-// service's first status can outrun it). "sent" adds nothing to that note
-// and is not recorded; a status already recorded for the message (a
-// webhook sent again) is not recorded twice. ENOTFOUND when no note
-// records the message; EINVALID for a status a message cannot have.
+// messageStatus records in the verification's record that a message sent
+// (a join link, a receipt) was delivered, read or not delivered. The
+// message is found by the note that recorded sending it, waiting up to
+// ReportGrace for that note (the service's first status can outrun it).
+// "sent" adds nothing to a join link's note and is not recorded; it is for
+// a receipt, which she may say never came. A status already recorded for
+// the message (a webhook sent again) is not recorded twice. ENOTFOUND when
+// no note records the message; EINVALID for a status a message cannot
+// have.
 func (r *Router) messageStatus(ctx context.Context, rep gateway.Report) error {
 	const op = "router.Report"
-	var msg string
 	switch rep.Status {
-	case gateway.ReportSent:
-		return nil
-	case gateway.ReportDelivered:
-		msg = "join link delivered by " + string(rep.Channel) + " message"
-	case gateway.ReportRead:
-		msg = "join link read on " + string(rep.Channel)
-	case gateway.ReportFailed:
-		msg = "join link not delivered by " + string(rep.Channel) + " message" + detail(rep)
+	case gateway.ReportSent, gateway.ReportDelivered, gateway.ReportRead, gateway.ReportFailed:
 	default:
 		return gateway.Errorf(gateway.EINVALID, "a message cannot be %s", rep.Status)
 	}
 	sent, err := awaitRecorded(ctx, r.ReportGrace, func() (gateway.Event, error) { return r.Record.MessageEvent(ctx, rep.MessageID) })
 	if err != nil {
 		return gateway.E(op, gateway.ErrorCode(err), err)
+	}
+	if rep.Status == gateway.ReportSent && !isReceipt(sent) {
+		return nil
 	}
 	later, err := r.Record.Events(ctx, sent.VerificationID, sent.Seq, 0)
 	if err != nil {
@@ -126,7 +123,7 @@ func (r *Router) messageStatus(ctx context.Context, rep gateway.Report) error {
 	}
 	rep.AttemptID, rep.At = sent.AttemptID, time.Time{}
 	_, err = r.Record.AppendEvent(ctx, gateway.Event{
-		VerificationID: sent.VerificationID, Type: gateway.EventNote, AttemptID: sent.AttemptID, Message: msg,
+		VerificationID: sent.VerificationID, Type: gateway.EventNote, AttemptID: sent.AttemptID, Message: messageNote(sent, rep),
 		Data: map[string]string{gateway.DataMessage: rep.MessageID}, Report: &rep, Instance: r.Instance,
 	})
 	if err != nil {

@@ -177,6 +177,12 @@ type Router struct {
 	// Links sends join links to the contacts that asked for them
 	// (gateway.Contact.Links); nil sends none.
 	Links LinkSender
+	// Receipts sends receipts by message, by the way she asked for
+	// (ViaSMS, ViaWhatsApp); a way with no sender is not configured.
+	// ReceiptURL starts a receipt's link, the reference following: the
+	// gateway's public URL and "/receipt/". See SendReceipt.
+	Receipts   map[string]ReceiptSender
+	ReceiptURL string
 	// Channels describes the channels this gateway serves (cmd/gateway
 	// builds it from the providers it wires). Register refuses an adapter
 	// for a channel it lacks; nil accepts any well-formed channel name and

@@ -32,7 +32,20 @@ var Descriptor = gwprovider.Provider{
 		v.Logger = w.Logger.WithField("provider", provider)
 		w.Webhook(provider, PathVoice, v.Webhook())
 		w.Webhook(provider, PathVoice+"/", v.Webhook())
-		return w.Register(w.Guard(provider, v))
+		if err := w.Register(w.Guard(provider, v)); err != nil {
+			return err
+		}
+		// Receipts by SMS, through an account of their own: no breaker, the
+		// messages' status callbacks among the Twilio webhooks.
+		account := New(t.AccountSID, t.AuthToken, t.FromNumber, w.PublicURL)
+		account.APIURL, account.Reporter, account.Replays = t.APIURL, w.Reporter, w.Replays
+		account.Logger = w.Logger.WithField("provider", provider)
+		account.HTTPClient = w.Client(provider)
+		sms := NewMessages(account, w.Force)
+		sms.From, sms.MessagingServiceSID = t.SMSFrom, t.MessagingServiceSID
+		w.Receipts("sms", sms)
+		w.Webhook(provider, PathMessages, sms.Webhook())
+		return nil
 	},
 	Fake: twiliohook.Fake,
 }

@@ -35,10 +35,7 @@ var callSID = regexp.MustCompile(`^CA[0-9a-fA-F]{32}$`)
 func (a *Adapter) Webhook() http.Handler { return http.HandlerFunc(a.serveWebhook) }
 
 func (a *Adapter) serveWebhook(w http.ResponseWriter, r *http.Request) {
-	switch r.URL.Path {
-	case PathVoice, PathBridge, PathDial:
-	default:
-		httpx.WriteError(w, gateway.Errorf(gateway.ENOTFOUND, "no such webhook"))
+	if !twiliohook.Served(w, r, PathVoice, PathBridge, PathDial) {
 		return
 	}
 	form, ok := twiliohook.Form(w, r, a.AuthToken, a.PublicURL, a.log(), "twilio")

@@ -33,7 +33,10 @@ type Config struct {
 	APIKeySecret string `envconfig:"API_KEY_SECRET" desc:"Twilio API key secret for Video access tokens" secret:"true"`
 	APIURL       string `envconfig:"API_URL" desc:"Twilio REST API base URL" check:"url"`
 	VideoURL     string `envconfig:"VIDEO_URL" desc:"Twilio Video API base URL" check:"url"`
-	VideoSDKURL  string `envconfig:"VIDEO_SDK_URL" desc:"where the join page of Twilio Video calls loads the Twilio Video JavaScript SDK from; its origin is allowed by the page's Content-Security-Policy" check:"url"`
+	// Receipts by SMS (with the account).
+	SMSFrom             string `envconfig:"SMS_FROM" desc:"E.164 number receipts sent by SMS come from; empty for GATEWAY_TWILIO_FROM_NUMBER"`
+	MessagingServiceSID string `envconfig:"MESSAGING_SERVICE_SID" desc:"Twilio Messaging Service SID (MG...) that sends receipts by SMS instead of a number"`
+	VideoSDKURL         string `envconfig:"VIDEO_SDK_URL" desc:"where the join page of Twilio Video calls loads the Twilio Video JavaScript SDK from; its origin is allowed by the page's Content-Security-Policy" check:"url"`
 }
 
 // Enabled reports whether any of Twilio's credentials is set; the section
@@ -52,11 +55,12 @@ var (
 	// kind and 32 hexadecimal digits.
 	accountSID = regexp.MustCompile(`^AC[0-9a-fA-F]{32}$`)
 	apiKeySID  = regexp.MustCompile(`^SK[0-9a-fA-F]{32}$`)
+	serviceSID = regexp.MustCompile(`^MG[0-9a-fA-F]{32}$`)
 )
 
 // Section is the Twilio section, with Twilio's URLs by default.
 var Section = config.NewSection("TWILIO",
-	"Twilio: PSTN voice calls (the last resort) and Twilio Video (webrtc). Enabled by GATEWAY_TWILIO_ACCOUNT_SID, GATEWAY_TWILIO_AUTH_TOKEN and GATEWAY_TWILIO_FROM_NUMBER; Video also needs GATEWAY_TWILIO_API_KEY_SID and GATEWAY_TWILIO_API_KEY_SECRET",
+	"Twilio: PSTN voice calls (the last resort), Twilio Video (webrtc) and receipts by SMS. Enabled by GATEWAY_TWILIO_ACCOUNT_SID, GATEWAY_TWILIO_AUTH_TOKEN and GATEWAY_TWILIO_FROM_NUMBER; Video also needs GATEWAY_TWILIO_API_KEY_SID and GATEWAY_TWILIO_API_KEY_SECRET",
 	Config{APIURL: DefaultAPIURL, VideoURL: DefaultVideoURL, VideoSDKURL: DefaultSDKURL},
 	check)
 
@@ -82,6 +86,17 @@ func check(t Config, p config.Checker) {
 	}
 	if (t.APIKeySID != "" || t.APIKeySecret != "") && !t.Enabled() {
 		p.Add("ACCOUNT_SID", "missing: Twilio Video's API key needs the Twilio account (%s, %s, %s)",
+			p.Var("ACCOUNT_SID"), p.Var("AUTH_TOKEN"), p.Var("FROM_NUMBER"))
+	}
+	// Receipts by SMS.
+	if t.SMSFrom != "" && !e164.MatchString(t.SMSFrom) {
+		p.Add("SMS_FROM", "%q is not an E.164 number ('+' and 8 to 15 digits)", t.SMSFrom)
+	}
+	if t.MessagingServiceSID != "" && !serviceSID.MatchString(t.MessagingServiceSID) {
+		p.Add("MESSAGING_SERVICE_SID", "a Messaging Service SID is MG and 32 hexadecimal digits")
+	}
+	if (t.SMSFrom != "" || t.MessagingServiceSID != "") && !t.Enabled() {
+		p.Add("ACCOUNT_SID", "missing: receipts by SMS need the Twilio account (%s, %s, %s)",
 			p.Var("ACCOUNT_SID"), p.Var("AUTH_TOKEN"), p.Var("FROM_NUMBER"))
 	}
 }

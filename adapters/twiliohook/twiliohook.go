@@ -61,6 +61,16 @@ func Form(w http.ResponseWriter, r *http.Request, authToken, publicURL string, l
 	return form, true
 }
 
+// Served reports whether r's path is one of paths, the webhooks a handler
+// serves; when it is not, it answers 404 with a JSON error.
+func Served(w http.ResponseWriter, r *http.Request, paths ...string) bool {
+	if slices.Contains(paths, r.URL.Path) {
+		return true
+	}
+	httpx.WriteError(w, gateway.Errorf(gateway.ENOTFOUND, "no such webhook"))
+	return false
+}
+
 // readForm reads a form body of at most MaxBody bytes. Errors are
 // ETOOLARGE or EINVALID.
 func readForm(w http.ResponseWriter, r *http.Request) (url.Values, error) {

@@ -185,3 +185,16 @@ func TestDeliveryKeys(t *testing.T) {
 		t.Errorf("an overlong token was kept: keys %q", k)
 	}
 }
+
+func TestServed(t *testing.T) {
+	for _, tt := range []struct {
+		path string
+		want bool
+	}{{"/webhooks/twilio/voice", true}, {"/webhooks/twilio/messages", true}, {"/webhooks/twilio/voice/", false}, {"/webhooks/twilio", false}} {
+		w := httptest.NewRecorder()
+		got := twiliohook.Served(w, httptest.NewRequest(http.MethodPost, tt.path, nil), "/webhooks/twilio/voice", "/webhooks/twilio/messages")
+		if got != tt.want || !tt.want && (w.Code != http.StatusNotFound || !strings.Contains(w.Body.String(), `"not_found"`)) {
+			t.Errorf("Served(%s) = %v, answer %d %s; want %v (404 otherwise)", tt.path, got, w.Code, w.Body, tt.want)
+		}
+	}
+}

@@ -32,8 +32,7 @@ var roomSID = regexp.MustCompile(`^RM[0-9a-fA-F]{32}$`)
 func (a *Adapter) Webhook() http.Handler { return http.HandlerFunc(a.serveWebhook) }
 
 func (a *Adapter) serveWebhook(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path != PathCallback {
-		httpx.WriteError(w, gateway.Errorf(gateway.ENOTFOUND, "no such webhook"))
+	if !twiliohook.Served(w, r, PathCallback) {
 		return
 	}
 	form, ok := twiliohook.Form(w, r, a.AuthToken, a.PublicURL, a.log(), "twilio video")

@@ -78,6 +78,13 @@ type Sender struct {
 	// free text. TemplateLanguage is its language code (default "en_GB").
 	JoinTemplate     string
 	TemplateLanguage string
+	// ReceiptTemplate names an approved template with two body
+	// parameters, a verification's reference and its receipt's link, used
+	// by SendReceipt; ReceiptLanguage is its language code (default
+	// TemplateLanguage). A receipt goes to a member of the public who has
+	// never written to the force: only a template reaches her.
+	ReceiptTemplate string
+	ReceiptLanguage string
 
 	// Settings are the HTTP client, the logger (phone numbers are masked)
 	// and the clock (defaults: httpx.DefaultSettings).
@@ -224,6 +231,20 @@ func (s *Sender) SendJoinLink(ctx context.Context, toE164, reference, joinURL st
 	}
 	text := fmt.Sprintf("Safe Connection %s: join the video call with the operations room: %s", reference, joinURL)
 	return s.SendText(ctx, toE164, strings.Join(strings.Fields(text), " "))
+}
+
+// SendReceipt sends a verification's receipt, its reference and link, to
+// toE164 as the ReceiptTemplate, and returns the message's ID. Errors as
+// SendText, and EINVALID without a ReceiptTemplate or with a link that is
+// not an absolute http(s) URL (nothing sent).
+func (s *Sender) SendReceipt(ctx context.Context, toE164, reference, link string) (string, error) {
+	if s.ReceiptTemplate == "" {
+		return "", gateway.Errorf(gateway.EINVALID, "no receipt template")
+	}
+	if u, err := url.Parse(link); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return "", gateway.Errorf(gateway.EINVALID, "not an http(s) link")
+	}
+	return s.SendTemplate(ctx, toE164, s.ReceiptTemplate, s.ReceiptLanguage, reference, link)
 }
 
 // SendJoin sends joinURL to the WhatsApp of the leg's device (its WhatsApp

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -292,5 +293,49 @@ func TestLogsHoldNoMessageID(t *testing.T) {
 	}
 	if other := whatsapp.New("EAAtoken", "1234", "another secret", "v"); other.LogID(id) == hashed {
 		t.Error("the hash of a message ID does not depend on the key")
+	}
+}
+
+// TestSendReceipt: a receipt goes as the receipt template, its reference
+// and link the body's parameters, in the template's language.
+func TestSendReceipt(t *testing.T) {
+	r := newRig(t)
+	const link = "https://gw.example.police.uk/receipt/K7QX-M4TR"
+	if _, err := r.s.SendReceipt(context.Background(), officer, "K7QX-M4TR", link); gateway.ErrorCode(err) != gateway.EINVALID || r.sends() != 0 {
+		t.Fatalf("without a receipt template: %v, %d sent; want EINVALID, none", err, r.sends())
+	}
+	r.s.ReceiptTemplate, r.s.ReceiptLanguage = "safe_connection_receipt", "en"
+	if _, err := r.s.SendReceipt(context.Background(), officer, "K7QX-M4TR", "javascript:alert(1)"); gateway.ErrorCode(err) != gateway.EINVALID || r.sends() != 0 {
+		t.Fatalf("a link that is no URL: %v, %d sent", err, r.sends())
+	}
+	id, err := r.s.SendReceipt(context.Background(), officer, "K7QX-M4TR", link)
+	if err != nil || !strings.HasPrefix(id, "wamid.") {
+		t.Fatalf("SendReceipt = %q, %v", id, err)
+	}
+	var sent struct {
+		To       string `json:"to"`
+		Type     string `json:"type"`
+		Template struct {
+			Name     string `json:"name"`
+			Language struct {
+				Code string `json:"code"`
+			} `json:"language"`
+			Components []struct {
+				Type       string `json:"type"`
+				Parameters []struct {
+					Text string `json:"text"`
+				} `json:"parameters"`
+			} `json:"components"`
+		} `json:"template"`
+	}
+	reqs := r.fake.Requests()
+	if err := json.Unmarshal(reqs[len(reqs)-1].Body, &sent); err != nil {
+		t.Fatal(err)
+	}
+	tpl := sent.Template
+	if sent.To != strings.TrimPrefix(officer, "+") || sent.Type != "template" || tpl.Name != "safe_connection_receipt" || tpl.Language.Code != "en" ||
+		len(tpl.Components) != 1 || len(tpl.Components[0].Parameters) != 2 ||
+		tpl.Components[0].Parameters[0].Text != "K7QX-M4TR" || tpl.Components[0].Parameters[1].Text != link {
+		t.Errorf("sent %+v", sent)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/safeconnection/gateway/adapters/whatsapp"
 	"github.com/safeconnection/gateway/adapters/zoom"
 	"github.com/safeconnection/gateway/provider"
+	"github.com/safeconnection/gateway/router"
 	"github.com/sirupsen/logrus"
 )
 
@@ -70,6 +71,7 @@ func (m *Main) wiring(log logrus.FieldLogger) *provider.Wiring {
 	// Providers whose webhooks share a name (Twilio's PSTN and Video) share
 	// a mux under it.
 	muxes := map[string]*http.ServeMux{}
+	m.Router.Receipts = map[string]router.ReceiptSender{}
 	return &provider.Wiring{
 		Reporter: m.Router,
 		// Device agents also receive the meeting links of the
@@ -96,7 +98,9 @@ func (m *Main) wiring(log logrus.FieldLogger) *provider.Wiring {
 			}
 			muxes[name].Handle(pattern, h)
 		},
-		Page:  func(name string, h http.Handler) { m.Pages[name] = h },
-		Links: func(l provider.LinkSender) { m.Router.Links = l },
+		Page:     func(name string, h http.Handler) { m.Pages[name] = h },
+		Links:    func(l provider.LinkSender) { m.Router.Links = l },
+		Receipts: func(via string, s provider.ReceiptSender) { m.Router.Receipts[via] = s },
+		Force:    cfg.ForceName,
 	}
 }

@@ -148,6 +148,7 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 
 	srv := httpapi.NewServer(r, st)
+	m.wireReceipts(srv)
 	srv.Channels = channels
 	srv.Logger = log
 	srv.MaxBody = cfg.MaxBody

@@ -79,7 +79,7 @@ func TestSectionDefaults(t *testing.T) {
 		{"Zoom", zoom.Section.Get(c), zoom.Config{UserID: "me", APIURL: "https://api.zoom.us", OAuthURL: "https://zoom.us"}, zoom.Section.Get(c).Enabled()},
 		{"Meet", meet.Section.Get(c), meet.Config{APIURL: "https://meet.googleapis.com", TokenURL: "https://oauth2.googleapis.com/token"}, meet.Section.Get(c).Enabled()},
 		{"Teams", teams.Section.Get(c), teams.Config{GraphURL: "https://graph.microsoft.com", LoginURL: "https://login.microsoftonline.com"}, teams.Section.Get(c).Enabled()},
-		{"WhatsApp", whatsapp.Section.Get(c), whatsapp.Config{APIURL: "https://graph.facebook.com", APIVersion: "v23.0"}, whatsapp.Section.Get(c).Enabled()},
+		{"WhatsApp", whatsapp.Section.Get(c), whatsapp.Config{APIURL: "https://graph.facebook.com", APIVersion: "v23.0", ReceiptLanguage: "en_GB"}, whatsapp.Section.Get(c).Enabled()},
 	} {
 		if !reflect.DeepEqual(tt.got, tt.want) {
 			t.Errorf("%s defaults:\n got %+v\nwant %+v", tt.name, tt.got, tt.want)
@@ -137,6 +137,11 @@ func TestSectionBadValues(t *testing.T) {
 		{"Twilio SDK URL not http", "GATEWAY_TWILIO_VIDEO_SDK_URL=sdk.twilio.com/js/video/releases/2.36.0/twilio-video.min.js", "GATEWAY_TWILIO_VIDEO_SDK_URL", "absolute"},
 		{"Twilio SDK URL javascript", "GATEWAY_TWILIO_VIDEO_SDK_URL=javascript:alert(1)", "GATEWAY_TWILIO_VIDEO_SDK_URL", "http or https"},
 		{"Twilio API key without secret", "GATEWAY_TWILIO_API_KEY_SID=SK0123456789abcdef0123456789abcdef", "GATEWAY_TWILIO_API_KEY_SECRET", "missing"},
+		{"SMS from a number that is none", "GATEWAY_TWILIO_SMS_FROM=020 7946 0999", "GATEWAY_TWILIO_SMS_FROM", "E.164"},
+		{"Messaging Service SID", "GATEWAY_TWILIO_MESSAGING_SERVICE_SID=MG1", "GATEWAY_TWILIO_MESSAGING_SERVICE_SID", "MG and 32"},
+		{"SMS without the account", "GATEWAY_TWILIO_SMS_FROM=+442079460999", "GATEWAY_TWILIO_ACCOUNT_SID", "receipts by SMS"},
+		{"receipt template name", "GATEWAY_WHATSAPP_RECEIPT_TEMPLATE=Receipt Template", "GATEWAY_WHATSAPP_RECEIPT_TEMPLATE", "lower-case"},
+		{"receipt template without the Cloud API", "GATEWAY_WHATSAPP_RECEIPT_TEMPLATE=receipt", "GATEWAY_WHATSAPP_PHONE_NUMBER_ID", "receipts by WhatsApp"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -158,6 +163,12 @@ func TestSectionGoodValues(t *testing.T) {
 		{"Twilio in full", []string{
 			"GATEWAY_TWILIO_ACCOUNT_SID=AC0123456789abcdef0123456789abcdef", "GATEWAY_TWILIO_AUTH_TOKEN=t",
 			"GATEWAY_TWILIO_FROM_NUMBER=+442079460999", "GATEWAY_TWILIO_API_KEY_SID=SK0123456789abcdef0123456789abcdef", "GATEWAY_TWILIO_API_KEY_SECRET=s"}},
+		{"receipts by SMS and WhatsApp", []string{
+			"GATEWAY_TWILIO_ACCOUNT_SID=AC0123456789abcdef0123456789abcdef", "GATEWAY_TWILIO_AUTH_TOKEN=t",
+			"GATEWAY_TWILIO_FROM_NUMBER=+442079460999", "GATEWAY_TWILIO_SMS_FROM=+447700900999",
+			"GATEWAY_TWILIO_MESSAGING_SERVICE_SID=MG0123456789abcdef0123456789abcdef",
+			"GATEWAY_WHATSAPP_PHONE_NUMBER_ID=1", "GATEWAY_WHATSAPP_TOKEN=t", "GATEWAY_WHATSAPP_APP_SECRET=s", "GATEWAY_WHATSAPP_VERIFY_TOKEN=v",
+			"GATEWAY_WHATSAPP_RECEIPT_TEMPLATE=safe_connection_receipt", "GATEWAY_WHATSAPP_RECEIPT_LANGUAGE=en"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			if _, err := loadWith(tt.env...); err != nil {

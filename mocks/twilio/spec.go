@@ -23,6 +23,7 @@ func checked(path string) bool {
 	switch path {
 	case "/2010-04-01/Accounts/{AccountSid}/Calls.json",
 		"/2010-04-01/Accounts/{AccountSid}/Calls/{Sid}.json",
+		"/2010-04-01/Accounts/{AccountSid}/Messages.json",
 		"/v1/Rooms",
 		"/v1/Rooms/{Sid}":
 		return true
@@ -31,8 +32,8 @@ func checked(path string) bool {
 }
 
 // Spec holds Twilio's official OpenAPI documents (twilio-oai's
-// twilio_api_v2010.json and twilio_video_v1.json), reduced to the Calls
-// and Rooms operations the gateway uses, for checking requests sent to
+// twilio_api_v2010.json and twilio_video_v1.json), reduced to the Calls,
+// Messages and Rooms operations the gateway uses, for checking requests sent to
 // Twilio and the answers to them with kin-openapi.
 type Spec struct {
 	specs []loaded
@@ -146,7 +147,7 @@ func basicAuthPresent(_ context.Context, in *openapi3filter.AuthenticationInput)
 }
 
 // CheckingTransport is an http.RoundTripper that checks every exchange with
-// the Calls and Rooms APIs against a Spec and keeps the failures. Put it
+// the Calls, Messages and Rooms APIs against a Spec and keeps the failures. Put it
 // under the adapter's HTTP client in tests.
 type CheckingTransport struct {
 	Base http.RoundTripper // default http.DefaultTransport
@@ -157,7 +158,7 @@ type CheckingTransport struct {
 
 // RoundTrip sends the request through Base and checks the exchange.
 func (t *CheckingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	if !strings.Contains(r.URL.Path, "/Calls") && !strings.HasPrefix(r.URL.Path, "/v1/Rooms") {
+	if !strings.Contains(r.URL.Path, "/Calls") && !strings.HasSuffix(r.URL.Path, "/Messages.json") && !strings.HasPrefix(r.URL.Path, "/v1/Rooms") {
 		return speccheck.Base(t.Base).RoundTrip(r)
 	}
 	x, err := speccheck.Do(t.Base, r)

@@ -1,6 +1,7 @@
 // Package twilio is a fake of the two Twilio APIs the gateway uses, speaking
-// Twilio's wire format: Programmable Voice's Calls resource
-// (api.twilio.com/2010-04-01) and Programmable Video's Rooms resource
+// Twilio's wire format: Programmable Voice's Calls resource and
+// Programmable Messaging's Messages resource (api.twilio.com/2010-04-01;
+// see messages.go) and Programmable Video's Rooms resource
 // (video.twilio.com/v1), with HTTP Basic authentication, form bodies,
 // Twilio's JSON resources and error bodies, and status callbacks posted back
 // to the gateway as Twilio posts them: form bodies signed with
@@ -118,6 +119,7 @@ type Fake struct {
 	mostBridged map[string]int // dialled number -> most at once
 	rooms       map[string]*room
 	connects    []Connect
+	msgs        messageBook
 	life        *fault.Life
 }
 
@@ -228,7 +230,8 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	form, _ := f.readRequest(r)
 	path := r.URL.Path
-	known := path == "/v1/Rooms" || callsPath.MatchString(path) || callPath.MatchString(path) || roomPath.MatchString(path)
+	known := path == "/v1/Rooms" || callsPath.MatchString(path) || callPath.MatchString(path) || roomPath.MatchString(path) ||
+		messagesPath.MatchString(path)
 	if !known {
 		writeError(w, http.StatusNotFound, 20404, "The requested resource "+path+" was not found", 0)
 		return
@@ -272,6 +275,8 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case callsPath.MatchString(path):
 		status, body = f.createCall(callsPath.FindStringSubmatch(path)[1], form)
+	case messagesPath.MatchString(path):
+		status, body = f.createMessage(messagesPath.FindStringSubmatch(path)[1], form)
 	case callPath.MatchString(path):
 		m := callPath.FindStringSubmatch(path)
 		status, body = f.updateCall(m[1], m[2], form, path)
