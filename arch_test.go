@@ -85,8 +85,16 @@ func TestImportDirection(t *testing.T) {
 					t.Errorf("router imports %s: it knows no provider, no HTTP and no store implementation", imp)
 				}
 			case strings.HasPrefix(me, "adapters/"):
-				if own && (strings.HasPrefix(them, "router") || strings.HasPrefix(them, "httpapi") || strings.HasPrefix(them, "store") || strings.HasPrefix(them, "cmd") || strings.HasPrefix(them, "mocks")) {
+				// A provider's descriptor starts its wire-level fake for the
+				// demo: mocks/<provider>, never the router's fakes or the
+				// simulated device agents.
+				fake := strings.HasPrefix(them, "mocks/") && them != "mocks/agent"
+				if own && (strings.HasPrefix(them, "router") || strings.HasPrefix(them, "httpapi") || strings.HasPrefix(them, "store") || strings.HasPrefix(them, "cmd") || strings.HasPrefix(them, "mocks") && !fake) {
 					t.Errorf("%s imports %s: adapters know nothing of the router, HTTP layer or store", me, imp)
+				}
+			case me == "provider":
+				if own && imp != module && them != "config" && them != "adapters/httpx" {
+					t.Errorf("provider imports %s: a descriptor names no provider, router, HTTP layer or store", imp)
 				}
 			case strings.HasPrefix(me, "store/"):
 				if own && (strings.HasPrefix(them, "router") || strings.HasPrefix(them, "httpapi") || strings.HasPrefix(them, "adapters") || strings.HasPrefix(them, "cmd")) {

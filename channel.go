@@ -22,6 +22,9 @@ type ChannelInfo struct {
 	PhoneHandle bool
 	// Reports says how the gateway learns that a call connected.
 	Reports ReportSource
+	// Links says the gateway can send meeting links by message to a
+	// contact on this channel who asks for them (WhatsApp).
+	Links bool
 	// CheckHandle checks an officer's or a device's handle on the channel
 	// and returns it normalised. It returns EINVALID with a message that
 	// does not repeat the handle. Nil accepts any non-empty handle.

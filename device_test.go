@@ -18,7 +18,7 @@ func TestDeviceApply(t *testing.T) {
 	lease := &gateway.Lease{DeviceID: "d1", RoomID: "AW", Holder: "v_1", Fence: 3, ExpiresAt: time.Now().Add(time.Minute)}
 	device := func(st gateway.DeviceStatus) gateway.Device {
 		return gateway.Device{ID: "d1", RoomID: "AW", Name: "Handset 1", Number: "+447911123456", Status: st, Version: 4, Lease: lease,
-			Handles: map[gateway.Channel]string{gateway.ChannelFaceTime: "ops1@met.example"}}
+			Handles: map[gateway.Channel]string{gateway.Channel("facetime"): "ops1@met.example"}}
 	}
 	tests := []struct {
 		name   string
@@ -31,9 +31,9 @@ func TestDeviceApply(t *testing.T) {
 		{"rename", device(gateway.DeviceInService), gateway.DeviceChange{Name: str("Handset 1b")}, "",
 			func(d *gateway.Device) { d.Name = "Handset 1b" }, gateway.CredentialKept},
 		{"new number and handles", device(gateway.DeviceInService),
-			gateway.DeviceChange{Number: str("+447912345678"), Handles: map[gateway.Channel]string{gateway.ChannelWhatsApp: "+447912345678"}}, "",
+			gateway.DeviceChange{Number: str("+447912345678"), Handles: map[gateway.Channel]string{gateway.Channel("whatsapp"): "+447912345678"}}, "",
 			func(d *gateway.Device) {
-				d.Number, d.Handles = "+447912345678", map[gateway.Channel]string{gateway.ChannelWhatsApp: "+447912345678"}
+				d.Number, d.Handles = "+447912345678", map[gateway.Channel]string{gateway.Channel("whatsapp"): "+447912345678"}
 			}, gateway.CredentialKept},
 		{"handles removed, number kept", device(gateway.DeviceInService), gateway.DeviceChange{Handles: map[gateway.Channel]string{}}, "",
 			func(d *gateway.Device) { d.Handles = map[gateway.Channel]string{} }, gateway.CredentialKept},
@@ -93,13 +93,13 @@ func TestDeviceApply(t *testing.T) {
 // so a change reused (a store's retried write) cannot alter a device it
 // was applied to.
 func TestApplyKeepsNoAliasOfTheChange(t *testing.T) {
-	c := gateway.DeviceChange{Handles: map[gateway.Channel]string{gateway.ChannelZoom: "ops1"}}
+	c := gateway.DeviceChange{Handles: map[gateway.Channel]string{gateway.Channel("zoom"): "ops1"}}
 	d := gateway.Device{ID: "d1", Status: gateway.DeviceInService}
 	if err := d.Apply(c); err != nil {
 		t.Fatal(err)
 	}
-	c.Handles[gateway.ChannelZoom] = "changed"
-	if d.Handles[gateway.ChannelZoom] != "ops1" {
+	c.Handles[gateway.Channel("zoom")] = "changed"
+	if d.Handles[gateway.Channel("zoom")] != "ops1" {
 		t.Errorf("device handles follow the change: %v", d.Handles)
 	}
 }
@@ -111,7 +111,7 @@ func TestCheckCallable(t *testing.T) {
 		ok   bool
 	}{
 		{"number only", gateway.Device{Number: "+447911123456"}, true},
-		{"handle only", gateway.Device{Handles: map[gateway.Channel]string{gateway.ChannelZoom: "ops1"}}, true},
+		{"handle only", gateway.Device{Handles: map[gateway.Channel]string{gateway.Channel("zoom"): "ops1"}}, true},
 		{"neither", gateway.Device{Handles: map[gateway.Channel]string{}}, false},
 	}
 	for _, tt := range tests {

@@ -13,43 +13,18 @@ package gateway
 
 import (
 	"fmt"
-	"strings"
 )
 
-// Channel is a way to connect, named for what the officer has on his phone.
+// Channel is a way to connect, named for what the officer has on his
+// phone: "zoom", "whatsapp". The adapter package that serves a channel
+// declares its name and describes it (ChannelInfo); stored records name
+// channels, so a name once used is never given to another.
 type Channel string
 
-// The channels. Append only: stored records name them.
-const (
-	ChannelFaceTime Channel = "facetime"
-	ChannelWhatsApp Channel = "whatsapp"
-	ChannelZoom     Channel = "zoom"
-	ChannelMeet     Channel = "meet"
-	ChannelTeams    Channel = "teams"
-	ChannelWebRTC   Channel = "webrtc"
-	ChannelPSTN     Channel = "pstn"
-)
-
-// Channels lists every known channel, video channels first and PSTN last.
-var Channels = []Channel{ChannelFaceTime, ChannelWhatsApp, ChannelZoom, ChannelMeet, ChannelTeams, ChannelWebRTC, ChannelPSTN}
-
-// ParseChannel returns the channel named s, or an EINVALID error.
-func ParseChannel(s string) (Channel, error) {
-	for _, c := range Channels {
-		if string(c) == s {
-			return c, nil
-		}
-	}
-	return "", Errorf(EINVALID, "unknown channel %q (known: %s)", s, channelNames())
-}
-
-func channelNames() string {
-	names := make([]string, len(Channels))
-	for i, c := range Channels {
-		names[i] = string(c)
-	}
-	return strings.Join(names, ", ")
-}
+// ChannelPSTN is the telephone: the router's last resort, which rings the
+// officer's phone and bridges it to the room when every video channel has
+// failed.
+const ChannelPSTN Channel = "pstn"
 
 // IsVideo reports whether the channel carries video (every channel but PSTN).
 func (c Channel) IsVideo() bool { return c != ChannelPSTN }

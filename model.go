@@ -65,13 +65,18 @@ func (d Device) Supports(c Channel) bool {
 	return d.Handles[c] != ""
 }
 
-// Channels lists the channels the device supports, in the order of Channels.
+// Channels lists the channels the device supports: those it has a handle
+// for, by name, then PSTN when it has a number.
 func (d Device) Channels() []Channel {
 	var out []Channel
-	for _, c := range Channels {
-		if d.Supports(c) {
+	for c, h := range d.Handles {
+		if h != "" && c != ChannelPSTN {
 			out = append(out, c)
 		}
+	}
+	slices.Sort(out)
+	if d.Number != "" {
+		out = append(out, ChannelPSTN)
 	}
 	return out
 }

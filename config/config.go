@@ -10,6 +10,10 @@
 // is not a setting (with a "did you mean") and every missing or bad setting.
 // Usage prints the table that "gateway -h" shows.
 //
+// The package knows no provider: each provider's section (GATEWAY_ZOOM_...)
+// is a Section its adapter package declares, and Load, Process, Usage and
+// CheckDisallowed are given the sections of the providers the gateway runs.
+//
 // This package is a leaf: it imports envconfig and the standard library
 // only, and its errors are plain errors, not the gateway's.
 package config
@@ -21,9 +25,11 @@ import (
 // Prefix starts the name of every setting's environment variable.
 const Prefix = "GATEWAY"
 
-// Config is every setting of the gateway. The struct tags are envconfig's:
-// the variable's name after the prefix, its default and its description.
-// Fields tagged secret are never logged (see LogFields).
+// Config is every setting of the gateway: its own, in the fields, and the
+// providers' sections it was loaded with (Section.Get reads one). The
+// struct tags are envconfig's: the variable's name after the prefix, its
+// default and its description. Fields tagged secret are never logged (see
+// LogFields).
 type Config struct {
 	Addr              string `envconfig:"ADDR" default:"127.0.0.1:8080" desc:"host:port the HTTP server listens on"`
 	DataDir           string `envconfig:"DATA_DIR" default:"./data" desc:"directory for the embedded store and other local state"`
@@ -71,93 +77,7 @@ type Config struct {
 	BreakerFailures int           `envconfig:"BREAKER_FAILURES" default:"5" desc:"consecutive failures of a provider that open its circuit breaker"`
 	BreakerCooldown time.Duration `envconfig:"BREAKER_COOLDOWN" default:"30s" desc:"how long an open circuit breaker skips its provider before probing it again"`
 
-	Twilio   Twilio   `envconfig:"TWILIO" desc:"Twilio: PSTN voice calls (the last resort), Twilio Video (webrtc) and receipts by SMS. Enabled by GATEWAY_TWILIO_ACCOUNT_SID, GATEWAY_TWILIO_AUTH_TOKEN and GATEWAY_TWILIO_FROM_NUMBER; Video also needs GATEWAY_TWILIO_API_KEY_SID and GATEWAY_TWILIO_API_KEY_SECRET"`
-	Zoom     Zoom     `envconfig:"ZOOM" desc:"Zoom: meetings through a Server-to-Server OAuth app. Enabled by GATEWAY_ZOOM_ACCOUNT_ID, GATEWAY_ZOOM_CLIENT_ID, GATEWAY_ZOOM_CLIENT_SECRET and GATEWAY_ZOOM_WEBHOOK_SECRET"`
-	Meet     Meet     `envconfig:"MEET" desc:"Meet: Google Meet spaces through the Meet REST API. Enabled by GATEWAY_MEET_CLIENT_ID, GATEWAY_MEET_CLIENT_SECRET and GATEWAY_MEET_REFRESH_TOKEN; without them Meet calls go through the device agent"`
-	Teams    Teams    `envconfig:"TEAMS" desc:"Teams: Microsoft Teams online meetings through Microsoft Graph. Enabled by GATEWAY_TEAMS_TENANT_ID, GATEWAY_TEAMS_CLIENT_ID, GATEWAY_TEAMS_CLIENT_SECRET and GATEWAY_TEAMS_USER_ID; without them Teams calls go through the device agent"`
-	WhatsApp WhatsApp `envconfig:"WHATSAPP" desc:"WhatsApp: the Cloud API, to send join links and receipts by message. Enabled by GATEWAY_WHATSAPP_PHONE_NUMBER_ID, GATEWAY_WHATSAPP_TOKEN, GATEWAY_WHATSAPP_APP_SECRET and GATEWAY_WHATSAPP_VERIFY_TOKEN"`
+	// sections are the providers' sections (see Section), in the order
+	// Load was given them.
+	sections []sectionValue
 }
-
-// Twilio is the Twilio section. The fields tagged credential enable it.
-type Twilio struct {
-	AccountSID   string `envconfig:"ACCOUNT_SID" desc:"Twilio account SID (AC...)" credential:"true"`
-	AuthToken    string `envconfig:"AUTH_TOKEN" desc:"Twilio auth token; also checks the X-Twilio-Signature of status callbacks" credential:"true" secret:"true"`
-	FromNumber   string `envconfig:"FROM_NUMBER" desc:"E.164 caller ID of PSTN calls, a number of the Twilio account" credential:"true"`
-	APIKeySID    string `envconfig:"API_KEY_SID" desc:"Twilio API key SID (SK...) for Video access tokens; empty turns Twilio Video off"`
-	APIKeySecret string `envconfig:"API_KEY_SECRET" desc:"Twilio API key secret for Video access tokens" secret:"true"`
-	APIURL       string `envconfig:"API_URL" default:"https://api.twilio.com" desc:"Twilio REST API base URL"`
-	VideoURL     string `envconfig:"VIDEO_URL" default:"https://video.twilio.com" desc:"Twilio Video API base URL"`
-	// Receipts by SMS (with the account; see Receipts).
-	SMSFrom             string `envconfig:"SMS_FROM" desc:"E.164 number receipts sent by SMS come from; empty for GATEWAY_TWILIO_FROM_NUMBER"`
-	MessagingServiceSID string `envconfig:"MESSAGING_SERVICE_SID" desc:"Twilio Messaging Service SID (MG...) that sends receipts by SMS instead of a number"`
-	VideoSDKURL         string `envconfig:"VIDEO_SDK_URL" default:"https://sdk.twilio.com/js/video/releases/2.36.0/twilio-video.min.js" desc:"where the join page of Twilio Video calls loads the Twilio Video JavaScript SDK from; its origin is allowed by the page's Content-Security-Policy"`
-}
-
-// Enabled reports whether any of Twilio's credentials is set; Validate
-// requires all of them then.
-func (t Twilio) Enabled() bool { return anyCredential(t) }
-
-// VideoEnabled reports whether Twilio Video is configured: Twilio and its
-// API key pair.
-func (t Twilio) VideoEnabled() bool { return t.Enabled() && t.APIKeySID != "" }
-
-// Zoom is the Zoom section. The fields tagged credential enable it.
-type Zoom struct {
-	AccountID     string `envconfig:"ACCOUNT_ID" desc:"Zoom Server-to-Server OAuth account ID" credential:"true"`
-	ClientID      string `envconfig:"CLIENT_ID" desc:"Zoom OAuth client ID" credential:"true"`
-	ClientSecret  string `envconfig:"CLIENT_SECRET" desc:"Zoom OAuth client secret" credential:"true" secret:"true"`
-	WebhookSecret string `envconfig:"WEBHOOK_SECRET" desc:"Zoom webhook secret token, to check x-zm-signature" credential:"true" secret:"true"`
-	UserID        string `envconfig:"USER_ID" default:"me" desc:"Zoom user who hosts the meetings"`
-	APIURL        string `envconfig:"API_URL" default:"https://api.zoom.us" desc:"Zoom REST API base URL"`
-	OAuthURL      string `envconfig:"OAUTH_URL" default:"https://zoom.us" desc:"Zoom OAuth base URL"`
-}
-
-// Enabled reports whether any of Zoom's credentials is set; Validate
-// requires all of them then.
-func (z Zoom) Enabled() bool { return anyCredential(z) }
-
-// Meet is the Google Meet section. The fields tagged credential enable it.
-type Meet struct {
-	ClientID     string `envconfig:"CLIENT_ID" desc:"Google OAuth client ID" credential:"true"`
-	ClientSecret string `envconfig:"CLIENT_SECRET" desc:"Google OAuth client secret" credential:"true" secret:"true"`
-	RefreshToken string `envconfig:"REFRESH_TOKEN" desc:"Google OAuth refresh token of the account that owns the meeting spaces" credential:"true" secret:"true"`
-	APIURL       string `envconfig:"API_URL" default:"https://meet.googleapis.com" desc:"Google Meet REST API base URL"`
-	TokenURL     string `envconfig:"TOKEN_URL" default:"https://oauth2.googleapis.com/token" desc:"Google OAuth token endpoint"`
-}
-
-// Enabled reports whether any of Meet's credentials is set; Validate
-// requires all of them then.
-func (m Meet) Enabled() bool { return anyCredential(m) }
-
-// Teams is the Microsoft Teams section. The fields tagged credential enable
-// it.
-type Teams struct {
-	TenantID     string `envconfig:"TENANT_ID" desc:"Microsoft Entra tenant ID" credential:"true"`
-	ClientID     string `envconfig:"CLIENT_ID" desc:"Microsoft Entra application (client) ID" credential:"true"`
-	ClientSecret string `envconfig:"CLIENT_SECRET" desc:"Microsoft Entra client secret" credential:"true" secret:"true"`
-	UserID       string `envconfig:"USER_ID" desc:"ID or user principal name of the user who organises the meetings" credential:"true"`
-	GraphURL     string `envconfig:"GRAPH_URL" default:"https://graph.microsoft.com" desc:"Microsoft Graph base URL"`
-	LoginURL     string `envconfig:"LOGIN_URL" default:"https://login.microsoftonline.com" desc:"Microsoft identity platform base URL"`
-}
-
-// Enabled reports whether any of Teams's credentials is set; Validate
-// requires all of them then.
-func (t Teams) Enabled() bool { return anyCredential(t) }
-
-// WhatsApp is the WhatsApp Cloud API section. The fields tagged credential
-// enable it.
-type WhatsApp struct {
-	PhoneNumberID string `envconfig:"PHONE_NUMBER_ID" desc:"WhatsApp Business phone number ID that sends the messages" credential:"true"`
-	Token         string `envconfig:"TOKEN" desc:"WhatsApp Cloud API access token" credential:"true" secret:"true"`
-	AppSecret     string `envconfig:"APP_SECRET" desc:"Meta app secret, to check X-Hub-Signature-256 on webhooks" credential:"true" secret:"true"`
-	VerifyToken   string `envconfig:"VERIFY_TOKEN" desc:"token Meta echoes when subscribing the webhook" credential:"true" secret:"true"`
-	APIURL        string `envconfig:"API_URL" default:"https://graph.facebook.com" desc:"Graph API base URL"`
-	APIVersion    string `envconfig:"API_VERSION" default:"v23.0" desc:"Graph API version"`
-	// Receipts by WhatsApp.
-	ReceiptTemplate string `envconfig:"RECEIPT_TEMPLATE" desc:"name of an approved WhatsApp template with two body parameters, the reference and the receipt's link, for receipts by WhatsApp; empty: no receipts by WhatsApp"`
-	ReceiptLanguage string `envconfig:"RECEIPT_LANGUAGE" default:"en_GB" desc:"language code of the receipt template"`
-}
-
-// Enabled reports whether any of WhatsApp's credentials is set; Validate
-// requires all of them then.
-func (w WhatsApp) Enabled() bool { return anyCredential(w) }

@@ -59,23 +59,26 @@ func (p problems) err() error {
 // Load reads the settings from environ ("KEY=value" entries, as
 // os.Environ returns; when a key repeats, the last entry wins), then checks
 // that every GATEWAY_* variable is a setting and validates the result for
-// production use: Validate(false). The error, an *Error, names every problem
-// at once.
-func Load(environ []string) (Config, error) { return load(environ, false) }
+// production use: Validate(false). parts are the providers' sections, read
+// and checked with the rest. The error, an *Error, names every problem at
+// once.
+func Load(environ []string, parts ...Part) (Config, error) { return load(environ, false, parts) }
 
 // LoadStoreOnly is Load for the commands that only open the store
 // (gateway token): GATEWAY_PUBLIC_URL, which they do not use, is not
 // required; every value set is still checked.
-func LoadStoreOnly(environ []string) (Config, error) { return load(environ, true) }
+func LoadStoreOnly(environ []string, parts ...Part) (Config, error) {
+	return load(environ, true, parts)
+}
 
 // LoadDemo is Load for the demo, which runs every provider simulated:
 // Validate(true).
-func LoadDemo(environ []string) (Config, error) { return load(environ, true) }
+func LoadDemo(environ []string, parts ...Part) (Config, error) { return load(environ, true, parts) }
 
-func load(environ []string, demo bool) (Config, error) {
-	c, err := Process(environ)
+func load(environ []string, demo bool, parts []Part) (Config, error) {
+	c, err := Process(environ, parts...)
 	all := problemsOf(err)
-	all = append(all, problemsOf(CheckDisallowed(environ))...)
+	all = append(all, problemsOf(CheckDisallowed(environ, parts...))...)
 	all = append(all, problemsOf(c.Validate(demo))...)
 	return c, all.err()
 }
@@ -92,22 +95,23 @@ func problemsOf(err error) problems {
 // value set but empty is empty, not the default; unlike it, it reads only
 // the prefixed names (envconfig would also take ADDR or TOKEN unprefixed)
 // and names every value that does not parse, leaving the default there.
-// The error is an *Error.
-func Process(environ []string) (Config, error) {
+// parts are the providers' sections to read besides the gateway's own
+// settings. The error is an *Error.
+func Process(environ []string, parts ...Part) (Config, error) {
 	env := parseEnviron(environ)
-	var c Config
+	c := withSections(Config{}, parts)
 	var p problems
 	for _, s := range settings(&c) {
 		value, ok := env[s.key]
 		if !ok {
-			value = s.field.Tag.Get("default")
+			value = s.def
 			if value == "" {
 				continue
 			}
 		}
 		if err := set(s.value, value); err != nil {
 			p.add(s.key, "%s", describeParseError(s, value, ok, err))
-			if def := s.field.Tag.Get("default"); ok && def != "" {
+			if def := s.def; ok && def != "" {
 				_ = set(s.value, def)
 			}
 		}
@@ -134,19 +138,28 @@ type setting struct {
 	key     string
 	field   reflect.StructField
 	value   reflect.Value // settable
-	section string        // the section's Go name, "" at the top level
+	section string        // the section's key (or Go name), "" at the top level
+	def     string        // the default: the default tag's, or the section's Defaults
 }
 
 var durationType = reflect.TypeFor[time.Duration]()
 
-// settings lists c's variables in declaration order, naming them as
-// envconfig does: the prefix, then for a nested struct its own name, then
-// the field's envconfig tag (or its name), upper-cased, joined by "_".
+// settings lists c's variables in declaration order, then its sections'
+// in theirs, naming them as envconfig does: the prefix, then for a nested
+// struct (a section) its own name, then the field's envconfig tag (or its
+// name), upper-cased, joined by "_".
 func settings(c *Config) []setting {
-	return gather(Prefix, reflect.ValueOf(c).Elem(), "")
+	out := gather(Prefix, reflect.ValueOf(c).Elem(), reflect.Value{}, "")
+	for _, sv := range c.sections {
+		out = append(out, gather(Prefix+"_"+sv.part.Key(), sv.value.Elem(), sv.part.defaults(), sv.part.Key())...)
+	}
+	return out
 }
 
-func gather(prefix string, v reflect.Value, section string) []setting {
+// gather lists the settings of struct v; defaults, when valid, is a value
+// of v's type whose non-zero fields are the defaults (else the fields'
+// default tags are).
+func gather(prefix string, v, defaults reflect.Value, section string) []setting {
 	var out []setting
 	t := v.Type()
 	for i := range t.NumField() {
@@ -160,12 +173,24 @@ func gather(prefix string, v reflect.Value, section string) []setting {
 		}
 		key := strings.ToUpper(prefix + "_" + name)
 		if f.Type.Kind() == reflect.Struct {
-			out = append(out, gather(key, v.Field(i), f.Name)...)
+			out = append(out, gather(key, v.Field(i), reflect.Value{}, f.Name)...)
 			continue
 		}
-		out = append(out, setting{key: key, field: f, value: v.Field(i), section: section})
+		def := f.Tag.Get("default")
+		if defaults.IsValid() && !defaults.Field(i).IsZero() {
+			def = format(defaults.Field(i))
+		}
+		out = append(out, setting{key: key, field: f, value: v.Field(i), section: section, def: def})
 	}
 	return out
+}
+
+// format writes v as a variable would hold it.
+func format(v reflect.Value) string {
+	if v.Type() == durationType {
+		return time.Duration(v.Int()).String()
+	}
+	return fmt.Sprint(v.Interface())
 }
 
 // set parses value into v as envconfig does for the kinds the Config uses.
@@ -209,7 +234,7 @@ func set(v reflect.Value, value string) error {
 
 // describeParseError says what is wrong with a value and how to write it.
 func describeParseError(s setting, value string, set bool, err error) string {
-	def := s.field.Tag.Get("default")
+	def := s.def
 	if !set {
 		return fmt.Sprintf("the default %q does not parse: %v", def, err)
 	}
@@ -239,9 +264,10 @@ func describeParseError(s setting, value string, set bool, err error) string {
 
 // CheckDisallowed returns an *Error naming every GATEWAY_* variable in
 // environ that is not a setting, with the setting it most likely means. A
-// variable that differs from a setting only in case is named too.
-func CheckDisallowed(environ []string) error {
-	var c Config
+// variable that differs from a setting only in case is named too. parts
+// are the providers' sections, whose variables are settings.
+func CheckDisallowed(environ []string, parts ...Part) error {
+	c := withSections(Config{}, parts)
 	known := make(map[string]bool)
 	var keys []string
 	for _, s := range settings(&c) {

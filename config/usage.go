@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/url"
-	"reflect"
 	"strings"
 	"time"
 
@@ -20,12 +19,23 @@ const usageFormat = "{{range .}}{{usage_key .}}\x1f{{usage_type .}}\x1f{{usage_d
 const usageWidth = 80
 
 // Usage writes every variable with its type, default and description, each
-// on lines of its own wrapped to 80 columns, then what enables each
-// provider section.
-func Usage(w io.Writer) error {
+// on lines of its own wrapped to 80 columns, the variables of each of the
+// providers' sections (parts) after the gateway's own, then what enables
+// each section.
+func Usage(w io.Writer, parts ...Part) error {
 	var rows bytes.Buffer
 	if err := envconfig.Usagef(Prefix, &Config{}, &rows, usageFormat); err != nil {
 		return err
+	}
+	c := withSections(Config{}, parts)
+	for _, sv := range c.sections {
+		if err := envconfig.Usagef(Prefix+"_"+sv.part.Key(), sv.value.Interface(), &rows, usageFormat); err != nil {
+			return err
+		}
+	}
+	defaults := make(map[string]string) // a section's Defaults override its tags
+	for _, s := range settings(&c) {
+		defaults[s.key] = s.def
 	}
 	var b strings.Builder
 	b.WriteString("The gateway is configured by these environment variables:\n")
@@ -34,6 +44,7 @@ func Usage(w io.Writer) error {
 		if len(f) != 4 {
 			continue
 		}
+		f[2] = defaults[f[0]]
 		head := fmt.Sprintf("%s (%s", f[0], strings.ToLower(f[1]))
 		switch {
 		case f[2] == "":
@@ -46,13 +57,12 @@ func Usage(w io.Writer) error {
 		fmt.Fprintf(&b, "\n%s\n", head)
 		writeWrapped(&b, f[3], "    ")
 	}
-	b.WriteString("\nEach provider is off until its credentials are set, and then needs all of them:\n")
-	t := reflect.TypeFor[Config]()
-	for i := range t.NumField() {
-		if f := t.Field(i); f.Type.Kind() == reflect.Struct {
-			b.WriteString("\n")
-			writeWrapped(&b, f.Tag.Get("desc"), "  ")
-		}
+	if len(c.sections) > 0 {
+		b.WriteString("\nEach provider is off until its credentials are set, and then needs all of them:\n")
+	}
+	for _, sv := range c.sections {
+		b.WriteString("\n")
+		writeWrapped(&b, sv.part.Desc(), "  ")
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

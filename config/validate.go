@@ -1,17 +1,16 @@
 package config
 
 import (
-	"maps"
 	"net"
 	"net/netip"
 	"net/url"
 	"reflect"
-	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
 	"unicode"
+
+	"regexp"
 )
 
 // Validate returns an *Error naming every missing or bad setting, or nil.
@@ -87,79 +86,11 @@ func (c Config) Validate(demo bool) error {
 	}
 
 	c.validateServer(&p)
-	c.validateProviders(&p)
-	c.validateReceipts(&p)
+	c.validateSections(&p)
 	return p.err()
 }
 
-func (c Config) validateProviders(p *problems) {
-	sections := []struct {
-		key     string
-		section any
-		urls    map[string]string
-	}{
-		{"TWILIO", c.Twilio, map[string]string{"API_URL": c.Twilio.APIURL, "VIDEO_URL": c.Twilio.VideoURL, "VIDEO_SDK_URL": c.Twilio.VideoSDKURL}},
-		{"ZOOM", c.Zoom, map[string]string{"API_URL": c.Zoom.APIURL, "OAUTH_URL": c.Zoom.OAuthURL}},
-		{"MEET", c.Meet, map[string]string{"API_URL": c.Meet.APIURL, "TOKEN_URL": c.Meet.TokenURL}},
-		{"TEAMS", c.Teams, map[string]string{"GRAPH_URL": c.Teams.GraphURL, "LOGIN_URL": c.Teams.LoginURL}},
-		{"WHATSAPP", c.WhatsApp, map[string]string{"API_URL": c.WhatsApp.APIURL}},
-	}
-	for _, s := range sections {
-		prefix := Prefix + "_" + s.key + "_"
-		if set, missing := credentials(s.section); len(set) > 0 && len(missing) > 0 {
-			for _, m := range missing {
-				p.add(prefix+m, "missing: %s is set, so the section needs all its credentials", prefix+set[0])
-			}
-		}
-		for _, name := range slices.Sorted(maps.Keys(s.urls)) {
-			if msg := checkProviderURL(s.urls[name]); msg != "" {
-				p.add(prefix+name, "%s", msg)
-			}
-		}
-	}
-
-	t := c.Twilio
-	if t.AccountSID != "" && !accountSID.MatchString(t.AccountSID) {
-		p.add("GATEWAY_TWILIO_ACCOUNT_SID", "an account SID is AC and 32 hexadecimal digits")
-	}
-	if t.AuthToken != "" && !alphanumeric.MatchString(t.AuthToken) {
-		// twilio-go refuses such a token at the first call: say so at start.
-		p.add("GATEWAY_TWILIO_AUTH_TOKEN", "an auth token has only letters and digits (quotes or spaces pasted with it?)")
-	}
-	if t.FromNumber != "" && !e164.MatchString(t.FromNumber) {
-		p.add("GATEWAY_TWILIO_FROM_NUMBER", "%q is not an E.164 number ('+' and 8 to 15 digits)", t.FromNumber)
-	}
-	switch {
-	case t.APIKeySID != "" && t.APIKeySecret == "":
-		p.add("GATEWAY_TWILIO_API_KEY_SECRET", "missing: GATEWAY_TWILIO_API_KEY_SID is set")
-	case t.APIKeySID == "" && t.APIKeySecret != "":
-		p.add("GATEWAY_TWILIO_API_KEY_SID", "missing: GATEWAY_TWILIO_API_KEY_SECRET is set")
-	}
-	if t.APIKeySID != "" && !apiKeySID.MatchString(t.APIKeySID) {
-		p.add("GATEWAY_TWILIO_API_KEY_SID", "an API key SID is SK and 32 hexadecimal digits")
-	}
-	if (t.APIKeySID != "" || t.APIKeySecret != "") && !t.Enabled() {
-		p.add("GATEWAY_TWILIO_ACCOUNT_SID", "missing: Twilio Video's API key needs the Twilio account (GATEWAY_TWILIO_ACCOUNT_SID, GATEWAY_TWILIO_AUTH_TOKEN, GATEWAY_TWILIO_FROM_NUMBER)")
-	}
-	if c.Zoom.Enabled() && c.Zoom.UserID == "" {
-		p.add("GATEWAY_ZOOM_USER_ID", "empty: give the hosting user, or me")
-	}
-	if !apiVersion.MatchString(c.WhatsApp.APIVersion) {
-		p.add("GATEWAY_WHATSAPP_API_VERSION", "%q is not a Graph API version such as v23.0", c.WhatsApp.APIVersion)
-	}
-}
-
-var (
-	e164       = regexp.MustCompile(`^\+[1-9][0-9]{7,14}$`)
-	apiVersion = regexp.MustCompile(`^v[0-9]+\.[0-9]+$`)
-	// alphanumeric is what twilio-go accepts as a credential.
-	alphanumeric = regexp.MustCompile(`^[0-9A-Za-z]+$`)
-	// Twilio SIDs, which go into the API's URL paths: two letters of the
-	// kind and 32 hexadecimal digits.
-	accountSID = regexp.MustCompile(`^AC[0-9a-fA-F]{32}$`)
-	apiKeySID  = regexp.MustCompile(`^SK[0-9a-fA-F]{32}$`)
-	logLevels  = map[string]bool{"trace": true, "debug": true, "info": true, "warn": true, "warning": true, "error": true, "fatal": true, "panic": true}
-)
+var logLevels = map[string]bool{"trace": true, "debug": true, "info": true, "warn": true, "warning": true, "error": true, "fatal": true, "panic": true}
 
 // credentials returns the names (after the section prefix) of a section's
 // credential fields that are set and of those that are missing.
@@ -178,11 +109,6 @@ func credentials(section any) (set, missing []string) {
 		}
 	}
 	return set, missing
-}
-
-func anyCredential(section any) bool {
-	set, _ := credentials(section)
-	return len(set) > 0
 }
 
 func notNameRune(r rune) bool { return unicode.IsSpace(r) || !unicode.IsPrint(r) }
@@ -277,28 +203,5 @@ func (c Config) validatePublic(p *problems) {
 	}
 	if c.CallerKey != "" && len(c.CallerKey) < 32 {
 		p.add(v("CALLER_KEY"), "too short: give at least 32 random characters (openssl rand -hex 32)")
-	}
-}
-
-// validateReceipts checks the settings of receipts sent by message.
-func (c Config) validateReceipts(p *problems) {
-	t, w := c.Twilio, c.WhatsApp
-	if t.SMSFrom != "" && !e164.MatchString(t.SMSFrom) {
-		p.add("GATEWAY_TWILIO_SMS_FROM", "%q is not an E.164 number ('+' and 8 to 15 digits)", t.SMSFrom)
-	}
-	if t.MessagingServiceSID != "" && !regexp.MustCompile(`^MG[0-9a-fA-F]{32}$`).MatchString(t.MessagingServiceSID) {
-		p.add("GATEWAY_TWILIO_MESSAGING_SERVICE_SID", "a Messaging Service SID is MG and 32 hexadecimal digits")
-	}
-	if (t.SMSFrom != "" || t.MessagingServiceSID != "") && !t.Enabled() {
-		p.add("GATEWAY_TWILIO_ACCOUNT_SID", "missing: receipts by SMS need the Twilio account (GATEWAY_TWILIO_ACCOUNT_SID, GATEWAY_TWILIO_AUTH_TOKEN, GATEWAY_TWILIO_FROM_NUMBER)")
-	}
-	if w.ReceiptTemplate != "" && !regexp.MustCompile(`^[a-z0-9_]{1,512}$`).MatchString(w.ReceiptTemplate) {
-		p.add("GATEWAY_WHATSAPP_RECEIPT_TEMPLATE", "a template name has only lower-case letters, digits and underscores")
-	}
-	if w.ReceiptTemplate != "" && !w.Enabled() {
-		p.add("GATEWAY_WHATSAPP_PHONE_NUMBER_ID", "missing: receipts by WhatsApp need the Cloud API (GATEWAY_WHATSAPP_PHONE_NUMBER_ID, GATEWAY_WHATSAPP_TOKEN, GATEWAY_WHATSAPP_APP_SECRET, GATEWAY_WHATSAPP_VERIFY_TOKEN)")
-	}
-	if w.ReceiptTemplate != "" && !regexp.MustCompile(`^[a-z]{2,3}(_[A-Z]{2})?$`).MatchString(w.ReceiptLanguage) {
-		p.add("GATEWAY_WHATSAPP_RECEIPT_LANGUAGE", "%q is not a template language code such as en_GB", w.ReceiptLanguage)
 	}
 }

@@ -76,12 +76,12 @@ func (s *Server) agentHeartbeat(w http.ResponseWriter, r *http.Request, tok gate
 		}
 		battery = *body.Battery
 	}
-	if len(body.Apps) > len(gateway.Channels) {
+	if len(body.Apps) > len(s.Channels.Channels()) {
 		return invalid("apps lists more apps than there are channels")
 	}
 	apps := make([]gateway.Channel, 0, len(body.Apps))
 	for i, a := range body.Apps {
-		c, err := gateway.ParseChannel(a)
+		c, err := s.Channels.Parse(a)
 		if err != nil {
 			return invalid("apps[%d]: %s", i, gateway.ErrorMessage(err))
 		}

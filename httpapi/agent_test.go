@@ -22,7 +22,7 @@ func putOrder(t testing.TB, e *httpapitest.Env, deviceID string, kind gateway.Or
 		VerificationID: "v_1",
 		AttemptID:      gateway.NewID("a_"),
 		Kind:           kind,
-		Channel:        gateway.ChannelFaceTime,
+		Channel:        gateway.Channel("facetime"),
 		Handle:         "pc1234@example.org",
 		Reference:      "K7QX-M4TR",
 		ExpiresAt:      time.Now().Add(time.Minute),
@@ -240,7 +240,7 @@ func TestAgentReport(t *testing.T) {
 	wantStatus(t, do(t, e, call{method: "POST", path: "/v1/agent/orders/" + theirs.ID + "/report", secret: otherSecret, body: `{"status":"rejected"}`}), 204)
 
 	// The router's errors come through with their codes.
-	gone := gateway.Order{ID: gateway.NewID("o_"), DeviceID: d.ID, AttemptID: "a_gone", Kind: gateway.OrderDial, Channel: gateway.ChannelFaceTime}
+	gone := gateway.Order{ID: gateway.NewID("o_"), DeviceID: d.ID, AttemptID: "a_gone", Kind: gateway.OrderDial, Channel: gateway.Channel("facetime")}
 	if err := e.Store.PutOrder(context.Background(), gone); err != nil {
 		t.Fatal(err)
 	}

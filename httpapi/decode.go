@@ -9,19 +9,16 @@ import (
 	"math"
 	"mime"
 	"net/http"
-	"net/mail"
 	"reflect"
-	"regexp"
 	"strconv"
 	"strings"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
-	"github.com/nyaruka/phonenumbers"
 
 	"github.com/safeconnection/gateway"
+	"github.com/safeconnection/gateway/handle"
 )
 
 // Limits of the officer's request.
@@ -29,7 +26,6 @@ const (
 	MaxCollar   = 32
 	MaxWarrant  = 64
 	MaxContacts = 8
-	MaxHandle   = 254
 	// MaxIdempotencyKey is the longest Idempotency-Key header accepted.
 	MaxIdempotencyKey = 128
 )
@@ -61,9 +57,10 @@ type contactBody struct {
 // strictly (one JSON object, no unknown or repeated fields, no trailing
 // data), and checks it: collar and warrant present and short, a location on
 // the globe, one to eight contacts on distinct known channels, each with a
-// handle that suits its channel. RequestedBy and IdempotencyKey are left for
-// the caller. EINVALID naming the bad field; ETOOLARGE over max.
-func DecodeRequest(r io.Reader, max int64) (gateway.Request, error) {
+// handle that suits its channel (channels knows the channels and checks
+// their handles). RequestedBy and IdempotencyKey are left for the caller.
+// EINVALID naming the bad field; ETOOLARGE over max.
+func DecodeRequest(r io.Reader, max int64, channels *gateway.Registry) (gateway.Request, error) {
 	data, err := readLimited(r, max)
 	if err != nil {
 		return gateway.Request{}, err
@@ -72,10 +69,10 @@ func DecodeRequest(r io.Reader, max int64) (gateway.Request, error) {
 	if err := unmarshalStrict(data, &body); err != nil {
 		return gateway.Request{}, err
 	}
-	return body.check()
+	return body.check(channels)
 }
 
-func (b requestBody) check() (gateway.Request, error) {
+func (b requestBody) check(channels *gateway.Registry) (gateway.Request, error) {
 	var req gateway.Request
 	if b.Officer == nil {
 		return req, invalid("officer is required")
@@ -115,7 +112,7 @@ func (b requestBody) check() (gateway.Request, error) {
 	seen := make(map[gateway.Channel]bool)
 	for i, c := range b.Contacts {
 		field := fmt.Sprintf("contacts[%d]", i)
-		ch, err := gateway.ParseChannel(c.Channel)
+		ch, err := channels.Parse(c.Channel)
 		if err != nil {
 			return req, invalid("%s.channel: %s", field, gateway.ErrorMessage(err))
 		}
@@ -123,12 +120,12 @@ func (b requestBody) check() (gateway.Request, error) {
 			return req, invalid("%s.channel: %s is listed twice", field, ch)
 		}
 		seen[ch] = true
-		h, err := CheckHandle(ch, c.Handle)
+		h, err := channels.CheckHandle(ch, c.Handle)
 		if err != nil {
 			return req, invalid("%s.handle: %s", field, gateway.ErrorMessage(err))
 		}
-		if c.Links && ch != gateway.ChannelWhatsApp {
-			return req, invalid("%s.links: meeting links can be sent by message to a whatsapp contact only", field)
+		if in, _ := channels.Info(ch); c.Links && !in.Links {
+			return req, invalid("%s.links: meeting links can be sent by message to a %s contact only", field, linkChannels(channels))
 		}
 		req.Contacts = append(req.Contacts, gateway.Contact{Channel: ch, Handle: h, Links: c.Links})
 	}
@@ -148,7 +145,7 @@ func checkText(field, s string, max int) (string, error) {
 		return "", invalid("%s is required", field)
 	case utf8.RuneCountInString(s) > max:
 		return "", invalid("%s must be at most %d characters", field, max)
-	case !printable(s):
+	case !handle.Printable(s):
 		return "", invalid("%s must hold printable characters only", field)
 	}
 	return s, nil
@@ -162,79 +159,19 @@ func checkOptionalText(field, s string, max int) (string, error) {
 	return checkText(field, s, max)
 }
 
-func printable(s string) bool {
-	for _, r := range s {
-		if !unicode.IsPrint(r) {
-			return false
+// linkChannels names the channels on which contacts may ask for meeting
+// links by message: "whatsapp", or "whatsapp or signal".
+func linkChannels(channels *gateway.Registry) string {
+	var names []string
+	for _, c := range channels.Channels() {
+		if in, _ := channels.Info(c); in.Links {
+			names = append(names, string(c))
 		}
 	}
-	return utf8.ValidString(s)
-}
-
-var e164Shape = regexp.MustCompile(`^\+[1-9][0-9]{5,14}$`)
-
-// fictionalUK is Ofcom's range of UK mobile numbers reserved for drama and
-// testing (07700 900000 to 900999). libphonenumber does not list it as
-// valid, but it can reach no one, and demos and tests use it.
-var fictionalUK = regexp.MustCompile(`^\+447700900[0-9]{3}$`)
-
-// CheckE164 requires s to be a valid E.164 number: '+' then digits, a real
-// number by the numbering plan of its country (or one of Ofcom's fictional
-// mobile numbers, +447700900000 to +447700900999). EINVALID.
-func CheckE164(s string) (string, error) {
-	if !e164Shape.MatchString(s) {
-		return "", invalid("must be an E.164 number: '+', the country code and the number, digits only (+447911123456)")
+	if len(names) == 0 {
+		return "messaging"
 	}
-	if fictionalUK.MatchString(s) {
-		return s, nil
-	}
-	num, err := phonenumbers.Parse(s, "")
-	if err != nil || !phonenumbers.IsValidNumber(num) {
-		return "", invalid("is not a valid phone number")
-	}
-	return phonenumbers.Format(num, phonenumbers.E164), nil
-}
-
-// checkEmail requires s to be a bare e-mail address.
-func checkEmail(s string) (string, error) {
-	if len(s) > MaxHandle || !printable(s) || strings.ContainsAny(s, " <>") {
-		return "", invalid("is not an e-mail address")
-	}
-	addr, err := mail.ParseAddress(s)
-	if err != nil || addr.Name != "" || addr.Address != s {
-		return "", invalid("is not an e-mail address")
-	}
-	return s, nil
-}
-
-// CheckHandle requires h to suit channel c and returns it trimmed: an E.164
-// number for whatsapp and pstn; an E.164 number or an e-mail address (an
-// Apple ID) for facetime; an e-mail address or an app user name (1 to 254
-// printable characters) for zoom, meet, teams and webrtc. EINVALID, with a
-// message that does not repeat the handle.
-func CheckHandle(c gateway.Channel, h string) (string, error) {
-	h = strings.TrimSpace(h)
-	if h == "" {
-		return "", invalid("is required")
-	}
-	switch c {
-	case gateway.ChannelWhatsApp, gateway.ChannelPSTN:
-		return CheckE164(h)
-	case gateway.ChannelFaceTime:
-		if strings.HasPrefix(h, "+") {
-			return CheckE164(h)
-		}
-		if _, err := checkEmail(h); err != nil {
-			return "", invalid("facetime needs an E.164 number or an Apple ID e-mail address")
-		}
-		return h, nil
-	case gateway.ChannelZoom, gateway.ChannelMeet, gateway.ChannelTeams, gateway.ChannelWebRTC:
-		if utf8.RuneCountInString(h) > MaxHandle || !printable(h) {
-			return "", invalid("must be an e-mail address or a user name of 1 to %d printable characters", MaxHandle)
-		}
-		return h, nil
-	}
-	return "", invalid("unknown channel %q", c)
+	return strings.Join(names, " or ")
 }
 
 // checkIdempotencyKey requires a key of printable ASCII, at most

@@ -9,7 +9,11 @@ import (
 
 	"github.com/safeconnection/gateway"
 	"github.com/safeconnection/gateway/httpapi"
+	"github.com/safeconnection/gateway/httpapi/httpapitest"
 )
+
+// channels are the gateway's channels, which check the contacts' handles.
+var channels = httpapitest.Channels()
 
 // requestWith returns goodRequest with its contacts replaced.
 func requestWith(contacts string) string {
@@ -87,7 +91,7 @@ var decodeCases = []struct {
 func TestDecodeRequest(t *testing.T) {
 	for _, tt := range decodeCases {
 		t.Run(tt.name, func(t *testing.T) {
-			req, err := httpapi.DecodeRequest(strings.NewReader(tt.body), httpapi.DefaultMaxBody)
+			req, err := httpapi.DecodeRequest(strings.NewReader(tt.body), httpapi.DefaultMaxBody, channels)
 			if got := gateway.ErrorCode(err); got != tt.code {
 				t.Fatalf("code = %q, want %q (err %v)", got, tt.code, err)
 			}
@@ -103,7 +107,7 @@ func TestDecodeRequest(t *testing.T) {
 }
 
 func TestDecodeRequestKeepsOrderAndValues(t *testing.T) {
-	req, err := httpapi.DecodeRequest(strings.NewReader(goodRequest), httpapi.DefaultMaxBody)
+	req, err := httpapi.DecodeRequest(strings.NewReader(goodRequest), httpapi.DefaultMaxBody, channels)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,8 +115,8 @@ func TestDecodeRequestKeepsOrderAndValues(t *testing.T) {
 		Officer:  gateway.Officer{Collar: "PC 1234", Warrant: "W-998877"},
 		Location: gateway.Location{Lat: 51.5014, Lon: -0.1419},
 		Contacts: []gateway.Contact{
-			{Channel: gateway.ChannelWhatsApp, Handle: "+447700900123"},
-			{Channel: gateway.ChannelFaceTime, Handle: "pc1234@example.org"},
+			{Channel: gateway.Channel("whatsapp"), Handle: "+447700900123"},
+			{Channel: gateway.Channel("facetime"), Handle: "pc1234@example.org"},
 		},
 	}
 	if req.Officer != want.Officer || req.Location != want.Location || len(req.Contacts) != 2 ||
@@ -133,7 +137,7 @@ func TestDecodeRequestLimit(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := httpapi.DecodeRequest(strings.NewReader(goodRequest), tt.max)
+			_, err := httpapi.DecodeRequest(strings.NewReader(goodRequest), tt.max, channels)
 			if got := gateway.ErrorCode(err); got != tt.code {
 				t.Errorf("code = %q, want %q (%v)", got, tt.code, err)
 			}
@@ -165,18 +169,18 @@ func checkAccepted(t testing.TB, req gateway.Request) {
 	}
 	seen := map[gateway.Channel]bool{}
 	for i, c := range req.Contacts {
-		if _, err := gateway.ParseChannel(string(c.Channel)); err != nil {
+		if _, err := channels.Parse(string(c.Channel)); err != nil {
 			t.Errorf("accepted contact %d on channel %q", i, c.Channel)
 		}
 		if seen[c.Channel] {
 			t.Errorf("accepted channel %s twice", c.Channel)
 		}
 		seen[c.Channel] = true
-		h, err := httpapi.CheckHandle(c.Channel, c.Handle)
+		h, err := channels.CheckHandle(c.Channel, c.Handle)
 		if err != nil || h != c.Handle {
 			t.Errorf("accepted contact %d handle that does not check again: %v", i, err)
 		}
-		if (c.Channel == gateway.ChannelWhatsApp || c.Channel == gateway.ChannelPSTN) && !strings.HasPrefix(c.Handle, "+") {
+		if (c.Channel == gateway.Channel("whatsapp") || c.Channel == gateway.ChannelPSTN) && !strings.HasPrefix(c.Handle, "+") {
 			t.Errorf("accepted a %s handle that is not E.164", c.Channel)
 		}
 	}
@@ -190,7 +194,7 @@ func FuzzDecodeRequest(f *testing.F) {
 		f.Add([]byte(tt.body))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		req, err := httpapi.DecodeRequest(strings.NewReader(string(body)), 4096)
+		req, err := httpapi.DecodeRequest(strings.NewReader(string(body)), 4096, channels)
 		if err != nil {
 			if code := gateway.ErrorCode(err); code != gateway.EINVALID && code != gateway.ETOOLARGE {
 				t.Fatalf("code %q for bad input: %v", code, err)

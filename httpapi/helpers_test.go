@@ -150,7 +150,7 @@ func verification(t testing.TB, e *httpapitest.Env, requestedBy string) gateway.
 		State:       gateway.StateRouting,
 		RoomID:      "westminster",
 		RequestedBy: requestedBy,
-		Contacts:    []gateway.Contact{{Channel: gateway.ChannelWhatsApp, Handle: "+447700900123"}},
+		Contacts:    []gateway.Contact{{Channel: gateway.Channel("whatsapp"), Handle: "+447700900123"}},
 	}, "", gateway.Event{Type: gateway.EventState, Message: "requested"})
 	if err != nil {
 		t.Fatalf("create verification: %v", err)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/safeconnection/gateway"
+	"github.com/safeconnection/gateway/handle"
 )
 
 // Listener is the gateway's listener: it holds at most Max client
@@ -197,7 +198,7 @@ func jsonServerError(b []byte) ([]byte, bool) {
 	code, msg := gateway.EINVALID, genericMessage[gateway.EINVALID]
 	if status == http.StatusRequestHeaderFieldsTooLarge {
 		code, msg = codeHeadersTooLarge, genericMessage[codeHeadersTooLarge]
-	} else if text := string(bytes.TrimSpace(b[i+len(plainErrorHeaders):])); text != "" && printable(text) && len(text) <= 200 {
+	} else if text := string(bytes.TrimSpace(b[i+len(plainErrorHeaders):])); text != "" && handle.Printable(text) && len(text) <= 200 {
 		// net/http's own fixed text, such as "Bad Request: malformed
 		// Host header": it never repeats the request.
 		msg = text

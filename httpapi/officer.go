@@ -183,7 +183,7 @@ func (s *Server) createVerification(w http.ResponseWriter, r *http.Request, tok 
 	if r.ContentLength > max {
 		return gateway.Errorf(gateway.ETOOLARGE, "request body over %d bytes", max)
 	}
-	req, err := DecodeRequest(http.MaxBytesReader(w, r.Body, max), max)
+	req, err := DecodeRequest(http.MaxBytesReader(w, r.Body, max), max, s.Channels)
 	if err != nil {
 		return err
 	}

@@ -217,10 +217,10 @@ func TestVerificationViewFields(t *testing.T) {
 	ended := time.Date(2026, 11, 23, 18, 41, 0, 0, time.UTC)
 	v := gateway.Verification{
 		ID: "v_1", Reference: "K7QX-M4TR", State: gateway.StateVerified, RoomID: "westminster",
-		DeviceID: "d_1", Channel: gateway.ChannelFaceTime, JoinURL: "https://meet.example/x",
-		Contacts: []gateway.Contact{{Channel: gateway.ChannelWhatsApp, Handle: "+447700900123"}},
+		DeviceID: "d_1", Channel: gateway.Channel("facetime"), JoinURL: "https://meet.example/x",
+		Contacts: []gateway.Contact{{Channel: gateway.Channel("whatsapp"), Handle: "+447700900123"}},
 		Outcome:  &gateway.Outcome{Result: gateway.OutcomeVerified, Supervisor: "PS 42", Note: "ok", At: ended},
-		Attempts: []gateway.Attempt{{ID: "a_1", Channel: gateway.ChannelFaceTime, DeviceID: "d_1", RoomID: "westminster",
+		Attempts: []gateway.Attempt{{ID: "a_1", Channel: gateway.Channel("facetime"), DeviceID: "d_1", RoomID: "westminster",
 			ProviderRef: "o_1", StartedAt: ended.Add(-time.Minute), EndedAt: &ended, Tries: 2, Result: gateway.ResultConnected}},
 	}
 	b, err := json.Marshal(httpapi.NewVerificationView(v))

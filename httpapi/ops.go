@@ -8,6 +8,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/safeconnection/gateway"
+	"github.com/safeconnection/gateway/handle"
 )
 
 // Limits of a device's fields.
@@ -54,17 +55,17 @@ type DevicesReply struct {
 
 // checkHandles checks a device's handles by channel. PSTN is the device's
 // number, not a handle.
-func checkHandles(in map[string]string) (map[gateway.Channel]string, error) {
+func checkHandles(channels *gateway.Registry, in map[string]string) (map[gateway.Channel]string, error) {
 	out := make(map[gateway.Channel]string, len(in))
 	for name, h := range in {
-		c, err := gateway.ParseChannel(name)
+		c, err := channels.Parse(name)
 		if err != nil {
 			return nil, invalid("handles: %s", gateway.ErrorMessage(err))
 		}
 		if c == gateway.ChannelPSTN {
 			return nil, invalid("handles.pstn: a device's PSTN number is its number field")
 		}
-		if h, err = CheckHandle(c, h); err != nil {
+		if h, err = channels.CheckHandle(c, h); err != nil {
 			return nil, invalid("handles.%s: %s", c, gateway.ErrorMessage(err))
 		}
 		out[c] = h
@@ -78,7 +79,7 @@ func checkNumber(n string) (string, error) {
 	if n == "" {
 		return "", nil
 	}
-	n, err := CheckE164(n)
+	n, err := handle.E164(n)
 	if err != nil {
 		return "", invalid("number %s", gateway.ErrorMessage(err))
 	}
@@ -144,7 +145,7 @@ func (s *Server) createDevice(w http.ResponseWriter, r *http.Request, tok gatewa
 	if d.Number, err = checkNumber(body.Number); err != nil {
 		return err
 	}
-	if d.Handles, err = checkHandles(body.Handles); err != nil {
+	if d.Handles, err = checkHandles(s.Channels, body.Handles); err != nil {
 		return err
 	}
 	if err := d.CheckCallable(); err != nil {
@@ -164,7 +165,7 @@ func (s *Server) createDevice(w http.ResponseWriter, r *http.Request, tok gatewa
 }
 
 // change checks the patch's fields and returns the change they ask for.
-func (p devicePatch) change() (gateway.DeviceChange, error) {
+func (p devicePatch) change(channels *gateway.Registry) (gateway.DeviceChange, error) {
 	c := gateway.DeviceChange{RotateCredential: p.RotateCredential}
 	if p.Name != nil {
 		name, err := checkOptionalText("name", *p.Name, MaxDeviceName)
@@ -181,7 +182,7 @@ func (p devicePatch) change() (gateway.DeviceChange, error) {
 		c.Number = &number
 	}
 	if p.Handles != nil {
-		handles, err := checkHandles(*p.Handles)
+		handles, err := checkHandles(channels, *p.Handles)
 		if err != nil {
 			return c, err
 		}
@@ -208,7 +209,7 @@ func (s *Server) updateDevice(w http.ResponseWriter, r *http.Request, tok gatewa
 	if err := s.decodeBody(w, r, &p); err != nil {
 		return err
 	}
-	change, err := p.change()
+	change, err := p.change(s.Channels)
 	if err != nil {
 		return err
 	}

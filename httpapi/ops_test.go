@@ -22,7 +22,7 @@ func TestCreateDeviceIssuesAWorkingCredential(t *testing.T) {
 	got := decode[httpapi.DeviceReply](t, r)
 	d := got.Device
 	if d.ID == "" || d.RoomID != "westminster" || d.Name != "Handset 3" || d.Number != "+447911123456" ||
-		d.Handles[gateway.ChannelFaceTime] != "ops3@met.example" || d.Status != gateway.DeviceInService {
+		d.Handles[gateway.Channel("facetime")] != "ops3@met.example" || d.Status != gateway.DeviceInService {
 		t.Errorf("device = %+v", d)
 	}
 	if got.Credential == nil || got.Credential.Secret == "" || got.Credential.Token == "" {

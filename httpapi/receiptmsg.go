@@ -9,6 +9,7 @@ import (
 	"github.com/nyaruka/phonenumbers"
 
 	"github.com/safeconnection/gateway"
+	"github.com/safeconnection/gateway/handle"
 )
 
 // ReceiptMessenger sends a verification's receipt by message (the router
@@ -94,7 +95,7 @@ func typedNumber(typed, region string) (string, error) {
 	if err != nil {
 		return "", invalid(help)
 	}
-	e164, err := CheckE164(phonenumbers.Format(n, phonenumbers.E164))
+	e164, err := handle.E164(phonenumbers.Format(n, phonenumbers.E164))
 	if err != nil {
 		return "", invalid(help)
 	}

@@ -146,6 +146,9 @@ type Server struct {
 	// MaxBody is the largest request body accepted, in bytes. Default:
 	// DefaultMaxBody (64 KiB).
 	MaxBody int64
+	// Channels knows the channels the gateway serves and checks handles on
+	// them: officers' contacts, devices' handles and apps. Nil knows none.
+	Channels *gateway.Registry
 	// Webhooks are providers' webhook handlers by name, each mounted at
 	// /webhooks/{name}/ without stripping the prefix: a handler sees the
 	// full path, so it can check signatures against the public URL. Names

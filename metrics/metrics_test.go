@@ -16,13 +16,13 @@ func TestExposition(t *testing.T) {
 	m := metrics.New(func(context.Context) (map[string]int, error) {
 		return map[string]int{"AW": 2, "AS": 0}, nil
 	}, func() int { return 3 })
-	m.AttemptEnded(gateway.ChannelZoom, gateway.ResultNotPlaced, 2*time.Second)
-	m.AttemptEnded(gateway.ChannelWhatsApp, gateway.ResultConnected, 300*time.Millisecond)
-	m.Connected(gateway.ChannelWhatsApp, 2500*time.Millisecond)
-	m.Finished(gateway.Verification{State: gateway.StateVerified, RoomID: "AW", Channel: gateway.ChannelWhatsApp})
+	m.AttemptEnded(gateway.Channel("zoom"), gateway.ResultNotPlaced, 2*time.Second)
+	m.AttemptEnded(gateway.Channel("whatsapp"), gateway.ResultConnected, 300*time.Millisecond)
+	m.Connected(gateway.Channel("whatsapp"), 2500*time.Millisecond)
+	m.Finished(gateway.Verification{State: gateway.StateVerified, RoomID: "AW", Channel: gateway.Channel("whatsapp")})
 	m.Finished(gateway.Verification{State: gateway.StateCancelled, RoomID: "AW"})
 	m.Finished(gateway.Verification{State: gateway.StateFailed, RoomID: "AS", Attempts: []gateway.Attempt{{Result: gateway.ResultNoAnswer}}})
-	m.Finished(gateway.Verification{State: gateway.StateCancelled, RoomID: "AS", Channel: gateway.ChannelZoom}) // cancelled once connected
+	m.Finished(gateway.Verification{State: gateway.StateCancelled, RoomID: "AS", Channel: gateway.Channel("zoom")}) // cancelled once connected
 	m.BreakerState("zoom", "open")
 
 	srv := httptest.NewServer(m.Handler())

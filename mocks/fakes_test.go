@@ -12,7 +12,7 @@ import (
 func TestAdapterCallsItsFunctions(t *testing.T) {
 	var hungUp gateway.Placement
 	a := &mocks.Adapter{
-		ChannelFn: func() gateway.Channel { return gateway.ChannelZoom },
+		ChannelFn: func() gateway.Channel { return gateway.Channel("zoom") },
 		PlaceFn: func(_ context.Context, leg gateway.Leg) (gateway.Placement, error) {
 			return gateway.Placement{ProviderRef: "ref-" + leg.AttemptID}, nil
 		},
@@ -21,7 +21,7 @@ func TestAdapterCallsItsFunctions(t *testing.T) {
 			return &gateway.CallError{Fate: gateway.NotPlaced}
 		},
 	}
-	if got := a.Channel(); got != gateway.ChannelZoom {
+	if got := a.Channel(); got != gateway.Channel("zoom") {
 		t.Errorf("Channel() = %q, want zoom", got)
 	}
 	p, err := a.Place(context.Background(), gateway.Leg{AttemptID: "a_1"})

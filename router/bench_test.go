@@ -241,7 +241,7 @@ func newBenchRigSync(tb testing.TB, devices int, answer benchAnswer, synchronous
 	r.Ranker = router.NewRanker()
 	rig := &benchRig{store: bs, r: r, logs: hook, devices: devices}
 
-	ch := gateway.ChannelWhatsApp
+	ch := gateway.Channel("whatsapp")
 	a := &mocks.Adapter{
 		ChannelFn: func() gateway.Channel { return ch },
 		PlaceFn: func(ctx context.Context, leg gateway.Leg) (gateway.Placement, error) {
@@ -292,7 +292,7 @@ func (rig *benchRig) request(ctx context.Context, i int) (gateway.Verification, 
 	v, created, err := rig.r.Request(ctx, gateway.Request{
 		Officer:     gateway.Officer{Collar: fmt.Sprintf("PC %d", i), Warrant: "W123456"},
 		Location:    p.loc,
-		Contacts:    []gateway.Contact{{Channel: gateway.ChannelWhatsApp, Handle: "+447700900123"}},
+		Contacts:    []gateway.Contact{{Channel: gateway.Channel("whatsapp"), Handle: "+447700900123"}},
 		RequestedBy: "t_officer",
 	})
 	if err == nil && !created {

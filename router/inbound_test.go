@@ -235,13 +235,13 @@ func TestInboundHungUpNotTakenOver(t *testing.T) {
 // take the device that frees.
 func TestInboundBeforeOfficerInQueue(t *testing.T) {
 	e := newEnv(t)
-	ft, _ := fake(gateway.ChannelFaceTime, func() gateway.Reporter { return e.r }, never)
+	ft, _ := fake(gateway.Channel("facetime"), func() gateway.Reporter { return e.r }, never)
 	if err := e.r.Register(ft); err != nil {
 		t.Fatal(err)
 	}
 	e.r.Budget = 20 * time.Second
 	e.r.OwnerTTL = 2 * time.Second
-	d := e.device("AW-1", "AW", gateway.ChannelFaceTime)
+	d := e.device("AW-1", "AW", gateway.Channel("facetime"))
 	if _, err := e.store.UpdateDevice(context.Background(), d.ID, func(d *gateway.Device) error { d.Number = "+447700900501"; return nil }); err != nil {
 		t.Fatal(err)
 	}
@@ -252,7 +252,7 @@ func TestInboundBeforeOfficerInQueue(t *testing.T) {
 	}
 	e.open()
 	her := stepOf(t, gateway.StepWait)(e.callIn("AW", "CA07"), nil)
-	v := e.request(trafalgar, contact(gateway.ChannelFaceTime))
+	v := e.request(trafalgar, contact(gateway.Channel("facetime")))
 	e.wait(v.ID, gateway.StateQueued)
 	if err := e.store.Release(ctx, busy, "done"); err != nil {
 		t.Fatal(err)

@@ -10,7 +10,7 @@ import (
 )
 
 func TestRankerDemotesAndRecovers(t *testing.T) {
-	zm, wa, ft := gateway.ChannelZoom, gateway.ChannelWhatsApp, gateway.ChannelFaceTime
+	zm, wa, ft := gateway.Channel("zoom"), gateway.Channel("whatsapp"), gateway.Channel("facetime")
 	officer := []gateway.Channel{zm, wa, ft}
 	k := router.NewRanker()
 	if got := k.Order(officer); !slices.Equal(got, officer) {
@@ -51,7 +51,7 @@ func TestRankerDemotesAndRecovers(t *testing.T) {
 }
 
 func TestRankerDemotesSlowChannel(t *testing.T) {
-	zm, wa := gateway.ChannelZoom, gateway.ChannelWhatsApp
+	zm, wa := gateway.Channel("zoom"), gateway.Channel("whatsapp")
 	k := router.NewRanker()
 	for range 6 {
 		k.Record(zm, gateway.ResultConnected, 15*time.Second)

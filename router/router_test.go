@@ -163,7 +163,7 @@ func (e *env) waitFor(d time.Duration, id string, states ...gateway.State) gatew
 func contact(ch gateway.Channel) gateway.Contact {
 	h := "+447700900123"
 	switch ch {
-	case gateway.ChannelZoom, gateway.ChannelMeet, gateway.ChannelTeams, gateway.ChannelWebRTC:
+	case gateway.Channel("zoom"), gateway.Channel("meet"), gateway.Channel("teams"), gateway.Channel("webrtc"):
 		h = "officer@example.police.uk"
 	}
 	return gateway.Contact{Channel: ch, Handle: h}
@@ -223,7 +223,7 @@ func TestRouting(t *testing.T) {
 		results []gateway.AttemptResult
 		tries   []int
 	}
-	ft, wa, zm, ps := gateway.ChannelFaceTime, gateway.ChannelWhatsApp, gateway.ChannelZoom, gateway.ChannelPSTN
+	ft, wa, zm, ps := gateway.Channel("facetime"), gateway.Channel("whatsapp"), gateway.Channel("zoom"), gateway.ChannelPSTN
 	notPlacedTwice := func(try int, _ gateway.Leg) (gateway.ReportStatus, gateway.Fate, error) {
 		if try <= 2 {
 			return gateway.ReportFailed, gateway.NotPlaced, nil
@@ -394,14 +394,14 @@ func contains(s, sub string) bool {
 
 func TestQueuedThenServed(t *testing.T) {
 	var e *env
-	wa, _ := fake(gateway.ChannelWhatsApp, func() gateway.Reporter { return e.r }, answer)
+	wa, _ := fake(gateway.Channel("whatsapp"), func() gateway.Reporter { return e.r }, answer)
 	e = newEnv(t, wa)
-	e.device("AW-1", "AW", gateway.ChannelWhatsApp)
+	e.device("AW-1", "AW", gateway.Channel("whatsapp"))
 	e.open()
-	first := e.request(trafalgar, contact(gateway.ChannelWhatsApp))
+	first := e.request(trafalgar, contact(gateway.Channel("whatsapp")))
 	e.wait(first.ID, gateway.StateConnected)
-	second := e.request(brixton, contact(gateway.ChannelWhatsApp)) // AS borders AW: AW-1 is its neighbour's device
-	third := e.request(trafalgar, contact(gateway.ChannelWhatsApp))
+	second := e.request(brixton, contact(gateway.Channel("whatsapp"))) // AS borders AW: AW-1 is its neighbour's device
+	third := e.request(trafalgar, contact(gateway.Channel("whatsapp")))
 	e.wait(second.ID, gateway.StateQueued)
 	e.wait(third.ID, gateway.StateQueued)
 	if _, err := e.r.RecordOutcome(context.Background(), first.ID, gateway.Outcome{Result: gateway.OutcomeVerified, Supervisor: "PS 42"}); err != nil {
@@ -423,11 +423,11 @@ func TestQueuedThenServed(t *testing.T) {
 
 func TestQueueBudgetSpent(t *testing.T) {
 	var e *env
-	wa, _ := fake(gateway.ChannelWhatsApp, func() gateway.Reporter { return e.r }, answer)
+	wa, _ := fake(gateway.Channel("whatsapp"), func() gateway.Reporter { return e.r }, answer)
 	e = newEnv(t, wa)
 	e.r.Budget = 600 * time.Millisecond
 	e.open()
-	v := e.request(trafalgar, contact(gateway.ChannelWhatsApp))
+	v := e.request(trafalgar, contact(gateway.Channel("whatsapp")))
 	e.wait(v.ID, gateway.StateQueued)
 	got := e.wait(v.ID, gateway.StateFailed)
 	if got.Reason == "" {
@@ -438,13 +438,13 @@ func TestQueueBudgetSpent(t *testing.T) {
 func TestCancelWhileDialling(t *testing.T) {
 	var e *env
 	var hung atomic.Int64
-	ft, _ := fake(gateway.ChannelFaceTime, func() gateway.Reporter { return e.r }, never)
+	ft, _ := fake(gateway.Channel("facetime"), func() gateway.Reporter { return e.r }, never)
 	ft.HangUpFn = func(context.Context, gateway.Leg, gateway.Placement) error { hung.Add(1); return nil }
 	e = newEnv(t, ft)
 	e.r.RingTimeout = 3 * time.Second
-	e.device("AW-1", "AW", gateway.ChannelFaceTime)
+	e.device("AW-1", "AW", gateway.Channel("facetime"))
 	e.open()
-	v := e.request(trafalgar, contact(gateway.ChannelFaceTime))
+	v := e.request(trafalgar, contact(gateway.Channel("facetime")))
 	e.wait(v.ID, gateway.StateDialling)
 	if _, err := e.r.Cancel(context.Background(), v.ID, "PC 1234"); err != nil {
 		t.Fatal(err)
@@ -470,11 +470,11 @@ func TestCancelWhileDialling(t *testing.T) {
 
 func TestIdempotentRequest(t *testing.T) {
 	var e *env
-	wa, tries := fake(gateway.ChannelWhatsApp, func() gateway.Reporter { return e.r }, answer)
+	wa, tries := fake(gateway.Channel("whatsapp"), func() gateway.Reporter { return e.r }, answer)
 	e = newEnv(t, wa)
-	e.device("AW-1", "AW", gateway.ChannelWhatsApp)
+	e.device("AW-1", "AW", gateway.Channel("whatsapp"))
 	e.open()
-	req := gateway.Request{Officer: gateway.Officer{Collar: "PC 1"}, Location: trafalgar, Contacts: []gateway.Contact{contact(gateway.ChannelWhatsApp)}, RequestedBy: "t_1", IdempotencyKey: "k1"}
+	req := gateway.Request{Officer: gateway.Officer{Collar: "PC 1"}, Location: trafalgar, Contacts: []gateway.Contact{contact(gateway.Channel("whatsapp"))}, RequestedBy: "t_1", IdempotencyKey: "k1"}
 	v1, c1, err := e.r.Request(context.Background(), req)
 	if err != nil || !c1 {
 		t.Fatal(err)
@@ -500,7 +500,7 @@ func TestConcurrentClaims(t *testing.T) {
 		n = 50
 	}
 	var e *env
-	wa, _ := fake(gateway.ChannelWhatsApp, func() gateway.Reporter { return e.r }, func(int, gateway.Leg) (gateway.ReportStatus, gateway.Fate, error) {
+	wa, _ := fake(gateway.Channel("whatsapp"), func() gateway.Reporter { return e.r }, func(int, gateway.Leg) (gateway.ReportStatus, gateway.Fate, error) {
 		return gateway.ReportAnswered, 0, nil
 	})
 	e = newEnv(t, wa)
@@ -508,8 +508,8 @@ func TestConcurrentClaims(t *testing.T) {
 	e.r.RingTimeout = 20 * time.Second
 	e.r.PollInterval = 250 * time.Millisecond
 	for _, room := range e.rooms.Rooms() {
-		e.device(room.ID+"-1", room.ID, gateway.ChannelWhatsApp)
-		e.device(room.ID+"-2", room.ID, gateway.ChannelWhatsApp)
+		e.device(room.ID+"-1", room.ID, gateway.Channel("whatsapp"))
+		e.device(room.ID+"-2", room.ID, gateway.Channel("whatsapp"))
 	}
 	e.open()
 	locs := []gateway.Location{trafalgar, brixton, {Lat: 51.5416, Lon: -0.0022} /* Stratford */, {Lat: 51.4700, Lon: -0.4543} /* Heathrow */}
@@ -521,7 +521,7 @@ func TestConcurrentClaims(t *testing.T) {
 			defer wg.Done()
 			v, _, err := e.r.Request(context.Background(), gateway.Request{
 				Officer: gateway.Officer{Collar: fmt.Sprintf("PC %d", i)}, Location: locs[i%len(locs)],
-				Contacts: []gateway.Contact{contact(gateway.ChannelWhatsApp)}, RequestedBy: "t_officer",
+				Contacts: []gateway.Contact{contact(gateway.Channel("whatsapp"))}, RequestedBy: "t_officer",
 			})
 			if err != nil {
 				t.Error(err)
@@ -600,21 +600,21 @@ func (l *linkSender) count() int {
 func TestMeetingJoinedByBothEnds(t *testing.T) {
 	var e *env
 	meet := &mocks.Adapter{
-		ChannelFn: func() gateway.Channel { return gateway.ChannelMeet },
+		ChannelFn: func() gateway.Channel { return gateway.Channel("meet") },
 		PlaceFn: func(ctx context.Context, leg gateway.Leg) (gateway.Placement, error) {
 			go e.r.Report(context.Background(), gateway.Report{AttemptID: leg.AttemptID, Status: gateway.ReportJoined, Party: "device", ProviderRef: "o_join"})
 			return gateway.Placement{ProviderRef: "spaces/abc", JoinURL: "https://meet.google.com/abc-defg-hij"}, nil
 		},
 		HangUpFn: func(context.Context, gateway.Leg, gateway.Placement) error { return nil },
 	}
-	wa, _ := fake(gateway.ChannelWhatsApp, func() gateway.Reporter { return e.r }, never)
+	wa, _ := fake(gateway.Channel("whatsapp"), func() gateway.Reporter { return e.r }, never)
 	e = newEnv(t, meet, wa)
 	links := &linkSender{}
 	e.r.Links = links
 	e.r.RingTimeout = 3 * time.Second
-	e.device("AW-1", "AW", gateway.ChannelMeet, gateway.ChannelWhatsApp)
+	e.device("AW-1", "AW", gateway.Channel("meet"), gateway.Channel("whatsapp"))
 	e.open()
-	v := e.request(trafalgar, contact(gateway.ChannelMeet), gateway.Contact{Channel: gateway.ChannelWhatsApp, Handle: "+447700900123", Links: true})
+	v := e.request(trafalgar, contact(gateway.Channel("meet")), gateway.Contact{Channel: gateway.Channel("whatsapp"), Handle: "+447700900123", Links: true})
 	e.wait(v.ID, gateway.StateDialling)
 	// Only the device has joined: still dialling.
 	deadline := time.Now().Add(5 * time.Second)
@@ -635,7 +635,7 @@ func TestMeetingJoinedByBothEnds(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := e.wait(v.ID, gateway.StateConnected)
-	if got.Channel != gateway.ChannelMeet || got.JoinURL != "https://meet.google.com/abc-defg-hij" {
+	if got.Channel != gateway.Channel("meet") || got.JoinURL != "https://meet.google.com/abc-defg-hij" {
 		t.Fatalf("connected %+v", got)
 	}
 	if err := e.r.Joined(context.Background(), v.ID); gateway.ErrorCode(err) != gateway.ECONFLICT {
@@ -657,7 +657,7 @@ func TestTakeOver(t *testing.T) {
 	var lastLeg atomic.Value
 	mk := func() *mocks.Adapter {
 		return &mocks.Adapter{
-			ChannelFn: func() gateway.Channel { return gateway.ChannelFaceTime },
+			ChannelFn: func() gateway.Channel { return gateway.Channel("facetime") },
 			PlaceFn: func(ctx context.Context, leg gateway.Leg) (gateway.Placement, error) {
 				placed.Add(1)
 				lastLeg.Store(leg)
@@ -673,14 +673,14 @@ func TestTakeOver(t *testing.T) {
 	if err := a.Register(mk()); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.CreateDevice(context.Background(), gateway.Device{ID: "AW-1", RoomID: "AW", Handles: map[gateway.Channel]string{gateway.ChannelFaceTime: "aw1@example"}}); err != nil {
+	if _, err := st.CreateDevice(context.Background(), gateway.Device{ID: "AW-1", RoomID: "AW", Handles: map[gateway.Channel]string{gateway.Channel("facetime"): "aw1@example"}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := a.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	v, _, err := a.Request(context.Background(), gateway.Request{Officer: gateway.Officer{Collar: "PC 1"}, Location: trafalgar,
-		Contacts: []gateway.Contact{contact(gateway.ChannelFaceTime)}, RequestedBy: "t_1"})
+		Contacts: []gateway.Contact{contact(gateway.Channel("facetime"))}, RequestedBy: "t_1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -742,10 +742,10 @@ func TestReportOutrunsPlacement(t *testing.T) {
 	var e *env
 	reported := make(chan error, 1)
 	zoom := &mocks.Adapter{
-		ChannelFn: func() gateway.Channel { return gateway.ChannelZoom },
+		ChannelFn: func() gateway.Channel { return gateway.Channel("zoom") },
 		PlaceFn: func(ctx context.Context, leg gateway.Leg) (gateway.Placement, error) {
 			go func() {
-				reported <- e.r.Report(context.Background(), gateway.Report{Channel: gateway.ChannelZoom, ProviderRef: "85746065432", Status: gateway.ReportAnswered})
+				reported <- e.r.Report(context.Background(), gateway.Report{Channel: gateway.Channel("zoom"), ProviderRef: "85746065432", Status: gateway.ReportAnswered})
 			}()
 			time.Sleep(300 * time.Millisecond) // the API's answer, slower than its webhook
 			return gateway.Placement{ProviderRef: "85746065432"}, nil
@@ -754,11 +754,11 @@ func TestReportOutrunsPlacement(t *testing.T) {
 	}
 	e = newEnv(t, zoom)
 	e.r.RingTimeout = 3 * time.Second
-	e.device("AW-1", "AW", gateway.ChannelZoom)
+	e.device("AW-1", "AW", gateway.Channel("zoom"))
 	e.open()
-	v := e.request(trafalgar, contact(gateway.ChannelZoom))
+	v := e.request(trafalgar, contact(gateway.Channel("zoom")))
 	got := e.wait(v.ID, gateway.StateConnected, gateway.StateFailed)
-	if got.State != gateway.StateConnected || got.Channel != gateway.ChannelZoom {
+	if got.State != gateway.StateConnected || got.Channel != gateway.Channel("zoom") {
 		t.Fatalf("state %s on %q, want connected on zoom; attempts %+v", got.State, got.Channel, got.Attempts)
 	}
 	if err := <-reported; err != nil {
@@ -767,7 +767,7 @@ func TestReportOutrunsPlacement(t *testing.T) {
 
 	e.r.ReportGrace = 200 * time.Millisecond
 	start := time.Now()
-	err := e.r.Report(context.Background(), gateway.Report{Channel: gateway.ChannelZoom, ProviderRef: "99999999999", Status: gateway.ReportJoined})
+	err := e.r.Report(context.Background(), gateway.Report{Channel: gateway.Channel("zoom"), ProviderRef: "99999999999", Status: gateway.ReportJoined})
 	if gateway.ErrorCode(err) != gateway.ENOTFOUND {
 		t.Fatalf("report for a meeting never recorded: %v, want ENOTFOUND", err)
 	}
@@ -785,7 +785,7 @@ type earlySender struct {
 
 func (s *earlySender) SendJoinLink(_ context.Context, to, ref, url string) (string, error) {
 	go func() {
-		s.reported <- s.r().Report(context.Background(), gateway.Report{Channel: gateway.ChannelWhatsApp, MessageID: "wamid.HBgL1", Status: gateway.ReportDelivered})
+		s.reported <- s.r().Report(context.Background(), gateway.Report{Channel: gateway.Channel("whatsapp"), MessageID: "wamid.HBgL1", Status: gateway.ReportDelivered})
 	}()
 	time.Sleep(200 * time.Millisecond)
 	return "wamid.HBgL1", nil
@@ -798,7 +798,7 @@ func (s *earlySender) SendJoinLink(_ context.Context, to, ref, url string) (stri
 func TestJoinLinkStatuses(t *testing.T) {
 	var e *env
 	meet := &mocks.Adapter{
-		ChannelFn: func() gateway.Channel { return gateway.ChannelMeet },
+		ChannelFn: func() gateway.Channel { return gateway.Channel("meet") },
 		PlaceFn: func(ctx context.Context, leg gateway.Leg) (gateway.Placement, error) {
 			return gateway.Placement{ProviderRef: "spaces/abc", JoinURL: "https://meet.google.com/abc-defg-hij"}, nil
 		},
@@ -808,15 +808,15 @@ func TestJoinLinkStatuses(t *testing.T) {
 	links := &earlySender{r: func() *router.Router { return e.r }, reported: make(chan error, 1)}
 	e.r.Links = links
 	e.r.RingTimeout = 3 * time.Second
-	e.device("AW-1", "AW", gateway.ChannelMeet)
+	e.device("AW-1", "AW", gateway.Channel("meet"))
 	e.open()
-	v := e.request(trafalgar, gateway.Contact{Channel: gateway.ChannelMeet, Handle: "officer@example.police.uk"},
-		gateway.Contact{Channel: gateway.ChannelWhatsApp, Handle: "+447700900123", Links: true})
+	v := e.request(trafalgar, gateway.Contact{Channel: gateway.Channel("meet"), Handle: "officer@example.police.uk"},
+		gateway.Contact{Channel: gateway.Channel("whatsapp"), Handle: "+447700900123", Links: true})
 	if err := <-links.reported; err != nil {
 		t.Fatalf("the status that outran the send: %v", err)
 	}
 	status := func(id string, st gateway.ReportStatus, detail string) error {
-		return e.r.Report(context.Background(), gateway.Report{Channel: gateway.ChannelWhatsApp, MessageID: id, Status: st, Detail: detail})
+		return e.r.Report(context.Background(), gateway.Report{Channel: gateway.Channel("whatsapp"), MessageID: id, Status: st, Detail: detail})
 	}
 	for _, st := range []gateway.ReportStatus{gateway.ReportSent, gateway.ReportDelivered, gateway.ReportRead, gateway.ReportRead} {
 		if err := status("wamid.HBgL1", st, ""); err != nil {
@@ -863,12 +863,12 @@ func TestJoinLinkStatuses(t *testing.T) {
 func testChannels(t testing.TB) *gateway.Registry {
 	t.Helper()
 	reg, err := gateway.NewRegistry(
-		gateway.ChannelInfo{Channel: gateway.ChannelFaceTime, PhoneHandle: true, Reports: gateway.ReportsAgent},
-		gateway.ChannelInfo{Channel: gateway.ChannelWhatsApp, PhoneHandle: true, Reports: gateway.ReportsAgent},
-		gateway.ChannelInfo{Channel: gateway.ChannelZoom, Reports: gateway.ReportsWebhook},
-		gateway.ChannelInfo{Channel: gateway.ChannelMeet, Reports: gateway.ReportsBothEnds},
-		gateway.ChannelInfo{Channel: gateway.ChannelTeams, Reports: gateway.ReportsBothEnds},
-		gateway.ChannelInfo{Channel: gateway.ChannelWebRTC, Reports: gateway.ReportsWebhook},
+		gateway.ChannelInfo{Channel: gateway.Channel("facetime"), PhoneHandle: true, Reports: gateway.ReportsAgent},
+		gateway.ChannelInfo{Channel: gateway.Channel("whatsapp"), PhoneHandle: true, Reports: gateway.ReportsAgent},
+		gateway.ChannelInfo{Channel: gateway.Channel("zoom"), Reports: gateway.ReportsWebhook},
+		gateway.ChannelInfo{Channel: gateway.Channel("meet"), Reports: gateway.ReportsBothEnds},
+		gateway.ChannelInfo{Channel: gateway.Channel("teams"), Reports: gateway.ReportsBothEnds},
+		gateway.ChannelInfo{Channel: gateway.Channel("webrtc"), Reports: gateway.ReportsWebhook},
 		gateway.ChannelInfo{Channel: gateway.ChannelPSTN, PhoneHandle: true, Reports: gateway.ReportsWebhook},
 	)
 	if err != nil {
@@ -886,7 +886,7 @@ func TestCallEndedBeforeOutcome(t *testing.T) {
 	var e *env
 	var lastLeg atomic.Value
 	ft := &mocks.Adapter{
-		ChannelFn: func() gateway.Channel { return gateway.ChannelFaceTime },
+		ChannelFn: func() gateway.Channel { return gateway.Channel("facetime") },
 		PlaceFn: func(ctx context.Context, leg gateway.Leg) (gateway.Placement, error) {
 			lastLeg.Store(leg)
 			go e.r.Report(context.Background(), gateway.Report{AttemptID: leg.AttemptID, Status: gateway.ReportAnswered, ProviderRef: "o_1"})
@@ -896,9 +896,9 @@ func TestCallEndedBeforeOutcome(t *testing.T) {
 	}
 	e = newEnv(t, ft)
 	e.r.OwnerTTL = 300 * time.Millisecond
-	e.device("AW-1", "AW", gateway.ChannelFaceTime)
+	e.device("AW-1", "AW", gateway.Channel("facetime"))
 	e.open()
-	v := e.request(trafalgar, contact(gateway.ChannelFaceTime))
+	v := e.request(trafalgar, contact(gateway.Channel("facetime")))
 	e.wait(v.ID, gateway.StateConnected)
 	leg := lastLeg.Load().(gateway.Leg)
 	if err := e.r.Report(context.Background(), gateway.Report{AttemptID: leg.AttemptID, Status: gateway.ReportEnded, ProviderRef: "o_1"}); err != nil {

@@ -109,7 +109,7 @@ func (u *unit) request() gateway.Verification {
 	u.t.Helper()
 	v, created, err := u.r.Request(context.Background(), gateway.Request{
 		Officer: gateway.Officer{Collar: "PC 1234"}, Location: trafalgar,
-		Contacts: []gateway.Contact{contact(gateway.ChannelWhatsApp)}, RequestedBy: "t_officer",
+		Contacts: []gateway.Contact{contact(gateway.Channel("whatsapp"))}, RequestedBy: "t_officer",
 	})
 	if err != nil || !created {
 		u.t.Fatalf("Request: created %v, err %v", created, err)
@@ -180,12 +180,12 @@ func (c *counter) count() int {
 
 // whatsApp is an adapter that must not be asked to place anything.
 func whatsApp() *mocks.Adapter {
-	return &mocks.Adapter{ChannelFn: func() gateway.Channel { return gateway.ChannelWhatsApp }}
+	return &mocks.Adapter{ChannelFn: func() gateway.Channel { return gateway.Channel("whatsapp") }}
 }
 
 // Device AW-1 in Westminster, and a lease on it.
 var (
-	aw1      = gateway.Device{ID: "AW-1", RoomID: "AW", Number: "+442079460999", Handles: map[gateway.Channel]string{gateway.ChannelWhatsApp: "+442079460999"}}
+	aw1      = gateway.Device{ID: "AW-1", RoomID: "AW", Number: "+442079460999", Handles: map[gateway.Channel]string{gateway.Channel("whatsapp"): "+442079460999"}}
 	aw1Lease = gateway.Lease{DeviceID: "AW-1", RoomID: "AW", Fence: 7}
 )
 
@@ -202,8 +202,8 @@ func released(t testing.TB, ch <-chan string) string {
 }
 
 func TestRegisterRefusesDuplicate(t *testing.T) {
-	a, _ := fake(gateway.ChannelZoom, nil, answer)
-	b, _ := fake(gateway.ChannelZoom, nil, answer)
+	a, _ := fake(gateway.Channel("zoom"), nil, answer)
+	b, _ := fake(gateway.Channel("zoom"), nil, answer)
 	u := newUnit(t, a)
 	if err := u.r.Register(b); gateway.ErrorCode(err) != gateway.ECONFLICT {
 		t.Fatalf("duplicate register: %v", err)
@@ -213,16 +213,16 @@ func TestRegisterRefusesDuplicate(t *testing.T) {
 // TestRequestErrors: requests refused before anything is written (the fake
 // record has no CreateVerification: a write would panic).
 func TestRequestErrors(t *testing.T) {
-	wa, _ := fake(gateway.ChannelWhatsApp, nil, answer)
+	wa, _ := fake(gateway.Channel("whatsapp"), nil, answer)
 	u := newUnit(t, wa)
 	tests := []struct {
 		name string
 		req  gateway.Request
 		code string
 	}{
-		{"outside every room", gateway.Request{Location: gateway.Location{Lat: 48.8566, Lon: 2.3522}, Contacts: []gateway.Contact{contact(gateway.ChannelWhatsApp)}}, gateway.EOUTSIDE},
+		{"outside every room", gateway.Request{Location: gateway.Location{Lat: 48.8566, Lon: 2.3522}, Contacts: []gateway.Contact{contact(gateway.Channel("whatsapp"))}}, gateway.EOUTSIDE},
 		{"no contacts", gateway.Request{Location: trafalgar}, gateway.EINVALID},
-		{"no adapter for any channel", gateway.Request{Location: trafalgar, Contacts: []gateway.Contact{contact(gateway.ChannelTeams)}}, gateway.EUNAVAILABLE},
+		{"no adapter for any channel", gateway.Request{Location: trafalgar, Contacts: []gateway.Contact{contact(gateway.Channel("teams"))}}, gateway.EUNAVAILABLE},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -250,7 +250,7 @@ func TestRequestNotRecorded(t *testing.T) {
 	}
 	_, created, err := u.r.Request(context.Background(), gateway.Request{
 		Officer: gateway.Officer{Collar: "PC 1234"}, Location: trafalgar, IdempotencyKey: "k1",
-		Contacts: []gateway.Contact{contact(gateway.ChannelWhatsApp)}, RequestedBy: "t_officer",
+		Contacts: []gateway.Contact{contact(gateway.Channel("whatsapp"))}, RequestedBy: "t_officer",
 	})
 	if gateway.ErrorCode(err) != gateway.EUNAVAILABLE || created {
 		t.Fatalf("Request = created %v, %v; want unavailable", created, err)
@@ -375,20 +375,20 @@ func TestCancelWakeUpLost(t *testing.T) {
 func TestReportNotRecorded(t *testing.T) {
 	u := newUnit(t, whatsApp())
 	u.st.AttemptFn = func(_ context.Context, id string) (gateway.Attempt, error) {
-		return gateway.Attempt{ID: id, VerificationID: "v_1", Channel: gateway.ChannelWhatsApp, DeviceID: "AW-1"}, nil
+		return gateway.Attempt{ID: id, VerificationID: "v_1", Channel: gateway.Channel("whatsapp"), DeviceID: "AW-1"}, nil
 	}
 	var wrote gateway.Event
 	u.st.AppendEventFn = func(_ context.Context, ev gateway.Event) (gateway.Event, error) {
 		wrote = ev
 		return gateway.Event{}, gateway.Errorf(gateway.EUNAVAILABLE, "the store cannot write")
 	}
-	err := u.r.Report(context.Background(), gateway.Report{AttemptID: "a_1", Channel: gateway.ChannelZoom,
+	err := u.r.Report(context.Background(), gateway.Report{AttemptID: "a_1", Channel: gateway.Channel("zoom"),
 		Status: gateway.ReportAnswered, At: time.Now()})
 	if gateway.ErrorCode(err) != gateway.EUNAVAILABLE {
 		t.Fatalf("Report = %v, want unavailable", err)
 	}
 	if wrote.Type != gateway.EventReport || wrote.VerificationID != "v_1" || wrote.AttemptID != "a_1" || wrote.Report == nil ||
-		wrote.Report.Channel != gateway.ChannelWhatsApp || !wrote.Report.At.IsZero() || wrote.Report.Status != gateway.ReportAnswered {
+		wrote.Report.Channel != gateway.Channel("whatsapp") || !wrote.Report.At.IsZero() || wrote.Report.Status != gateway.ReportAnswered {
 		t.Errorf("event written: %+v (report %+v)", wrote, wrote.Report)
 	}
 }
@@ -405,7 +405,7 @@ func TestReportLookupFails(t *testing.T) {
 		return gateway.Attempt{}, gateway.Errorf(gateway.EUNAVAILABLE, "down")
 	}
 	start := time.Now()
-	err := u.r.Report(context.Background(), gateway.Report{Channel: gateway.ChannelZoom, ProviderRef: "m_1", Status: gateway.ReportAnswered})
+	err := u.r.Report(context.Background(), gateway.Report{Channel: gateway.Channel("zoom"), ProviderRef: "m_1", Status: gateway.ReportAnswered})
 	if gateway.ErrorCode(err) != gateway.EUNAVAILABLE {
 		t.Fatalf("Report = %v, want unavailable", err)
 	}
@@ -421,7 +421,7 @@ func TestReportAnsweredTooLate(t *testing.T) {
 	var hung []gateway.Placement
 	var legs []gateway.Leg
 	ad := &mocks.Adapter{
-		ChannelFn: func() gateway.Channel { return gateway.ChannelWhatsApp },
+		ChannelFn: func() gateway.Channel { return gateway.Channel("whatsapp") },
 		HangUpFn: func(_ context.Context, leg gateway.Leg, p gateway.Placement) error {
 			legs, hung = append(legs, leg), append(hung, p)
 			return nil
@@ -429,7 +429,7 @@ func TestReportAnsweredTooLate(t *testing.T) {
 	}
 	u := newUnit(t, ad)
 	u.st.AttemptFn = func(_ context.Context, id string) (gateway.Attempt, error) {
-		return gateway.Attempt{ID: id, VerificationID: "v_1", Channel: gateway.ChannelWhatsApp, DeviceID: "AW-1",
+		return gateway.Attempt{ID: id, VerificationID: "v_1", Channel: gateway.Channel("whatsapp"), DeviceID: "AW-1",
 			ProviderRef: "ref-9", EndedAt: &ended, Result: gateway.ResultNoAnswer}, nil
 	}
 	u.st.AppendEventFn = func(_ context.Context, ev gateway.Event) (gateway.Event, error) { return ev, nil }
@@ -514,7 +514,7 @@ func TestDiallingRefusedAfterClaim(t *testing.T) {
 	if n := claims.count(); n != 1 || dialling.count() != 1 {
 		t.Errorf("claims %d, moves to dialling %d; want 1 of each", n, dialling.count())
 	}
-	if asked.Holder != v.ID || asked.Channel != gateway.ChannelWhatsApp || !slices.Equal(asked.RoomIDs[:1], []string{"AW"}) || len(asked.RoomIDs) < 2 {
+	if asked.Holder != v.ID || asked.Channel != gateway.Channel("whatsapp") || !slices.Equal(asked.RoomIDs[:1], []string{"AW"}) || len(asked.RoomIDs) < 2 {
 		t.Errorf("claim asked %+v, want for %s on whatsapp in AW then its neighbours", asked, v.ID)
 	}
 	if u.logged(logrus.ErrorLevel, "could not record a change of state") {

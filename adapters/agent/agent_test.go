@@ -25,14 +25,14 @@ func (o *orders) PutOrder(_ context.Context, ord gateway.Order) error {
 
 func TestPlace(t *testing.T) {
 	deadline := time.Now().Add(20 * time.Second)
-	dev := gateway.Device{ID: "d_1", Handles: map[gateway.Channel]string{gateway.ChannelFaceTime: "ops1@example.police.uk"}}
+	dev := gateway.Device{ID: "d_1", Handles: map[gateway.Channel]string{agent.FaceTime: "ops1@example.police.uk"}}
 	tests := []struct {
 		name     string
 		leg      gateway.Leg
 		storeErr error
 		fate     gateway.Fate
 	}{
-		{name: "dial order put", leg: gateway.Leg{VerificationID: "v_1", AttemptID: "a_1", Reference: "ACDE-FGHJ", Channel: gateway.ChannelFaceTime, OfficerHandle: "+447700900123", Device: dev, Deadline: deadline}},
+		{name: "dial order put", leg: gateway.Leg{VerificationID: "v_1", AttemptID: "a_1", Reference: "ACDE-FGHJ", Channel: agent.FaceTime, OfficerHandle: "+447700900123", Device: dev, Deadline: deadline}},
 		{name: "store down is not placed", leg: gateway.Leg{AttemptID: "a_1", OfficerHandle: "+447700900123", Device: dev, Deadline: deadline}, storeErr: errors.New("disk full"), fate: gateway.NotPlaced},
 		{name: "no device", leg: gateway.Leg{AttemptID: "a_1", OfficerHandle: "+447700900123", Deadline: deadline}, fate: gateway.PlacedFailed},
 		{name: "no officer handle", leg: gateway.Leg{AttemptID: "a_1", Device: dev, Deadline: deadline}, fate: gateway.PlacedFailed},
@@ -40,7 +40,7 @@ func TestPlace(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			o := &orders{err: tt.storeErr}
-			a := agent.New(gateway.ChannelFaceTime, o)
+			a := agent.New(agent.FaceTime, o)
 			p, err := a.Place(context.Background(), tt.leg)
 			if tt.fate != 0 {
 				if err == nil || gateway.FateOf(err) != tt.fate {
@@ -60,7 +60,7 @@ func TestPlace(t *testing.T) {
 			got := o.put[0]
 			if got.ID != p.ProviderRef || got.Kind != gateway.OrderDial || got.Handle != tt.leg.OfficerHandle ||
 				got.DeviceID != "d_1" || got.AttemptID != "a_1" || !got.ExpiresAt.Equal(deadline) || got.Status != gateway.OrderPending ||
-				got.Channel != gateway.ChannelFaceTime || got.Reference != "ACDE-FGHJ" {
+				got.Channel != agent.FaceTime || got.Reference != "ACDE-FGHJ" {
 				t.Fatalf("order = %+v, placement %+v", got, p)
 			}
 		})
@@ -69,8 +69,8 @@ func TestPlace(t *testing.T) {
 
 func TestHangUpAndJoin(t *testing.T) {
 	o := &orders{}
-	a := agent.New(gateway.ChannelWhatsApp, o)
-	leg := gateway.Leg{VerificationID: "v_1", AttemptID: "a_9", Channel: gateway.ChannelZoom, Device: gateway.Device{ID: "d_2"}, Deadline: time.Now().Add(time.Minute)}
+	a := agent.New(gateway.Channel("whatsapp"), o)
+	leg := gateway.Leg{VerificationID: "v_1", AttemptID: "a_9", Channel: gateway.Channel("zoom"), Device: gateway.Device{ID: "d_2"}, Deadline: time.Now().Add(time.Minute)}
 	if err := a.HangUp(context.Background(), leg, gateway.Placement{ProviderRef: "o_1"}); err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +78,7 @@ func TestHangUpAndJoin(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(o.put) != 2 || o.put[0].Kind != gateway.OrderHangUp || o.put[0].AttemptID != "a_9" ||
-		o.put[1].Kind != gateway.OrderJoin || o.put[1].JoinURL != "https://zoom.example/j/1" || o.put[1].Channel != gateway.ChannelZoom {
+		o.put[1].Kind != gateway.OrderJoin || o.put[1].JoinURL != "https://zoom.example/j/1" || o.put[1].Channel != gateway.Channel("zoom") {
 		t.Fatalf("orders = %+v", o.put)
 	}
 	// A PSTN leg to the supervisor desk has no device: nothing to hang up.

@@ -22,7 +22,7 @@ type httpAdapter struct {
 	Timeout    time.Duration // the attempt's deadline, from now
 }
 
-func (a *httpAdapter) Channel() gateway.Channel { return gateway.ChannelZoom }
+func (a *httpAdapter) Channel() gateway.Channel { return gateway.Channel("zoom") }
 
 func (a *httpAdapter) Place(ctx context.Context, leg gateway.Leg) (gateway.Placement, error) {
 	ctx, cancel := context.WithTimeout(ctx, a.Timeout)

@@ -19,7 +19,7 @@ type fakeAdapter struct {
 	calls   atomic.Int32
 }
 
-func (f *fakeAdapter) Channel() gateway.Channel { return gateway.ChannelZoom }
+func (f *fakeAdapter) Channel() gateway.Channel { return gateway.Channel("zoom") }
 
 func (f *fakeAdapter) Place(ctx context.Context, leg gateway.Leg) (gateway.Placement, error) {
 	f.calls.Add(1)
@@ -55,7 +55,7 @@ func succeed(context.Context, gateway.Leg) (gateway.Placement, error) {
 
 func place(tb testing.TB, a gateway.Adapter) error {
 	tb.Helper()
-	_, err := a.Place(context.Background(), gateway.Leg{AttemptID: "a_1", Channel: gateway.ChannelZoom})
+	_, err := a.Place(context.Background(), gateway.Leg{AttemptID: "a_1", Channel: gateway.Channel("zoom")})
 	return err
 }
 
@@ -244,7 +244,7 @@ func TestWrapCapabilities(t *testing.T) {
 	}{
 		{"none", &fakeAdapter{PlaceFn: succeed}, false},
 		{"hanger (mocks.Adapter)", &mocks.Adapter{
-			ChannelFn: func() gateway.Channel { return gateway.ChannelZoom },
+			ChannelFn: func() gateway.Channel { return gateway.Channel("zoom") },
 			PlaceFn:   succeed,
 			HangUpFn:  func(context.Context, gateway.Leg, gateway.Placement) error { return nil },
 		}, true},
@@ -258,7 +258,7 @@ func TestWrapCapabilities(t *testing.T) {
 			if isH != tt.hanger {
 				t.Fatalf("capability hanger=%v, want %v", isH, tt.hanger)
 			}
-			if a.Channel() != gateway.ChannelZoom {
+			if a.Channel() != gateway.Channel("zoom") {
 				t.Errorf("channel %q", a.Channel())
 			}
 			if p, err := a.Place(context.Background(), gateway.Leg{}); err != nil || p.ProviderRef != "m_1" {

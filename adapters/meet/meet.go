@@ -86,8 +86,8 @@ func New(clientID, clientSecret, refreshToken string) *Adapter {
 	}
 }
 
-// Channel returns gateway.ChannelMeet.
-func (a *Adapter) Channel() gateway.Channel { return gateway.ChannelMeet }
+// Channel returns the package's Channel.
+func (a *Adapter) Channel() gateway.Channel { return Channel }
 
 // Space is the part of Meet's Space resource the adapter uses.
 type Space struct {

@@ -74,7 +74,7 @@ func (r *rig) count(method, prefix string) int {
 }
 
 func leg(d time.Duration) gateway.Leg {
-	return gateway.Leg{VerificationID: "v_1", AttemptID: "a_1", Reference: "K7QX-M4TR", Channel: gateway.ChannelMeet,
+	return gateway.Leg{VerificationID: "v_1", AttemptID: "a_1", Reference: "K7QX-M4TR", Channel: meet.Channel,
 		OfficerHandle: "officer@example.police.uk", Device: gateway.Device{ID: "d_1"}, Deadline: time.Now().Add(d)}
 }
 

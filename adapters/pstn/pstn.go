@@ -39,13 +39,14 @@ import (
 
 	"github.com/safeconnection/gateway"
 	"github.com/safeconnection/gateway/adapters/httpx"
+	"github.com/safeconnection/gateway/adapters/twiliohook"
 )
 
-const provider = "twilio"
+const provider = twiliohook.Provider
 
 // Defaults.
 const (
-	DefaultAPIURL   = "https://api.twilio.com"
+	DefaultAPIURL   = twiliohook.DefaultAPIURL
 	DefaultGreeting = "This is Safe Connection. You are being connected to the police operations room. Please hold."
 	DefaultMaxCall  = 30 * time.Minute
 	// MinRing and MaxRing bound how long a phone is let ring, whatever the

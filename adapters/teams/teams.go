@@ -85,8 +85,8 @@ func New(tenantID, clientID, clientSecret, userID string) *Adapter {
 	}
 }
 
-// Channel returns gateway.ChannelTeams.
-func (a *Adapter) Channel() gateway.Channel { return gateway.ChannelTeams }
+// Channel returns the package's Channel.
+func (a *Adapter) Channel() gateway.Channel { return Channel }
 
 type lobbyBypass struct {
 	Scope string `json:"scope"`

@@ -51,7 +51,7 @@ func (r *rig) count(method, suffix string) int {
 }
 
 func leg(d time.Duration) gateway.Leg {
-	return gateway.Leg{VerificationID: "v_1", AttemptID: "a_1", Reference: "K7QX-M4TR", Channel: gateway.ChannelTeams,
+	return gateway.Leg{VerificationID: "v_1", AttemptID: "a_1", Reference: "K7QX-M4TR", Channel: teams.Channel,
 		OfficerHandle: "officer@example.police.uk", Device: gateway.Device{ID: "d_1"}, Deadline: time.Now().Add(d)}
 }
 

@@ -20,7 +20,7 @@ import (
 
 // DefaultSDKURL is where the join page loads the Twilio Video JavaScript
 // SDK from by default: Twilio's CDN, at a pinned release.
-const DefaultSDKURL = "https://sdk.twilio.com/js/video/releases/2.36.0/twilio-video.min.js"
+const DefaultSDKURL = twiliohook.DefaultSDKURL
 
 // PathJoin is where the join links point, under the gateway's public URL:
 // PathJoin + attempt ID + "?token=" + access token. JoinPage serves it.

@@ -41,13 +41,14 @@ import (
 
 	"github.com/safeconnection/gateway"
 	"github.com/safeconnection/gateway/adapters/httpx"
+	"github.com/safeconnection/gateway/adapters/twiliohook"
 )
 
-const provider = "twilio"
+const provider = twiliohook.Provider
 
 // Defaults.
 const (
-	DefaultAPIURL  = "https://video.twilio.com"
+	DefaultAPIURL  = twiliohook.DefaultVideoURL
 	DefaultMaxCall = 30 * time.Minute
 	// DefaultEmptyRoomTimeout and DefaultUnusedRoomTimeout are the minutes
 	// Twilio keeps a room open once everyone left, or when no one ever
@@ -131,8 +132,8 @@ func New(accountSID, authToken, apiKeySID, apiKeySecret, publicURL string) *Adap
 	}
 }
 
-// Channel returns gateway.ChannelWebRTC.
-func (a *Adapter) Channel() gateway.Channel { return gateway.ChannelWebRTC }
+// Channel returns the package's Channel.
+func (a *Adapter) Channel() gateway.Channel { return Channel }
 
 func (a *Adapter) now() time.Time { return httpx.Now(a.Now) }
 

@@ -94,7 +94,7 @@ func newEnv(tb testing.TB) *env {
 
 func leg(timeout time.Duration) gateway.Leg {
 	return gateway.Leg{
-		VerificationID: "v_1", AttemptID: "a_0123456789abcdef0123", Channel: gateway.ChannelWebRTC,
+		VerificationID: "v_1", AttemptID: "a_0123456789abcdef0123", Channel: twiliovideo.Channel,
 		Deadline: time.Now().Add(timeout),
 	}
 }
@@ -277,7 +277,7 @@ func TestReports(t *testing.T) {
 				t.Errorf("after hang-up: %v, room %q", got, e.fake.Room(p.ProviderRef))
 			}
 			for _, rep := range e.rec.Reports() {
-				if rep.AttemptID != l.AttemptID || rep.ProviderRef != p.ProviderRef || rep.Channel != gateway.ChannelWebRTC {
+				if rep.AttemptID != l.AttemptID || rep.ProviderRef != p.ProviderRef || rep.Channel != twiliovideo.Channel {
 					t.Errorf("report %+v", rep)
 				}
 			}

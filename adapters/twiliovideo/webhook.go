@@ -52,7 +52,7 @@ func (a *Adapter) serveWebhook(w http.ResponseWriter, r *http.Request) {
 // callbackReport turns a verified room callback into a report. ok is false
 // for the events the gateway does not follow. Errors are EINVALID.
 func callbackReport(query, form url.Values, now time.Time) (rep gateway.Report, ok bool, err error) {
-	rep, event, err := twiliohook.Callback(gateway.ChannelWebRTC, now, query, form, "RoomSid", roomSID, "StatusCallbackEvent")
+	rep, event, err := twiliohook.Callback(Channel, now, query, form, "RoomSid", roomSID, "StatusCallbackEvent")
 	if err != nil {
 		return rep, false, err
 	}

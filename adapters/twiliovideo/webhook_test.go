@@ -90,7 +90,7 @@ func TestWebhook(t *testing.T) {
 				t.Fatalf("%d reports", len(got))
 			}
 			rep := got[0]
-			if rep.Status != tt.report || string(rep.Party) != tt.party || rep.ProviderRef != rm || rep.AttemptID != "a_1" || rep.Channel != gateway.ChannelWebRTC || !rep.At.Equal(a.Now()) {
+			if rep.Status != tt.report || string(rep.Party) != tt.party || rep.ProviderRef != rm || rep.AttemptID != "a_1" || rep.Channel != twiliovideo.Channel || !rep.At.Equal(a.Now()) {
 				t.Errorf("report %+v", rep)
 			}
 		})

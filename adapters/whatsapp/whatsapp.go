@@ -252,7 +252,7 @@ func (s *Sender) SendReceipt(ctx context.Context, toE164, reference, link string
 // without a live agent. Errors as SendText, and EINVALID for a device with
 // neither.
 func (s *Sender) SendJoin(ctx context.Context, leg gateway.Leg, joinURL string) error {
-	to := leg.Device.Handles[gateway.ChannelWhatsApp]
+	to := leg.Device.Handles[Channel]
 	if to == "" {
 		to = leg.Device.Number
 	}

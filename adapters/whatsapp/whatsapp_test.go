@@ -194,7 +194,7 @@ func TestSend(t *testing.T) {
 func TestSendJoin(t *testing.T) {
 	r := newRig(t)
 	leg := gateway.Leg{Reference: "K7QX-M4TR", Device: gateway.Device{ID: "d_1", Number: "+447700900999",
-		Handles: map[gateway.Channel]string{gateway.ChannelWhatsApp: "+447700900555"}}}
+		Handles: map[gateway.Channel]string{whatsapp.Channel: "+447700900555"}}}
 	if err := r.s.SendJoin(context.Background(), leg, "https://zoom.us/s/1"); err != nil {
 		t.Fatal(err)
 	}

@@ -81,7 +81,7 @@ func (a *Adapter) serveWebhook(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
-	rep := gateway.Report{Channel: gateway.ChannelZoom, ProviderRef: ev.MeetingID, At: ev.At}
+	rep := gateway.Report{Channel: Channel, ProviderRef: ev.MeetingID, At: ev.At}
 	if rep.At.IsZero() {
 		rep.At = a.now()
 	}

@@ -122,7 +122,7 @@ func TestWebhook(t *testing.T) {
 				t.Errorf("reported %+v, want one report", got)
 			case tt.want != nil:
 				g := got[0]
-				if g.Status != tt.want.Status || g.ProviderRef != tt.want.ProviderRef || g.Party != tt.want.Party || g.Channel != gateway.ChannelZoom || g.At.IsZero() {
+				if g.Status != tt.want.Status || g.ProviderRef != tt.want.ProviderRef || g.Party != tt.want.Party || g.Channel != zoom.Channel || g.At.IsZero() {
 					t.Errorf("reported %+v, want %+v", g, *tt.want)
 				}
 			}

@@ -31,10 +31,12 @@ import (
 // Provider is the provider's name in errors and logs.
 const Provider = "zoom"
 
-// The real Zoom hosts.
+// The real Zoom hosts, and the default host of the meetings.
 const (
 	DefaultOAuthURL = "https://zoom.us"
 	DefaultAPIURL   = "https://api.zoom.us"
+	// DefaultUserID hosts the meetings by default: the app's own user.
+	DefaultUserID = "me"
 )
 
 // Adapter places legs on the zoom channel. Set its fields before use; it is
@@ -84,7 +86,7 @@ func New(accountID, clientID, clientSecret, webhookSecret string) *Adapter {
 		ClientID:      clientID,
 		ClientSecret:  clientSecret,
 		WebhookSecret: webhookSecret,
-		UserID:        "me",
+		UserID:        DefaultUserID,
 		OAuthURL:      DefaultOAuthURL,
 		APIURL:        DefaultAPIURL,
 		Client:        oauth.Defaults(),
@@ -92,8 +94,8 @@ func New(accountID, clientID, clientSecret, webhookSecret string) *Adapter {
 	}
 }
 
-// Channel returns gateway.ChannelZoom.
-func (a *Adapter) Channel() gateway.Channel { return gateway.ChannelZoom }
+// Channel returns the package's Channel.
+func (a *Adapter) Channel() gateway.Channel { return Channel }
 
 // meetingSettings are the settings of a gateway meeting: the officer may
 // join before the device, without a waiting room, both with video.
@@ -198,7 +200,7 @@ func (a *Adapter) fetchToken(ctx context.Context) (string, time.Time, error) {
 
 func (a *Adapter) userID() string {
 	if a.UserID == "" {
-		return "me"
+		return DefaultUserID
 	}
 	return a.UserID
 }

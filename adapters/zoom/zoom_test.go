@@ -48,7 +48,7 @@ func (r *rig) count(method, prefix string) int {
 }
 
 func leg(d time.Duration) gateway.Leg {
-	return gateway.Leg{VerificationID: "v_1", AttemptID: "a_1", Reference: "K7QX-M4TR", Channel: gateway.ChannelZoom,
+	return gateway.Leg{VerificationID: "v_1", AttemptID: "a_1", Reference: "K7QX-M4TR", Channel: zoom.Channel,
 		OfficerHandle: "officer@example.police.uk", Device: gateway.Device{ID: "d_1"}, Deadline: time.Now().Add(d)}
 }
 
@@ -281,7 +281,7 @@ func TestLoop(t *testing.T) {
 	got := r.rep.Reports()
 	parties := map[gateway.Party]bool{}
 	for _, rep := range got[:2] {
-		if rep.Status != gateway.ReportJoined || rep.ProviderRef != p.ProviderRef || rep.Channel != gateway.ChannelZoom {
+		if rep.Status != gateway.ReportJoined || rep.ProviderRef != p.ProviderRef || rep.Channel != zoom.Channel {
 			t.Errorf("report %+v", rep)
 		}
 		parties[rep.Party] = true

@@ -58,7 +58,7 @@ func newBenchGatewayWith(tb testing.TB, perRoom int, opt benchOptions) *benchGat
 		"GATEWAY_DATA_DIR=" + tb.TempDir(),
 		"GATEWAY_INSTANCE=bench",
 		"GATEWAY_LOG_LEVEL=warn",
-	}, opt.env...))
+	}, opt.env...), providers.Sections()...)
 	if err != nil {
 		tb.Fatalf("configuration: %v", err)
 	}
@@ -68,7 +68,7 @@ func newBenchGatewayWith(tb testing.TB, perRoom int, opt benchOptions) *benchGat
 	}
 	apps := opt.apps
 	if len(apps) == 0 {
-		apps = []gateway.Channel{gateway.ChannelFaceTime}
+		apps = []gateway.Channel{gateway.Channel("facetime")}
 	}
 	if err := m.Open(ctx); err != nil {
 		m.Close()
@@ -178,7 +178,7 @@ func (g *benchGateway) do(ctx context.Context, method, path, secret string, body
 // returns the verification's ID, the device that connected and the time
 // from sending the request to reading that event.
 func (g *benchGateway) connect(i int) (id, device string, took time.Duration, err error) {
-	return g.connectOn(i, gateway.ChannelFaceTime)
+	return g.connectOn(i, gateway.Channel("facetime"))
 }
 
 // connectOn is connect with the officer's contacts on the channels, in

@@ -232,7 +232,7 @@ func (c *campaign) kill9(bin string) {
 		go func() {
 			defer wg.Done()
 			ids[i], _ = c.request(fmt.Sprintf("campaign-kill9-%d", i),
-				contact{gateway.ChannelFaceTime, officerNumber}, contact{gateway.ChannelWhatsApp, officerNumber})
+				contact{gateway.Channel("facetime"), officerNumber}, contact{gateway.Channel("whatsapp"), officerNumber})
 		}()
 	}
 	wg.Wait()
@@ -279,9 +279,9 @@ func (c *campaign) providerFaults() {
 		fault  map[string]string
 		first  contact
 	}{
-		{"zoom", map[string]string{"mode": "refuse"}, contact{gateway.ChannelZoom, officerEmail}},
-		{"meet", map[string]string{"mode": "hang"}, contact{gateway.ChannelMeet, officerEmail}},
-		{"teams", map[string]string{"mode": "5xx", "status": "503"}, contact{gateway.ChannelTeams, officerEmail}},
+		{"zoom", map[string]string{"mode": "refuse"}, contact{gateway.Channel("zoom"), officerEmail}},
+		{"meet", map[string]string{"mode": "hang"}, contact{gateway.Channel("meet"), officerEmail}},
+		{"teams", map[string]string{"mode": "5xx", "status": "503"}, contact{gateway.Channel("teams"), officerEmail}},
 		{"twilio", map[string]string{"mode": "slow", "delay": "1s"}, contact{gateway.ChannelPSTN, officerNumber}},
 	}
 	var ids, tried []string
@@ -299,7 +299,7 @@ func (c *campaign) providerFaults() {
 		}
 		contacts := []contact{tc.first}
 		if tc.first.Channel != gateway.ChannelPSTN {
-			contacts = append(contacts, contact{gateway.ChannelFaceTime, officerNumber})
+			contacts = append(contacts, contact{gateway.Channel("facetime"), officerNumber})
 		}
 		id, status := c.request("", contacts...)
 		if id == "" {
@@ -334,7 +334,7 @@ func (c *campaign) providerFaults() {
 func (c *campaign) storeFaults() {
 	t := c.t
 	c.fault("store", map[string]string{"mode": "fail"})
-	body := mustJSON(t, verificationRequest(trafalgar, contact{gateway.ChannelFaceTime, officerNumber}))
+	body := mustJSON(t, verificationRequest(trafalgar, contact{gateway.Channel("facetime"), officerNumber}))
 	const tries = 5
 	refused := 0
 	for range tries {
@@ -359,7 +359,7 @@ func (c *campaign) storeFaults() {
 		time.Sleep(50 * time.Millisecond)
 	}
 	recovered := time.Since(lifted)
-	id, status := c.request("", contact{gateway.ChannelFaceTime, officerNumber})
+	id, status := c.request("", contact{gateway.Channel("facetime"), officerNumber})
 	if id != "" {
 		c.settle([]string{id}, 30*time.Second)
 	}
@@ -406,7 +406,7 @@ func zoomSignature(secret, ts string, body []byte) string {
 func (c *campaign) webhooks() {
 	t := c.t
 	pstnID, _ := c.request("", contact{gateway.ChannelPSTN, officerNumber})
-	zoomID, _ := c.request("", contact{gateway.ChannelZoom, officerEmail})
+	zoomID, _ := c.request("", contact{gateway.Channel("zoom"), officerEmail})
 	if pstnID == "" || zoomID == "" {
 		t.Fatalf("webhooks: verifications not acknowledged (pstn %q, zoom %q)", pstnID, zoomID)
 	}

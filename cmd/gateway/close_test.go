@@ -16,7 +16,7 @@ import (
 func TestCloseEndsStreams(t *testing.T) {
 	g := startGateway(t, testEnv(t), nil)
 	// No device: the verification waits, queued, and its stream stays open.
-	v := g.request(t, trafalgar, contact{gateway.ChannelFaceTime, officerNumber})
+	v := g.request(t, trafalgar, contact{gateway.Channel("facetime"), officerNumber})
 
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 	defer cancel()

@@ -7,18 +7,15 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/safeconnection/gateway"
-	"github.com/safeconnection/gateway/config"
 	simagent "github.com/safeconnection/gateway/mocks/agent"
-	fakemeet "github.com/safeconnection/gateway/mocks/meet"
-	faketeams "github.com/safeconnection/gateway/mocks/teams"
 	faketwilio "github.com/safeconnection/gateway/mocks/twilio"
-	fakewhatsapp "github.com/safeconnection/gateway/mocks/whatsapp"
-	fakezoom "github.com/safeconnection/gateway/mocks/zoom"
+	"github.com/safeconnection/gateway/provider"
 )
 
 // demo is what -demo adds: fake providers, a simulated device pool in every
@@ -40,92 +37,41 @@ func newDemo(m *Main) *demo {
 	return &demo{m: m, agents: map[string]*simagent.Agent{}, faults: newDemoFaults()}
 }
 
-// demoDevice is a simulated handset: three per room, with different apps.
-type demoDevice struct {
-	suffix string
-	apps   []gateway.Channel
-}
+// demoHandsets is how many simulated handsets each room has; the
+// providers' DemoApps say which have which apps.
+const demoHandsets = 3
 
-var demoDevices = []demoDevice{
-	{"1", []gateway.Channel{gateway.ChannelFaceTime, gateway.ChannelWhatsApp}},
-	{"2", []gateway.Channel{gateway.ChannelWhatsApp, gateway.ChannelZoom, gateway.ChannelMeet, gateway.ChannelTeams}},
-	{"3", []gateway.Channel{gateway.ChannelFaceTime, gateway.ChannelTeams, gateway.ChannelWebRTC}},
-}
-
-// startProviders starts the fake provider servers on loopback and points
-// the configuration at them.
+// startProviders starts the providers' fakes on loopback and points the
+// configuration at them.
 func (d *demo) startProviders(ctx context.Context) error {
 	m := d.m
-	public := m.PublicURL()
-	// Each fake is served by the fault control (faults.go), under the
-	// name POST /demo/faults/{name} knows it by.
-	serve := func(name string, h http.Handler) (string, error) {
-		u, stop, err := d.faults.serve(name, h)
-		if err != nil {
-			return "", fmt.Errorf("demo provider %s: %w", name, err)
+	for _, p := range m.Providers.Fakes() {
+		// Each fake is served by the fault control (faults.go), under the
+		// name POST /demo/faults/{name} knows it by.
+		fd := provider.Demo{
+			PublicURL: m.PublicURL(),
+			Serve: func(h http.Handler, closeFake func()) (string, error) {
+				u, stop, err := d.faults.serve(p.Name, h)
+				if err != nil {
+					return "", fmt.Errorf("demo provider %s: %w", p.Name, err)
+				}
+				d.providers = append(d.providers, stop)
+				if f, ok := h.(*faketwilio.Fake); ok {
+					// The fake Twilio also places the public's calls to
+					// the rooms' numbers (POST /demo/call-room/{room}).
+					d.twilio = f
+					demoVoiceURL(f, m.PublicURL())
+				}
+				if closeFake != nil {
+					d.providers = append(d.providers, closeFake)
+				}
+				return u, nil
+			},
 		}
-		d.providers = append(d.providers, stop)
-		return u, nil
+		if err := p.Fake(ctx, &m.Config, fd); err != nil {
+			return err
+		}
 	}
-
-	// Zoom: the host (the ops-room handset) and the officer join after a
-	// moment; the fake signs its webhooks with the demo secret.
-	zf := fakezoom.New("demo-account", "demo-client", "demo-secret", "demo-webhook-secret")
-	zf.SetWebhookURL(public + "/webhooks/zoom/")
-	zf.SetJoins(time.Second, 2*time.Second)
-	zu, err := serve("zoom", zf)
-	if err != nil {
-		return err
-	}
-	d.providers = append(d.providers, zf.Close)
-	m.Config.Zoom = config.Zoom{AccountID: "demo-account", ClientID: "demo-client", ClientSecret: "demo-secret",
-		WebhookSecret: "demo-webhook-secret", UserID: "me", APIURL: zu, OAuthURL: zu}
-
-	mf := fakemeet.New("demo-client", "demo-secret", "demo-refresh")
-	mu, err := serve("meet", mf)
-	if err != nil {
-		return err
-	}
-	d.providers = append(d.providers, mf.Close)
-	m.Config.Meet = config.Meet{ClientID: "demo-client", ClientSecret: "demo-secret", RefreshToken: "demo-refresh", APIURL: mu, TokenURL: mu + "/token"}
-
-	tf := faketeams.New("demo-tenant", "demo-client", "demo-secret", "demo-organizer")
-	tu, err := serve("teams", tf)
-	if err != nil {
-		return err
-	}
-	d.providers = append(d.providers, tf.Close)
-	m.Config.Teams = config.Teams{TenantID: "demo-tenant", ClientID: "demo-client", ClientSecret: "demo-secret", UserID: "demo-organizer", GraphURL: tu, LoginURL: tu}
-
-	// Twilio: the officer's phone and the ops room pick up after a moment.
-	const sid, token = "AC00000000000000000000000000000001", "demotwilioauthtoken"
-	twf := faketwilio.New(sid, token)
-	twf.APIKeySID, twf.APIKeySecret = "SK00000000000000000000000000000001", "demo-api-key-secret"
-	twu, err := serve("twilio", twf)
-	if err != nil {
-		return err
-	}
-	if err := twf.SetWebhookURL(public); err != nil {
-		return err
-	}
-	d.providers = append(d.providers, twf.Close)
-	d.twilio = twf
-	demoVoiceURL(twf, public)
-	// Join links open the gateway's page, which loads the fake's SDK: a
-	// browser joins the fake's room as it would Twilio's.
-	m.Config.Twilio = config.Twilio{AccountSID: sid, AuthToken: token, FromNumber: "+442079460000",
-		APIKeySID: twf.APIKeySID, APIKeySecret: twf.APIKeySecret, APIURL: twu, VideoURL: twu,
-		VideoSDKURL: twu + faketwilio.SDKPath}
-
-	wf := fakewhatsapp.New("demo-token", "100000000000001", "demo-app-secret")
-	wf.SetWebhookURL(public + "/webhooks/whatsapp/")
-	wu, err := serve("whatsapp", wf)
-	if err != nil {
-		return err
-	}
-	d.providers = append(d.providers, wf.Close)
-	m.Config.WhatsApp = config.WhatsApp{PhoneNumberID: "100000000000001", Token: "demo-token", AppSecret: "demo-app-secret",
-		VerifyToken: "demo-verify", APIURL: wu, APIVersion: "v23.0", ReceiptTemplate: "safe_connection_receipt", ReceiptLanguage: "en_GB"}
 	return nil
 }
 
@@ -150,25 +96,27 @@ func (d *demo) start(ctx context.Context) error {
 		return err
 	}
 
+	channels := m.Router.Channels
 	actx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	d.cancel = cancel
 	n := 0
 	var restored, retired []string
 	for _, room := range m.Rooms.Rooms() {
-		for _, dd := range demoDevices {
+		for k := 1; k <= demoHandsets; k++ {
 			n++
-			id := room.ID + "-" + dd.suffix
+			suffix := strconv.Itoa(k)
+			id := room.ID + "-" + suffix
 			number := fmt.Sprintf("+447700900%03d", n)
+			apps := m.Providers.DemoApps(k)
 			handles := map[gateway.Channel]string{}
-			for _, c := range dd.apps {
-				switch c {
-				case gateway.ChannelWhatsApp, gateway.ChannelFaceTime:
+			for _, c := range apps {
+				if channels.PhoneHandle(c) {
 					handles[c] = number
-				default:
+				} else {
 					handles[c] = strings.ToLower(id) + "@ops.demo.invalid"
 				}
 			}
-			dev := gateway.Device{ID: id, RoomID: room.ID, Name: room.Name + " handset " + dd.suffix, Number: number, Handles: handles}
+			dev := gateway.Device{ID: id, RoomID: room.ID, Name: room.Name + " handset " + suffix, Number: number, Handles: handles}
 			old, err := st.Device(ctx, id)
 			switch {
 			case gateway.ErrorCode(err) == gateway.ENOTFOUND:
@@ -193,7 +141,7 @@ func (d *demo) start(ctx context.Context) error {
 				return err
 			}
 			a := simagent.New(m.URL(), secret)
-			a.Apps = dd.apps
+			a.Apps = apps
 			a.Logger = m.Logger.WithField("device", id)
 			// A supervisor answers after a moment, as in an ops room.
 			a.Script = func(gateway.Order) simagent.Behaviour {

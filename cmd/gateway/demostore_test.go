@@ -36,7 +36,7 @@ func TestDemoStoreAcrossRuns(t *testing.T) {
 	m1 := startDemo(t, dir)
 	first := readDemoTokens(t, dir)
 	g := &rig{m: m1, log: &logBuffer{}, client: newClient(t), officer: first["officer"], ops: first["ops"]}
-	v := g.request(t, trafalgar, contact{gateway.ChannelFaceTime, officerEmail})
+	v := g.request(t, trafalgar, contact{gateway.Channel("facetime"), officerEmail})
 	g.call(t, "PATCH", "/v1/devices/AW-1", g.ops, map[string]any{"status": "out_of_service"}, http.StatusOK, nil)
 	g.client.CloseIdleConnections()
 	if err := m1.Close(); err != nil {
@@ -66,7 +66,7 @@ func TestDemoStoreAcrossRuns(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	cfg, err := config.LoadDemo([]string{"GATEWAY_ADDR=127.0.0.1:0", "GATEWAY_DATA_DIR=" + dir, "GATEWAY_LOG_LEVEL=error"})
+	cfg, err := config.LoadDemo([]string{"GATEWAY_ADDR=127.0.0.1:0", "GATEWAY_DATA_DIR=" + dir, "GATEWAY_LOG_LEVEL=error"}, providers.Sections()...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +87,7 @@ func TestDemoRefusesRealStore(t *testing.T) {
 	if err := g.m.Close(); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := config.LoadDemo([]string{"GATEWAY_ADDR=127.0.0.1:0", "GATEWAY_DATA_DIR=" + dir, "GATEWAY_LOG_LEVEL=error"})
+	cfg, err := config.LoadDemo([]string{"GATEWAY_ADDR=127.0.0.1:0", "GATEWAY_DATA_DIR=" + dir, "GATEWAY_LOG_LEVEL=error"}, providers.Sections()...)
 	if err != nil {
 		t.Fatal(err)
 	}

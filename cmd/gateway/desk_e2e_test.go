@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/safeconnection/gateway"
+	"github.com/safeconnection/gateway/adapters/twiliohook"
 	"github.com/safeconnection/gateway/config"
 )
 
@@ -19,7 +20,7 @@ import (
 // The events name the desk rung; the log shows no desk or officer number.
 func TestDeskTakesOneCallAtATime(t *testing.T) {
 	tf, tcfg := startTwilio(t)
-	g := startGateway(t, testEnv(t, "GATEWAY_BUDGET=60s", "GATEWAY_DESK_CALLS=1"), func(c *config.Config) { c.Twilio = tcfg })
+	g := startGateway(t, testEnv(t, "GATEWAY_BUDGET=60s", "GATEWAY_DESK_CALLS=1"), func(c *config.Config) { twiliohook.Section.Set(c, tcfg) })
 	if err := tf.SetWebhookURL(g.m.PublicURL()); err != nil {
 		t.Fatal(err)
 	}

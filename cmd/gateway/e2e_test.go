@@ -25,12 +25,12 @@ func TestRoutingCore(t *testing.T) {
 		d := g.addDevice(t, "AW", "+447700900501", facetimeWhatsApp("+447700900501"))
 		a := g.startAgent(t, d, nil)
 
-		v := g.request(t, trafalgar, contact{gateway.ChannelFaceTime, officerEmail}, contact{gateway.ChannelWhatsApp, officerNumber})
+		v := g.request(t, trafalgar, contact{gateway.Channel("facetime"), officerEmail}, contact{gateway.Channel("whatsapp"), officerNumber})
 		if v.Room != "AW" {
 			t.Errorf("Trafalgar Square routed to room %q, want AW (Westminster)", v.Room)
 		}
 		v = g.waitState(t, v.ID, gateway.StateConnected)
-		if v.Channel != gateway.ChannelFaceTime || v.Device != d.ID {
+		if v.Channel != gateway.Channel("facetime") || v.Device != d.ID {
 			t.Errorf("connected on %s with %q, want facetime with %s", v.Channel, v.Device, d.ID)
 		}
 		if got := attempts(v); !slices.Equal(got, []string{"facetime:connected"}) {
@@ -40,7 +40,7 @@ func TestRoutingCore(t *testing.T) {
 			t.Errorf("attempt %+v, want one try with %s in AW", at, d.ID)
 		}
 		orders := a.Orders()
-		if len(orders) != 1 || orders[0].Kind != gateway.OrderDial || orders[0].Channel != gateway.ChannelFaceTime || orders[0].Handle != officerEmail {
+		if len(orders) != 1 || orders[0].Kind != gateway.OrderDial || orders[0].Channel != gateway.Channel("facetime") || orders[0].Handle != officerEmail {
 			t.Errorf("agent orders %+v, want one FaceTime dial order to the officer's Apple ID", orders)
 		}
 		if orders[0].Reference != v.Reference {
@@ -59,12 +59,12 @@ func TestRoutingCore(t *testing.T) {
 		g := startGateway(t, testEnv(t), nil)
 		d := g.addDevice(t, "AW", "+447700900502", facetimeWhatsApp("+447700900502"))
 		g.startAgent(t, d, func(o gateway.Order) agent.Behaviour {
-			return agent.Behaviour{NeverAnswer: o.Channel == gateway.ChannelFaceTime}
+			return agent.Behaviour{NeverAnswer: o.Channel == gateway.Channel("facetime")}
 		})
 
-		v := g.request(t, trafalgar, contact{gateway.ChannelFaceTime, officerNumber}, contact{gateway.ChannelWhatsApp, officerNumber})
+		v := g.request(t, trafalgar, contact{gateway.Channel("facetime"), officerNumber}, contact{gateway.Channel("whatsapp"), officerNumber})
 		v = g.waitState(t, v.ID, gateway.StateConnected)
-		if v.Channel != gateway.ChannelWhatsApp {
+		if v.Channel != gateway.Channel("whatsapp") {
 			t.Errorf("connected on %s, want whatsapp", v.Channel)
 		}
 		if got := attempts(v); !slices.Equal(got, []string{"facetime:no_answer", "whatsapp:connected"}) {
@@ -78,7 +78,7 @@ func TestRoutingCore(t *testing.T) {
 		d := g.addDevice(t, "AW", "+447700900503", facetimeWhatsApp("+447700900503"))
 		a := g.startAgent(t, d, always(agent.Behaviour{NotPlaced: 2}))
 
-		v := g.request(t, trafalgar, contact{gateway.ChannelFaceTime, officerNumber}, contact{gateway.ChannelWhatsApp, officerNumber})
+		v := g.request(t, trafalgar, contact{gateway.Channel("facetime"), officerNumber}, contact{gateway.Channel("whatsapp"), officerNumber})
 		v = g.waitState(t, v.ID, gateway.StateConnected)
 		if got := attempts(v); !slices.Equal(got, []string{"facetime:connected"}) {
 			t.Fatalf("attempts %v, want one facetime attempt, connected", got)
@@ -91,7 +91,7 @@ func TestRoutingCore(t *testing.T) {
 			t.Fatalf("agent got %d orders, want 3 dial orders", len(orders))
 		}
 		for _, o := range orders {
-			if o.Kind != gateway.OrderDial || o.Channel != gateway.ChannelFaceTime {
+			if o.Kind != gateway.OrderDial || o.Channel != gateway.Channel("facetime") {
 				t.Errorf("order %+v, want a FaceTime dial order", o)
 			}
 		}
@@ -103,7 +103,7 @@ func TestRoutingCore(t *testing.T) {
 		d := g.addDevice(t, "AW", "+447700900504", facetimeWhatsApp("+447700900504"))
 		g.startAgent(t, d, always(agent.Behaviour{Reject: true}))
 
-		v := g.request(t, trafalgar, contact{gateway.ChannelFaceTime, officerNumber}, contact{gateway.ChannelWhatsApp, officerNumber})
+		v := g.request(t, trafalgar, contact{gateway.Channel("facetime"), officerNumber}, contact{gateway.Channel("whatsapp"), officerNumber})
 		v = g.waitState(t, v.ID, gateway.StateFailed)
 		if v.Advice != gateway.Advice999 {
 			t.Errorf("advice %q, want the 999 instruction %q", v.Advice, gateway.Advice999)
@@ -124,7 +124,7 @@ func TestRoutingCore(t *testing.T) {
 		d := g.addDevice(t, "AS", "+447700900505", facetimeWhatsApp("+447700900505"))
 		g.startAgent(t, d, nil)
 
-		local := g.request(t, brixton, contact{gateway.ChannelFaceTime, officerNumber})
+		local := g.request(t, brixton, contact{gateway.Channel("facetime"), officerNumber})
 		if local.Room != "AS" {
 			t.Fatalf("Brixton routed to room %q, want AS (Lambeth)", local.Room)
 		}
@@ -132,7 +132,7 @@ func TestRoutingCore(t *testing.T) {
 		g.outcome(t, local.ID, gateway.OutcomeVerified)
 		g.waitFree(t, d.ID)
 
-		v := g.request(t, trafalgar, contact{gateway.ChannelFaceTime, officerNumber})
+		v := g.request(t, trafalgar, contact{gateway.Channel("facetime"), officerNumber})
 		if v.Room != "AW" {
 			t.Errorf("Trafalgar Square routed to room %q, want AW", v.Room)
 		}
@@ -151,10 +151,10 @@ func TestRoutingCore(t *testing.T) {
 		d := g.addDevice(t, "AW", "+447700900506", facetimeWhatsApp("+447700900506"))
 		g.startAgent(t, d, nil)
 
-		first := g.request(t, trafalgar, contact{gateway.ChannelFaceTime, officerNumber})
+		first := g.request(t, trafalgar, contact{gateway.Channel("facetime"), officerNumber})
 		g.waitState(t, first.ID, gateway.StateConnected)
 
-		second := g.request(t, trafalgar, contact{gateway.ChannelWhatsApp, "+447700900124"})
+		second := g.request(t, trafalgar, contact{gateway.Channel("whatsapp"), "+447700900124"})
 		g.waitState(t, second.ID, gateway.StateQueued)
 
 		// The supervisor finishes the first call: the device frees and the
@@ -163,7 +163,7 @@ func TestRoutingCore(t *testing.T) {
 			t.Fatalf("first verification %s after the outcome, want verified", v.State)
 		}
 		v := g.waitState(t, second.ID, gateway.StateConnected)
-		if v.Device != d.ID || v.Channel != gateway.ChannelWhatsApp {
+		if v.Device != d.ID || v.Channel != gateway.Channel("whatsapp") {
 			t.Errorf("queued verification connected on %s with %q, want whatsapp with %s", v.Channel, v.Device, d.ID)
 		}
 		var queued bool
@@ -182,13 +182,13 @@ func TestRoutingCore(t *testing.T) {
 		timings := []string{"GATEWAY_RING_TIMEOUT=5s", "GATEWAY_BUDGET=12s",
 			"GATEWAY_LEASE_TTL=1s", "GATEWAY_OWNER_TTL=3s", "GATEWAY_SWEEP_INTERVAL=200ms"}
 		g1 := startGateway(t, testEnv(t, append(timings, "GATEWAY_INSTANCE=gw-a")...), nil)
-		d := g1.addDevice(t, "AW", "+447700900507", map[gateway.Channel]string{gateway.ChannelFaceTime: "+447700900507"})
+		d := g1.addDevice(t, "AW", "+447700900507", map[gateway.Channel]string{gateway.Channel("facetime"): "+447700900507"})
 		var answer atomic.Bool // until set, the handset rings and nobody answers
 		a := g1.startAgent(t, d, func(gateway.Order) agent.Behaviour {
 			return agent.Behaviour{NeverAnswer: !answer.Load()}
 		})
 
-		old := g1.request(t, trafalgar, contact{gateway.ChannelFaceTime, officerNumber})
+		old := g1.request(t, trafalgar, contact{gateway.Channel("facetime"), officerNumber})
 		g1.waitState(t, old.ID, gateway.StateDialling)
 		eventually(t, "the dial order to reach the handset", func() bool { return len(a.Orders()) == 1 })
 
@@ -226,7 +226,7 @@ func TestRoutingCore(t *testing.T) {
 			t.Errorf("claim history %+v, want the old verification's claim ended as expired", history)
 		}
 		answer.Store(true)
-		next := g2.request(t, trafalgar, contact{gateway.ChannelFaceTime, officerNumber})
+		next := g2.request(t, trafalgar, contact{gateway.Channel("facetime"), officerNumber})
 		if v := g2.waitState(t, next.ID, gateway.StateConnected); v.Device != d.ID {
 			t.Errorf("new verification connected with %q, want the freed %s", v.Device, d.ID)
 		}
@@ -238,7 +238,7 @@ func TestRoutingCore(t *testing.T) {
 		d := g.addDevice(t, "AW", "+447700900508", facetimeWhatsApp("+447700900508"))
 		a := g.startAgent(t, d, nil)
 
-		body, err := json.Marshal(verificationRequest(trafalgar, contact{gateway.ChannelFaceTime, officerNumber}))
+		body, err := json.Marshal(verificationRequest(trafalgar, contact{gateway.Channel("facetime"), officerNumber}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -275,7 +275,7 @@ func TestRoutingCore(t *testing.T) {
 		d := g.addDevice(t, "AW", "+447700900509", facetimeWhatsApp("+447700900509"))
 		g.startAgent(t, d, nil)
 
-		v := g.request(t, trafalgar, contact{gateway.ChannelFaceTime, officerNumber})
+		v := g.request(t, trafalgar, contact{gateway.Channel("facetime"), officerNumber})
 		ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 		defer cancel()
 		resp := g.openEvents(t, ctx, v.ID)

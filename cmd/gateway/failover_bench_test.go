@@ -10,6 +10,8 @@ import (
 
 	"github.com/safeconnection/gateway"
 	"github.com/safeconnection/gateway/adapters/httpx"
+	"github.com/safeconnection/gateway/config"
+	"github.com/safeconnection/gateway/provider"
 )
 
 // refusingAddr returns a loopback URL whose port refuses connections: a
@@ -75,8 +77,8 @@ func (g *benchGateway) attemptsOf(tb testing.TB, id string) []string {
 //   - first/library-policy: the same with go-retryablehttp's own policy
 //     (4 retries, waits of 1 s to 30 s) in every provider client.
 func BenchmarkChannelFailover(b *testing.B) {
-	zoomFacetime := []gateway.Channel{gateway.ChannelZoom, gateway.ChannelFaceTime}
-	apps := []gateway.Channel{gateway.ChannelFaceTime, gateway.ChannelZoom}
+	zoomFacetime := []gateway.Channel{gateway.Channel("zoom"), gateway.Channel("facetime")}
+	apps := []gateway.Channel{gateway.Channel("facetime"), gateway.Channel("zoom")}
 
 	b.Run("breaker-open", func(b *testing.B) {
 		g := newBenchGatewayWith(b, 2, benchOptions{env: zoomDown(b), apps: apps})
@@ -96,7 +98,7 @@ func BenchmarkChannelFailover(b *testing.B) {
 		}
 		var healthy, open []time.Duration
 		for b.Loop() {
-			chans := []gateway.Channel{gateway.ChannelFaceTime}
+			chans := []gateway.Channel{gateway.Channel("facetime")}
 			if i%2 == 1 {
 				chans = zoomFacetime
 			}
@@ -133,7 +135,7 @@ func BenchmarkChannelFailover(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				b.StopTimer()
 				g := newBenchGatewayWith(b, 2, benchOptions{env: zoomDown(b), apps: apps,
-					configure: func(m *Main) { m.ProviderPolicy = policy }})
+					configure: func(m *Main) { m.Providers = withPolicy(m.Providers, policy) }})
 				b.StartTimer()
 				id, dev, d, err := g.connectOn(i, zoomFacetime...)
 				b.StopTimer()
@@ -158,4 +160,25 @@ func BenchmarkChannelFailover(b *testing.B) {
 	lib := httpx.LibraryPolicy()
 	b.Run("first/gateway-policy", first(&gw))
 	b.Run("first/library-policy", first(&lib))
+}
+
+// withPolicy returns the providers with every HTTP client they make using
+// policy instead of httpx.DefaultPolicy; nil leaves them as they are.
+func withPolicy(list provider.List, policy *httpx.Policy) provider.List {
+	if policy == nil {
+		return list
+	}
+	out := slices.Clone(list)
+	for i, p := range out {
+		out[i].Wire = func(ctx context.Context, cfg config.Config, w *provider.Wiring) error {
+			wc := *w
+			wc.Client = func(name string) *httpx.Client {
+				c := w.Client(name)
+				c.Policy = *policy
+				return c
+			}
+			return p.Wire(ctx, cfg, &wc)
+		}
+	}
+	return out
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/safeconnection/gateway/adapters/zoom"
 	"github.com/safeconnection/gateway/config"
 	"github.com/safeconnection/gateway/httpapi"
 )
@@ -26,7 +27,7 @@ func startDemo(tb testing.TB, dir string, extra ...string) *Main {
 		dir = tb.TempDir()
 	}
 	env := append([]string{"GATEWAY_ADDR=127.0.0.1:0", "GATEWAY_DATA_DIR=" + dir, "GATEWAY_LOG_LEVEL=error"}, extra...)
-	cfg, err := config.LoadDemo(env)
+	cfg, err := config.LoadDemo(env, providers.Sections()...)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -62,7 +63,7 @@ func TestDemoFaultControl(t *testing.T) {
 	t.Parallel()
 	m := startDemo(t, "")
 	client := newClient(t)
-	zoomAPI := m.Config.Zoom.APIURL
+	zoomAPI := zoom.Section.Get(m.Config).APIURL
 	probeClient := &http.Client{Timeout: 700 * time.Millisecond, Transport: &http.Transport{DisableKeepAlives: true}}
 	probe := func() (int, time.Duration, error) {
 		start := time.Now()

@@ -14,11 +14,10 @@ import (
 	"time"
 
 	"github.com/safeconnection/gateway"
-	"github.com/safeconnection/gateway/adapters/httpx"
-	"github.com/safeconnection/gateway/adapters/whatsapp"
 	"github.com/safeconnection/gateway/config"
 	"github.com/safeconnection/gateway/httpapi"
 	"github.com/safeconnection/gateway/metrics"
+	"github.com/safeconnection/gateway/provider"
 	"github.com/safeconnection/gateway/rooms"
 	"github.com/safeconnection/gateway/router"
 	"github.com/safeconnection/gateway/store/postgres"
@@ -45,12 +44,10 @@ type Main struct {
 	// Pages are the enabled adapters' browser pages by name (mounted at
 	// /join/{name}/).
 	Pages map[string]http.Handler
-	// WhatsApp sends messages when the Cloud API is configured.
-	WhatsApp *whatsapp.Sender
-	// ProviderPolicy, when set before Open, replaces the retry policy of
-	// every provider's HTTP client (httpx.DefaultPolicy); benchmarks set
-	// go-retryablehttp's own policy to compare.
-	ProviderPolicy *httpx.Policy
+	// Providers are the providers Open wires, described by their adapter
+	// packages: the package's list unless a test gives its own. Config
+	// must have been loaded with their sections.
+	Providers provider.List
 
 	http     *http.Server
 	listener net.Listener
@@ -67,7 +64,8 @@ type Main struct {
 
 // NewMain returns an unopened gateway for the configuration.
 func NewMain(cfg config.Config, demo bool) *Main {
-	return &Main{Config: cfg, Demo: demo, Out: io.Discard, Webhooks: map[string]http.Handler{}, Pages: map[string]http.Handler{}}
+	return &Main{Config: cfg, Demo: demo, Out: io.Discard, Providers: providers,
+		Webhooks: map[string]http.Handler{}, Pages: map[string]http.Handler{}}
 }
 
 // URL is the base URL the gateway listens on.
@@ -94,7 +92,11 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	log := m.Logger.WithField("instance", instance)
 
-	st, err := openStore(ctx, cfg, m.Logger, instance)
+	channels, err := m.Providers.Registry()
+	if err != nil {
+		return fmt.Errorf("providers: %w", err)
+	}
+	st, err := openStore(ctx, cfg, m.Logger, instance, channels)
 	if err != nil {
 		return err
 	}
@@ -115,7 +117,7 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 
 	r := router.New(st, m.Rooms)
-	r.Channels = channelRegistry()
+	r.Channels = channels
 	r.Logger = log
 	r.Instance = instance
 	r.RingTimeout = cfg.RingTimeout
@@ -146,7 +148,8 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 
 	srv := httpapi.NewServer(r, st)
-	m.wireReceipts(srv, log)
+	m.wireReceipts(srv)
+	srv.Channels = channels
 	srv.Logger = log
 	srv.MaxBody = cfg.MaxBody
 	srv.Rooms = m.Rooms
@@ -298,13 +301,13 @@ func newLogger(level string) *logrus.Logger {
 
 // openStore opens the configured store: SQLite in the data directory by
 // default, SQLite at a path, or PostgreSQL for a postgres:// URL.
-func openStore(ctx context.Context, cfg config.Config, log logrus.FieldLogger, instance string) (gateway.Store, error) {
+func openStore(ctx context.Context, cfg config.Config, log logrus.FieldLogger, instance string, channels *gateway.Registry) (gateway.Store, error) {
 	target := cfg.Store
 	if strings.HasPrefix(target, "postgres://") || strings.HasPrefix(target, "postgresql://") {
 		// Logger and instance are set before Open so that the bus
 		// listener, started by Open, logs losing its connection.
 		st := postgres.New(target)
-		st.Logger, st.Instance = log, instance
+		st.Logger, st.Instance, st.Channels = log, instance, channels
 		if err := st.Open(ctx); err != nil {
 			return nil, fmt.Errorf("open PostgreSQL store: %w", err)
 		}

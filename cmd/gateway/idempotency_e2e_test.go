@@ -18,7 +18,7 @@ func TestIdempotencyKeyReused(t *testing.T) {
 	g := startGateway(t, testEnv(t), nil)
 	key := http.Header{"Idempotency-Key": {"stop-2026-11-23-001"}}
 	post := func(loc gateway.Location) (int, []byte) {
-		body, err := json.Marshal(verificationRequest(loc, contact{gateway.ChannelFaceTime, officerEmail}))
+		body, err := json.Marshal(verificationRequest(loc, contact{gateway.Channel("facetime"), officerEmail}))
 		if err != nil {
 			t.Fatal(err)
 		}

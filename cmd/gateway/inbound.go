@@ -24,20 +24,6 @@ import (
 // GATEWAY_CALLER_KEY is not set.
 const callerKeyFile = "caller.key"
 
-// wireInbound answers the public's calls to the rooms' published numbers
-// on the Twilio webhooks (hooks serves /webhooks/twilio/), with the PSTN
-// adapter's account, the router's steps and the callers' hash key.
-func (m *Main) wireInbound(hooks *http.ServeMux, v *pstn.Adapter) error {
-	key, err := callerKey(m.Config)
-	if err != nil {
-		return err
-	}
-	in := v.Inbound(m.Router, m.Config.ForceName, key)
-	hooks.Handle(pstn.PathInbound, in)
-	hooks.Handle(pstn.PathInbound+"/", in)
-	return nil
-}
-
 // callerKey is GATEWAY_CALLER_KEY, else the key in the data directory's
 // caller.key, generated there (32 random bytes, hex, mode 0600) the first
 // time.

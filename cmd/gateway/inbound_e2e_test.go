@@ -16,6 +16,7 @@ import (
 
 	"github.com/safeconnection/gateway"
 	"github.com/safeconnection/gateway/adapters/pstn"
+	"github.com/safeconnection/gateway/adapters/twiliohook"
 	"github.com/safeconnection/gateway/config"
 	"github.com/safeconnection/gateway/httpapi"
 	faketwilio "github.com/safeconnection/gateway/mocks/twilio"
@@ -30,7 +31,7 @@ func TestPublicCallsRoom(t *testing.T) {
 	t.Parallel()
 	const caller = "+447700900777"
 	tf, tcfg := startTwilio(t)
-	g := startGateway(t, testEnv(t), func(c *config.Config) { c.Twilio = tcfg })
+	g := startGateway(t, testEnv(t), func(c *config.Config) { twiliohook.Section.Set(c, tcfg) })
 	tf.SetVoiceURL(g.m.PublicURL() + pstn.PathInbound)
 	d := g.addDevice(t, "AW", "+447700900511", facetimeWhatsApp("+447700900511"))
 	g.startAgent(t, d, nil)
@@ -109,7 +110,7 @@ func TestPublicCallsRoom(t *testing.T) {
 // p50-ms and p99-ms are the webhook's latency; Twilio waits 15 s for it.
 func BenchmarkInboundAnswered(b *testing.B) {
 	_, tcfg := startTwilio(b)
-	g := startGateway(b, testEnv(b, "GATEWAY_LOG_LEVEL=error", "GATEWAY_SQLITE_SYNCHRONOUS="+benchSync()), func(c *config.Config) { c.Twilio = tcfg })
+	g := startGateway(b, testEnv(b, "GATEWAY_LOG_LEVEL=error", "GATEWAY_SQLITE_SYNCHRONOUS="+benchSync()), func(c *config.Config) { twiliohook.Section.Set(c, tcfg) })
 	g.m.Logger.SetLevel(logrus.ErrorLevel)
 	d := g.addDevice(b, "AW", "+447700900521", facetimeWhatsApp("+447700900521"))
 	g.startAgent(b, d, nil)

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/safeconnection/gateway"
+	"github.com/safeconnection/gateway/adapters/whatsapp"
+	"github.com/safeconnection/gateway/adapters/zoom"
 	"github.com/safeconnection/gateway/config"
 	"github.com/safeconnection/gateway/httpapi"
 	fakewhatsapp "github.com/safeconnection/gateway/mocks/whatsapp"
@@ -21,7 +23,7 @@ const (
 // startWhatsApp serves a fake WhatsApp Cloud API on loopback until the test
 // ends and returns it with the configuration section that points the
 // gateway at it.
-func startWhatsApp(tb testing.TB) (*fakewhatsapp.Fake, config.WhatsApp) {
+func startWhatsApp(tb testing.TB) (*fakewhatsapp.Fake, whatsapp.Config) {
 	tb.Helper()
 	f := fakewhatsapp.New(waToken, waPhoneNumberID, waAppSecret)
 	srv := httptest.NewServer(f)
@@ -29,7 +31,7 @@ func startWhatsApp(tb testing.TB) (*fakewhatsapp.Fake, config.WhatsApp) {
 		f.Close()
 		srv.Close()
 	})
-	return f, config.WhatsApp{PhoneNumberID: waPhoneNumberID, Token: waToken, AppSecret: waAppSecret,
+	return f, whatsapp.Config{PhoneNumberID: waPhoneNumberID, Token: waToken, AppSecret: waAppSecret,
 		VerifyToken: waVerifyToken, APIURL: srv.URL, APIVersion: "v23.0"}
 }
 
@@ -51,13 +53,13 @@ func TestJoinLinkByWhatsApp(t *testing.T) {
 			t.Parallel()
 			zf, zcfg := startZoom(t)
 			wf, wcfg := startWhatsApp(t)
-			g := startGateway(t, testEnv(t), func(c *config.Config) { c.Zoom, c.WhatsApp = zcfg, wcfg })
+			g := startGateway(t, testEnv(t), func(c *config.Config) { zoom.Section.Set(c, zcfg); whatsapp.Section.Set(c, wcfg) })
 			zf.SetWebhookURL(g.m.PublicURL() + "/webhooks/zoom/")
 			wf.SetWebhookURL(g.m.PublicURL() + "/webhooks/whatsapp/")
 			if tt.fail {
 				wf.FailDeliveryNext(1)
 			}
-			d := g.addDevice(t, "AW", "+447700900611", map[gateway.Channel]string{gateway.ChannelZoom: zoomDeviceEmail})
+			d := g.addDevice(t, "AW", "+447700900611", map[gateway.Channel]string{gateway.Channel("zoom"): zoomDeviceEmail})
 			g.startAgent(t, d, nil)
 
 			body := verificationRequest(trafalgar)
@@ -68,7 +70,7 @@ func TestJoinLinkByWhatsApp(t *testing.T) {
 			var v httpapi.VerificationView
 			g.call(t, "POST", "/v1/verifications", g.officer, body, http.StatusCreated, &v)
 			v = g.waitState(t, v.ID, gateway.StateConnected)
-			if v.Channel != gateway.ChannelZoom {
+			if v.Channel != gateway.Channel("zoom") {
 				t.Fatalf("connected on %s, want zoom", v.Channel)
 			}
 			zoomAttempt := g.storedAttempts(t, v.ID)[0].ID

@@ -18,6 +18,7 @@ import (
 	"syscall"
 
 	"github.com/safeconnection/gateway/config"
+	"github.com/safeconnection/gateway/provider"
 )
 
 func main() {
@@ -35,6 +36,12 @@ func main() {
 // Run parses the command line and the environment and runs the gateway (or
 // a subcommand) until ctx ends.
 func Run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error {
+	return run(ctx, providers, args, environ, stdout, stderr)
+}
+
+// run is Run with the providers given: their sections are configured, and
+// the gateway wires them.
+func run(ctx context.Context, list provider.List, args, environ []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	demo := fs.Bool("demo", false, "run everything simulated: fake providers and handsets, London ops rooms")
@@ -42,7 +49,7 @@ func Run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		fmt.Fprintf(stderr, "Usage:\n  gateway [-demo]\n  gateway token ROLE NAME   (ROLE: officer, supervisor, ops)\n\nFlags:\n")
 		fs.PrintDefaults()
 		fmt.Fprintln(stderr)
-		if err := config.Usage(stderr); err != nil {
+		if err := config.Usage(stderr, list.Sections()...); err != nil {
 			fmt.Fprintln(stderr, err)
 		}
 	}
@@ -57,7 +64,7 @@ func Run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		// It opens the store only: no public URL needed.
 		load = config.LoadStoreOnly
 	}
-	cfg, err := load(environ)
+	cfg, err := load(environ, list.Sections()...)
 	if err != nil {
 		return err
 	}
@@ -73,6 +80,7 @@ func Run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		}
 	}
 	m := NewMain(cfg, *demo)
+	m.Providers = list
 	m.Out = stdout
 	if err := m.Open(ctx); err != nil {
 		m.Close()

@@ -23,6 +23,7 @@ import (
 	"github.com/safeconnection/gateway/config"
 	"github.com/safeconnection/gateway/httpapi"
 	"github.com/safeconnection/gateway/mocks/agent"
+	"github.com/safeconnection/gateway/provider"
 )
 
 // The places of the tests: Trafalgar Square in Westminster (room AW) and
@@ -126,11 +127,18 @@ func testEnv(tb testing.TB, extra ...string) []string {
 // ends; its log is shown if the test failed.
 func startGateway(tb testing.TB, env []string, configure func(*config.Config)) *rig {
 	tb.Helper()
-	cfg, err := config.LoadDemo(env)
+	return startGatewayWith(tb, providers, env, configure)
+}
+
+// startGatewayWith is startGateway running the providers of list.
+func startGatewayWith(tb testing.TB, list provider.List, env []string, configure func(*config.Config)) *rig {
+	tb.Helper()
+	cfg, err := config.LoadDemo(env, list.Sections()...)
 	if err != nil {
 		tb.Fatalf("configuration: %v", err)
 	}
 	m := NewMain(cfg, false)
+	m.Providers = list
 	if configure != nil {
 		configure(&m.Config)
 	}
@@ -269,10 +277,15 @@ type device struct {
 	secret  string // the agent's credential
 }
 
-// apps lists the channels the device has handles for.
+// apps lists the channels the device has handles for, in the providers'
+// order.
 func (d device) apps() []gateway.Channel {
+	channels, err := providers.Registry()
+	if err != nil {
+		panic(err) // the gateway's own list
+	}
 	var out []gateway.Channel
-	for _, c := range gateway.Channels {
+	for _, c := range channels.Channels() {
 		if d.Handles[c] != "" {
 			out = append(out, c)
 		}
@@ -300,7 +313,7 @@ func (g *rig) addDevice(tb testing.TB, room, number string, handles map[gateway.
 // facetimeWhatsApp are the handles of a handset with FaceTime and WhatsApp on
 // its number.
 func facetimeWhatsApp(number string) map[gateway.Channel]string {
-	return map[gateway.Channel]string{gateway.ChannelFaceTime: number, gateway.ChannelWhatsApp: number}
+	return map[gateway.Channel]string{gateway.Channel("facetime"): number, gateway.Channel("whatsapp"): number}
 }
 
 // always returns a script that behaves as b for every order.
@@ -481,12 +494,16 @@ func metric(exposition, series string) (float64, bool) {
 	return 0, false
 }
 
-// settingNames lists every GATEWAY_ variable of config.Config as envconfig
-// names them: the prefix, a nested section's tag, then the field's tag.
+// settingNames lists every GATEWAY_ variable of config.Config (or of a
+// section) as envconfig names them: the prefix, a nested section's tag, then
+// the field's tag.
 func settingNames(t reflect.Type, prefix string) []string {
 	var out []string
 	for i := range t.NumField() {
 		f := t.Field(i)
+		if !f.IsExported() { // the providers' sections, listed by the caller
+			continue
+		}
 		name := prefix + "_" + strings.ToUpper(f.Tag.Get("envconfig"))
 		if f.Type.Kind() == reflect.Struct {
 			out = append(out, settingNames(f.Type, name)...)
@@ -504,6 +521,9 @@ func TestRunHelpListsEverySetting(t *testing.T) {
 		t.Fatalf("Run -h = %v, want flag.ErrHelp", err)
 	}
 	names := settingNames(reflect.TypeFor[config.Config](), config.Prefix)
+	for _, s := range providers.Sections() {
+		names = append(names, settingNames(s.Type(), config.Prefix+"_"+s.Key())...)
+	}
 	if len(names) < 20 {
 		t.Fatalf("found only %d settings in config.Config: %v", len(names), names)
 	}

@@ -71,7 +71,7 @@ func BenchmarkInstances(b *testing.B) {
 					handle := fmt.Sprintf("+447700900%03d", i%1000)
 					via := i % tc.instances
 					r, err := c.verify(ctx, fmt.Sprintf("PC %d", i), p.loc, []gateway.Contact{
-						{Channel: gateway.ChannelFaceTime, Handle: handle}, {Channel: gateway.ChannelWhatsApp, Handle: handle}},
+						{Channel: gateway.Channel("facetime"), Handle: handle}, {Channel: gateway.Channel("whatsapp"), Handle: handle}},
 						via, (via+1)%tc.instances, via)
 					if err != nil {
 						b.Error(err)

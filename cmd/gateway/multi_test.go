@@ -26,6 +26,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/safeconnection/gateway"
+	"github.com/safeconnection/gateway/adapters/zoom"
 	"github.com/safeconnection/gateway/config"
 	"github.com/safeconnection/gateway/httpapi"
 	simagent "github.com/safeconnection/gateway/mocks/agent"
@@ -102,7 +103,7 @@ type multiInstance struct {
 // the test ends, and its log shown if the test failed.
 func multiStart(tb testing.TB, env []string, configure func(*config.Config)) *multiInstance {
 	tb.Helper()
-	cfg, err := config.LoadDemo(env)
+	cfg, err := config.LoadDemo(env, providers.Sections()...)
 	if err != nil {
 		tb.Fatalf("configuration: %v", err)
 	}
@@ -174,7 +175,7 @@ type multiDevice struct {
 func newMultiCluster(tb testing.TB, o multiOptions) *multiCluster {
 	tb.Helper()
 	c := &multiCluster{devices: map[string]*multiDevice{}}
-	var zcfg []config.Zoom
+	var zcfg []zoom.Config
 	if o.Zoom {
 		for range o.Instances {
 			f := fakezoom.New(multiZoomAccount, multiZoomClient, multiZoomSecret, multiZoomWebhookSecret)
@@ -184,7 +185,7 @@ func newMultiCluster(tb testing.TB, o multiOptions) *multiCluster {
 				srv.Close()
 			})
 			c.zoom = append(c.zoom, f)
-			zcfg = append(zcfg, config.Zoom{AccountID: multiZoomAccount, ClientID: multiZoomClient, ClientSecret: multiZoomSecret,
+			zcfg = append(zcfg, zoom.Config{AccountID: multiZoomAccount, ClientID: multiZoomClient, ClientSecret: multiZoomSecret,
 				WebhookSecret: multiZoomWebhookSecret, UserID: "me", APIURL: srv.URL, OAuthURL: srv.URL})
 		}
 	}
@@ -210,7 +211,7 @@ func newMultiCluster(tb testing.TB, o multiOptions) *multiCluster {
 		env = append(env, o.Env...)
 		c.inst = append(c.inst, multiStart(tb, env, func(cfg *config.Config) {
 			if o.Zoom {
-				cfg.Zoom = zcfg[i]
+				zoom.Section.Set(cfg, zcfg[i])
 			}
 		}))
 	}
@@ -231,11 +232,11 @@ func newMultiCluster(tb testing.TB, o multiOptions) *multiCluster {
 			id := fmt.Sprintf("%s-%d", room.ID, k)
 			number := fmt.Sprintf("+447700900%03d", 100+n)
 			handles := map[gateway.Channel]string{
-				gateway.ChannelFaceTime: strings.ToLower(id) + "@ops.met.example",
-				gateway.ChannelWhatsApp: number,
+				gateway.Channel("facetime"): strings.ToLower(id) + "@ops.met.example",
+				gateway.Channel("whatsapp"): number,
 			}
 			if o.Zoom && k == 1 {
-				handles = map[gateway.Channel]string{gateway.ChannelZoom: strings.ToLower(id) + "@ops.met.example"}
+				handles = map[gateway.Channel]string{gateway.Channel("zoom"): strings.ToLower(id) + "@ops.met.example"}
 			}
 			dev := gateway.Device{ID: id, RoomID: room.ID, Name: room.ID + " handset " + fmt.Sprint(k), Number: number, Handles: handles}
 			if _, err := c.store.CreateDevice(ctx, dev); err != nil {
@@ -529,11 +530,11 @@ func TestMultiInstanceSharedStore(t *testing.T) {
 		var contacts []gateway.Contact
 		switch i % 5 {
 		case 0:
-			contacts = []gateway.Contact{{Channel: gateway.ChannelZoom, Handle: fmt.Sprintf("pc%d@met.example", i)}, {Channel: gateway.ChannelFaceTime, Handle: handle}}
+			contacts = []gateway.Contact{{Channel: gateway.Channel("zoom"), Handle: fmt.Sprintf("pc%d@met.example", i)}, {Channel: gateway.Channel("facetime"), Handle: handle}}
 		case 1, 3:
-			contacts = []gateway.Contact{{Channel: gateway.ChannelWhatsApp, Handle: handle}, {Channel: gateway.ChannelFaceTime, Handle: handle}}
+			contacts = []gateway.Contact{{Channel: gateway.Channel("whatsapp"), Handle: handle}, {Channel: gateway.Channel("facetime"), Handle: handle}}
 		default:
-			contacts = []gateway.Contact{{Channel: gateway.ChannelFaceTime, Handle: handle}, {Channel: gateway.ChannelWhatsApp, Handle: handle}}
+			contacts = []gateway.Contact{{Channel: gateway.Channel("facetime"), Handle: handle}, {Channel: gateway.Channel("whatsapp"), Handle: handle}}
 		}
 		via := i % 2
 		wg.Go(func() {
@@ -598,7 +599,7 @@ func TestMultiInstanceSharedStore(t *testing.T) {
 		}
 		takenOver += len(rec.takeOvers())
 		switch r.channel {
-		case gateway.ChannelZoom:
+		case gateway.Channel("zoom"):
 			zoomConnected++
 			// The officer's join is known only from Zoom's webhook, which
 			// the other instance took.
@@ -674,7 +675,7 @@ func TestMultiInstanceNoTakeOverWhileOwnerAlive(t *testing.T) {
 		wg.Go(func() {
 			var v httpapi.VerificationView
 			errs[i] = c.call(ctx, 0, "POST", "/v1/verifications", c.officer, multiRequest(fmt.Sprintf("PC %d", i), p.loc,
-				[]gateway.Contact{{Channel: gateway.ChannelFaceTime, Handle: fmt.Sprintf("+447700900%03d", i)}}), http.StatusCreated, &v)
+				[]gateway.Contact{{Channel: gateway.Channel("facetime"), Handle: fmt.Sprintf("+447700900%03d", i)}}), http.StatusCreated, &v)
 			ids[i] = v.ID
 		})
 	}
@@ -959,7 +960,7 @@ func TestMultiInstanceTakeOver(t *testing.T) {
 		id := p.room + "-1"
 		number := fmt.Sprintf("+447700900%03d", 200+i)
 		dev := gateway.Device{ID: id, RoomID: p.room, Name: p.room + " handset 1", Number: number,
-			Handles: map[gateway.Channel]string{gateway.ChannelFaceTime: number, gateway.ChannelWhatsApp: number}}
+			Handles: map[gateway.Channel]string{gateway.Channel("facetime"): number, gateway.Channel("whatsapp"): number}}
 		if _, err := st.CreateDevice(ctx, dev); err != nil {
 			t.Fatal(err)
 		}
@@ -981,7 +982,7 @@ func TestMultiInstanceTakeOver(t *testing.T) {
 		soon := time.Second + time.Duration(i%4)*500*time.Millisecond
 		ag.Script = func(o gateway.Order) simagent.Behaviour {
 			switch {
-			case o.Channel == gateway.ChannelWhatsApp:
+			case o.Channel == gateway.Channel("whatsapp"):
 				return simagent.Behaviour{}
 			case k == answerSoon:
 				return simagent.Behaviour{AnswerAfter: soon}
@@ -1017,8 +1018,8 @@ func TestMultiInstanceTakeOver(t *testing.T) {
 		var v httpapi.VerificationView
 		a.call(t, client, "POST", "/v1/verifications", officer,
 			multiRequest(fmt.Sprintf("PC %d", 100+i), p.loc, []gateway.Contact{
-				{Channel: gateway.ChannelFaceTime, Handle: fmt.Sprintf("+447700900%03d", 300+i)},
-				{Channel: gateway.ChannelWhatsApp, Handle: fmt.Sprintf("+447700900%03d", 300+i)}}),
+				{Channel: gateway.Channel("facetime"), Handle: fmt.Sprintf("+447700900%03d", 300+i)},
+				{Channel: gateway.Channel("whatsapp"), Handle: fmt.Sprintf("+447700900%03d", 300+i)}}),
 			http.StatusCreated, &v)
 		if v.Room != p.room {
 			t.Fatalf("request from %v routed to room %q, want %s", p.loc, v.Room, p.room)
@@ -1406,7 +1407,7 @@ func TestMultiInstanceCancelMissedWakeUp(t *testing.T) {
 		// A slow sweeper: no take-over muddles who runs the verification.
 		Env: []string{"GATEWAY_RING_TIMEOUT=" + ring.String(), "GATEWAY_BUDGET=30s", "GATEWAY_SWEEP_INTERVAL=20s"},
 		Script: func(o gateway.Order) simagent.Behaviour {
-			return simagent.Behaviour{NeverAnswer: o.Channel == gateway.ChannelFaceTime}
+			return simagent.Behaviour{NeverAnswer: o.Channel == gateway.Channel("facetime")}
 		}})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -1417,7 +1418,7 @@ func TestMultiInstanceCancelMissedWakeUp(t *testing.T) {
 	p := roomPlaces[0]
 	var v httpapi.VerificationView
 	if err := c.call(ctx, 0, "POST", "/v1/verifications", c.officer, multiRequest("PC 1", p.loc, []gateway.Contact{
-		{Channel: gateway.ChannelFaceTime, Handle: "+447700900123"}, {Channel: gateway.ChannelWhatsApp, Handle: "+447700900123"}}),
+		{Channel: gateway.Channel("facetime"), Handle: "+447700900123"}, {Channel: gateway.Channel("whatsapp"), Handle: "+447700900123"}}),
 		http.StatusCreated, &v); err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,8 @@ import (
 
 	"github.com/safeconnection/gateway"
 	"github.com/safeconnection/gateway/adapters/pstn"
+	"github.com/safeconnection/gateway/adapters/twiliohook"
+	"github.com/safeconnection/gateway/adapters/zoom"
 	"github.com/safeconnection/gateway/config"
 	"github.com/safeconnection/gateway/mocks/agent"
 	faketwilio "github.com/safeconnection/gateway/mocks/twilio"
@@ -34,7 +36,7 @@ const (
 
 // startZoom serves a fake Zoom on loopback until the test ends and returns
 // it with the configuration section that points the gateway at it.
-func startZoom(tb testing.TB) (*fakezoom.Fake, config.Zoom) {
+func startZoom(tb testing.TB) (*fakezoom.Fake, zoom.Config) {
 	tb.Helper()
 	f := fakezoom.New(zoomAccount, zoomClient, zoomSecret, zoomWebhookSecret)
 	srv := httptest.NewServer(f)
@@ -42,14 +44,14 @@ func startZoom(tb testing.TB) (*fakezoom.Fake, config.Zoom) {
 		f.Close() // releases hanging requests first
 		srv.Close()
 	})
-	return f, config.Zoom{AccountID: zoomAccount, ClientID: zoomClient, ClientSecret: zoomSecret,
+	return f, zoom.Config{AccountID: zoomAccount, ClientID: zoomClient, ClientSecret: zoomSecret,
 		WebhookSecret: zoomWebhookSecret, UserID: "me", APIURL: srv.URL, OAuthURL: srv.URL}
 }
 
 // startTwilio serves a fake Twilio on loopback until the test ends and
 // returns it with the configuration section that points the gateway at it
 // (voice only: no API key, so no Twilio Video).
-func startTwilio(tb testing.TB) (*faketwilio.Fake, config.Twilio) {
+func startTwilio(tb testing.TB) (*faketwilio.Fake, twiliohook.Config) {
 	tb.Helper()
 	f := faketwilio.New(twilioSID, twilioToken)
 	srv := httptest.NewServer(f)
@@ -57,7 +59,7 @@ func startTwilio(tb testing.TB) (*faketwilio.Fake, config.Twilio) {
 		f.Close() // ends calls still up
 		srv.Close()
 	})
-	return f, config.Twilio{AccountSID: twilioSID, AuthToken: twilioToken, FromNumber: twilioCallerID,
+	return f, twiliohook.Config{AccountSID: twilioSID, AuthToken: twilioToken, FromNumber: twilioCallerID,
 		APIURL: srv.URL, VideoURL: srv.URL}
 }
 
@@ -114,16 +116,16 @@ func TestProviderAdapters(t *testing.T) {
 	t.Run("zoom fails, whatsapp through the agent connects", func(t *testing.T) {
 		t.Parallel()
 		zf, zcfg := startZoom(t)
-		g := startGateway(t, testEnv(t), func(c *config.Config) { c.Zoom = zcfg })
+		g := startGateway(t, testEnv(t), func(c *config.Config) { zoom.Section.Set(c, zcfg) })
 		zf.SetWebhookURL(g.m.PublicURL() + "/webhooks/zoom/")
 		zf.FailNext(1, http.StatusInternalServerError, 0)
 		d := g.addDevice(t, "AW", "+447700900601", map[gateway.Channel]string{
-			gateway.ChannelZoom: zoomDeviceEmail, gateway.ChannelWhatsApp: "+447700900601"})
+			gateway.Channel("zoom"): zoomDeviceEmail, gateway.Channel("whatsapp"): "+447700900601"})
 		a := g.startAgent(t, d, nil)
 
-		v := g.request(t, trafalgar, contact{gateway.ChannelZoom, officerEmail}, contact{gateway.ChannelWhatsApp, officerNumber})
+		v := g.request(t, trafalgar, contact{gateway.Channel("zoom"), officerEmail}, contact{gateway.Channel("whatsapp"), officerNumber})
 		v = g.waitState(t, v.ID, gateway.StateConnected)
-		if v.Channel != gateway.ChannelWhatsApp || v.Device != d.ID {
+		if v.Channel != gateway.Channel("whatsapp") || v.Device != d.ID {
 			t.Errorf("connected on %s with %q, want whatsapp with %s", v.Channel, v.Device, d.ID)
 		}
 		// A 500 on creating a meeting leaves unknown whether Zoom made one.
@@ -134,7 +136,7 @@ func TestProviderAdapters(t *testing.T) {
 			t.Errorf("Zoom got %d create-meeting requests, want 1 (a 500 is not retried)", n)
 		}
 		orders := a.Orders()
-		if len(orders) != 1 || orders[0].Channel != gateway.ChannelWhatsApp || orders[0].Handle != officerNumber {
+		if len(orders) != 1 || orders[0].Channel != gateway.Channel("whatsapp") || orders[0].Handle != officerNumber {
 			t.Errorf("agent orders %+v, want one WhatsApp dial order to the officer", orders)
 		}
 	})
@@ -142,14 +144,14 @@ func TestProviderAdapters(t *testing.T) {
 	t.Run("every video channel fails, pstn through twilio connects", func(t *testing.T) {
 		t.Parallel()
 		tf, tcfg := startTwilio(t)
-		g := startGateway(t, testEnv(t), func(c *config.Config) { c.Twilio = tcfg })
+		g := startGateway(t, testEnv(t), func(c *config.Config) { twiliohook.Section.Set(c, tcfg) })
 		if err := tf.SetWebhookURL(g.m.PublicURL()); err != nil {
 			t.Fatal(err)
 		}
 		d := g.addDevice(t, "AW", "+447700900602", facetimeWhatsApp("+447700900602"))
 		g.startAgent(t, d, always(agent.Behaviour{Reject: true}))
 
-		v := g.request(t, trafalgar, contact{gateway.ChannelFaceTime, officerNumber}, contact{gateway.ChannelWhatsApp, officerNumber})
+		v := g.request(t, trafalgar, contact{gateway.Channel("facetime"), officerNumber}, contact{gateway.Channel("whatsapp"), officerNumber})
 		v = g.waitState(t, v.ID, gateway.StateConnected)
 		if v.Channel != gateway.ChannelPSTN || v.Device != d.ID {
 			t.Errorf("connected on %s with %q, want pstn with %s", v.Channel, v.Device, d.ID)
@@ -197,13 +199,13 @@ func TestProviderAdapters(t *testing.T) {
 		t.Parallel()
 		zf, zcfg := startZoom(t)
 		g := startGateway(t, testEnv(t, "GATEWAY_BREAKER_FAILURES=2", "GATEWAY_BREAKER_COOLDOWN=10m"),
-			func(c *config.Config) { c.Zoom = zcfg })
+			func(c *config.Config) { zoom.Section.Set(c, zcfg) })
 		zf.SetWebhookURL(g.m.PublicURL() + "/webhooks/zoom/")
 		zf.FailNext(2, http.StatusInternalServerError, 0)
 		d := g.addDevice(t, "AW", "+447700900603", map[gateway.Channel]string{
-			gateway.ChannelZoom: zoomDeviceEmail, gateway.ChannelFaceTime: "+447700900603"})
+			gateway.Channel("zoom"): zoomDeviceEmail, gateway.Channel("facetime"): "+447700900603"})
 		g.startAgent(t, d, nil)
-		contacts := []contact{{gateway.ChannelZoom, officerEmail}, {gateway.ChannelFaceTime, officerNumber}}
+		contacts := []contact{{gateway.Channel("zoom"), officerEmail}, {gateway.Channel("facetime"), officerNumber}}
 
 		const breakerOpen = `gateway_breaker_open{provider="zoom"}`
 		if open, ok := metric(g.scrape(t), breakerOpen); !ok || open != 0 {
@@ -239,13 +241,13 @@ func TestProviderAdapters(t *testing.T) {
 	t.Run("twilio callback signed for another URL", func(t *testing.T) {
 		t.Parallel()
 		tf, tcfg := startTwilio(t)
-		g := startGateway(t, testEnv(t), func(c *config.Config) { c.Twilio = tcfg })
+		g := startGateway(t, testEnv(t), func(c *config.Config) { twiliohook.Section.Set(c, tcfg) })
 		if err := tf.SetWebhookURL(g.m.PublicURL()); err != nil {
 			t.Fatal(err)
 		}
-		d := g.addDevice(t, "AW", "+447700900604", map[gateway.Channel]string{gateway.ChannelFaceTime: "+447700900604"})
+		d := g.addDevice(t, "AW", "+447700900604", map[gateway.Channel]string{gateway.Channel("facetime"): "+447700900604"})
 		g.startAgent(t, d, always(agent.Behaviour{Reject: true}))
-		v := g.request(t, trafalgar, contact{gateway.ChannelFaceTime, officerNumber})
+		v := g.request(t, trafalgar, contact{gateway.Channel("facetime"), officerNumber})
 		g.waitState(t, v.ID, gateway.StateConnected)
 		as := g.storedAttempts(t, v.ID)
 		call := as[len(as)-1]
@@ -292,13 +294,13 @@ func TestProviderAdapters(t *testing.T) {
 	t.Run("zoom webhook with a stale timestamp", func(t *testing.T) {
 		t.Parallel()
 		zf, zcfg := startZoom(t)
-		g := startGateway(t, testEnv(t), func(c *config.Config) { c.Zoom = zcfg })
+		g := startGateway(t, testEnv(t), func(c *config.Config) { zoom.Section.Set(c, zcfg) })
 		zf.SetWebhookURL(g.m.PublicURL() + "/webhooks/zoom/")
-		d := g.addDevice(t, "AW", "+447700900605", map[gateway.Channel]string{gateway.ChannelZoom: zoomDeviceEmail})
+		d := g.addDevice(t, "AW", "+447700900605", map[gateway.Channel]string{gateway.Channel("zoom"): zoomDeviceEmail})
 		a := g.startAgent(t, d, nil)
-		v := g.request(t, trafalgar, contact{gateway.ChannelZoom, officerEmail})
+		v := g.request(t, trafalgar, contact{gateway.Channel("zoom"), officerEmail})
 		v = g.waitState(t, v.ID, gateway.StateConnected)
-		if v.Channel != gateway.ChannelZoom || v.JoinURL == "" {
+		if v.Channel != gateway.Channel("zoom") || v.JoinURL == "" {
 			t.Fatalf("connected on %s with join link %q, want zoom with a link", v.Channel, v.JoinURL)
 		}
 		if orders := a.Orders(); len(orders) != 1 || orders[0].Kind != gateway.OrderJoin || orders[0].JoinURL == "" {
@@ -365,7 +367,7 @@ func TestProviderAdapters(t *testing.T) {
 		g := startGateway(t, testEnv(t), nil)
 		d := g.addDevice(t, "AW", "+447700900606", facetimeWhatsApp("+447700900606"))
 		g.startAgent(t, d, nil)
-		v := g.request(t, trafalgar, contact{gateway.ChannelFaceTime, officerNumber})
+		v := g.request(t, trafalgar, contact{gateway.Channel("facetime"), officerNumber})
 		g.waitState(t, v.ID, gateway.StateConnected)
 
 		const (

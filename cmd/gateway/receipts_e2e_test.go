@@ -11,6 +11,8 @@ import (
 
 	"github.com/safeconnection/gateway"
 	"github.com/safeconnection/gateway/adapters/pstn"
+	"github.com/safeconnection/gateway/adapters/twiliohook"
+	"github.com/safeconnection/gateway/adapters/whatsapp"
 	"github.com/safeconnection/gateway/config"
 	"github.com/safeconnection/gateway/httpapi"
 	faketwilio "github.com/safeconnection/gateway/mocks/twilio"
@@ -34,7 +36,7 @@ func TestReceiptByMessage(t *testing.T) {
 	tf.Step = 5 * time.Millisecond
 	wf, wcfg := startWhatsApp(t)
 	wcfg.ReceiptTemplate, wcfg.ReceiptLanguage = "safe_connection_receipt", "en_GB"
-	g := startGateway(t, testEnv(t), func(c *config.Config) { c.Twilio, c.WhatsApp = tcfg, wcfg })
+	g := startGateway(t, testEnv(t), func(c *config.Config) { twiliohook.Section.Set(c, tcfg); whatsapp.Section.Set(c, wcfg) })
 	if err := tf.SetWebhookURL(g.m.PublicURL()); err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +44,7 @@ func TestReceiptByMessage(t *testing.T) {
 
 	d := g.addDevice(t, "AW", "+447700900601", facetimeWhatsApp("+447700900601"))
 	g.startAgent(t, d, nil)
-	v := g.request(t, trafalgar, contact{gateway.ChannelFaceTime, officerEmail})
+	v := g.request(t, trafalgar, contact{gateway.Channel("facetime"), officerEmail})
 	g.waitState(t, v.ID, gateway.StateConnected)
 	path := "/v1/verifications/" + v.ID + "/receipt-message"
 

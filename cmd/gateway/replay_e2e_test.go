@@ -11,6 +11,8 @@ import (
 
 	"github.com/safeconnection/gateway"
 	"github.com/safeconnection/gateway/adapters/pstn"
+	"github.com/safeconnection/gateway/adapters/twiliohook"
+	"github.com/safeconnection/gateway/adapters/zoom"
 	"github.com/safeconnection/gateway/config"
 	"github.com/safeconnection/gateway/mocks/agent"
 	faketwilio "github.com/safeconnection/gateway/mocks/twilio"
@@ -55,14 +57,14 @@ func (g *rig) postTwilio(tb testing.TB, path string, form url.Values, token stri
 func TestTwilioReplay(t *testing.T) {
 	t.Parallel()
 	tf, tcfg := startTwilio(t)
-	g := startGateway(t, testEnv(t), func(c *config.Config) { c.Twilio = tcfg })
+	g := startGateway(t, testEnv(t), func(c *config.Config) { twiliohook.Section.Set(c, tcfg) })
 	if err := tf.SetWebhookURL(g.m.PublicURL()); err != nil {
 		t.Fatal(err)
 	}
 	tf.SetBridge(faketwilio.NoAnswer)
-	d := g.addDevice(t, "AW", "+447700900611", map[gateway.Channel]string{gateway.ChannelFaceTime: "+447700900611"})
+	d := g.addDevice(t, "AW", "+447700900611", map[gateway.Channel]string{gateway.Channel("facetime"): "+447700900611"})
 	g.startAgent(t, d, always(agent.Behaviour{Reject: true}))
-	v := g.request(t, trafalgar, contact{gateway.ChannelFaceTime, officerNumber})
+	v := g.request(t, trafalgar, contact{gateway.Channel("facetime"), officerNumber})
 	v = g.waitState(t, v.ID, gateway.StateFailed)
 	var call gateway.Attempt
 	for _, a := range g.storedAttempts(t, v.ID) {
@@ -149,12 +151,12 @@ func TestZoomReplayAcrossInstances(t *testing.T) {
 	t.Parallel()
 	store := pgtest.URL(t)
 	zf, zcfg := startZoom(t)
-	a := startGateway(t, testEnv(t, "GATEWAY_STORE="+store, "GATEWAY_INSTANCE=gw-a"), func(c *config.Config) { c.Zoom = zcfg })
-	b := startGateway(t, testEnv(t, "GATEWAY_STORE="+store, "GATEWAY_INSTANCE=gw-b"), func(c *config.Config) { c.Zoom = zcfg })
+	a := startGateway(t, testEnv(t, "GATEWAY_STORE="+store, "GATEWAY_INSTANCE=gw-a"), func(c *config.Config) { zoom.Section.Set(c, zcfg) })
+	b := startGateway(t, testEnv(t, "GATEWAY_STORE="+store, "GATEWAY_INSTANCE=gw-b"), func(c *config.Config) { zoom.Section.Set(c, zcfg) })
 	zf.SetWebhookURL(a.m.PublicURL() + "/webhooks/zoom/")
-	d := a.addDevice(t, "AW", "+447700900612", map[gateway.Channel]string{gateway.ChannelZoom: zoomDeviceEmail})
+	d := a.addDevice(t, "AW", "+447700900612", map[gateway.Channel]string{gateway.Channel("zoom"): zoomDeviceEmail})
 	a.startAgent(t, d, nil)
-	v := a.request(t, trafalgar, contact{gateway.ChannelZoom, officerEmail})
+	v := a.request(t, trafalgar, contact{gateway.Channel("zoom"), officerEmail})
 	a.waitState(t, v.ID, gateway.StateConnected)
 	as := a.storedAttempts(t, v.ID)
 	meeting, err := strconv.ParseInt(as[len(as)-1].ProviderRef, 10, 64)

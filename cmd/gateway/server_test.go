@@ -104,7 +104,7 @@ func TestServerDisconnectsSlowAndIdleClients(t *testing.T) {
 func TestStreamsAndLongPollsOutlastTheTimeouts(t *testing.T) {
 	g := startGateway(t, testEnv(t, append(shortTimeouts, "GATEWAY_BUDGET=20s", "GATEWAY_RING_TIMEOUT=3s")...), nil)
 	// No handset anywhere: the verification queues and stays open.
-	v := g.request(t, trafalgar, contact{gateway.ChannelFaceTime, officerNumber})
+	v := g.request(t, trafalgar, contact{gateway.Channel("facetime"), officerNumber})
 	d := g.addDevice(t, "AS", "+447700900201", facetimeWhatsApp("+447700900201"))
 
 	var wg sync.WaitGroup

@@ -25,7 +25,7 @@ func tokenCommand(ctx context.Context, cfg config.Config, demo bool, args []stri
 	if name == "" {
 		return fmt.Errorf("a name is required: who holds the credential")
 	}
-	st, err := openStore(ctx, cfg, newLogger("warning"), "")
+	st, err := openStore(ctx, cfg, newLogger("warning"), "", nil) // it writes no device
 	if err != nil {
 		return err
 	}

@@ -47,7 +47,7 @@ func TestStoreFailingWrites(t *testing.T) {
 			if !ok {
 				t.Fatalf("the %s store cannot fail its writes", store)
 			}
-			body, err := json.Marshal(verificationRequest(trafalgar, contact{gateway.ChannelFaceTime, officerEmail}))
+			body, err := json.Marshal(verificationRequest(trafalgar, contact{gateway.Channel("facetime"), officerEmail}))
 			if err != nil {
 				t.Fatal(err)
 			}

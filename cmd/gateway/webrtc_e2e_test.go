@@ -14,6 +14,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/safeconnection/gateway"
+	"github.com/safeconnection/gateway/adapters/twiliohook"
 	"github.com/safeconnection/gateway/adapters/twiliovideo"
 	"github.com/safeconnection/gateway/config"
 	"github.com/safeconnection/gateway/httpapi"
@@ -32,7 +33,7 @@ const (
 // the test ends, in whose rooms no one joins but through a browser, and
 // returns it with the configuration that turns Twilio Video on and points
 // the join page at the fake's SDK.
-func startTwilioVideo(tb testing.TB) (*faketwilio.Fake, config.Twilio) {
+func startTwilioVideo(tb testing.TB) (*faketwilio.Fake, twiliohook.Config) {
 	tb.Helper()
 	f := faketwilio.New(twilioSID, twilioToken)
 	f.APIKeySID, f.APIKeySecret = twilioKeySID, twilioKeySecret
@@ -42,7 +43,7 @@ func startTwilioVideo(tb testing.TB) (*faketwilio.Fake, config.Twilio) {
 		f.Close()
 		srv.Close()
 	})
-	return f, config.Twilio{AccountSID: twilioSID, AuthToken: twilioToken, FromNumber: twilioCallerID,
+	return f, twiliohook.Config{AccountSID: twilioSID, AuthToken: twilioToken, FromNumber: twilioCallerID,
 		APIKeySID: twilioKeySID, APIKeySecret: twilioKeySecret, APIURL: srv.URL, VideoURL: srv.URL,
 		VideoSDKURL: srv.URL + faketwilio.SDKPath}
 }
@@ -83,14 +84,14 @@ func (g *rig) waitJoinURL(tb testing.TB, id string) httpapi.VerificationView {
 func TestWebRTCInChromium(t *testing.T) {
 	t.Parallel()
 	tf, tcfg := startTwilioVideo(t)
-	g := startGateway(t, testEnv(t, "GATEWAY_RING_TIMEOUT=20s", "GATEWAY_BUDGET=40s"), func(c *config.Config) { c.Twilio = tcfg })
-	d := g.addDevice(t, "AW", "+447700900701", map[gateway.Channel]string{gateway.ChannelWebRTC: "aw-handset-701@ops.met.example"})
+	g := startGateway(t, testEnv(t, "GATEWAY_RING_TIMEOUT=20s", "GATEWAY_BUDGET=40s"), func(c *config.Config) { twiliohook.Section.Set(c, tcfg) })
+	d := g.addDevice(t, "AW", "+447700900701", map[gateway.Channel]string{gateway.Channel("webrtc"): "aw-handset-701@ops.met.example"})
 	// The handset's agent takes the join order and leaves it to the test,
 	// which opens the link in a browser, as the handset would.
 	a := g.startAgent(t, d, always(agent.Behaviour{Silent: true}))
 	b := chromium.Start(t)
 
-	v := g.request(t, trafalgar, contact{gateway.ChannelWebRTC, officerEmail})
+	v := g.request(t, trafalgar, contact{gateway.Channel("webrtc"), officerEmail})
 	v = g.waitJoinURL(t, v.ID)
 	if !strings.HasPrefix(v.JoinURL, g.m.PublicURL()+twiliovideo.PathJoin) {
 		t.Fatalf("join link %q is not the gateway's page", v.JoinURL)
@@ -105,7 +106,7 @@ func TestWebRTCInChromium(t *testing.T) {
 	var deviceURL string
 	eventually(t, "the handset's join order", func() bool {
 		for _, o := range a.Orders() {
-			if o.Kind == gateway.OrderJoin && o.Channel == gateway.ChannelWebRTC {
+			if o.Kind == gateway.OrderJoin && o.Channel == gateway.Channel("webrtc") {
 				deviceURL = o.JoinURL
 			}
 		}
@@ -115,7 +116,7 @@ func TestWebRTCInChromium(t *testing.T) {
 	openPage(t, device, deviceURL, "Connected")
 
 	v = g.waitState(t, v.ID, gateway.StateConnected)
-	if v.Channel != gateway.ChannelWebRTC || v.Device != d.ID {
+	if v.Channel != gateway.Channel("webrtc") || v.Device != d.ID {
 		t.Errorf("connected on %s with %q, want webrtc with %s", v.Channel, v.Device, d.ID)
 	}
 	var parties []string
@@ -165,7 +166,7 @@ func TestWebRTCInChromium(t *testing.T) {
 func TestDemoServesTheJoinPage(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	cfg, err := config.LoadDemo([]string{"GATEWAY_ADDR=127.0.0.1:0", "GATEWAY_DATA_DIR=" + dir, "GATEWAY_LOG_LEVEL=error"})
+	cfg, err := config.LoadDemo([]string{"GATEWAY_ADDR=127.0.0.1:0", "GATEWAY_DATA_DIR=" + dir, "GATEWAY_LOG_LEVEL=error"}, providers.Sections()...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,8 +177,8 @@ func TestDemoServesTheJoinPage(t *testing.T) {
 	}
 	t.Cleanup(func() { m.Close() })
 	m.Logger.SetOutput(&logBuffer{})
-	if !strings.HasSuffix(m.Config.Twilio.VideoSDKURL, faketwilio.SDKPath) || !strings.HasPrefix(m.Config.Twilio.VideoSDKURL, "http://127.0.0.1:") {
-		t.Errorf("the demo's SDK URL is %q, not its fake Twilio's", m.Config.Twilio.VideoSDKURL)
+	if !strings.HasSuffix(twiliohook.Section.Get(m.Config).VideoSDKURL, faketwilio.SDKPath) || !strings.HasPrefix(twiliohook.Section.Get(m.Config).VideoSDKURL, "http://127.0.0.1:") {
+		t.Errorf("the demo's SDK URL is %q, not its fake Twilio's", twiliohook.Section.Get(m.Config).VideoSDKURL)
 	}
 	b, err := os.ReadFile(filepath.Join(dir, "demo-tokens.json"))
 	if err != nil {
@@ -190,7 +191,7 @@ func TestDemoServesTheJoinPage(t *testing.T) {
 	g := &rig{m: m, log: &logBuffer{}, client: newClient(t), officer: tokens["officer"], supervisor: tokens["supervisor"]}
 	browser := chromium.Start(t)
 
-	v := g.request(t, trafalgar, contact{gateway.ChannelWebRTC, officerEmail})
+	v := g.request(t, trafalgar, contact{gateway.Channel("webrtc"), officerEmail})
 	v = g.waitJoinURL(t, v.ID)
 	openPage(t, browser.Tab(t, "officer"), v.JoinURL, "Connected")
 	g.waitState(t, v.ID, gateway.StateConnected)
@@ -199,11 +200,11 @@ func TestDemoServesTheJoinPage(t *testing.T) {
 // TestSDKURLDefaults checks that the configuration's default SDK is the
 // adapter's.
 func TestSDKURLDefaults(t *testing.T) {
-	cfg, err := config.LoadDemo(nil)
+	cfg, err := config.LoadDemo(nil, providers.Sections()...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Twilio.VideoSDKURL != twiliovideo.DefaultSDKURL {
-		t.Errorf("GATEWAY_TWILIO_VIDEO_SDK_URL defaults to %q, the adapter to %q", cfg.Twilio.VideoSDKURL, twiliovideo.DefaultSDKURL)
+	if twiliohook.Section.Get(cfg).VideoSDKURL != twiliovideo.DefaultSDKURL {
+		t.Errorf("GATEWAY_TWILIO_VIDEO_SDK_URL defaults to %q, the adapter to %q", twiliohook.Section.Get(cfg).VideoSDKURL, twiliovideo.DefaultSDKURL)
 	}
 }

@@ -15,8 +15,16 @@ import (
 	logtest "github.com/sirupsen/logrus/hooks/test"
 
 	"github.com/safeconnection/gateway"
+	"github.com/safeconnection/gateway/adapters/agent"
+	"github.com/safeconnection/gateway/adapters/meet"
+	"github.com/safeconnection/gateway/adapters/pstn"
+	"github.com/safeconnection/gateway/adapters/teams"
+	"github.com/safeconnection/gateway/adapters/twiliovideo"
+	"github.com/safeconnection/gateway/adapters/whatsapp"
+	"github.com/safeconnection/gateway/adapters/zoom"
 	"github.com/safeconnection/gateway/httpapi"
 	"github.com/safeconnection/gateway/mocks"
+	"github.com/safeconnection/gateway/provider"
 	"github.com/safeconnection/gateway/store/sqlite"
 )
 
@@ -52,6 +60,7 @@ func New(t testing.TB, opts ...func(*httpapi.Server)) *Env {
 	r := &mocks.Router{ReportFn: func(context.Context, gateway.Report) error { return nil }}
 	s := httpapi.NewServer(r, st)
 	s.Logger = logger
+	s.Channels = Channels()
 	for _, o := range opts {
 		o(s)
 	}
@@ -62,6 +71,17 @@ func New(t testing.TB, opts ...func(*httpapi.Server)) *Env {
 		st.Close()
 	})
 	return &Env{Server: s, Router: r, Store: st, HTTP: srv, URL: srv.URL, Log: hook}
+}
+
+// Channels returns the registry of the gateway's channels as their adapter
+// packages describe them, in the gateway's order.
+func Channels() *gateway.Registry {
+	reg, err := provider.List{agent.Descriptor, whatsapp.Descriptor, zoom.Descriptor, meet.Descriptor,
+		teams.Descriptor, twiliovideo.Descriptor, pstn.Descriptor}.Registry()
+	if err != nil {
+		panic(err) // a fixed list
+	}
+	return reg
 }
 
 // Token stores a credential with the role (and, for an agent, the device
@@ -86,8 +106,8 @@ func (e *Env) Device(t testing.TB, room string) (gateway.Device, string) {
 		Name:   "handset",
 		Number: "+447700900001",
 		Handles: map[gateway.Channel]string{
-			gateway.ChannelFaceTime: "ops-handset@example.org",
-			gateway.ChannelWhatsApp: "+447700900001",
+			gateway.Channel("facetime"): "ops-handset@example.org",
+			gateway.Channel("whatsapp"): "+447700900001",
 		},
 		Battery: -1,
 	})

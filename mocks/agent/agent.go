@@ -102,7 +102,7 @@ func New(baseURL, credential string) *Agent {
 	return &Agent{
 		HTTPClient:     &http.Client{},
 		Logger:         logrus.StandardLogger(),
-		Apps:           []gateway.Channel{gateway.ChannelFaceTime, gateway.ChannelWhatsApp, gateway.ChannelZoom, gateway.ChannelMeet, gateway.ChannelTeams, gateway.ChannelWebRTC},
+		Apps:           []gateway.Channel{gateway.Channel("facetime"), gateway.Channel("whatsapp"), gateway.Channel("zoom"), gateway.Channel("meet"), gateway.Channel("teams"), gateway.Channel("webrtc")},
 		Battery:        100,
 		HeartbeatEvery: DefaultHeartbeatEvery,
 		PollWait:       DefaultPollWait,

@@ -45,7 +45,7 @@ func newRig(t *testing.T, script func(gateway.Order) agent.Behaviour) *rig {
 	a.PollWait = 2 * time.Second
 	a.RetryEvery = 20 * time.Millisecond
 	a.Battery = 64
-	a.Apps = []gateway.Channel{gateway.ChannelFaceTime, gateway.ChannelWhatsApp}
+	a.Apps = []gateway.Channel{gateway.Channel("facetime"), gateway.Channel("whatsapp")}
 	if script != nil {
 		a.Script = script
 	}
@@ -82,13 +82,13 @@ func (r *rig) order(t *testing.T, kind gateway.OrderKind, verification, attempt 
 		VerificationID: verification,
 		AttemptID:      attempt,
 		Kind:           kind,
-		Channel:        gateway.ChannelFaceTime,
+		Channel:        gateway.Channel("facetime"),
 		Handle:         "pc1234@example.org",
 		Reference:      "K7QX-M4TR",
 		ExpiresAt:      time.Now().Add(time.Minute),
 	}
 	if kind == gateway.OrderJoin {
-		o.Channel, o.Handle, o.JoinURL = gateway.ChannelZoom, "", "https://zoom.example/j/1"
+		o.Channel, o.Handle, o.JoinURL = gateway.Channel("zoom"), "", "https://zoom.example/j/1"
 	}
 	if err := r.env.Store.PutOrder(context.Background(), o); err != nil {
 		t.Fatal(err)
@@ -262,7 +262,7 @@ func TestHeartbeats(t *testing.T) {
 		return gateway.Device{}
 	}
 	d := waitSeen(time.Time{})
-	if d.Battery != 64 || !slices.Equal(d.Apps, []gateway.Channel{gateway.ChannelFaceTime, gateway.ChannelWhatsApp}) {
+	if d.Battery != 64 || !slices.Equal(d.Apps, []gateway.Channel{gateway.Channel("facetime"), gateway.Channel("whatsapp")}) {
 		t.Errorf("heartbeat stored battery %d apps %v", d.Battery, d.Apps)
 	}
 

@@ -16,6 +16,7 @@ import (
 	"github.com/safeconnection/gateway"
 	agentadapter "github.com/safeconnection/gateway/adapters/agent"
 	"github.com/safeconnection/gateway/httpapi"
+	"github.com/safeconnection/gateway/httpapi/httpapitest"
 	"github.com/safeconnection/gateway/mocks/agent"
 	"github.com/safeconnection/gateway/rooms"
 	"github.com/safeconnection/gateway/router"
@@ -50,7 +51,7 @@ func newGateway(t *testing.T) *gatewayRig {
 	rt.Budget = 20 * time.Second
 	rt.PollInterval = 50 * time.Millisecond
 	rt.Policy.RetryMin, rt.Policy.RetryMax = 20*time.Millisecond, 100*time.Millisecond
-	if err := rt.Register(agentadapter.New(gateway.ChannelFaceTime, st)); err != nil {
+	if err := rt.Register(agentadapter.New(gateway.Channel("facetime"), st)); err != nil {
 		t.Fatal(err)
 	}
 	if err := rt.Open(ctx); err != nil {
@@ -58,6 +59,7 @@ func newGateway(t *testing.T) *gatewayRig {
 	}
 	s := httpapi.NewServer(rt, st)
 	s.Logger = quiet
+	s.Channels = httpapitest.Channels()
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(func() {
 		srv.CloseClientConnections()
@@ -116,7 +118,7 @@ func (g *gatewayRig) startAgent(t *testing.T, script func(gateway.Order) agent.B
 	a.Logger = quiet
 	a.HeartbeatEvery = 100 * time.Millisecond
 	a.PollWait = 2 * time.Second
-	a.Apps = []gateway.Channel{gateway.ChannelFaceTime}
+	a.Apps = []gateway.Channel{gateway.Channel("facetime")}
 	if script != nil {
 		a.Script = script
 	}
@@ -178,7 +180,7 @@ func TestEndToEndOfficerToSupervisor(t *testing.T) {
 				t.Errorf("room = %q, want AW (Westminster)", v.Room)
 			}
 			v = g.waitState(t, v.ID, gateway.StateConnected)
-			if v.Channel != gateway.ChannelFaceTime || v.Device != g.deviceID {
+			if v.Channel != gateway.Channel("facetime") || v.Device != g.deviceID {
 				t.Errorf("connected on %s with %s, want facetime with %s", v.Channel, v.Device, g.deviceID)
 			}
 			last := v.Attempts[len(v.Attempts)-1]

@@ -68,7 +68,7 @@ func jsonText(v any) (string, error) {
 }
 
 // checkDevice reports what makes d unfit to store: EINVALID.
-func checkDevice(op string, d gateway.Device) error {
+func (s *Store) checkDevice(op string, d gateway.Device) error {
 	if d.ID == "" || d.RoomID == "" {
 		return invalid(op, "a device needs an ID and a room")
 	}
@@ -76,7 +76,10 @@ func checkDevice(op string, d gateway.Device) error {
 		return &gateway.Error{Op: op, Code: gateway.EINVALID, Message: gateway.ErrorMessage(err), Err: err}
 	}
 	for c := range d.Handles {
-		if _, err := gateway.ParseChannel(string(c)); err != nil {
+		if s.Channels == nil && !c.Valid() {
+			return invalid(op, "a handle names a channel that is not a channel name")
+		}
+		if _, err := s.Channels.Parse(string(c)); s.Channels != nil && err != nil {
 			return &gateway.Error{Op: op, Code: gateway.EINVALID, Message: gateway.ErrorMessage(err), Err: err}
 		}
 	}
@@ -90,7 +93,7 @@ func checkDevice(op string, d gateway.Device) error {
 func (s *Store) CreateDevice(ctx context.Context, d gateway.Device) (gateway.Device, error) {
 	const op = "postgres.CreateDevice"
 	d.Status = gateway.DeviceInService
-	if err := checkDevice(op, d); err != nil {
+	if err := s.checkDevice(op, d); err != nil {
 		return gateway.Device{}, err
 	}
 	handles, err := jsonText(d.Handles)
@@ -160,7 +163,7 @@ func (s *Store) UpdateDevice(ctx context.Context, id string, fn func(*gateway.De
 			return fnError{err}
 		}
 		d.ID = id
-		if err := checkDevice(op, d); err != nil {
+		if err := s.checkDevice(op, d); err != nil {
 			return err
 		}
 		handles, err := jsonText(d.Handles)

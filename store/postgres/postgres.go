@@ -90,6 +90,9 @@ type Store struct {
 	// MaxConns is the pool size; zero keeps pgx's default or the URL's
 	// pool_max_conns.
 	MaxConns int32
+	// Channels, when set, are the channels a device's handles may name
+	// (the gateway's registry); when nil, any well-formed channel name.
+	Channels *gateway.Registry
 
 	log      logrus.FieldLogger // Logger with the instance, as at Open
 	eventKey int32              // the event locks' first key: the schema's hash

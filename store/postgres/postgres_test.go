@@ -196,7 +196,7 @@ func TestClaimEligibility(t *testing.T) {
 	ctx := context.Background()
 	s := newStore(t)
 	zoom := func(r string) gateway.ClaimRequest {
-		return gateway.ClaimRequest{RoomIDs: []string{r}, Channel: gateway.ChannelZoom}
+		return gateway.ClaimRequest{RoomIDs: []string{r}, Channel: gateway.Channel("zoom")}
 	}
 	tests := []struct {
 		name   string
@@ -208,19 +208,19 @@ func TestClaimEligibility(t *testing.T) {
 		{
 			name: "supports the channel",
 			setup: func(t *testing.T, r string) {
-				mustDevice(t, s, r+"a", r, gateway.ChannelZoom)
-				mustDevice(t, s, r+"b", r, gateway.ChannelFaceTime)
+				mustDevice(t, s, r+"a", r, gateway.Channel("zoom"))
+				mustDevice(t, s, r+"b", r, gateway.Channel("facetime"))
 			},
 			req: func(r string) gateway.ClaimRequest {
-				return gateway.ClaimRequest{RoomIDs: []string{r}, Channel: gateway.ChannelFaceTime}
+				return gateway.ClaimRequest{RoomIDs: []string{r}, Channel: gateway.Channel("facetime")}
 			},
 			want: "b",
 		},
 		{
 			name:  "no device has the channel",
-			setup: func(t *testing.T, r string) { mustDevice(t, s, r+"a", r, gateway.ChannelZoom) },
+			setup: func(t *testing.T, r string) { mustDevice(t, s, r+"a", r, gateway.Channel("zoom")) },
 			req: func(r string) gateway.ClaimRequest {
-				return gateway.ClaimRequest{RoomIDs: []string{r}, Channel: gateway.ChannelWhatsApp}
+				return gateway.ClaimRequest{RoomIDs: []string{r}, Channel: gateway.Channel("whatsapp")}
 			},
 		},
 		{
@@ -240,12 +240,12 @@ func TestClaimEligibility(t *testing.T) {
 			name: "out of service and retired devices are skipped",
 			setup: func(t *testing.T, r string) {
 				for id, st := range map[string]gateway.DeviceStatus{"a": gateway.DeviceOutOfService, "b": gateway.DeviceRetired} {
-					mustDevice(t, s, r+id, r, gateway.ChannelZoom)
+					mustDevice(t, s, r+id, r, gateway.Channel("zoom"))
 					if _, err := s.UpdateDevice(ctx, r+id, func(d *gateway.Device) error { d.Status = st; return nil }); err != nil {
 						t.Fatal(err)
 					}
 				}
-				mustDevice(t, s, r+"c", r, gateway.ChannelZoom)
+				mustDevice(t, s, r+"c", r, gateway.Channel("zoom"))
 			},
 			req:  zoom,
 			want: "c",
@@ -253,9 +253,9 @@ func TestClaimEligibility(t *testing.T) {
 		{
 			name: "stale heartbeat is skipped",
 			setup: func(t *testing.T, r string) {
-				mustDevice(t, s, r+"a", r, gateway.ChannelZoom) // never seen
-				mustDevice(t, s, r+"b", r, gateway.ChannelZoom)
-				if _, err := s.Heartbeat(ctx, r+"b", 80, []gateway.Channel{gateway.ChannelZoom}); err != nil {
+				mustDevice(t, s, r+"a", r, gateway.Channel("zoom")) // never seen
+				mustDevice(t, s, r+"b", r, gateway.Channel("zoom"))
+				if _, err := s.Heartbeat(ctx, r+"b", 80, []gateway.Channel{gateway.Channel("zoom")}); err != nil {
 					t.Fatal(err)
 				}
 			},
@@ -268,15 +268,15 @@ func TestClaimEligibility(t *testing.T) {
 		},
 		{
 			name:  "zero stale ignores heartbeats",
-			setup: func(t *testing.T, r string) { mustDevice(t, s, r+"a", r, gateway.ChannelZoom) },
+			setup: func(t *testing.T, r string) { mustDevice(t, s, r+"a", r, gateway.Channel("zoom")) },
 			req:   zoom,
 			want:  "a",
 		},
 		{
 			name: "excluded device is skipped",
 			setup: func(t *testing.T, r string) {
-				mustDevice(t, s, r+"a", r, gateway.ChannelZoom)
-				mustDevice(t, s, r+"b", r, gateway.ChannelZoom)
+				mustDevice(t, s, r+"a", r, gateway.Channel("zoom"))
+				mustDevice(t, s, r+"b", r, gateway.Channel("zoom"))
 			},
 			req: func(r string) gateway.ClaimRequest {
 				q := zoom(r)
@@ -288,8 +288,8 @@ func TestClaimEligibility(t *testing.T) {
 		{
 			name: "leased devices are skipped, least recently used first",
 			setup: func(t *testing.T, r string) {
-				mustDevice(t, s, r+"a", r, gateway.ChannelZoom)
-				mustDevice(t, s, r+"b", r, gateway.ChannelZoom)
+				mustDevice(t, s, r+"a", r, gateway.Channel("zoom"))
+				mustDevice(t, s, r+"b", r, gateway.Channel("zoom"))
 			},
 			req:    zoom,
 			before: 1,
@@ -297,18 +297,18 @@ func TestClaimEligibility(t *testing.T) {
 		},
 		{
 			name:   "every device leased",
-			setup:  func(t *testing.T, r string) { mustDevice(t, s, r+"a", r, gateway.ChannelZoom) },
+			setup:  func(t *testing.T, r string) { mustDevice(t, s, r+"a", r, gateway.Channel("zoom")) },
 			req:    zoom,
 			before: 1,
 		},
 		{
 			name: "rooms in order",
 			setup: func(t *testing.T, r string) {
-				mustDevice(t, s, r+"a", r+"far", gateway.ChannelZoom)
-				mustDevice(t, s, r+"b", r+"near", gateway.ChannelZoom)
+				mustDevice(t, s, r+"a", r+"far", gateway.Channel("zoom"))
+				mustDevice(t, s, r+"b", r+"near", gateway.Channel("zoom"))
 			},
 			req: func(r string) gateway.ClaimRequest {
-				return gateway.ClaimRequest{RoomIDs: []string{r + "empty", r + "near", r + "far"}, Channel: gateway.ChannelZoom}
+				return gateway.ClaimRequest{RoomIDs: []string{r + "empty", r + "near", r + "far"}, Channel: gateway.Channel("zoom")}
 			},
 			want: "b",
 		},
@@ -354,8 +354,8 @@ func TestClaimEligibility(t *testing.T) {
 func TestLeaseFencing(t *testing.T) {
 	ctx := context.Background()
 	s := newStore(t)
-	mustDevice(t, s, "d1", "r1", gateway.ChannelZoom)
-	req := gateway.ClaimRequest{RoomIDs: []string{"r1"}, Channel: gateway.ChannelZoom, Holder: "v_1", TTL: time.Minute}
+	mustDevice(t, s, "d1", "r1", gateway.Channel("zoom"))
+	req := gateway.ClaimRequest{RoomIDs: []string{"r1"}, Channel: gateway.Channel("zoom"), Holder: "v_1", TTL: time.Minute}
 	l1, _, err := s.Claim(ctx, req)
 	if err != nil {
 		t.Fatal(err)
@@ -415,11 +415,11 @@ func TestLeaseExpiry(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := newStore(t)
-			mustDevice(t, s, "d1", "r1", gateway.ChannelZoom)
+			mustDevice(t, s, "d1", "r1", gateway.Channel("zoom"))
 			devices, unsub := s.Subscribe(gateway.TopicDevices)
 			defer unsub()
 			const ttl = 300 * time.Millisecond
-			req := gateway.ClaimRequest{RoomIDs: []string{"r1"}, Channel: gateway.ChannelZoom, Holder: "v_1", TTL: ttl}
+			req := gateway.ClaimRequest{RoomIDs: []string{"r1"}, Channel: gateway.Channel("zoom"), Holder: "v_1", TTL: ttl}
 			l1, _, err := s.Claim(ctx, req)
 			if err != nil {
 				t.Fatal(err)
@@ -517,8 +517,8 @@ func TestTwoInstances(t *testing.T) {
 	})
 
 	t.Run("a claim on one is seen by the other", func(t *testing.T) {
-		mustDevice(t, a, "d1", "r1", gateway.ChannelZoom)
-		l, _, err := a.Claim(ctx, gateway.ClaimRequest{RoomIDs: []string{"r1"}, Channel: gateway.ChannelZoom, Holder: "v_1", TTL: time.Minute})
+		mustDevice(t, a, "d1", "r1", gateway.Channel("zoom"))
+		l, _, err := a.Claim(ctx, gateway.ClaimRequest{RoomIDs: []string{"r1"}, Channel: gateway.Channel("zoom"), Holder: "v_1", TTL: time.Minute})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -526,7 +526,7 @@ func TestTwoInstances(t *testing.T) {
 		if err != nil || d.Lease == nil || *d.Lease != l {
 			t.Fatalf("b sees %+v, %v; want lease %+v", d.Lease, err, l)
 		}
-		_, _, err = b.Claim(ctx, gateway.ClaimRequest{RoomIDs: []string{"r1"}, Channel: gateway.ChannelZoom, Holder: "v_2", TTL: time.Minute})
+		_, _, err = b.Claim(ctx, gateway.ClaimRequest{RoomIDs: []string{"r1"}, Channel: gateway.Channel("zoom"), Holder: "v_2", TTL: time.Minute})
 		wantCode(t, err, gateway.EUNAVAILABLE)
 		freed, unsub := a.Subscribe(gateway.TopicDevices)
 		defer unsub()
@@ -577,7 +577,7 @@ func TestTwoInstances(t *testing.T) {
 		}
 		att, unsubAtt := b.Subscribe(gateway.TopicAttempt + "a_1")
 		defer unsubAtt()
-		ev, err := a.PutAttempt(ctx, gateway.Attempt{ID: "a_1", VerificationID: "v_pub", Channel: gateway.ChannelZoom}, gateway.Event{Type: gateway.EventAttempt})
+		ev, err := a.PutAttempt(ctx, gateway.Attempt{ID: "a_1", VerificationID: "v_pub", Channel: gateway.Channel("zoom")}, gateway.Event{Type: gateway.EventAttempt})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -715,7 +715,7 @@ func TestConcurrentClaimsTwoInstances(t *testing.T) {
 	url := pgtest.URL(t)
 	stores := []*Store{openStore(t, url), openStore(t, url)}
 	for i := range 5 {
-		mustDevice(t, stores[0], "d"+strconv.Itoa(i), "r1", gateway.ChannelZoom)
+		mustDevice(t, stores[0], "d"+strconv.Itoa(i), "r1", gateway.Channel("zoom"))
 	}
 	var (
 		mu   sync.Mutex
@@ -728,7 +728,7 @@ func TestConcurrentClaimsTwoInstances(t *testing.T) {
 			s := stores[g%2]
 			for r := 0; r < rounds; {
 				holder := fmt.Sprintf("v_%d_%d", g, r)
-				l, _, err := s.Claim(ctx, gateway.ClaimRequest{RoomIDs: []string{"r1"}, Channel: gateway.ChannelZoom, Holder: holder, TTL: time.Minute})
+				l, _, err := s.Claim(ctx, gateway.ClaimRequest{RoomIDs: []string{"r1"}, Channel: gateway.Channel("zoom"), Holder: holder, TTL: time.Minute})
 				if gateway.ErrorCode(err) == gateway.EUNAVAILABLE {
 					time.Sleep(time.Millisecond)
 					continue
@@ -970,9 +970,14 @@ func TestTokensAndOrders(t *testing.T) {
 func TestUpdateDevice(t *testing.T) {
 	ctx := context.Background()
 	s := newStore(t)
-	mustDevice(t, s, "d1", "r1", gateway.ChannelZoom)
-	mustDevice(t, s, "d2", "r1", gateway.ChannelZoom)
-	l, _, err := s.Claim(ctx, gateway.ClaimRequest{RoomIDs: []string{"r1"}, Channel: gateway.ChannelZoom, Holder: "v_1", TTL: time.Minute})
+	channels, err := gateway.NewRegistry(gateway.ChannelInfo{Channel: "zoom"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Channels = channels
+	mustDevice(t, s, "d1", "r1", gateway.Channel("zoom"))
+	mustDevice(t, s, "d2", "r1", gateway.Channel("zoom"))
+	l, _, err := s.Claim(ctx, gateway.ClaimRequest{RoomIDs: []string{"r1"}, Channel: gateway.Channel("zoom"), Holder: "v_1", TTL: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,7 +23,7 @@ func benchStore(b *testing.B, open func(testing.TB) gateway.Store, n int) gatewa
 	for i := range n {
 		id := fmt.Sprintf("d%03d", i)
 		if _, err := s.CreateDevice(ctx, gateway.Device{ID: id, RoomID: "r1", Number: "+447700900123",
-			Handles: map[gateway.Channel]string{gateway.ChannelFaceTime: id + "@example.org"}}); err != nil {
+			Handles: map[gateway.Channel]string{gateway.Channel("facetime"): id + "@example.org"}}); err != nil {
 			b.Fatal(err)
 		}
 		if _, err := s.Heartbeat(ctx, id, 90, nil); err != nil {
@@ -34,7 +34,7 @@ func benchStore(b *testing.B, open func(testing.TB) gateway.Store, n int) gatewa
 }
 
 func benchClaim(holder string) gateway.ClaimRequest {
-	return gateway.ClaimRequest{RoomIDs: []string{"r1"}, Channel: gateway.ChannelFaceTime, Holder: holder,
+	return gateway.ClaimRequest{RoomIDs: []string{"r1"}, Channel: gateway.Channel("facetime"), Holder: holder,
 		TTL: time.Minute, Stale: time.Minute}
 }
 

@@ -15,9 +15,9 @@ import (
 )
 
 const (
-	facetime = gateway.ChannelFaceTime
-	whatsapp = gateway.ChannelWhatsApp
-	zoom     = gateway.ChannelZoom
+	facetime = gateway.Channel("facetime")
+	whatsapp = gateway.Channel("whatsapp")
+	zoom     = gateway.Channel("zoom")
 	pstn     = gateway.ChannelPSTN
 )
 

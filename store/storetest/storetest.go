@@ -154,7 +154,7 @@ func mustCreate(t testing.TB, s gateway.Store, ds ...gateway.Device) {
 
 // claimReq is a claim of a video device for holder in rooms, for a minute.
 func claimReq(holder string, rooms ...string) gateway.ClaimRequest {
-	return gateway.ClaimRequest{RoomIDs: rooms, Channel: gateway.ChannelFaceTime, Holder: holder, TTL: time.Minute}
+	return gateway.ClaimRequest{RoomIDs: rooms, Channel: gateway.Channel("facetime"), Holder: holder, TTL: time.Minute}
 }
 
 // mustClaim claims and fails the test on an error.

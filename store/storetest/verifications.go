@@ -580,10 +580,10 @@ func testEventReport(t *testing.T, s gateway.Store) {
 	c := ctx(t)
 	mustVerification(t, s, verification("v1", "t_a"))
 	reports := []gateway.Report{
-		{AttemptID: "a1", Channel: gateway.ChannelZoom, ProviderRef: "8123456789", Status: gateway.ReportJoined,
+		{AttemptID: "a1", Channel: gateway.Channel("zoom"), ProviderRef: "8123456789", Status: gateway.ReportJoined,
 			Party: gateway.PartyDevice, Detail: "the host joined"},
 		{AttemptID: "a1", Status: gateway.ReportFailed, Fate: gateway.NotPlaced, Detail: "app not signed in"},
-		{Channel: gateway.ChannelWhatsApp, MessageID: "wamid.AAA", Status: gateway.ReportDelivered},
+		{Channel: gateway.Channel("whatsapp"), MessageID: "wamid.AAA", Status: gateway.ReportDelivered},
 	}
 	var seqs []int64
 	for _, rep := range reports {
@@ -785,7 +785,7 @@ func testOwnership(t *testing.T, s gateway.Store) {
 	v4 := verification("v4", "t_a")
 	v4.State = gateway.StateConnected
 	mustVerification(t, s, v4)
-	mustCreate(t, s, device("d4", "r1", gateway.ChannelFaceTime), device("d5", "r1", gateway.ChannelFaceTime))
+	mustCreate(t, s, device("d4", "r1", gateway.Channel("facetime")), device("d5", "r1", gateway.Channel("facetime")))
 	mustClaim(t, s, claimReq("v4", "r1"))
 	v5 := verification("v5", "t_a")
 	v5.State = gateway.StateConnected
