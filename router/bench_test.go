@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -207,7 +208,11 @@ type benchRig struct {
 // during a long run.
 func newBenchRig(tb testing.TB, devices int, answer benchAnswer) *benchRig {
 	tb.Helper()
-	return newBenchRigSync(tb, devices, answer, sqlite.SynchronousFull)
+	sync := sqlite.SynchronousFull
+	if s := os.Getenv("GATEWAY_BENCH_SYNCHRONOUS"); s != "" {
+		sync = s // "normal", to compare with figures taken before FULL was the default
+	}
+	return newBenchRigSync(tb, devices, answer, sync)
 }
 
 // newBenchRigSync is newBenchRig on a SQLite store with the synchronous

@@ -58,6 +58,7 @@ func newBenchGatewayWith(tb testing.TB, perRoom int, opt benchOptions) *benchGat
 		"GATEWAY_DATA_DIR=" + tb.TempDir(),
 		"GATEWAY_INSTANCE=bench",
 		"GATEWAY_LOG_LEVEL=warn",
+		"GATEWAY_SQLITE_SYNCHRONOUS=" + benchSync(),
 	}, opt.env...), providers.Sections()...)
 	if err != nil {
 		tb.Fatalf("configuration: %v", err)
