@@ -341,3 +341,34 @@ func firstLine(s string) string {
 	line, _, _ := strings.Cut(s, "\n")
 	return line
 }
+
+// MaxRouterFunc is the most lines a function of the routing core may have:
+// the code where "never ring twice, fail over fast" lives stays readable
+// (the attempt is a pure decision function and a thin driver).
+const MaxRouterFunc = 60
+
+func TestRouterFunctionsAreShort(t *testing.T) {
+	fs := token.NewFileSet()
+	files, err := filepath.Glob("router/*.go")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("router sources: %v", err)
+	}
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		af, err := parser.ParseFile(fs, f, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range af.Decls {
+			fd, ok := d.(*ast.FuncDecl)
+			if !ok || fd.Body == nil {
+				continue
+			}
+			if n := fs.Position(fd.End()).Line - fs.Position(fd.Pos()).Line + 1; n > MaxRouterFunc {
+				t.Errorf("%s: %s is %d lines, more than %d", f, fd.Name.Name, n, MaxRouterFunc)
+			}
+		}
+	}
+}
