@@ -43,6 +43,10 @@ type attemptState struct {
 	Officer, Device bool
 	// LastError says why the last try was not placed.
 	LastError string
+	// ProviderRefused: the last try was not placed because the provider
+	// would not take it (not the device's fault), so an attempt whose
+	// deadline passes while it backs off moves to the next channel.
+	ProviderRefused bool
 }
 
 // inputKind is what happened.
@@ -253,7 +257,7 @@ func (p Policy) decide(s attemptState, in input) (attemptState, []action) {
 }
 
 func (p Policy) placed(s attemptState, in input) (attemptState, []action) {
-	s.Ref, s.LastError = in.Placement.ProviderRef, ""
+	s.Ref, s.LastError, s.ProviderRefused = in.Placement.ProviderRef, "", false
 	acts := []action{{Kind: actRecord, Message: fmt.Sprintf("try %d on %s placed", s.Tries, s.Channel)}}
 	if in.Placement.JoinURL != "" {
 		acts = append(acts, action{Kind: actJoinURL})
@@ -286,7 +290,7 @@ func (p Policy) notTaken(s attemptState, in input) (attemptState, []action) {
 // allows, else the attempt ends and FailOver says where to go. why is what
 // the record keeps of it; note is added to the retry's message.
 func (p Policy) notPlaced(s attemptState, now time.Time, retryAfter time.Duration, why, note string, byDevice bool) (attemptState, []action) {
-	s.LastError = why
+	s.LastError, s.ProviderRefused = why, !byDevice
 	wait := p.Backoff(p.RetryMin, p.RetryMax, s.Tries, retryAfter)
 	if p.CheckRetry(Retry{Try: s.Tries, Fate: gateway.NotPlaced, RetryAfter: retryAfter, Wait: wait, Now: now, Deadline: s.Deadline}) {
 		s.Phase = phaseBackingOff
@@ -353,6 +357,10 @@ func (p Policy) timedOut(s attemptState, in input) (attemptState, []action) {
 	switch {
 	case !in.Now.Before(s.Budget):
 		return p.end(s, hangUp, gateway.ResultNoAnswer, "not answered before the time budget was spent", p.FailOver(Move{Result: gateway.ResultNoAnswer, Progressed: s.Progressed}))
+	case s.ProviderRefused:
+		// The deadline passed while backing off from the provider's
+		// refusal: the provider's fault, not the device's.
+		return p.end(s, hangUp, gateway.ResultNotPlaced, "not placed within "+s.Ring.String()+": "+s.LastError, p.FailOver(Move{Result: gateway.ResultNotPlaced}))
 	case s.Tries > 1 && !s.Progressed:
 		// Every try so far failed to place and the last one did not even
 		// start ringing: the device cannot place it.

@@ -88,6 +88,14 @@ func TestDecide(t *testing.T) {
 	nearDeadline.Deadline = t0.Add(50 * time.Millisecond)
 	backingOff := waiting()
 	backingOff.Phase = phaseBackingOff
+	// Two tries the provider refused, backing off before a third: as the
+	// rules leave it, not as a test sets it.
+	providerRefusing, _ := fixedPolicy().decide(placing(), notPlaced(0))
+	providerRefusing, _ = fixedPolicy().decide(providerRefusing, input{Kind: inWoke, Now: t0})
+	providerRefusing, _ = fixedPolicy().decide(providerRefusing, notPlaced(0))
+	if providerRefusing.Phase != phaseBackingOff || providerRefusing.Tries != 2 {
+		t.Fatalf("two refused tries: %+v, want backing off after try 2", providerRefusing)
+	}
 
 	tests := []struct {
 		name  string
@@ -192,6 +200,8 @@ func TestDecide(t *testing.T) {
 			want: "hang-up, end no_answer -> next channel", phase: phaseDone},
 		{name: "every try failed to place and the last never rang: next device", s: retriedNoProgress,
 			in: input{Kind: inTimeout, Now: t0.Add(18 * time.Second)}, want: "hang-up, end not_placed -> next device", phase: phaseDone},
+		{name: "the deadline passes backing off from the provider's refusal: next channel, not another device", s: providerRefusing,
+			in: input{Kind: inTimeout, Now: t0.Add(18 * time.Second)}, want: "hang-up, end not_placed -> next channel", phase: phaseDone},
 		{name: "the budget is spent: hung up, not answered", s: waiting(), in: input{Kind: inTimeout, Now: t0.Add(58 * time.Second)},
 			want: "hang-up, end no_answer -> next channel", phase: phaseDone},
 		{name: "the officer cancelled: hung up, stop", s: waiting(), in: input{Kind: inEnded, Now: t0},
