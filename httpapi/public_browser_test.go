@@ -11,6 +11,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/safeconnection/gateway"
+	"github.com/safeconnection/gateway/httpapi"
 	"github.com/safeconnection/gateway/internal/chromium"
 )
 
@@ -85,6 +86,12 @@ func TestPublicPagesInABrowser(t *testing.T) {
 			}
 			chromium.Screenshot(t, ctx, "receipt")
 
+			// A reference that matches nothing.
+			must(t, chromedp.Do(ctx, chromedp.Navigate(e.URL+"/receipt/ACDE-FGHJ")))
+			wantVisible(t, ctx, "h1", "No receipt found")
+			wantVisible(t, ctx, ".answer", "No receipt has the reference ACDE-FGHJ")
+			chromium.Screenshot(t, ctx, "receipt-none")
+
 			// The stylesheet loaded (same origin, allowed by the CSP): the
 			// force's name has its rule under it.
 			styled, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`getComputedStyle(document.querySelector(".force")).borderBottomStyle === "solid"`))
@@ -97,6 +104,27 @@ func TestPublicPagesInABrowser(t *testing.T) {
 					t.Errorf("the browser refused something: %s", line)
 				}
 			}
+		})
+	}
+}
+
+// TestBusyPageInABrowser opens the page a client over its rate sees.
+func TestBusyPageInABrowser(t *testing.T) {
+	b := chromium.Start(t)
+	e := publicEnv(t, httpapi.NewClientLimiter(1, 1)) // one at once, then one a minute
+	for _, screen := range []struct {
+		name          string
+		width, height int64
+	}{{"phone", 390, 844}, {"desk", 1280, 900}} {
+		t.Run(screen.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(b.Tab(t, screen.name), 30*time.Second)
+			defer cancel()
+			must(t, chromedp.Do(ctx, chromedp.EmulateViewport(screen.width, screen.height)))
+			must(t, chromedp.Do(ctx, chromedp.Navigate(e.URL+"/receipt/ACDE-FGHJ")))
+			must(t, chromedp.Do(ctx, chromedp.Navigate(e.URL+"/receipt/ACDE-FGHJ")))
+			wantVisible(t, ctx, "h1", "Please wait a moment")
+			wantVisible(t, ctx, ".answer", "Wait ")
+			chromium.Screenshot(t, ctx, "busy")
 		})
 	}
 }

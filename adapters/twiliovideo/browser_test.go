@@ -40,6 +40,17 @@ func open(tb testing.TB, tab context.Context, url, want string) {
 	if _, err := chromium.WaitText(ctx, "#status", want); err != nil {
 		tb.Fatal(err)
 	}
+	// What a person sees, at a desk screen's width and a phone's.
+	name := strings.ToLower(strings.Trim(strings.Fields(want)[0], ".,"))
+	for _, screen := range []struct {
+		name          string
+		width, height int64
+	}{{"desk", 1280, 900}, {"phone", 390, 844}} {
+		if err := chromedp.Do(ctx, chromedp.EmulateViewport(screen.width, screen.height)); err != nil {
+			tb.Fatal(err)
+		}
+		chromium.Screenshot(tb, ctx, name+"-"+screen.name)
+	}
 }
 
 // TestJoinPageInChromium opens both join links in Chromium: each page
