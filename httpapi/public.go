@@ -129,7 +129,7 @@ func (s *Server) limited(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if l := s.Public.Limiter; l != nil {
 			if ok, wait := l.Allow(r); !ok {
-				secs := int((wait + time.Second - 1) / time.Second)
+				secs := wholeSeconds(wait)
 				w.Header().Set("Retry-After", strconv.Itoa(secs))
 				err := gateway.Errorf(gateway.ERATELIMITED, "too many checks from this connection: wait %d seconds and try again", secs)
 				if wantsJSON(r) {

@@ -326,8 +326,11 @@ func (s *Server) retryAfterSeconds() int {
 	if d <= 0 {
 		d = DefaultRetryAfter
 	}
-	return int((d + time.Second - 1) / time.Second)
+	return wholeSeconds(d)
 }
+
+// wholeSeconds is d rounded up to whole seconds, as Retry-After says it.
+func wholeSeconds(d time.Duration) int { return int((d + time.Second - 1) / time.Second) }
 
 var webhookName = regexp.MustCompile(`^[a-z0-9_-]+$`)
 
