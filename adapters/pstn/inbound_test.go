@@ -69,8 +69,19 @@ func FuzzDecodeInbound(f *testing.F) {
 			if gateway.ErrorCode(err) != gateway.EINVALID {
 				t.Fatalf("error %v: want EINVALID", err)
 			}
-			if from := form.Get("From"); len(from) > 4 && strings.Contains(err.Error(), from) {
-				t.Fatalf("error %q quotes the caller", err)
+			// The error says nothing of the caller: with another From it
+			// is the same (a From that merely spells a word of the
+			// message, "bound" in "inbound", is no quote of it).
+			if from := form.Get("From"); from != "" {
+				other := url.Values{}
+				for k, v := range form {
+					other[k] = v
+				}
+				other.Set("From", from+"0")
+				if _, err2 := pstn.DecodeInbound(other, accountSID, callerKey); err2 != nil && err2.Error() != err.Error() &&
+					strings.Contains(err.Error(), from) {
+					t.Fatalf("error %q quotes the caller", err)
+				}
 			}
 			return
 		}
