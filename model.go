@@ -402,6 +402,14 @@ const (
 	EventCheck EventType = "check"
 )
 
+// DataGrounds is the Data key of the officer's stated grounds for the stop,
+// in the first event of his verification, and of a supervisor's correction
+// of them (an EventNote with DataCorrectedBy).
+const (
+	DataGrounds     = "grounds"
+	DataCorrectedBy = "corrected_by"
+)
+
 // DataAssessment is the Data key of an EventCheck: the assessment, a JSON
 // document.
 const DataAssessment = "assessment"

@@ -378,6 +378,9 @@ func (r *Router) Request(ctx context.Context, req gateway.Request) (gateway.Veri
 		Data:     map[string]string{"room": room.ID, "borough": borough},
 		Instance: r.Instance,
 	}
+	if req.Grounds != "" {
+		ev.Data[gateway.DataGrounds] = req.Grounds
+	}
 	got, created, err := r.Record.CreateVerification(ctx, v, req.IdempotencyKey, ev)
 	if err != nil {
 		return gateway.Verification{}, false, gateway.E(op, gateway.ErrorCode(err), err)
