@@ -50,6 +50,7 @@ type Device struct {
 	Battery  int                `json:"battery"` // percent, from the last heartbeat; -1 unknown
 	Apps     []Channel          `json:"apps"`    // apps the agent last reported signed in and working
 	LastSeen time.Time          `json:"last_seen"`
+	Charging bool               `json:"charging"`  // from the last heartbeat
 	LastUsed time.Time          `json:"last_used"` // when its last claim was taken; least recently used goes first
 	Version  int64              `json:"version"`   // bumped on every rotation
 	// Lease is the live claim on the device, if any (read-only: set by the store).
