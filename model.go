@@ -24,7 +24,7 @@ type Room struct {
 	Handles map[Channel]string `json:"handles,omitempty"`
 	// UpdatedAt is when ops staff last changed the room over the rooms
 	// file; zero for a room as the file has it.
-	UpdatedAt time.Time `json:"updated_at"`
+	UpdatedAt time.Time `json:"updated_at,omitzero"`
 }
 
 // DeviceStatus is whether a device may take new calls.
