@@ -1,7 +1,9 @@
 package rooms
 
 import (
+	"context"
 	"slices"
+	"time"
 
 	"github.com/safeconnection/gateway"
 )
@@ -126,4 +128,50 @@ func (s *Set) Overrides() []gateway.RoomOverride {
 		out[i] = gateway.OverrideOf(r)
 	}
 	return slices.Clip(out)
+}
+
+// OverrideSource is where the room overrides are kept (the store).
+type OverrideSource interface {
+	// RoomOverrides lists the stored room overrides.
+	RoomOverrides(ctx context.Context) ([]gateway.RoomOverride, error)
+}
+
+// Refresh reads the overrides from src and puts them over the rooms file
+// (Override). An override Override refuses is skipped and named in the
+// error; a read that fails changes nothing.
+func (s *Set) Refresh(ctx context.Context, src OverrideSource) error {
+	os, err := src.RoomOverrides(ctx)
+	if err != nil {
+		return err
+	}
+	return s.Override(os)
+}
+
+// Follow keeps the set up to date with src until ctx ends: it reads the
+// overrides again on every wake-up on gateway.TopicRooms (from any
+// instance sharing the store) and every interval (a wake-up may be
+// missed; zero: wake-ups only), and hands each error to report.
+func (s *Set) Follow(ctx context.Context, src OverrideSource, bus gateway.Bus, every time.Duration, report func(error)) {
+	wake, end := bus.Subscribe(gateway.TopicRooms)
+	defer end()
+	var tick <-chan time.Time
+	if every > 0 {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case _, ok := <-wake:
+			if !ok {
+				return
+			}
+		case <-tick:
+		}
+		if err := s.Refresh(ctx, src); err != nil && ctx.Err() == nil && report != nil {
+			report(err)
+		}
+	}
 }

@@ -110,6 +110,16 @@ func (m *Main) Open(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("rooms: %w", err)
 	}
+	// The rooms file is the default; what ops staff changed over it is
+	// read at start and followed while the gateway runs.
+	if err := m.Rooms.Refresh(ctx, st); err != nil {
+		log.WithError(err).Warn("room overrides: not all applied")
+	}
+	follow, stopFollow := context.WithCancel(context.Background())
+	m.closers = append(m.closers, func() error { stopFollow(); return nil })
+	go m.Rooms.Follow(follow, st, st, RoomRefresh, func(err error) {
+		log.WithError(err).Warn("room overrides: not all applied")
+	})
 
 	m.listener, err = net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -153,6 +163,7 @@ func (m *Main) Open(ctx context.Context) error {
 	srv.Logger = log
 	srv.MaxBody = cfg.MaxBody
 	srv.Rooms = m.Rooms
+	srv.RoomEditor = m.Rooms
 	srv.Webhooks = m.Webhooks
 	srv.Pages = m.Pages
 	srv.Ready = st.Ping
@@ -326,3 +337,7 @@ func openStore(ctx context.Context, cfg config.Config, log logrus.FieldLogger, i
 	}
 	return st, nil
 }
+
+// RoomRefresh is how often a gateway reads the room overrides again, should
+// it have missed another instance's wake-up.
+const RoomRefresh = 30 * time.Second
