@@ -124,7 +124,7 @@ func (s *Server) getDevice(w http.ResponseWriter, r *http.Request, _ gateway.Tok
 	if err != nil {
 		return err
 	}
-	s.writeJSON(w, r, http.StatusOK, DeviceReply{Device: NewDeviceView(d)})
+	s.writeJSON(w, r, http.StatusOK, DeviceReply{Device: NewDeviceView(d), Changes: map[string]any{}})
 	return nil
 }
 
@@ -169,7 +169,7 @@ func (s *Server) createDevice(w http.ResponseWriter, r *http.Request, tok gatewa
 		return err
 	}
 	s.logger().WithFields(logrus.Fields{"device": d.ID, "room": d.RoomID, "token": tok.ID}).Info("device created")
-	s.writeJSON(w, r, http.StatusCreated, DeviceReply{Device: NewDeviceView(d), Credential: cred})
+	s.writeJSON(w, r, http.StatusCreated, DeviceReply{Device: NewDeviceView(d), Credential: cred, Changes: map[string]any{}})
 	return nil
 }
 
@@ -241,7 +241,7 @@ func (s *Server) updateDevice(w http.ResponseWriter, r *http.Request, tok gatewa
 		return err
 	}
 
-	reply := DeviceReply{Device: NewDeviceView(d)}
+	reply := DeviceReply{Device: NewDeviceView(d), Changes: map[string]any{}}
 	log := s.logger().WithFields(logrus.Fields{"device": d.ID, "room": d.RoomID, "token": tok.ID, "version": d.Version})
 	switch change.Credentials() {
 	case gateway.CredentialRenewed:
