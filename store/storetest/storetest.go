@@ -70,6 +70,9 @@ func Run(t *testing.T, open func(t testing.TB) gateway.Store) {
 		{"Orders", testOrders},
 		{"Bus", testBus},
 		{"Replays", testReplays},
+		{"ClaimDevice", testClaimDevice},
+		{"ClaimDeviceRace", testClaimDeviceRace},
+		{"VerificationByKey", testVerificationByKey},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
