@@ -83,6 +83,14 @@ type ClaimStore interface {
 	// FreeDevices counts routable free devices by room (in service, no live
 	// lease, heartbeat within stale; zero stale skips that check).
 	FreeDevices(ctx context.Context, stale time.Duration) (map[string]int, error)
+	// ClaimDevice atomically leases the named device to the holder, with a
+	// fence higher than any before on it, when it is in service, free (a
+	// lease expired but not swept counts as free) and supports the
+	// channel; its heartbeat is not checked (its agent has just spoken).
+	// ENOTFOUND for no such device; ECONFLICT when it holds a live lease
+	// or is not in service; EINVALID when it does not support the channel,
+	// or for a claim without device, holder or positive TTL.
+	ClaimDevice(ctx context.Context, c DeviceClaim) (Lease, Device, error)
 }
 
 // Transition is a change of a verification's state, applied atomically with
@@ -171,6 +179,9 @@ type VerificationStore interface {
 	// before the supervisor recorded the outcome) needs none: it is not an
 	// orphan, so no instance takes it over again and again.
 	Orphans(ctx context.Context) ([]Verification, error)
+	// VerificationByKey returns the verification a requester made with an
+	// idempotency key (see CreateVerification). ENOTFOUND.
+	VerificationByKey(ctx context.Context, requestedBy, key string) (Verification, error)
 }
 
 // SameRequest is the stores' check of an idempotency key used again: nil

@@ -95,6 +95,7 @@ func (s *Server) agentHeartbeat(w http.ResponseWriter, r *http.Request, tok gate
 	if err != nil {
 		return err
 	}
+	s.handsetAlive(r, d)
 	at := d.LastSeen
 	if at.IsZero() {
 		at = s.now()

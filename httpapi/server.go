@@ -222,6 +222,14 @@ type Server struct {
 	// the rooms routes answer 503.
 	RoomEditor RoomEditor
 
+	// Handsets records the public's calls that device agents report
+	// ringing on their handsets (POST /v1/agent/calls). Nil: none is
+	// taken (503).
+	Handsets gateway.HandsetService
+	// CallerKey keys the hash a caller rung in on a handset is kept as
+	// (gateway.HashCaller): the same key as the public's PSTN calls'.
+	CallerKey []byte
+
 	streamsMu sync.Mutex
 	streams   map[string]int // open event streams by token ID
 }
@@ -385,6 +393,8 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /v1/agent/heartbeat", s.authed(s.agentHeartbeat, agent))
 	mux.Handle("GET /v1/agent/orders", s.authed(s.agentOrders, agent))
 	mux.Handle("POST /v1/agent/orders/{id}/report", s.authed(s.agentReport, agent))
+	mux.Handle("POST /v1/agent/calls", s.authed(s.agentRingIn, agent))
+	mux.Handle("POST /v1/agent/calls/{id}/report", s.authed(s.agentCallReport, agent))
 
 	// Ops API.
 	mux.Handle("GET /v1/devices", s.authed(s.listDevices, ops))

@@ -31,6 +31,8 @@ type demo struct {
 	faults *demoFaults
 	// twilio is the fake Twilio, which places the public's calls.
 	twilio *faketwilio.Fake
+	// actx lives as long as the simulated agents, and the calls they ring in.
+	actx context.Context
 }
 
 func newDemo(m *Main) *demo {
@@ -99,6 +101,7 @@ func (d *demo) start(ctx context.Context) error {
 	channels := m.Router.Channels
 	actx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	d.cancel = cancel
+	d.actx = actx
 	n := 0
 	var restored, retired []string
 	for _, room := range m.Rooms.Rooms() {

@@ -183,6 +183,9 @@ func (m *Main) Open(ctx context.Context) error {
 	if err := m.wirePublic(srv); err != nil {
 		return err
 	}
+	if err := m.wireHandsets(srv); err != nil {
+		return err
+	}
 	if err := m.wireRoster(ctx, srv, log); err != nil {
 		return err
 	}
@@ -200,6 +203,7 @@ func (m *Main) Open(ctx context.Context) error {
 	if m.demo != nil {
 		handler = m.demo.faults.handler(handler, st, log) // POST /demo/faults/...
 		handler = m.demo.callRooms(handler)               // POST /demo/call-room/{room}
+		handler = m.demo.ringDevices(handler)             // POST /demo/ring-device/{device}
 	}
 	m.http = &http.Server{
 		Handler:           handler,

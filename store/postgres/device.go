@@ -525,3 +525,61 @@ func (s *Store) FreeDevices(ctx context.Context, stale time.Duration) (map[strin
 	}
 	return out, nil
 }
+
+// claimOneSQL claims the device $1, locked and checked already, for holder
+// $2 for $3 microseconds, as claimSQL claims the device it picks.
+const claimOneSQL = `WITH pick AS (
+		SELECT d.id, d.fence, d.lease_holder, d.lease_expires_at, clock_timestamp() AS now
+		FROM devices d WHERE d.id = $1
+	), expired AS (
+		UPDATE claims c SET released_at = pick.lease_expires_at, reason = 'expired'
+		FROM pick
+		WHERE pick.lease_holder IS NOT NULL AND c.device_id = pick.id AND c.fence = pick.fence AND c.released_at IS NULL
+	), claimed AS (
+		UPDATE devices d SET fence = d.fence + 1, lease_holder = $2, lease_claimed_at = pick.now,
+			lease_expires_at = pick.now + $3::bigint * interval '1 microsecond', last_used = pick.now
+		FROM pick WHERE d.id = pick.id
+		RETURNING ` + claimedCols + `
+	), history AS (
+		INSERT INTO claims (device_id, fence, holder, claimed_at)
+		SELECT id, fence, lease_holder, lease_claimed_at FROM claimed
+	)
+	SELECT * FROM claimed`
+
+// ClaimDevice leases the named device to the holder with its next fence,
+// in one transaction that locks the device's row, when it is in service,
+// has no live lease and supports the channel; an expired lease not yet
+// swept is recorded as expired. A concurrent Claim skips the locked row;
+// a ClaimDevice waits for it. ENOTFOUND; ECONFLICT when the device is in
+// another call or not in service; EINVALID when it lacks the channel, or
+// for a claim without device, holder or TTL.
+func (s *Store) ClaimDevice(ctx context.Context, c gateway.DeviceClaim) (gateway.Lease, gateway.Device, error) {
+	const op = "postgres.ClaimDevice"
+	switch {
+	case c.DeviceID == "":
+		return gateway.Lease{}, gateway.Device{}, invalid(op, "a claim needs a device")
+	case c.Holder == "":
+		return gateway.Lease{}, gateway.Device{}, invalid(op, "a claim needs a holder")
+	case c.TTL <= 0:
+		return gateway.Lease{}, gateway.Device{}, invalid(op, "a claim needs a positive TTL")
+	}
+	var out gateway.Device
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		d, err := scanDevice(tx.QueryRow(ctx, `SELECT `+deviceCols+` FROM devices d WHERE d.id = $1 FOR UPDATE`, c.DeviceID))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return notFound(op, "device", c.DeviceID)
+		}
+		if err != nil {
+			return err
+		}
+		if err := d.CheckClaim(c.Channel); err != nil {
+			return err
+		}
+		out, err = scanDevice(tx.QueryRow(ctx, claimOneSQL, c.DeviceID, c.Holder, micros(c.TTL)))
+		return err
+	})
+	if err != nil {
+		return gateway.Lease{}, gateway.Device{}, s.fail(op, err)
+	}
+	return *out.Lease, out, nil
+}

@@ -640,3 +640,21 @@ func (s *Store) Orphans(ctx context.Context) ([]gateway.Verification, error) {
 		ORDER BY v.created_at, v.id`)
 	return vs, s.fail(op, err)
 }
+
+// VerificationByKey returns the verification a requester made with an
+// idempotency key. ENOTFOUND.
+func (s *Store) VerificationByKey(ctx context.Context, requestedBy, key string) (gateway.Verification, error) {
+	const op = "postgres.VerificationByKey"
+	if key == "" {
+		return gateway.Verification{}, notFound(op, "idempotency key", key)
+	}
+	vs, err := loadVerifications(ctx, s.pool, `SELECT `+verificationCols+verificationFrom+
+		` WHERE v.requested_by = $1 AND v.idempotency_key = $2`, requestedBy, key)
+	if err != nil {
+		return gateway.Verification{}, s.fail(op, err)
+	}
+	if len(vs) == 0 {
+		return gateway.Verification{}, notFound(op, "verification with idempotency key", "")
+	}
+	return vs[0], nil
+}

@@ -542,3 +542,66 @@ func (s *Store) FreeDevices(ctx context.Context, stale time.Duration) (map[strin
 	}
 	return out, fail(op, rows.Err())
 }
+
+// openClaim finds a device's claim that has not been released, live or
+// expired unswept.
+const openClaim = "SELECT id FROM claims WHERE device_id = ? AND released_at IS NULL"
+
+// ClaimDevice leases the named device to the holder in one transaction,
+// with its next fence, when it is in service, has no live lease and
+// supports the channel; an expired, unswept lease is recorded as expired.
+// ENOTFOUND; ECONFLICT when the device is in another call or not in
+// service; EINVALID when it lacks the channel, or for a claim without
+// device, holder or TTL.
+func (s *Store) ClaimDevice(ctx context.Context, c gateway.DeviceClaim) (gateway.Lease, gateway.Device, error) {
+	const op = "sqlite.ClaimDevice"
+	switch {
+	case c.DeviceID == "":
+		return gateway.Lease{}, gateway.Device{}, fail(op, gateway.Errorf(gateway.EINVALID, "a claim needs a device"))
+	case c.Holder == "":
+		return gateway.Lease{}, gateway.Device{}, fail(op, gateway.Errorf(gateway.EINVALID, "a claim needs a holder"))
+	case c.TTL <= 0:
+		return gateway.Lease{}, gateway.Device{}, fail(op, gateway.Errorf(gateway.EINVALID, "a claim needs a positive TTL"))
+	}
+	var (
+		lease gateway.Lease
+		out   gateway.Device
+	)
+	err := s.write(ctx, func(tx tx, now time.Time) error {
+		d, err := device(ctx, tx, c.DeviceID, now)
+		if err != nil {
+			return err
+		}
+		if err := d.CheckClaim(c.Channel); err != nil {
+			return err
+		}
+		var expired sql.NullInt64
+		err = tx.QueryRowContext(ctx, openClaim, d.ID).Scan(&expired)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		if expired.Valid {
+			if _, err := tx.ExecContext(ctx, expireClaim, expired.Int64); err != nil {
+				return err
+			}
+		}
+		var fence int64
+		if err := tx.QueryRowContext(ctx, bumpFence, now.UnixNano(), d.ID).Scan(&fence); err != nil {
+			return err
+		}
+		lease = gateway.Lease{DeviceID: d.ID, RoomID: d.RoomID, Holder: c.Holder, Fence: fence,
+			ClaimedAt: now, ExpiresAt: now.Add(c.TTL)}
+		if _, err := tx.ExecContext(ctx, insertClaim,
+			lease.DeviceID, lease.RoomID, lease.Fence, lease.Holder, lease.ClaimedAt.UnixNano(), lease.ExpiresAt.UnixNano()); err != nil {
+			return err
+		}
+		d.LastUsed = now
+		d.Lease = &lease
+		out = d
+		return nil
+	})
+	if err != nil {
+		return gateway.Lease{}, gateway.Device{}, fail(op, err)
+	}
+	return lease, out, nil
+}

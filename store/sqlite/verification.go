@@ -841,3 +841,21 @@ func sinceNanos(t time.Time) int64 {
 	}
 	return t.UnixNano()
 }
+
+// VerificationByKey returns the verification a requester made with an
+// idempotency key. ENOTFOUND.
+func (s *Store) VerificationByKey(ctx context.Context, requestedBy, key string) (gateway.Verification, error) {
+	const op = "sqlite.VerificationByKey"
+	var vs []gateway.Verification
+	err := s.read(ctx, func(tx tx, now time.Time) (err error) {
+		vs, err = loadVerifications(ctx, tx, now, "WHERE v.requested_by = ?2 AND v.idempotency_key = ?3", requestedBy, key)
+		return err
+	})
+	if err != nil {
+		return gateway.Verification{}, fail(op, err)
+	}
+	if len(vs) == 0 || key == "" {
+		return gateway.Verification{}, fail(op, gateway.Errorf(gateway.ENOTFOUND, "no verification made with this key"))
+	}
+	return vs[0], nil
+}

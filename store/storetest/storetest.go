@@ -76,6 +76,9 @@ func Run(t *testing.T, open func(t testing.TB) gateway.Store) {
 		{"RoomOverrides", testRoomOverrides},
 		{"OpsEvents", testOpsEvents},
 		{"VerificationsListing", testVerificationsListing},
+		{"ClaimDevice", testClaimDevice},
+		{"ClaimDeviceRace", testClaimDeviceRace},
+		{"VerificationByKey", testVerificationByKey},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
