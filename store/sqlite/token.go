@@ -43,7 +43,7 @@ func scanToken(row interface{ Scan(...any) error }) (gateway.Token, error) {
 	return t, nil
 }
 
-// identityJSON is an identity for its column: '' for none.
+// identityJSON is an identity for its column: ” for none.
 func identityJSON[T any](v *T) (string, error) {
 	if v == nil {
 		return "", nil
