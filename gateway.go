@@ -13,6 +13,9 @@ package gateway
 
 import (
 	"fmt"
+	"slices"
+	"strings"
+	"time"
 )
 
 // Channel is a way to connect, named for what the officer has on his
@@ -99,6 +102,49 @@ type Token struct {
 	Subject string // for agent tokens, the device ID
 	Hash    string // hex SHA-256 of the secret
 	Revoked bool
+	// Officer is the officer an officer-app credential is issued to: a
+	// verification's officer is taken from it. Nil for other roles (and for
+	// an officer credential issued before identities, which may no longer
+	// ask for a verification).
+	Officer *OfficerIdentity
+	// Supervisor is the supervisor a supervisor credential is issued to: an
+	// outcome records him. Nil for other roles.
+	Supervisor *SupervisorIdentity
+	// IssuedAt is when the credential was stored (the store's clock).
+	IssuedAt time.Time
+	// ExpiresAt is when it stops working (the store's clock); zero: never.
+	ExpiresAt time.Time
+	// RevokedAt is when it was revoked; zero while it is not.
+	RevokedAt time.Time
+}
+
+// OfficerIdentity is the officer an officer-app credential belongs to.
+type OfficerIdentity struct {
+	Force   string `json:"force"`   // the force's name
+	Collar  string `json:"collar"`  // his collar number: "PC 1234"
+	Warrant string `json:"warrant"` // his warrant card number: personal, shown to supervisors only
+}
+
+// SupervisorIdentity is the supervisor a supervisor credential belongs to.
+type SupervisorIdentity struct {
+	Rank   string   `json:"rank"`   // "PS", "Insp"
+	Number string   `json:"number"` // "42"
+	Rooms  []string `json:"rooms"`  // the room IDs he may record outcomes for; empty: every room
+}
+
+// Name is the supervisor's rank and number: "PS 42".
+func (s SupervisorIdentity) Name() string { return strings.TrimSpace(s.Rank + " " + s.Number) }
+
+// Covers reports whether the supervisor may act for the room: his rooms
+// include it, or he has none (every room).
+func (s SupervisorIdentity) Covers(room string) bool {
+	return len(s.Rooms) == 0 || slices.Contains(s.Rooms, room)
+}
+
+// Usable reports whether the credential works at now: not revoked and not
+// expired.
+func (t Token) Usable(now time.Time) bool {
+	return !t.Revoked && t.RevokedAt.IsZero() && (t.ExpiresAt.IsZero() || now.Before(t.ExpiresAt))
 }
 
 // String returns a short description for logs; it never includes the secret.

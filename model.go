@@ -230,6 +230,9 @@ type ClaimRecord struct {
 type Officer struct {
 	Collar  string `json:"collar"`
 	Warrant string `json:"warrant"`
+	// Force is the officer's force, from his credential; empty for a
+	// verification of before credentials carried identities.
+	Force string `json:"force,omitempty"`
 }
 
 // Location is a WGS84 position.
@@ -262,6 +265,15 @@ type Outcome struct {
 	Supervisor string        `json:"supervisor"`
 	Note       string        `json:"note,omitempty"`
 	At         time.Time     `json:"at"`
+	// Rank, Number and Room are the supervisor as his credential names
+	// him, and the room he recorded it for; empty for an outcome of
+	// before credentials carried identities. Supervisor is then his rank
+	// and number.
+	Rank   string `json:"rank,omitempty"`
+	Number string `json:"number,omitempty"`
+	Room   string `json:"room,omitempty"`
+	// By is the ID of the credential that recorded it.
+	By string `json:"by,omitempty"`
 }
 
 // Origin is who asked for a verification.
@@ -678,3 +690,22 @@ type OpsEventFilter struct {
 	Until    time.Time // before; zero: any
 	Limit    int       // 0: no limit
 }
+
+// Refusal is a request refused for whom it named, recorded for the room's
+// supervisors: an officer-app credential used to ask for a check in the name
+// of another officer (a phone passed on, or stolen). It holds no warrant
+// number and nothing of a member of the public.
+type Refusal struct {
+	ID      int64     `json:"id"`   // set by the store, increasing
+	At      time.Time `json:"at"`   // set by the store
+	RoomID  string    `json:"room"` // the room covering where it was asked from; "" outside every room
+	TokenID string    `json:"credential"`
+	Reason  string    `json:"reason"`  // RefusalOfficerMismatch
+	Officer string    `json:"officer"` // the credential's officer: his collar number
+	Stated  string    `json:"stated"`  // the collar number the request stated
+}
+
+// The refusal reasons. Append only.
+const (
+	RefusalOfficerMismatch = "officer_mismatch"
+)

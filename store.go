@@ -196,14 +196,31 @@ func SameRequest(stored, fingerprint string) error {
 
 // TokenStore keeps credentials, hashed.
 type TokenStore interface {
-	// CreateToken stores a token. ECONFLICT if its ID or hash exists.
+	// CreateToken stores a token with its identities and expiry; its
+	// IssuedAt is the store's clock when zero. ECONFLICT if its ID or hash
+	// exists.
 	CreateToken(ctx context.Context, t Token) error
-	// TokenByHash finds a token that is not revoked. ENOTFOUND.
+	// TokenByHash finds a token that is neither revoked nor expired by the
+	// store's clock, reading the store every time (a revocation on another
+	// instance counts at once). ENOTFOUND.
 	TokenByHash(ctx context.Context, hash string) (Token, error)
 	// Tokens lists every token, revoked ones too.
 	Tokens(ctx context.Context) ([]Token, error)
-	// RevokeToken revokes a token. ENOTFOUND.
+	// RevokeToken revokes a token (RevokedAt the store's clock; revoking
+	// it again keeps the first time). ENOTFOUND.
 	RevokeToken(ctx context.Context, id string) error
+	// Token returns one token, revoked or expired too. ENOTFOUND.
+	Token(ctx context.Context, id string) (Token, error)
+}
+
+// RefusalStore keeps the record of requests refused for whom they named.
+type RefusalStore interface {
+	// RecordRefusal stores r with its ID and At (the store's clock) and
+	// returns it. EINVALID without a reason or credential.
+	RecordRefusal(ctx context.Context, r Refusal) (Refusal, error)
+	// Refusals lists refusals at or after since, oldest first, of one room
+	// (or of all when room is empty), at most limit (0: no limit).
+	Refusals(ctx context.Context, room string, since time.Time, limit int) ([]Refusal, error)
 }
 
 // OrderKind is what a dial order tells a device agent to do.
@@ -283,6 +300,7 @@ type Store interface {
 	ClaimStore
 	VerificationStore
 	TokenStore
+	RefusalStore
 	OrderStore
 	ReplayStore
 	OpsStore

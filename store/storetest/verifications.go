@@ -827,6 +827,10 @@ func testTokens(t *testing.T, s gateway.Store) {
 	must(t, s.CreateToken(c, gateway.Token{ID: "t0", Role: gateway.RoleOps, Name: "ops desk", Hash: gateway.HashSecret("s0")}))
 	got, err := s.TokenByHash(c, tok.Hash)
 	must(t, err)
+	if got.IssuedAt.IsZero() {
+		t.Errorf("TokenByHash: IssuedAt not set by the store")
+	}
+	got.IssuedAt = time.Time{}
 	if got != tok {
 		t.Fatalf("TokenByHash = %+v, want %+v", got, tok)
 	}
