@@ -79,12 +79,15 @@ func Demo(r *http.Request) bool {
 
 var registerOnce sync.Once
 
-// registerDecoders teaches kin-openapi the text types the API answers
-// with: their bodies are checked as strings.
+// registerDecoders teaches kin-openapi the text and image types the API
+// answers with: their bodies are checked as strings.
 func registerDecoders() {
 	registerOnce.Do(func() {
 		for _, ct := range []string{"text/html", "text/xml", "text/css", "text/javascript", "text/event-stream"} {
 			openapi3filter.RegisterBodyDecoder(ct, openapi3filter.PlainBodyDecoder)
+		}
+		for _, ct := range []string{"image/jpeg", "image/png"} {
+			openapi3filter.RegisterBodyDecoder(ct, openapi3filter.FileBodyDecoder)
 		}
 	})
 }
