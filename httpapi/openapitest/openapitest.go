@@ -125,9 +125,8 @@ func (c *Checker) Check(x Exchange) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
-	req.Header = r.Header.Clone()
-	if req.Header == nil {
-		req.Header = http.Header{}
+	for k, vs := range r.Header {
+		req.Header[http.CanonicalHeaderKey(k)] = append(req.Header[http.CanonicalHeaderKey(k)], vs...) // as the server reads them
 	}
 	route, params, err := c.router.FindRoute(req)
 	switch {
@@ -484,4 +483,12 @@ func (c *Checker) CompareRoutes(patterns []string) []error {
 		}
 	}
 	return errs
+}
+
+// CloseIdleConnections closes the base transport's idle connections, as
+// http.Client.CloseIdleConnections asks.
+func (t *transport) CloseIdleConnections() {
+	if c, ok := t.base.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
 }
