@@ -2,7 +2,9 @@ package httpapi_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
@@ -12,6 +14,7 @@ import (
 	"github.com/safeconnection/gateway"
 	"github.com/safeconnection/gateway/httpapi"
 	"github.com/safeconnection/gateway/httpapi/httpapitest"
+	"github.com/safeconnection/gateway/httpapi/openapitest"
 )
 
 func putOrder(t testing.TB, e *httpapitest.Env, deviceID string, kind gateway.OrderKind) gateway.Order {
@@ -164,6 +167,32 @@ func TestAgentOrdersEndWhenTheClientGoes(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Error("the poll did not end when its client went")
+}
+
+// A gateway that stops cancels every request: a long poll then ends with
+// a 503 that says to try again, not with an empty 200 the agent cannot
+// read.
+func TestAgentOrdersOfAStoppingGatewaySayTryAgain(t *testing.T) {
+	e := httpapitest.New(t)
+	_, secret := e.Device(t, "westminster")
+	ctx, stop := context.WithCancel(context.Background())
+	req := httptest.NewRequestWithContext(ctx, "GET", "/v1/agent/orders?wait=25", nil)
+	req.Header.Set("Authorization", "Bearer "+secret)
+	w := httptest.NewRecorder()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		openapitest.Handler(t, e.Server.Handler()).ServeHTTP(w, req)
+	}()
+	stop()
+	<-done
+	if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") == "" {
+		t.Fatalf("answered %d (Retry-After %q) %q, want 503 with Retry-After", w.Code, w.Header().Get("Retry-After"), w.Body)
+	}
+	var body httpapi.ErrorBody
+	if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil || body.Error.Code != gateway.EUNAVAILABLE {
+		t.Errorf("body %q, want the JSON error unavailable", w.Body)
+	}
 }
 
 func TestAgentReport(t *testing.T) {

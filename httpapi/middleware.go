@@ -82,6 +82,10 @@ func (s *Server) writeJSON(w http.ResponseWriter, r *http.Request, status int, v
 // writeError answers with err's code and client-safe message. Internal
 // errors are logged with their whole chain and shown as "internal error".
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+		s.cancelled(w, r)
+		return
+	}
 	code := gateway.ErrorCode(err)
 	if code == gateway.EINTERNAL && errors.Is(err, context.DeadlineExceeded) {
 		code = gateway.ETIMEOUT
@@ -109,6 +113,18 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		s.logger().WithFields(logrus.Fields{"method": r.Method, "path": r.URL.Path}).WithError(err).Warn("unavailable")
 	}
 	s.writeJSON(w, r, status, body)
+}
+
+// cancelled answers a request whose context was cancelled: the client has
+// gone, or the gateway is stopping (which cancels every request). A client
+// still there is told to try again, rather than given an empty 200 or an
+// internal error; the log says the request was cancelled.
+func (s *Server) cancelled(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Retry-After", strconv.Itoa(s.retryAfterSeconds()))
+	s.writeJSON(w, r, http.StatusServiceUnavailable, httperror.NewBody(gateway.EUNAVAILABLE, "the request was cancelled: the gateway may be stopping; try again"))
+	if rec, ok := w.(*recorder); ok {
+		rec.status, rec.code = 499, "client_gone"
+	}
 }
 
 // recorder notes the status of an answer for the request log and whether
@@ -417,13 +433,6 @@ func (s *Server) authed(h handlerFunc, roles ...gateway.Role) http.Handler {
 				// The answer has started (an event stream): log only.
 				if r.Context().Err() == nil {
 					s.logger().WithFields(logrus.Fields{"method": r.Method, "path": r.URL.Path}).WithError(err).Warn("error after the answer started")
-				}
-				return
-			}
-			if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
-				// The client has gone: nobody to answer.
-				if rec != nil {
-					rec.status, rec.code = 499, "client_gone"
 				}
 				return
 			}

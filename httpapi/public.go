@@ -111,7 +111,7 @@ var publicPages = template.Must(template.New("").Funcs(template.FuncMap{
 const publicCSP = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 
 // routePublic mounts the public's pages on mux, when they are configured.
-func (s *Server) routePublic(mux *http.ServeMux) {
+func (s *Server) routePublic(mux *routeMux) {
 	if s.Public.Rooms == nil {
 		return
 	}

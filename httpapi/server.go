@@ -364,13 +364,44 @@ var webhookName = regexp.MustCompile(`^[a-z0-9_-]+$`)
 // Handler returns the HTTP handler of the whole API. It panics if a webhook
 // or page name is not a valid path segment: that is a wiring mistake.
 func (s *Server) Handler() http.Handler {
+	mux := s.routes()
+	return s.logRequests(s.drainRefusedBodies(s.recoverPanics(s.jsonFallback(mux.ServeMux))))
+}
+
+// Routes returns the patterns of every route Handler serves with the
+// Server's settings, in the order they are registered: a webhook's or
+// page's is its prefix, /webhooks/{name}/ or /join/{name}/. The tests
+// compare them with the API's description.
+func (s *Server) Routes() []string {
+	return append([]string(nil), s.routes().patterns...)
+}
+
+// routeMux is a ServeMux that keeps the patterns registered on it.
+type routeMux struct {
+	*http.ServeMux
+	patterns []string
+}
+
+// Handle registers h for pattern and keeps the pattern.
+func (m *routeMux) Handle(pattern string, h http.Handler) {
+	m.patterns = append(m.patterns, pattern)
+	m.ServeMux.Handle(pattern, h)
+}
+
+// HandleFunc registers h for pattern and keeps the pattern.
+func (m *routeMux) HandleFunc(pattern string, h func(http.ResponseWriter, *http.Request)) {
+	m.Handle(pattern, http.HandlerFunc(h))
+}
+
+// routes registers every route of the API on a new mux.
+func (s *Server) routes() *routeMux {
 	const (
 		officer    = gateway.RoleOfficer
 		supervisor = gateway.RoleSupervisor
 		ops        = gateway.RoleOps
 		agent      = gateway.RoleAgent
 	)
-	mux := http.NewServeMux()
+	mux := &routeMux{ServeMux: http.NewServeMux()}
 
 	// Officer and supervisor API.
 	mux.Handle("POST /v1/verifications", s.authed(s.createVerification, officer))
@@ -415,6 +446,7 @@ func (s *Server) Handler() http.Handler {
 	// Health and metrics.
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.HandleFunc("GET /openapi.json", s.openAPI)
 
 	// The public's pages.
 	s.routePublic(mux)
@@ -439,8 +471,7 @@ func (s *Server) Handler() http.Handler {
 		}
 		mux.Handle("/join/"+name+"/", s.limitBody(h))
 	}
-
-	return s.logRequests(s.drainRefusedBodies(s.recoverPanics(s.jsonFallback(mux))))
+	return mux
 }
 
 // limitBody caps a webhook's or page's body at MaxBody, and the time to

@@ -22,6 +22,7 @@ import (
 	"github.com/safeconnection/gateway"
 	"github.com/safeconnection/gateway/config"
 	"github.com/safeconnection/gateway/httpapi"
+	"github.com/safeconnection/gateway/httpapi/openapitest"
 	"github.com/safeconnection/gateway/mocks/agent"
 	"github.com/safeconnection/gateway/provider"
 )
@@ -171,11 +172,12 @@ func startGatewayWith(tb testing.TB, list provider.List, env []string, configure
 
 // newClient returns an HTTP client with a transport of its own, whose
 // connections are closed when the test ends (before the gateway closes, if
-// the gateway was started first).
+// the gateway was started first). Every exchange through it is checked
+// against the API's description.
 func newClient(tb testing.TB) *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tb.Cleanup(tr.CloseIdleConnections)
-	return &http.Client{Transport: tr}
+	return &http.Client{Transport: openapitest.Transport(tb, tr)}
 }
 
 // token creates a credential in the gateway's store and returns its secret.

@@ -1,7 +1,8 @@
 // Package httpapitest runs the gateway's HTTP API on a loopback server for
 // tests: a real httpapi.Server over a real SQLite store in the test's
 // temporary directory, with a fake router whose functions the test sets,
-// and helpers to mint credentials and devices.
+// and helpers to mint credentials and devices. Every exchange with it is
+// checked against the API's OpenAPI description (openapitest.Handler).
 package httpapitest
 
 import (
@@ -23,6 +24,7 @@ import (
 	"github.com/safeconnection/gateway/adapters/whatsapp"
 	"github.com/safeconnection/gateway/adapters/zoom"
 	"github.com/safeconnection/gateway/httpapi"
+	"github.com/safeconnection/gateway/httpapi/openapitest"
 	"github.com/safeconnection/gateway/mocks"
 	"github.com/safeconnection/gateway/provider"
 	"github.com/safeconnection/gateway/store/sqlite"
@@ -43,6 +45,10 @@ type Env struct {
 	URL  string
 	// Log holds every entry the server logged.
 	Log *logtest.Hook
+	// Contract checks every exchange with the server against the API's
+	// description; a test whose stand-in webhooks speak no contract
+	// leaves their paths out with Contract.Uncheck.
+	Contract *openapitest.Checked
 }
 
 // New starts an API on a loopback server, closed when the test ends.
@@ -64,13 +70,14 @@ func New(t testing.TB, opts ...func(*httpapi.Server)) *Env {
 	for _, o := range opts {
 		o(s)
 	}
-	srv := httptest.NewServer(s.Handler())
+	checked := openapitest.Handler(t, s.Handler())
+	srv := httptest.NewServer(checked)
 	t.Cleanup(func() {
 		srv.CloseClientConnections()
 		srv.Close()
 		st.Close()
 	})
-	return &Env{Server: s, Router: r, Store: st, HTTP: srv, URL: srv.URL, Log: hook}
+	return &Env{Server: s, Router: r, Store: st, HTTP: srv, URL: srv.URL, Log: hook, Contract: checked}
 }
 
 // Channels returns the registry of the gateway's channels as their adapter
