@@ -86,6 +86,7 @@ func TestDefaults(t *testing.T) {
 		ClientIPHeader:    "X-Forwarded-For",
 		BreakerFailures:   5,
 		BreakerCooldown:   30 * time.Second,
+		ConsoleSession:    12 * time.Hour,
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", c, want)

@@ -205,6 +205,11 @@ type Server struct {
 	// one more is a 429. Default: DefaultMaxStreams; negative: no cap.
 	MaxStreams int
 
+	// Console is the supervisor console, mounted at /console and under
+	// /console/ without stripping the prefix; it answers for itself, in
+	// HTML. Nil: no console.
+	Console http.Handler
+
 	streamsMu sync.Mutex
 	streams   map[string]int // open event streams by token ID
 }
@@ -392,6 +397,10 @@ func (s *Server) Handler() http.Handler {
 			panic(fmt.Sprintf("httpapi: invalid page name %q", name))
 		}
 		mux.Handle("/join/"+name+"/", s.limitBody(h))
+	}
+	if s.Console != nil {
+		mux.Handle("/console", s.limitBody(s.Console))
+		mux.Handle("/console/", s.limitBody(s.Console))
 	}
 
 	return s.logRequests(s.drainRefusedBodies(s.recoverPanics(s.jsonFallback(mux))))
