@@ -84,7 +84,9 @@ type AttemptRow struct {
 }
 
 // Awaiting reports whether the supervisor can record an outcome now.
-func (v VerificationRow) Awaiting() bool { return v.State == gateway.StateConnected && v.Outcome == nil }
+func (v VerificationRow) Awaiting() bool {
+	return v.State == gateway.StateConnected && v.Outcome == nil
+}
 
 // liveStates are the states the board shows as live.
 var liveStates = []gateway.State{gateway.StateRouting, gateway.StateQueued, gateway.StateDialling, gateway.StateConnected}

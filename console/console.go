@@ -160,7 +160,7 @@ func (c *Console) logger() logrus.FieldLogger {
 	return c.Logger
 }
 
-func (c *Console) session() time.Duration   { return orDefault(c.Session, DefaultSession) }
+func (c *Console) session() time.Duration { return orDefault(c.Session, DefaultSession) }
 func (c *Console) heartbeat() time.Duration {
 	d := orDefault(c.Heartbeat, DefaultHeartbeat)
 	if c.WriteTimeout > 0 {
@@ -168,8 +168,8 @@ func (c *Console) heartbeat() time.Duration {
 	}
 	return d
 }
-func (c *Console) refresh() time.Duration   { return orDefault(c.Refresh, DefaultRefresh) }
-func (c *Console) stale() time.Duration     { return orDefault(c.Stale, DefaultStale) }
+func (c *Console) refresh() time.Duration { return orDefault(c.Refresh, DefaultRefresh) }
+func (c *Console) stale() time.Duration   { return orDefault(c.Stale, DefaultStale) }
 func (c *Console) flagWindow() time.Duration {
 	return orDefault(c.FlagWindow, DefaultFlagWindow)
 }
