@@ -150,6 +150,7 @@ type RowError struct {
 	Reason string `json:"reason"`
 }
 
+// Error says the row's line and what is wrong with it.
 func (e RowError) Error() string { return fmt.Sprintf("line %d: %s", e.Line, e.Reason) }
 
 // Options says how to read a roster.
