@@ -362,6 +362,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /v1/verifications/{id}/cancel", s.authed(s.cancelVerification, officer))
 	mux.Handle("POST /v1/verifications/{id}/joined", s.authed(s.officerJoined, officer))
 	mux.Handle("GET /v1/flags", s.authed(s.listFlags, supervisor, ops))
+	mux.Handle("GET /v1/verifications/{id}/check", s.authed(s.verificationCheck, supervisor))
 
 	// The duty roster, for supervisors (photos and entries) and ops.
 	mux.Handle("GET /v1/roster", s.authed(s.rosterStatus, supervisor, ops))
