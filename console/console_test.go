@@ -362,3 +362,31 @@ func TestPagesHeaders(t *testing.T) {
 		}
 	}
 }
+
+func TestFlaggedStandOut(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	v, _, err := e.Store.CreateVerification(ctx, gateway.Verification{
+		ID: gateway.NewID("v_"), Reference: "FLAG-GEDX", State: gateway.StateRouting, RoomID: "AW",
+		Officer: gateway.Officer{Collar: "PC 4321"}, RequestedBy: "t_officer", Deadline: time.Now().Add(time.Minute),
+	}, "", gateway.Event{Type: gateway.EventState, Message: "requested"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := e.Store.Transition(ctx, v.ID, gateway.Transition{To: gateway.StateCancelled, Event: gateway.Event{Type: gateway.EventState, Message: "cancelled"}}); err != nil {
+		t.Fatal(err)
+	}
+	connected(t, e) // connected: live, not flagged
+	_, secret := e.Token(t, gateway.RoleOps, "")
+	b := e.browser(t)
+	b.signIn(secret)
+	_, page := b.do("GET", "/console/rooms/AW", nil)
+	flags, _, _ := strings.Cut(page, `<section id="live"`)
+	if !strings.Contains(flags, `id="flags"`) || !strings.Contains(flags, "FLAG-GEDX") || strings.Contains(flags, "K7QX-M4TR") {
+		t.Fatalf("the board's flags should hold the cancelled verification alone:\n%s", page)
+	}
+	_, hist := b.do("GET", "/console/history?outcome=flagged", nil)
+	if !strings.Contains(hist, "FLAG-GEDX") || strings.Contains(hist, "K7QX-M4TR") || !strings.Contains(hist, `class="flagged"`) {
+		t.Fatalf("the flagged history should hold the cancelled verification alone:\n%s", hist)
+	}
+}

@@ -80,6 +80,26 @@ func TestConsoleInABrowser(t *testing.T) {
 	must(chromium.Wait(ctx, `window.notReloaded === true`))
 	chromium.Screenshot(t, ctx, "board")
 
+	// Every control has a label, every button words, and nothing came from
+	// another origin.
+	unlabelled, err := chromedp.Run(ctx, chromedp.Evaluate[string](`Array.from(document.querySelectorAll("input:not([type=hidden]), select, textarea, button")).filter(function (el) {
+		if (el.tagName === "BUTTON") return el.textContent.trim() === "";
+		return !(el.id && document.querySelector('label[for="' + el.id + '"]')) && !el.getAttribute("aria-label");
+	}).map(function (el) { return el.outerHTML; }).join("\n")`))
+	must(err)
+	if unlabelled != "" {
+		t.Errorf("controls without a label:\n%s", unlabelled)
+	}
+	foreign, err := chromedp.Run(ctx, chromedp.Evaluate[string](`performance.getEntriesByType("resource").map(function (r) { return r.name; }).filter(function (u) { return new URL(u).origin !== location.origin; }).join(" ")`))
+	must(err)
+	if foreign != "" {
+		t.Errorf("the board loaded from another origin: %s", foreign)
+	}
+	must(chromedp.Do(ctx, chromedp.EmulateViewport(768, 1024)))
+	see("#v-"+v.ID+" .ref", v.Reference)
+	chromium.Screenshot(t, ctx, "board-tablet")
+	must(chromedp.Do(ctx, chromedp.EmulateViewport(1280, 900)))
+
 	// "Verified" records the outcome through the API's path.
 	must(chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#note-"+v.ID), "warrant card seen")))
 	must(chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#verified-"+v.ID))))
