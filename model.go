@@ -50,6 +50,7 @@ type Device struct {
 	Battery  int                `json:"battery"` // percent, from the last heartbeat; -1 unknown
 	Apps     []Channel          `json:"apps"`    // apps the agent last reported signed in and working
 	LastSeen time.Time          `json:"last_seen"`
+	Charging bool               `json:"charging"`  // from the last heartbeat
 	LastUsed time.Time          `json:"last_used"` // when its last claim was taken; least recently used goes first
 	Version  int64              `json:"version"`   // bumped on every rotation
 	// Lease is the live claim on the device, if any (read-only: set by the store).
@@ -400,6 +401,14 @@ const (
 	// was when the check was made. It is for supervisors only: never in
 	// the officer's view, a public page or a receipt.
 	EventCheck EventType = "check"
+)
+
+// DataGrounds is the Data key of the officer's stated grounds for the stop,
+// in the first event of his verification, and of a supervisor's correction
+// of them (an EventNote with DataCorrectedBy).
+const (
+	DataGrounds     = "grounds"
+	DataCorrectedBy = "corrected_by"
 )
 
 // DataAssessment is the Data key of an EventCheck: the assessment, a JSON

@@ -27,6 +27,17 @@ type DeviceStore interface {
 	// Heartbeat records that the device's agent is alive, with its battery
 	// and working apps; LastSeen is the store's clock. ENOTFOUND.
 	Heartbeat(ctx context.Context, id string, battery int, apps []Channel) (Device, error)
+	// RecordHeartbeat is Heartbeat with everything the agent reports,
+	// charging included (Heartbeat records it as not charging). ENOTFOUND.
+	RecordHeartbeat(ctx context.Context, id string, hb HeartbeatReport) (Device, error)
+}
+
+// HeartbeatReport is what a device's agent says of its handset in a
+// heartbeat.
+type HeartbeatReport struct {
+	Battery  int       // percent; -1 unknown
+	Charging bool      // on a charger
+	Apps     []Channel // apps signed in and working
 }
 
 // ClaimRequest asks for a free device.
@@ -39,6 +50,15 @@ type ClaimRequest struct {
 	// clock) is not routable. Zero means heartbeats are not checked.
 	Stale   time.Duration
 	Exclude []string // device IDs not to claim (they already failed this verification)
+	// BatteryFloor: a device under this battery percentage and not charging
+	// is not routable. Zero does not look at the battery.
+	BatteryFloor int
+}
+
+// Health is the policy a claim judges devices by: Stale and BatteryFloor.
+// The stores claim only a device it says serves the channel.
+func (r ClaimRequest) Health() HealthPolicy {
+	return HealthPolicy{Stale: r.Stale, BatteryFloor: r.BatteryFloor}
 }
 
 // ClaimStore hands out devices under leases.

@@ -106,8 +106,9 @@ func (s *Server) listDevices(w http.ResponseWriter, r *http.Request, _ gateway.T
 		return err
 	}
 	views := make([]DeviceView, 0, len(ds))
+	now := s.storeNow(r.Context())
 	for _, d := range ds {
-		views = append(views, NewDeviceView(d))
+		views = append(views, s.deviceView(d, now))
 	}
 	s.writeJSON(w, r, http.StatusOK, DevicesReply{Devices: views})
 	return nil
@@ -119,7 +120,7 @@ func (s *Server) getDevice(w http.ResponseWriter, r *http.Request, _ gateway.Tok
 	if err != nil {
 		return err
 	}
-	s.writeJSON(w, r, http.StatusOK, DeviceReply{Device: NewDeviceView(d)})
+	s.writeJSON(w, r, http.StatusOK, DeviceReply{Device: s.deviceView(d, s.storeNow(r.Context()))})
 	return nil
 }
 
@@ -160,7 +161,7 @@ func (s *Server) createDevice(w http.ResponseWriter, r *http.Request, tok gatewa
 		return err
 	}
 	s.logger().WithFields(logrus.Fields{"device": d.ID, "room": d.RoomID, "token": tok.ID}).Info("device created")
-	s.writeJSON(w, r, http.StatusCreated, DeviceReply{Device: NewDeviceView(d), Credential: cred})
+	s.writeJSON(w, r, http.StatusCreated, DeviceReply{Device: s.deviceView(d, s.storeNow(r.Context())), Credential: cred})
 	return nil
 }
 
@@ -227,7 +228,7 @@ func (s *Server) updateDevice(w http.ResponseWriter, r *http.Request, tok gatewa
 		return err
 	}
 
-	reply := DeviceReply{Device: NewDeviceView(d)}
+	reply := DeviceReply{Device: s.deviceView(d, s.storeNow(r.Context()))}
 	log := s.logger().WithFields(logrus.Fields{"device": d.ID, "room": d.RoomID, "token": tok.ID, "version": d.Version})
 	switch change.Credentials() {
 	case gateway.CredentialRenewed:

@@ -96,6 +96,9 @@ type DeviceStore interface {
 	UpdateDevice(ctx context.Context, id string, fn func(*gateway.Device) error) (gateway.Device, error)
 	// Heartbeat records that the device's agent is alive. ENOTFOUND.
 	Heartbeat(ctx context.Context, id string, battery int, apps []gateway.Channel) (gateway.Device, error)
+	// RecordHeartbeat records that the device's agent is alive, with its
+	// battery, charging and apps. ENOTFOUND.
+	RecordHeartbeat(ctx context.Context, id string, hb gateway.HeartbeatReport) (gateway.Device, error)
 }
 
 // RoomSet is the part of the rooms the HTTP layer checks a device's room
@@ -207,6 +210,10 @@ type Server struct {
 	// MaxStreams caps the event streams open at once with one credential;
 	// one more is a 429. Default: DefaultMaxStreams; negative: no cap.
 	MaxStreams int
+	// Health judges what each device can serve now, shown with it in the
+	// ops API (the claim is judged by the same policy). Default: the
+	// gateway's default stale heartbeat and battery floor.
+	Health gateway.HealthPolicy
 
 	// Console is the supervisor console, mounted at /console and under
 	// /console/ without stripping the prefix; it answers for itself, in
@@ -232,6 +239,7 @@ func NewServer(r Router, st gateway.Store) *Server {
 		MaxBody:       DefaultMaxBody,
 		AgentWait:     DefaultAgentWait,
 		SSEHeartbeat:  DefaultSSEHeartbeat,
+		Health:        gateway.HealthPolicy{Stale: gateway.DefaultHeartbeatStale, BatteryFloor: gateway.DefaultBatteryFloor},
 	}
 }
 
@@ -363,6 +371,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /v1/verifications/{id}/joined", s.authed(s.officerJoined, officer))
 	mux.Handle("GET /v1/flags", s.authed(s.listFlags, supervisor, ops))
 	mux.Handle("GET /v1/verifications/{id}/check", s.authed(s.verificationCheck, supervisor))
+	mux.Handle("POST /v1/verifications/{id}/grounds", s.authed(s.correctGrounds, supervisor))
 
 	// The duty roster, for supervisors (photos and entries) and ops.
 	mux.Handle("GET /v1/roster", s.authed(s.rosterStatus, supervisor, ops))

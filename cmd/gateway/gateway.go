@@ -139,6 +139,10 @@ func (m *Main) Open(ctx context.Context) error {
 		return st.FreeDevices(ctx, cfg.HeartbeatStale)
 	}, r.Queued)
 	r.Observer = m.Metrics
+	r.BatteryFloor = cfg.DeviceBatteryFloor
+	health := gateway.HealthPolicy{Stale: cfg.HeartbeatStale, BatteryFloor: cfg.DeviceBatteryFloor}
+	m.Metrics.Routable = &metrics.Routable{Pool: st, Rooms: m.roomIDs, Channels: r.Served,
+		Policy: health, MaxAge: time.Second}
 
 	if m.Demo {
 		m.demo = newDemo(m)
@@ -164,6 +168,7 @@ func (m *Main) Open(ctx context.Context) error {
 	// read timeout, never in more.
 	srv.BodyTimeout = min(httpapi.DefaultBodyTimeout, cfg.ReadTimeout)
 	srv.MaxStreams = cfg.MaxStreams
+	srv.Health = health
 	if err := m.wirePublic(srv); err != nil {
 		return err
 	}
@@ -334,4 +339,14 @@ func openStore(ctx context.Context, cfg config.Config, log logrus.FieldLogger, i
 		return nil, fmt.Errorf("open SQLite store %s: %w", target, err)
 	}
 	return st, nil
+}
+
+// roomIDs lists the IDs of the operations rooms, in the rooms file's order.
+func (m *Main) roomIDs() []string {
+	rooms := m.Rooms.Rooms()
+	out := make([]string, len(rooms))
+	for i, r := range rooms {
+		out[i] = r.ID
+	}
+	return out
 }

@@ -70,6 +70,7 @@ func Run(t *testing.T, open func(t testing.TB) gateway.Store) {
 		{"Orders", testOrders},
 		{"Bus", testBus},
 		{"Replays", testReplays},
+		{"ClaimHealth", testClaimHealth},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
