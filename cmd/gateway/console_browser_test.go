@@ -95,10 +95,6 @@ func TestConsoleInABrowser(t *testing.T) {
 	if foreign != "" {
 		t.Errorf("the board loaded from another origin: %s", foreign)
 	}
-	must(chromedp.Do(ctx, chromedp.EmulateViewport(768, 1024)))
-	see("#v-"+v.ID+" .ref", v.Reference)
-	chromium.Screenshot(t, ctx, "board-tablet")
-	must(chromedp.Do(ctx, chromedp.EmulateViewport(1280, 900)))
 
 	// "Verified" records the outcome through the API's path.
 	must(chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#note-"+v.ID), "warrant card seen")))
