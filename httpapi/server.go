@@ -215,6 +215,12 @@ type Server struct {
 	// gateway's default stale heartbeat and battery floor.
 	Health gateway.HealthPolicy
 
+	// Ops keeps what ops staff change, with the ops record. Nil: the ops
+	// API's new routes answer 503 and device changes are made as before.
+	Ops OpsStore
+	// RoomEditor is the set of rooms the ops API lists and changes. Nil:
+	// the rooms routes answer 503.
+	RoomEditor RoomEditor
 	// Console is the supervisor console, mounted at /console and under
 	// /console/ without stripping the prefix; it answers for itself, in
 	// HTML. Nil: no console.
@@ -234,6 +240,7 @@ func NewServer(r Router, st gateway.Store) *Server {
 		Orders:        st,
 		Devices:       st,
 		Bus:           st,
+		Ops:           st,
 		Logger:        logrus.StandardLogger(),
 		Now:           time.Now,
 		MaxBody:       DefaultMaxBody,
@@ -388,6 +395,16 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /v1/devices", s.authed(s.createDevice, ops))
 	mux.Handle("GET /v1/devices/{id}", s.authed(s.getDevice, ops))
 	mux.Handle("PATCH /v1/devices/{id}", s.authed(s.updateDevice, ops))
+	mux.Handle("POST /v1/devices/{id}/rotate", s.authed(s.rotateDevice, ops))
+	mux.Handle("POST /v1/devices/{id}/out-of-service", s.authed(s.statusChange(gateway.DeviceOutOfService, gateway.OpsDeviceOut), ops))
+	mux.Handle("POST /v1/devices/{id}/return", s.authed(s.statusChange(gateway.DeviceInService, gateway.OpsDeviceReturn), ops))
+	mux.Handle("POST /v1/devices/{id}/retire", s.authed(s.statusChange(gateway.DeviceRetired, gateway.OpsDeviceRetire), ops))
+	mux.Handle("GET /v1/devices/{id}/history", s.authed(s.deviceHistory, ops))
+	mux.Handle("GET /v1/rooms", s.authed(s.listRooms, ops))
+	mux.Handle("GET /v1/rooms/{id}", s.authed(s.getRoom, ops))
+	mux.Handle("PATCH /v1/rooms/{id}", s.authed(s.updateRoom, ops))
+	mux.Handle("GET /v1/ops-events", s.authed(s.listOpsEvents, ops))
+	mux.Handle("GET /v1/verifications", s.authed(s.listVerifications, supervisor, ops))
 
 	// Health and metrics.
 	mux.HandleFunc("GET /healthz", s.healthz)

@@ -113,6 +113,16 @@ func (m *Main) Open(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("rooms: %w", err)
 	}
+	// The rooms file is the default; what ops staff changed over it is
+	// read at start and followed while the gateway runs.
+	if err := m.Rooms.Refresh(ctx, st); err != nil {
+		log.WithError(err).Warn("room overrides: not all applied")
+	}
+	follow, stopFollow := context.WithCancel(context.Background())
+	m.closers = append(m.closers, func() error { stopFollow(); return nil })
+	go m.Rooms.Follow(follow, st, st, RoomRefresh, func(err error) {
+		log.WithError(err).Warn("room overrides: not all applied")
+	})
 
 	m.listener, err = net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -160,6 +170,7 @@ func (m *Main) Open(ctx context.Context) error {
 	srv.Logger = log
 	srv.MaxBody = cfg.MaxBody
 	srv.Rooms = m.Rooms
+	srv.RoomEditor = m.Rooms
 	srv.Webhooks = m.Webhooks
 	srv.Pages = m.Pages
 	srv.Ready = st.Ping
@@ -350,3 +361,7 @@ func (m *Main) roomIDs() []string {
 	}
 	return out
 }
+
+// RoomRefresh is how often a gateway reads the room overrides again, should
+// it have missed another instance's wake-up.
+const RoomRefresh = 30 * time.Second

@@ -92,7 +92,12 @@ func (s *Store) checkDevice(op string, d gateway.Device) error {
 // ID exists; EINVALID if the device has no ID or room, or a handle for an
 // unknown channel.
 func (s *Store) CreateDevice(ctx context.Context, d gateway.Device) (gateway.Device, error) {
-	const op = "postgres.CreateDevice"
+	return s.createDevice(ctx, "postgres.CreateDevice", d, nil)
+}
+
+// createDevice adds a device with its first version in its history, and ev
+// in the ops record when it is not nil, in one transaction.
+func (s *Store) createDevice(ctx context.Context, op string, d gateway.Device, ev *gateway.OpsEvent) (gateway.Device, error) {
 	d.Status = gateway.DeviceInService
 	if err := s.checkDevice(op, d); err != nil {
 		return gateway.Device{}, err
@@ -101,12 +106,29 @@ func (s *Store) CreateDevice(ctx context.Context, d gateway.Device) (gateway.Dev
 	if err != nil {
 		return gateway.Device{}, gateway.E(op, gateway.EINTERNAL, err)
 	}
-	out, err := scanDevice(s.pool.QueryRow(ctx, `INSERT INTO devices AS d (id, room_id, name, number, handles, status, battery, apps, version)
-		VALUES ($1, $2, $3, $4, $5::jsonb, 'in_service', -1, '[]', 1)
-		RETURNING `+deviceCols, d.ID, d.RoomID, d.Name, d.Number, handles))
-	if uniqueViolation(err, "devices_pkey") {
-		return gateway.Device{}, conflict(op, "device %q exists", d.ID)
-	}
+	var out gateway.Device
+	err = s.tx(ctx, func(tx pgx.Tx) error {
+		var err error
+		out, err = scanDevice(tx.QueryRow(ctx, `INSERT INTO devices AS d (id, room_id, name, number, handles, status, battery, apps, version)
+			VALUES ($1, $2, $3, $4, $5::jsonb, 'in_service', -1, '[]', 1)
+			RETURNING `+deviceCols, d.ID, d.RoomID, d.Name, d.Number, handles))
+		if uniqueViolation(err, "devices_pkey") {
+			return conflict(op, "device %q exists", d.ID)
+		}
+		if err != nil {
+			return err
+		}
+		if ev == nil {
+			return insertVersion(ctx, tx, out, "", "")
+		}
+		if err := insertVersion(ctx, tx, out, ev.Actor.ID, ev.Reason); err != nil {
+			return err
+		}
+		e := *ev
+		e.DeviceID, e.RoomID, e.After = out.ID, out.RoomID, snapshotOf(out)
+		_, err = insertOpsEvent(ctx, tx, op, e)
+		return err
+	})
 	if err != nil {
 		return gateway.Device{}, s.fail(op, err)
 	}
@@ -174,7 +196,10 @@ func (s *Store) UpdateDevice(ctx context.Context, id string, fn func(*gateway.De
 		out, err = scanDevice(tx.QueryRow(ctx, `UPDATE devices d SET room_id = $2, name = $3, number = $4,
 			handles = $5::jsonb, status = $6, version = d.version + 1
 			WHERE d.id = $1 RETURNING `+deviceCols, id, d.RoomID, d.Name, d.Number, handles, string(d.Status)))
-		return err
+		if err != nil {
+			return err
+		}
+		return insertVersion(ctx, tx, out, "", "")
 	})
 	if err != nil {
 		return gateway.Device{}, s.fail(op, err)
@@ -245,6 +270,7 @@ const claimSQL = `WITH pick AS (
 		  AND EXISTS (SELECT 1 FROM unnest($3::text[], $7::timestamptz[]) AS h(id, seen)
 			WHERE h.id = d.id AND h.seen IS NOT DISTINCT FROM d.last_seen)
 		  AND NOT (d.id = ANY ($4::text[]))
+		  AND d.pending IS NULL
 		ORDER BY array_position($1::text[], d.room_id), d.last_used ASC NULLS FIRST, d.id
 		LIMIT 1
 		FOR UPDATE SKIP LOCKED
@@ -387,7 +413,8 @@ func (s *Store) Release(ctx context.Context, l gateway.Lease, reason string) err
 	}
 	var room string
 	var notified bool
-	err := s.pool.QueryRow(ctx, `WITH freed AS (
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `WITH freed AS (
 			UPDATE devices SET lease_holder = NULL, lease_claimed_at = NULL, lease_expires_at = NULL
 			WHERE id = $1 AND fence = $2 AND lease_holder = $3 AND lease_expires_at > clock_timestamp()
 			RETURNING id, fence, room_id, clock_timestamp() AS at
@@ -396,10 +423,15 @@ func (s *Store) Release(ctx context.Context, l gateway.Lease, reason string) err
 			FROM freed WHERE c.device_id = freed.id AND c.fence = freed.fence AND c.released_at IS NULL
 		)
 		SELECT room_id, pg_notify($5, $6 || room_id)::text IS NOT NULL FROM freed`,
-		l.DeviceID, l.Fence, l.Holder, reason, s.channel, s.notifyPrefix(gateway.TopicDevices)).Scan(&room, &notified)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return conflict(op, "lease on device %q with fence %d is not current", l.DeviceID, l.Fence)
-	}
+			l.DeviceID, l.Fence, l.Holder, reason, s.channel, s.notifyPrefix(gateway.TopicDevices)).Scan(&room, &notified)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return conflict(op, "lease on device %q with fence %d is not current", l.DeviceID, l.Fence)
+		}
+		if err != nil {
+			return err
+		}
+		return s.applyPending(ctx, tx, op, l.DeviceID)
+	})
 	if err != nil {
 		return s.fail(op, err)
 	}
@@ -412,7 +444,9 @@ func (s *Store) Release(ctx context.Context, l gateway.Lease, reason string) err
 // them, and publishes each room concerned on TopicDevices.
 func (s *Store) ExpireLeases(ctx context.Context) ([]gateway.Lease, error) {
 	const op = "postgres.ExpireLeases"
-	rows, err := s.pool.Query(ctx, `WITH gone AS (
+	var out []gateway.Lease
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `WITH gone AS (
 			SELECT `+leaseCols+` FROM devices
 			WHERE lease_holder IS NOT NULL AND lease_expires_at <= clock_timestamp()
 			FOR UPDATE SKIP LOCKED
@@ -425,10 +459,20 @@ func (s *Store) ExpireLeases(ctx context.Context) ([]gateway.Lease, error) {
 			FROM freed WHERE c.device_id = freed.id AND c.fence = freed.fence AND c.released_at IS NULL
 		)
 		SELECT `+leaseCols+` FROM freed ORDER BY lease_expires_at, id`)
-	if err != nil {
-		return nil, s.fail(op, err)
-	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (gateway.Lease, error) { return scanLease(r) })
+		if err != nil {
+			return err
+		}
+		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (gateway.Lease, error) { return scanLease(r) })
+		if err != nil {
+			return err
+		}
+		for _, l := range out {
+			if err := s.applyPending(ctx, tx, op, l.DeviceID); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, s.fail(op, err)
 	}

@@ -96,7 +96,12 @@ func checkDevice(d gateway.Device) error {
 // CreateDevice adds a device, in service and never seen (battery unknown, no
 // apps). ECONFLICT if the ID exists, EINVALID without an ID or room.
 func (s *Store) CreateDevice(ctx context.Context, d gateway.Device) (gateway.Device, error) {
-	const op = "sqlite.CreateDevice"
+	return s.createDevice(ctx, "sqlite.CreateDevice", d, nil)
+}
+
+// createDevice adds a device with its first version in its history, and ev
+// in the ops record when it is not nil.
+func (s *Store) createDevice(ctx context.Context, op string, d gateway.Device, ev *gateway.OpsEvent) (gateway.Device, error) {
 	d.Status = gateway.DeviceInService
 	if err := checkDevice(d); err != nil {
 		return gateway.Device{}, fail(op, err)
@@ -116,7 +121,18 @@ func (s *Store) CreateDevice(ctx context.Context, d gateway.Device) (gateway.Dev
 		if err != nil {
 			return err
 		}
-		out, err = device(ctx, tx, d.ID, now)
+		if out, err = device(ctx, tx, d.ID, now); err != nil {
+			return err
+		}
+		if ev == nil {
+			return insertVersion(ctx, tx, out, "", "", now)
+		}
+		if err := insertVersion(ctx, tx, out, ev.Actor.ID, ev.Reason, now); err != nil {
+			return err
+		}
+		e := *ev
+		e.DeviceID, e.RoomID, e.After = out.ID, out.RoomID, snapshotOf(out)
+		_, err = insertOpsEvent(ctx, tx, e, now)
 		return err
 	})
 	if err != nil {
@@ -190,8 +206,10 @@ func (s *Store) UpdateDevice(ctx context.Context, id string, fn func(*gateway.De
 			d.RoomID, d.Name, d.Number, handles, d.Status, id); err != nil {
 			return err
 		}
-		out, err = device(ctx, tx, id, now)
-		return err
+		if out, err = device(ctx, tx, id, now); err != nil {
+			return err
+		}
+		return insertVersion(ctx, tx, out, "", "", now)
 	})
 	if err != nil {
 		return gateway.Device{}, fail(op, err)
@@ -315,6 +333,7 @@ const (
 	LEFT JOIN claims c ON c.device_id = d.id AND c.released_at IS NULL
 	WHERE d.room_id = ?1 AND d.status = 'in_service'
 		AND (c.id IS NULL OR c.expires_at <= ?2)
+		AND d.pending IS NULL
 	ORDER BY d.last_used, d.id`
 	expireClaim = "UPDATE claims SET released_at = expires_at, reason = 'expired' WHERE id = ?"
 	bumpFence   = "UPDATE devices SET fence = fence + 1, last_used = ? WHERE id = ? RETURNING fence"
@@ -397,6 +416,10 @@ func (s *Store) Release(ctx context.Context, l gateway.Lease, reason string) err
 		if errors.Is(err, sql.ErrNoRows) {
 			return staleLease(l)
 		}
+		if err != nil {
+			return err
+		}
+		_, err = applyPending(ctx, tx, l.DeviceID, now)
 		return err
 	})
 	if err != nil {
@@ -437,7 +460,16 @@ func (s *Store) ExpireLeases(ctx context.Context) ([]gateway.Lease, error) {
 			l.ClaimedAt, l.ExpiresAt = time.Unix(0, claimed).UTC(), time.Unix(0, expires).UTC()
 			out = append(out, l)
 		}
-		return rows.Err()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		rows.Close()
+		for _, l := range out {
+			if _, err := applyPending(ctx, tx, l.DeviceID, now); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, fail(op, err)
