@@ -91,6 +91,10 @@ type Config struct {
 
 	DeviceBatteryFloor int `envconfig:"DEVICE_BATTERY_FLOOR" default:"15" desc:"battery percentage under which a handset that is not charging gets no new calls (at the floor it still does); 0 turns the check off"`
 
+	// The supervisor console at /console.
+	ConsoleSession time.Duration `envconfig:"CONSOLE_SESSION" default:"12h" desc:"how long a sign-in to the supervisor console lasts"`
+	ConsoleKey     string        `envconfig:"CONSOLE_KEY" desc:"the key (at least 32 characters) that signs the console's session cookies and CSRF tokens; empty: a key generated once into the data directory (console.key), which instances behind one address must share" secret:"true"`
+
 	// sections are the providers' sections (see Section), in the order
 	// Load was given them.
 	sections []sectionValue

@@ -94,6 +94,7 @@ func TestDefaults(t *testing.T) {
 		BreakerFailures:    5,
 		BreakerCooldown:    30 * time.Second,
 		DeviceBatteryFloor: 15,
+		ConsoleSession:     12 * time.Hour,
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", c, want)

@@ -56,7 +56,7 @@ func (c Config) Validate(demo bool) error {
 		{"HEARTBEAT_STALE", c.HeartbeatStale}, {"SWEEP_INTERVAL", c.SweepInterval},
 		{"RETRY_MIN", c.RetryMin}, {"RETRY_MAX", c.RetryMax}, {"MAX_CALL", c.MaxCall},
 		{"OWNER_TTL", c.OwnerTTL}, {"BREAKER_COOLDOWN", c.BreakerCooldown},
-		{"REPORT_GRACE", c.ReportGrace},
+		{"REPORT_GRACE", c.ReportGrace}, {"CONSOLE_SESSION", c.ConsoleSession},
 	}
 	bad := make(map[string]bool)
 	for _, d := range positive {
@@ -226,5 +226,8 @@ func (c Config) validatePublic(p *problems) {
 	}
 	if c.CallerKey != "" && len(c.CallerKey) < 32 {
 		p.add(v("CALLER_KEY"), "too short: give at least 32 random characters (openssl rand -hex 32)")
+	}
+	if c.ConsoleKey != "" && len(c.ConsoleKey) < 32 {
+		p.add(v("CONSOLE_KEY"), "too short: give at least 32 random characters (openssl rand -hex 32)")
 	}
 }

@@ -255,30 +255,47 @@ func (s *Server) recordOutcome(w http.ResponseWriter, r *http.Request, tok gatew
 	if err := s.decodeBody(w, r, &body); err != nil {
 		return err
 	}
+	v, err := s.RecordOutcome(r.Context(), tok, r.PathValue("id"), OutcomeRequest(body))
+	if err != nil {
+		return err
+	}
+	s.writeJSON(w, r, http.StatusOK, NewVerificationView(v))
+	return nil
+}
+
+// OutcomeRequest is a supervisor's outcome as a client gives it: the
+// result (verified or refused), who records it (empty: the credential's
+// name) and a note.
+type OutcomeRequest struct {
+	Outcome    string
+	Supervisor string
+	Note       string
+}
+
+// RecordOutcome checks a supervisor's outcome and records it through the
+// router, as POST /v1/verifications/{id}/outcome does: the console's
+// buttons call it, so that both leave the same record. EINVALID for a bad
+// outcome, supervisor or note; the router's errors as they are.
+func (s *Server) RecordOutcome(ctx context.Context, tok gateway.Token, id string, body OutcomeRequest) (gateway.Verification, error) {
 	o := gateway.Outcome{Result: gateway.OutcomeResult(body.Outcome), At: s.now()}
 	switch o.Result {
 	case gateway.OutcomeVerified, gateway.OutcomeRefused:
 	case "":
-		return invalid("outcome is required: verified or refused")
+		return gateway.Verification{}, invalid("outcome is required: verified or refused")
 	default:
-		return invalid("outcome must be verified or refused")
+		return gateway.Verification{}, invalid("outcome must be verified or refused")
 	}
 	if strings.TrimSpace(body.Supervisor) == "" {
 		body.Supervisor = tok.Name // the supervisor's own credential names him
 	}
 	var err error
 	if o.Supervisor, err = checkText("supervisor", body.Supervisor, MaxSupervisor); err != nil {
-		return err
+		return gateway.Verification{}, err
 	}
 	if o.Note, err = checkOptionalText("note", body.Note, MaxNote); err != nil {
-		return err
+		return gateway.Verification{}, err
 	}
-	v, err := s.Router.RecordOutcome(r.Context(), r.PathValue("id"), o)
-	if err != nil {
-		return err
-	}
-	s.writeJSON(w, r, http.StatusOK, NewVerificationView(v))
-	return nil
+	return s.Router.RecordOutcome(ctx, id, o)
 }
 
 // POST /v1/verifications/{id}/cancel

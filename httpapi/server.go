@@ -221,6 +221,10 @@ type Server struct {
 	// RoomEditor is the set of rooms the ops API lists and changes. Nil:
 	// the rooms routes answer 503.
 	RoomEditor RoomEditor
+	// Console is the supervisor console, mounted at /console and under
+	// /console/ without stripping the prefix; it answers for itself, in
+	// HTML. Nil: no console.
+	Console http.Handler
 
 	// Handsets records the public's calls that device agents report
 	// ringing on their handsets (POST /v1/agent/calls). Nil: none is
@@ -470,6 +474,10 @@ func (s *Server) routes() *routeMux {
 			panic(fmt.Sprintf("httpapi: invalid page name %q", name))
 		}
 		mux.Handle("/join/"+name+"/", s.limitBody(h))
+	}
+	if s.Console != nil {
+		mux.Handle("/console", s.limitBody(s.Console))
+		mux.Handle("/console/", s.limitBody(s.Console))
 	}
 	return mux
 }

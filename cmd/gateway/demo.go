@@ -180,6 +180,8 @@ func (d *demo) start(ctx context.Context) error {
 	} else {
 		fmt.Fprintf(m.Out, "Tokens for each role (officer, supervisor, ops) are in %s\n", abs)
 	}
+	fmt.Fprintf(m.Out, "The supervisor console is at %s/console: sign in as a supervisor with %s, or as ops staff with %s\n",
+		m.URL(), tokens[string(gateway.RoleSupervisor)], tokens[string(gateway.RoleOps)])
 	if len(restored) > 0 {
 		fmt.Fprintf(m.Out, "%d devices taken out of service in an earlier run are back in service (%s).\n", len(restored), strings.Join(restored, ", "))
 	}

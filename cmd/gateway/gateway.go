@@ -189,6 +189,9 @@ func (m *Main) Open(ctx context.Context) error {
 	if err := m.wireRoster(ctx, srv, log); err != nil {
 		return err
 	}
+	if err := m.wireConsole(srv); err != nil {
+		return err
+	}
 	if cfg.MetricsAddr == "" {
 		srv.Metrics, srv.MetricsAuth = m.Metrics.Handler(), cfg.MetricsAuth
 	} else if err := m.serveMetrics(log); err != nil {

@@ -1,0 +1,307 @@
+package console
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/safeconnection/gateway"
+	"github.com/safeconnection/gateway/httpapi"
+)
+
+// The states a device shows on the board.
+const (
+	DeviceFree         = "free"
+	DeviceRinging      = "ringing"
+	DeviceInCall       = "in call"
+	DeviceOutOfService = "out of service"
+)
+
+// Board is what a room's board shows.
+type Board struct {
+	Room    gateway.Room
+	Devices []DeviceRow
+	// Live are the verifications being routed, dialled or in call.
+	Live []VerificationRow
+	// Queue are those waiting for a free device, in arrival order.
+	Queue []VerificationRow
+	// Flags are those of the flag window that never connected.
+	Flags []VerificationRow
+	At    time.Time
+	// Supervisor is whether the viewer may record outcomes.
+	Supervisor bool
+}
+
+// DeviceRow is one device as the board shows it.
+type DeviceRow struct {
+	ID       string
+	Name     string
+	State    string // free, ringing, in call, out of service
+	Health   []string
+	Battery  int // -1 unknown
+	LastSeen time.Time
+	Apps     []gateway.Channel
+	Holder   string // the reference of the verification holding it
+}
+
+// VerificationRow is one verification as the board and history show it.
+type VerificationRow struct {
+	ID        string
+	Reference string
+	State     gateway.State
+	Origin    gateway.Origin
+	Collar    string // the officer's collar number; for a public call, empty
+	Caller    string // a public caller's number, masked
+	RoomID    string
+	Channel   gateway.Channel
+	Device    string
+	JoinURL   string
+	Reason    string
+	Outcome   *gateway.Outcome
+	Flagged   bool
+	CreatedAt time.Time
+	Attempts  []AttemptRow
+	// Sum identifies what the row shows, so that a live board replaces
+	// only the rows that changed.
+	Sum string
+}
+
+// AttemptRow is one attempt as the board shows it.
+type AttemptRow struct {
+	Seq       int
+	Channel   gateway.Channel
+	Device    string
+	Room      string
+	Tries     int
+	Result    string
+	StartedAt time.Time
+	Open      bool
+}
+
+// Awaiting reports whether the supervisor can record an outcome now.
+func (v VerificationRow) Awaiting() bool {
+	return v.State == gateway.StateConnected && v.Outcome == nil
+}
+
+// liveStates are the states the board shows as live.
+var liveStates = []gateway.State{gateway.StateRouting, gateway.StateQueued, gateway.StateDialling, gateway.StateConnected}
+
+// row returns the board's and history's view of v.
+func row(v gateway.Verification) VerificationRow {
+	out := VerificationRow{
+		ID: v.ID, Reference: v.Reference, State: v.State, Origin: v.Origin, Collar: v.Officer.Collar, Caller: v.Caller,
+		RoomID: v.RoomID, Channel: v.Channel, Device: v.DeviceID, JoinURL: v.JoinURL, Reason: v.Reason, Outcome: v.Outcome,
+		Flagged: v.NeverConnected(), CreatedAt: v.CreatedAt,
+	}
+	if out.Origin == "" {
+		out.Origin = gateway.OriginOfficer
+	}
+	if out.Origin == gateway.OriginPublic {
+		out.Collar = ""
+	}
+	for _, a := range v.Attempts {
+		result := string(a.Result)
+		if a.Open() {
+			result = "in progress"
+		}
+		out.Attempts = append(out.Attempts, AttemptRow{Seq: a.Seq, Channel: a.Channel, Device: a.DeviceID, Room: a.RoomID,
+			Tries: a.Tries, Result: strings.ReplaceAll(result, "_", " "), StartedAt: a.StartedAt, Open: a.Open()})
+	}
+	if n := len(v.Attempts); n > 0 {
+		last := v.Attempts[n-1]
+		if out.Channel == "" {
+			out.Channel = last.Channel
+		}
+		if out.Device == "" && last.Open() {
+			out.Device = last.DeviceID
+		}
+		if out.JoinURL == "" && last.Open() {
+			out.JoinURL = last.JoinURL
+		}
+	}
+	b, _ := json.Marshal(out)
+	h := fnv.New64a()
+	h.Write(b)
+	out.Sum = fmt.Sprintf("%016x", h.Sum64())
+	return out
+}
+
+// local is rw with its times in the console's time zone.
+func (c *Console) local(rw VerificationRow) VerificationRow {
+	loc := c.location()
+	rw.CreatedAt = rw.CreatedAt.In(loc)
+	rw.Attempts = append([]AttemptRow(nil), rw.Attempts...)
+	for i := range rw.Attempts {
+		rw.Attempts[i].StartedAt = rw.Attempts[i].StartedAt.In(loc)
+	}
+	return rw
+}
+
+// concerns reports whether v belongs on room's board: it is the room's, or
+// one of its attempts is on the room's devices (an overflow call).
+func concerns(v gateway.Verification, room string) bool {
+	if v.RoomID == room {
+		return true
+	}
+	for _, a := range v.Attempts {
+		if a.RoomID == room {
+			return true
+		}
+	}
+	return false
+}
+
+// board reads a room's board from the store.
+func (c *Console) board(ctx context.Context, room gateway.Room) (Board, error) {
+	now := c.now()
+	b := Board{Room: room, At: now.In(c.location())}
+	devices, err := c.Store.Devices(ctx, room.ID, false)
+	if err != nil {
+		return Board{}, err
+	}
+	live, err := c.Store.Verifications(ctx, gateway.VerificationFilter{States: liveStates})
+	if err != nil {
+		return Board{}, err
+	}
+	flagged, err := c.Store.Verifications(ctx, gateway.VerificationFilter{
+		States: []gateway.State{gateway.StateFailed, gateway.StateCancelled}, RoomID: room.ID, Since: now.Add(-c.flagWindow()),
+	})
+	if err != nil {
+		return Board{}, err
+	}
+	byID := map[string]gateway.Verification{}
+	for _, v := range live {
+		byID[v.ID] = v
+		if !concerns(v, room.ID) {
+			continue
+		}
+		if v.State == gateway.StateQueued {
+			b.Queue = append(b.Queue, c.local(row(v)))
+		} else {
+			b.Live = append(b.Live, c.local(row(v)))
+		}
+	}
+	for i := len(flagged) - 1; i >= 0; i-- { // newest first
+		if v := flagged[i]; v.NeverConnected() {
+			b.Flags = append(b.Flags, c.local(row(v)))
+		}
+	}
+	for _, d := range devices {
+		b.Devices = append(b.Devices, c.deviceRow(d, byID, now))
+	}
+	return b, nil
+}
+
+// deviceRow is how the board shows d.
+func (c *Console) deviceRow(d gateway.Device, live map[string]gateway.Verification, now time.Time) DeviceRow {
+	out := DeviceRow{ID: d.ID, Name: d.Name, State: DeviceFree, Battery: d.Battery, LastSeen: d.LastSeen.In(c.location()), Apps: d.Apps}
+	if d.Lease != nil {
+		out.State = DeviceRinging
+		if v, ok := live[d.Lease.Holder]; ok {
+			out.Holder = v.Reference
+			if v.State == gateway.StateConnected {
+				out.State = DeviceInCall
+			}
+		}
+	} else if d.Status != gateway.DeviceInService {
+		out.State = DeviceOutOfService
+	}
+	switch {
+	case d.LastSeen.IsZero():
+		out.Health = append(out.Health, "never heard from")
+	case !d.Fresh(now.Add(-c.stale())):
+		out.Health = append(out.Health, "no heartbeat for "+ago(now, d.LastSeen))
+	}
+	if d.Battery >= 0 && d.Battery < 20 {
+		out.Health = append(out.Health, fmt.Sprintf("battery low (%d%%)", d.Battery))
+	}
+	return out
+}
+
+func (c *Console) boardPage(w http.ResponseWriter, r *http.Request, s session) error {
+	room, err := c.room(r)
+	if err != nil {
+		return err
+	}
+	b, err := c.board(r.Context(), room)
+	if err != nil {
+		return err
+	}
+	b.Supervisor = s.Token.Role == gateway.RoleSupervisor
+	v := c.view(s, room.Name, b)
+	v.RoomID = room.ID
+	v.Message = flash(r)
+	return c.render(w, http.StatusOK, "board.html", v)
+}
+
+// flash is the message a redirect back to the board carries.
+func flash(r *http.Request) string {
+	switch r.URL.Query().Get("done") {
+	case "verified":
+		return "Recorded: verified."
+	case "refused":
+		return "Recorded: refused."
+	}
+	return ""
+}
+
+// fragment renders the live part of a board as the viewer's role sees it.
+func fragment(b Board, supervisor bool) (string, error) {
+	b.Supervisor = supervisor
+	var sb strings.Builder
+	if err := pages.ExecuteTemplate(&sb, "boardbody", view{Data: b, RoomID: b.Room.ID}); err != nil {
+		return "", gateway.E("console.fragment", gateway.EINTERNAL, err)
+	}
+	return sb.String(), nil
+}
+
+// outcomePost records a supervisor's outcome from the board's buttons
+// through the API's own code path, and goes back to the board.
+func (c *Console) outcomePost(w http.ResponseWriter, r *http.Request, s session) error {
+	if s.Token.Role != gateway.RoleSupervisor {
+		return gateway.Errorf(gateway.EFORBIDDEN, "only a supervisor records outcomes")
+	}
+	id := r.PathValue("id")
+	result := r.PostFormValue("outcome")
+	v, err := c.Outcomes.RecordOutcome(r.Context(), s.Token, id, httpapi.OutcomeRequest{
+		Outcome: result, Note: r.PostFormValue("note"),
+	})
+	if err != nil {
+		return err
+	}
+	back := "/console/verifications/" + v.ID
+	if room := r.PostFormValue("room"); room != "" {
+		if _, ok := c.Rooms.Room(room); ok {
+			back = "/console/rooms/" + room
+		}
+	}
+	http.Redirect(w, r, back+"?done="+string(v.Outcome.Result), http.StatusSeeOther)
+	return nil
+}
+
+// ago says how long before now t was, roughly.
+func ago(now, t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	d := now.Sub(t).Round(time.Second)
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%d min", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%d h", int(d.Hours()))
+	}
+	return fmt.Sprintf("%d days", int(d.Hours()/24))
+}
+
+// label is a state or value as people read it.
+func label(s any) string { return strings.ReplaceAll(fmt.Sprint(s), "_", " ") }
+
+func writeJSON(w io.Writer, v any) error { return json.NewEncoder(w).Encode(v) }
