@@ -283,7 +283,18 @@ type Origin string
 const (
 	OriginOfficer Origin = "officer" // the officer app asked (the stored origin of a verification from before origins)
 	OriginPublic  Origin = "public"  // a member of the public called a room's published number
+	// OriginRadio is a check a supervisor opened from the console for a
+	// member of the public who asked for it over the officer's radio on
+	// loudspeaker: no call is placed.
+	OriginRadio Origin = "radio"
+	// Origin999 is a check a supervisor or 999 call handler opened for a
+	// member of the public who dialled 999: no call is placed.
+	Origin999 Origin = "999"
 )
+
+// Spoken reports whether o is a check made by radio or over a 999 call,
+// opened from the console, with no call placed by the gateway.
+func (o Origin) Spoken() bool { return o == OriginRadio || o == Origin999 }
 
 // Verification is one encounter from request to outcome.
 type Verification struct {
@@ -327,7 +338,7 @@ type Verification struct {
 // opens a check and abandons it is what a supervisor must see. A public
 // caller who hung up is not an officer abandoning a check.
 func (v Verification) NeverConnected() bool {
-	if v.Origin == OriginPublic {
+	if v.Origin == OriginPublic || v.Origin.Spoken() {
 		return false
 	}
 	if v.State != StateFailed && v.State != StateCancelled {

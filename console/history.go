@@ -16,7 +16,7 @@ type HistoryFilter struct {
 	To      string // a date, inclusive
 	Outcome string // verified, refused, failed, cancelled, awaiting, live; empty: any
 	Channel string
-	Origin  string // officer, public; empty: any
+	Origin  string // officer, public, radio, 999; empty: any
 }
 
 // The outcomes the history filters by, and the states each means.
@@ -72,9 +72,9 @@ func (c *Console) parseFilter(q url.Values) (HistoryFilter, time.Time, time.Time
 		return f, from, to, gateway.Errorf(gateway.EINVALID, "outcome: one of verified, refused, failed, cancelled, awaiting, live, flagged")
 	}
 	switch gateway.Origin(f.Origin) {
-	case "", gateway.OriginOfficer, gateway.OriginPublic:
+	case "", gateway.OriginOfficer, gateway.OriginPublic, gateway.OriginRadio, gateway.Origin999:
 	default:
-		return f, from, to, gateway.Errorf(gateway.EINVALID, "origin: officer or public")
+		return f, from, to, gateway.Errorf(gateway.EINVALID, "origin: officer, public, radio or 999")
 	}
 	if len(f.Channel) > 20 {
 		return f, from, to, gateway.Errorf(gateway.EINVALID, "channel: no such channel")

@@ -418,6 +418,7 @@ func (s *Server) routes() *routeMux {
 	mux.Handle("GET /v1/flags", s.authed(s.listFlags, supervisor, ops))
 	mux.Handle("GET /v1/verifications/{id}/check", s.authed(s.verificationCheck, supervisor))
 	mux.Handle("POST /v1/verifications/{id}/grounds", s.authed(s.correctGrounds, supervisor))
+	mux.Handle("POST /v1/checks", s.authed(s.createCheck, supervisor))
 
 	// The duty roster, for supervisors (photos and entries) and ops.
 	mux.Handle("GET /v1/roster", s.authed(s.rosterStatus, supervisor, ops))

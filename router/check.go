@@ -2,6 +2,7 @@ package router
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/safeconnection/gateway"
@@ -76,4 +77,83 @@ func (r *Router) CorrectGrounds(ctx context.Context, id, grounds, by string) (ga
 		return gateway.Event{}, gateway.E(op, gateway.ErrorCode(err), err)
 	}
 	return ev, nil
+}
+
+// OpenCheck is a check asked for by another route than the officer app:
+// over the officer's radio on loudspeaker, or by dialling 999. A supervisor
+// (or 999 call handler) opens it from the console while speaking to them.
+type OpenCheck struct {
+	Origin  gateway.Origin // gateway.OriginRadio or gateway.Origin999
+	Collar  string         // the officer's collar number, as he gave it
+	RoomID  string         // the room whose supervisor is making the check
+	Grounds string         // the stated grounds for the stop; optional
+	By      string         // the credential ID of who opened it
+	Name    string         // who opened it, as the record names him
+}
+
+// OpenCheck records a check made by radio or over a 999 call: a
+// verification with that origin, connected at once (the supervisor is
+// already speaking to them; no call is placed), with the officer's
+// assessment recorded before it returns, awaiting its outcome like any
+// other. An unknown collar number is allowed: the check shows him not on
+// the roster. EINVALID for another origin, no collar number or an
+// unknown room.
+func (r *Router) OpenCheck(ctx context.Context, c OpenCheck) (gateway.Verification, error) {
+	const op = "router.OpenCheck"
+	if !c.Origin.Spoken() {
+		return gateway.Verification{}, gateway.Errorf(gateway.EINVALID, "origin must be radio or 999")
+	}
+	if c.Collar == "" || c.By == "" {
+		return gateway.Verification{}, gateway.Errorf(gateway.EINVALID, "the officer's collar number and who opened the check are required")
+	}
+	room, ok := r.Rooms.Room(c.RoomID)
+	if !ok {
+		return gateway.Verification{}, gateway.Errorf(gateway.EINVALID, "there is no operations room %.20q", c.RoomID)
+	}
+	borough := ""
+	if len(room.Boroughs) > 0 {
+		borough = room.Boroughs[0]
+	}
+	now := r.Now()
+	v := gateway.Verification{
+		ID:          gateway.NewID("v_"),
+		Reference:   gateway.NewReference(),
+		State:       gateway.StateConnected,
+		Origin:      c.Origin,
+		Officer:     gateway.Officer{Collar: c.Collar},
+		RoomID:      room.ID,
+		RequestedBy: c.By,
+		CreatedAt:   now,
+		UpdatedAt:   now,
+		Deadline:    now.Add(r.Budget),
+	}
+	how := "over the officer's radio"
+	if c.Origin == gateway.Origin999 {
+		how = "by a 999 call"
+	}
+	name := c.Name
+	if name == "" {
+		name = c.By
+	}
+	ev := gateway.Event{
+		Type:     gateway.EventState,
+		Message:  fmt.Sprintf("a check of %s asked for %s, opened by %s in %s", c.Collar, how, name, room.Name),
+		Data:     map[string]string{"room": room.ID, "origin": string(c.Origin)},
+		Instance: r.Instance,
+	}
+	if c.Grounds != "" {
+		ev.Data[gateway.DataGrounds] = c.Grounds
+	}
+	got, _, err := r.Record.CreateVerification(ctx, v, "", ev)
+	if err != nil {
+		return gateway.Verification{}, gateway.E(op, gateway.ErrorCode(err), err)
+	}
+	if r.Assessor != nil {
+		actx, cancel := context.WithTimeout(ctx, AssessTimeout)
+		if err := r.assess(actx, got, borough); err != nil {
+			r.Logger.WithField("verification", got.ID).WithError(err).Warn("the warning signs could not be assessed")
+		}
+		cancel()
+	}
+	return got, nil
 }

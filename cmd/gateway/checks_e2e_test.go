@@ -1,0 +1,101 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/safeconnection/gateway"
+	"github.com/safeconnection/gateway/httpapi"
+	"github.com/safeconnection/gateway/roster"
+)
+
+// writeRoster writes a roster with PC1234 (warrant W998877, photo sam.jpg)
+// on a plain-clothes shift covering now in Westminster, and returns its
+// path.
+func writeRoster(tb testing.TB) string {
+	tb.Helper()
+	dir := tb.TempDir()
+	now := time.Now().UTC()
+	csv := "collar,warrant,name,rank,shift_start,shift_end,plain_clothes,areas,photo\n" +
+		fmt.Sprintf("PC1234,W998877,Sam Clarke,PC,%s,%s,yes,Westminster,sam.jpg\n",
+			now.Add(-time.Hour).Format(time.RFC3339), now.Add(time.Hour).Format(time.RFC3339))
+	path := filepath.Join(dir, "roster.csv")
+	if err := os.WriteFile(path, []byte(csv), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "sam.jpg"), jpegBytes, 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	return path
+}
+
+// TestChecksByOtherRoutes checks that a supervisor opens a check asked for
+// by radio or 999 with POST /v1/checks: connected at once with no call
+// placed, the officer's roster entry and signs recorded (an unknown collar
+// shows as not on the roster), the outcome recorded as for any other, a
+// receipt that says nothing personal, and bad requests refused.
+func TestChecksByOtherRoutes(t *testing.T) {
+	g := startGateway(t, testEnv(t, "GATEWAY_ROSTER="+writeRoster(t)), nil)
+
+	var v httpapi.VerificationView
+	g.call(t, "POST", "/v1/checks", g.supervisor, map[string]string{
+		"origin": "radio", "collar": "PC1234", "room": "AW", "grounds": "Seen trying car doors",
+	}, http.StatusCreated, &v)
+	if v.Origin != gateway.OriginRadio || v.State != gateway.StateConnected || v.Room != "AW" || len(v.Attempts) != 0 {
+		t.Fatalf("the radio check %+v", v)
+	}
+	var check httpapi.CheckReply
+	g.call(t, "GET", "/v1/verifications/"+v.ID+"/check", g.supervisor, nil, 200, &check)
+	var as roster.Assessment
+	if err := json.Unmarshal(check.Assessment, &as); err != nil || check.RecordedAt == nil {
+		t.Fatalf("the check %+v: %v", check, err)
+	}
+	if as.Entry == nil || as.Entry.Name != "Sam Clarke" || as.Shift == nil || as.PhotoSHA256 == "" || check.Grounds != "Seen trying car doors" {
+		t.Fatalf("the radio check's assessment %s, grounds %q", check.Assessment, check.Grounds)
+	}
+	g.call(t, "GET", "/v1/verifications/"+v.ID+"/check", g.token(t, gateway.RoleOps, "ops"), nil, 403, nil)
+
+	done := g.outcome(t, v.ID, gateway.OutcomeVerified)
+	if done.State != gateway.StateVerified {
+		t.Fatalf("after the outcome: %s", done.State)
+	}
+	status, receipt := g.send(t, "GET", "/receipt/"+v.Reference, "", nil, http.Header{"Accept": {"application/json"}})
+	var rec httpapi.Receipt
+	if err := json.Unmarshal(receipt, &rec); err != nil || status != http.StatusOK || rec.Outcome != httpapi.ReceiptVerified {
+		t.Fatalf("receipt: %d %s", status, receipt)
+	}
+	_, page := g.send(t, "GET", "/receipt/"+v.Reference, "", nil, http.Header{"Accept": {"text/html"}})
+	for what, b := range map[string][]byte{"receipt": receipt, "receipt page": page, "log": []byte(g.log.tail(1 << 30))} {
+		for _, secret := range []string{"W998877", "Sam Clarke", string(jpegBytes)} {
+			if bytes.Contains(b, []byte(secret)) {
+				t.Errorf("the %s shows %q", what, secret)
+			}
+		}
+	}
+
+	var unknown httpapi.VerificationView
+	g.call(t, "POST", "/v1/checks", g.supervisor, map[string]string{"origin": "999", "collar": "ZZ9999", "room": "AW"}, http.StatusCreated, &unknown)
+	g.call(t, "GET", "/v1/verifications/"+unknown.ID+"/check", g.supervisor, nil, 200, &check)
+	if unknown.Origin != gateway.Origin999 || !strings.Contains(check.Summary, string(roster.SignNotOnRoster)) {
+		t.Fatalf("a 999 check of an unknown collar: %+v %s", unknown, check.Summary)
+	}
+
+	for name, body := range map[string]any{
+		"officer origin": map[string]string{"origin": "officer", "collar": "PC1234", "room": "AW"},
+		"no collar":      map[string]string{"origin": "radio", "room": "AW"},
+		"unknown room":   map[string]string{"origin": "radio", "collar": "PC1234", "room": "ZZ"},
+		"unknown field":  map[string]any{"origin": "radio", "collar": "PC1234", "room": "AW", "extra": 1},
+	} {
+		t.Run(name, func(t *testing.T) {
+			g.call(t, "POST", "/v1/checks", g.supervisor, body, http.StatusBadRequest, nil)
+		})
+	}
+	g.call(t, "POST", "/v1/checks", g.officer, map[string]string{"origin": "radio", "collar": "PC1234", "room": "AW"}, http.StatusForbidden, nil)
+}
