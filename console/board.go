@@ -35,6 +35,8 @@ type Board struct {
 	At    time.Time
 	// Supervisor is whether the viewer may record outcomes.
 	Supervisor bool
+	// Missing are the channels no device of the room can serve now.
+	Missing []gateway.Channel
 }
 
 // DeviceRow is one device as the board shows it.
@@ -66,6 +68,9 @@ type VerificationRow struct {
 	Flagged   bool
 	CreatedAt time.Time
 	Attempts  []AttemptRow
+	// Check is the supervisor's check as recorded: shown to supervisors
+	// only; nil for a public call, or on a page for ops staff.
+	Check *CheckView
 	// Sum identifies what the row shows, so that a live board replaces
 	// only the rows that changed.
 	Sum string
@@ -124,11 +129,17 @@ func row(v gateway.Verification) VerificationRow {
 			out.JoinURL = last.JoinURL
 		}
 	}
-	b, _ := json.Marshal(out)
+	return summed(out)
+}
+
+// summed is rw with its Sum set from what it shows.
+func summed(rw VerificationRow) VerificationRow {
+	rw.Sum = ""
+	b, _ := json.Marshal(rw)
 	h := fnv.New64a()
 	h.Write(b)
-	out.Sum = fmt.Sprintf("%016x", h.Sum64())
-	return out
+	rw.Sum = fmt.Sprintf("%016x", h.Sum64())
+	return rw
 }
 
 // local is rw with its times in the console's time zone.
@@ -182,9 +193,13 @@ func (c *Console) board(ctx context.Context, room gateway.Room) (Board, error) {
 		}
 		if v.State == gateway.StateQueued {
 			b.Queue = append(b.Queue, c.local(row(v)))
-		} else {
-			b.Live = append(b.Live, c.local(row(v)))
+			continue
 		}
+		rw := row(v)
+		if rw.Check, err = c.checkFor(ctx, v); err != nil {
+			return Board{}, err
+		}
+		b.Live = append(b.Live, c.local(summed(rw)))
 	}
 	for i := len(flagged) - 1; i >= 0; i-- { // newest first
 		if v := flagged[i]; v.NeverConnected() {
@@ -193,6 +208,17 @@ func (c *Console) board(ctx context.Context, room gateway.Room) (Board, error) {
 	}
 	for _, d := range devices {
 		b.Devices = append(b.Devices, c.deviceRow(d, byID, now))
+	}
+	if c.Routable != nil {
+		all, err := c.Routable.RoomHealth(ctx)
+		if err != nil {
+			c.logger().WithError(err).Warn("console: the routable devices could not be counted")
+		}
+		for _, h := range all {
+			if h.RoomID == room.ID {
+				b.Missing = h.Missing
+			}
+		}
 	}
 	return b, nil
 }
@@ -211,16 +237,21 @@ func (c *Console) deviceRow(d gateway.Device, live map[string]gateway.Verificati
 	} else if d.Status != gateway.DeviceInService {
 		out.State = DeviceOutOfService
 	}
-	switch {
-	case d.LastSeen.IsZero():
-		out.Health = append(out.Health, "never heard from")
-	case !d.Fresh(now.Add(-c.stale())):
-		out.Health = append(out.Health, "no heartbeat for "+ago(now, d.LastSeen))
-	}
-	if d.Battery >= 0 && d.Battery < 20 {
-		out.Health = append(out.Health, fmt.Sprintf("battery low (%d%%)", d.Battery))
+	for _, p := range c.health().Check(d, now).Problems {
+		if p.Code == gateway.HealthOutOfService {
+			continue // the state says so
+		}
+		out.Health = append(out.Health, p.Reason)
 	}
 	return out
+}
+
+// health is the policy the board judges devices by.
+func (c *Console) health() gateway.HealthPolicy {
+	if c.Health != nil {
+		return *c.Health
+	}
+	return gateway.HealthPolicy{Stale: c.stale(), BatteryFloor: gateway.DefaultBatteryFloor}
 }
 
 func (c *Console) boardPage(w http.ResponseWriter, r *http.Request, s session) error {
@@ -232,7 +263,7 @@ func (c *Console) boardPage(w http.ResponseWriter, r *http.Request, s session) e
 	if err != nil {
 		return err
 	}
-	b.Supervisor = s.Token.Role == gateway.RoleSupervisor
+	b = forRole(b, s.Token.Role == gateway.RoleSupervisor)
 	v := c.view(s, room.Name, b)
 	v.RoomID = room.ID
 	v.Message = flash(r)
@@ -246,13 +277,32 @@ func flash(r *http.Request) string {
 		return "Recorded: verified."
 	case "refused":
 		return "Recorded: refused."
+	case "grounds":
+		return "Recorded: the corrected grounds."
+	case "opened":
+		return "The check is open: record its outcome when you have checked him."
 	}
 	return ""
 }
 
+// forRole is b as the viewer's role sees it: ops staff see neither the
+// supervisor's check nor its photo.
+func forRole(b Board, supervisor bool) Board {
+	b.Supervisor = supervisor
+	if supervisor {
+		return b
+	}
+	b.Live = append([]VerificationRow(nil), b.Live...)
+	for i := range b.Live {
+		b.Live[i].Check = nil
+		b.Live[i] = summed(b.Live[i])
+	}
+	return b
+}
+
 // fragment renders the live part of a board as the viewer's role sees it.
 func fragment(b Board, supervisor bool) (string, error) {
-	b.Supervisor = supervisor
+	b = forRole(b, supervisor)
 	var sb strings.Builder
 	if err := pages.ExecuteTemplate(&sb, "boardbody", view{Data: b, RoomID: b.Room.ID}); err != nil {
 		return "", gateway.E("console.fragment", gateway.EINTERNAL, err)

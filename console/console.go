@@ -69,6 +69,13 @@ type Outcomes interface {
 	RecordOutcome(ctx context.Context, tok gateway.Token, id string, o httpapi.OutcomeRequest) (gateway.Verification, error)
 }
 
+// RoomHealth counts every room's routable devices per channel
+// (metrics.Routable).
+type RoomHealth interface {
+	// RoomHealth returns each room's routable devices per channel.
+	RoomHealth(ctx context.Context) ([]gateway.RoomHealth, error)
+}
+
 // Defaults of the Console's fields.
 const (
 	DefaultSession    = 12 * time.Hour
@@ -127,6 +134,18 @@ type Console struct {
 	Logger logrus.FieldLogger
 	// Now is the clock. Default: time.Now.
 	Now func() time.Time
+	// Checks opens checks by radio or 999 and reads officers' photos for
+	// supervisors' checks; nil: the console offers neither.
+	Checks Checks
+	// Grounds records supervisors' corrections of the grounds for a stop;
+	// nil: the console offers no correction.
+	Grounds httpapi.GroundsCorrector
+	// Health judges devices for the board; nil: a policy of Stale and
+	// gateway.DefaultBatteryFloor.
+	Health *gateway.HealthPolicy
+	// Routable says which channels no device of a room can serve now;
+	// nil: the board does not say.
+	Routable RoomHealth
 
 	once sync.Once
 	mux  *http.ServeMux
@@ -196,6 +215,9 @@ var pages = template.Must(template.New("").Funcs(template.FuncMap{
 	"date":  func(t time.Time) string { return t.Format("2 Jan 2006 15:04:05") },
 	"ago":   ago,
 	"label": label,
+	"checkArgs": func(v VerificationRow, csrf, room string) map[string]any {
+		return map[string]any{"V": v, "CSRF": csrf, "Room": room}
+	},
 }).ParseFS(files, "files/*.html"))
 
 // ServeHTTP serves the console's paths, all under /console.
@@ -217,6 +239,10 @@ func (c *Console) route() {
 	mux.HandleFunc("POST /console/verifications/{id}/outcome", c.signedIn(c.outcomePost))
 	mux.HandleFunc("GET /console/verifications/{id}", c.signedIn(c.recordPage))
 	mux.HandleFunc("GET /console/history", c.signedIn(c.historyPage))
+	mux.HandleFunc("GET /console/verifications/{id}/photo", c.signedIn(c.photo))
+	mux.HandleFunc("POST /console/verifications/{id}/grounds", c.signedIn(c.groundsPost))
+	mux.HandleFunc("GET /console/checks/new", c.signedIn(c.openCheckPage))
+	mux.HandleFunc("POST /console/checks", c.signedIn(c.openCheckPost))
 	mux.HandleFunc("GET /console/console.css", c.asset("files/console.css", "text/css; charset=utf-8"))
 	mux.HandleFunc("GET /console/console.js", c.asset("files/console.js", "text/javascript; charset=utf-8"))
 	mux.HandleFunc("/console/", func(w http.ResponseWriter, r *http.Request) {

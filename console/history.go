@@ -165,7 +165,15 @@ func (c *Console) recordPage(w http.ResponseWriter, r *http.Request, s session) 
 	if room, ok := c.Rooms.Room(v.RoomID); ok {
 		rec.Room = room.Name
 	}
+	if rec.Supervisor {
+		if rec.V.Check, err = c.checkFor(r.Context(), v); err != nil {
+			return err
+		}
+	}
 	for _, ev := range evs {
+		if ev.Type == gateway.EventCheck && !rec.Supervisor {
+			continue // the supervisor's check is for supervisors alone
+		}
 		er := EventRow{Seq: ev.Seq, At: ev.At.In(loc), Type: ev.Type, State: ev.State, Message: ev.Message}
 		if ev.Report != nil {
 			er.Report = string(ev.Report.Status)

@@ -104,29 +104,9 @@ func (s *Server) rosterPhoto(w http.ResponseWriter, r *http.Request, _ gateway.T
 	if err != nil {
 		return err
 	}
-	if o.Photo == "" || s.Roster.Photos == "" {
-		return gateway.Errorf(gateway.ENOTFOUND, "no photo of %s is on file", o.Collar)
-	}
-	// The roster's photo names have no directory part (roster.Parse), so
-	// the file is inside Photos.
-	f, err := os.Open(filepath.Join(s.Roster.Photos, filepath.Base(o.Photo)))
+	b, ct, err := s.officerPhoto(o)
 	if err != nil {
-		s.logger().WithField("collar", o.Collar).WithError(err).Warn("roster: a photo the roster names cannot be read")
-		return gateway.Errorf(gateway.ENOTFOUND, "no photo of %s is on file", o.Collar)
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, MaxPhoto+1))
-	if err != nil || len(b) > MaxPhoto {
-		return gateway.Errorf(gateway.ENOTFOUND, "no photo of %s is on file", o.Collar)
-	}
-	var ct string
-	switch {
-	case bytes.HasPrefix(b, []byte("\xff\xd8\xff")):
-		ct = "image/jpeg"
-	case bytes.HasPrefix(b, []byte("\x89PNG\r\n\x1a\n")):
-		ct = "image/png"
-	default:
-		return gateway.Errorf(gateway.ENOTFOUND, "no photo of %s is on file", o.Collar)
+		return err
 	}
 	h := w.Header()
 	h.Set("Content-Type", ct)
@@ -137,4 +117,45 @@ func (s *Server) rosterPhoto(w http.ResponseWriter, r *http.Request, _ gateway.T
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(b)
 	return nil
+}
+
+// OfficerPhoto returns the photo on file of the officer with the collar
+// number, and its content type (image/jpeg or image/png, by its bytes), for
+// a supervisor's eyes only. ENOTFOUND when he is not on the roster or has
+// no readable photo.
+func (s *Server) OfficerPhoto(collar string) ([]byte, string, error) {
+	if s.Roster.Source == nil {
+		return nil, "", gateway.Errorf(gateway.ENOTFOUND, "no duty roster is configured")
+	}
+	o, ok := s.Roster.Source.Snapshot().Roster.Officer(collar)
+	if !ok {
+		return nil, "", gateway.Errorf(gateway.ENOTFOUND, "no officer with collar number %s is on the roster", roster.NormalizeCollar(collar))
+	}
+	return s.officerPhoto(o)
+}
+
+// officerPhoto reads o's photo. ENOTFOUND.
+func (s *Server) officerPhoto(o roster.Officer) ([]byte, string, error) {
+	if o.Photo == "" || s.Roster.Photos == "" {
+		return nil, "", gateway.Errorf(gateway.ENOTFOUND, "no photo of %s is on file", o.Collar)
+	}
+	// The roster's photo names have no directory part (roster.Parse), so
+	// the file is inside Photos.
+	f, err := os.Open(filepath.Join(s.Roster.Photos, filepath.Base(o.Photo)))
+	if err != nil {
+		s.logger().WithField("collar", o.Collar).WithError(err).Warn("roster: a photo the roster names cannot be read")
+		return nil, "", gateway.Errorf(gateway.ENOTFOUND, "no photo of %s is on file", o.Collar)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, MaxPhoto+1))
+	if err != nil || len(b) > MaxPhoto {
+		return nil, "", gateway.Errorf(gateway.ENOTFOUND, "no photo of %s is on file", o.Collar)
+	}
+	switch {
+	case bytes.HasPrefix(b, []byte("\xff\xd8\xff")):
+		return b, "image/jpeg", nil
+	case bytes.HasPrefix(b, []byte("\x89PNG\r\n\x1a\n")):
+		return b, "image/png", nil
+	}
+	return nil, "", gateway.Errorf(gateway.ENOTFOUND, "no photo of %s is on file", o.Collar)
 }

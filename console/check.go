@@ -1,0 +1,211 @@
+package console
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/safeconnection/gateway"
+	"github.com/safeconnection/gateway/httpapi"
+	"github.com/safeconnection/gateway/roster"
+)
+
+// Checks opens checks asked for by radio or 999 and reads officers'
+// photos: httpapi.Server, so that the console and the API leave the same
+// record.
+type Checks interface {
+	// OpenCheck checks and opens a check by radio or 999. EINVALID.
+	OpenCheck(ctx context.Context, tok gateway.Token, body httpapi.CheckRequest) (gateway.Verification, error)
+	// OfficerPhoto returns the photo on file of an officer and its content
+	// type. ENOTFOUND.
+	OfficerPhoto(collar string) ([]byte, string, error)
+}
+
+// CheckView is the supervisor's check of a verification as it was
+// recorded (never recomputed from the roster as it is now), with the
+// grounds of the stop and their corrections.
+type CheckView struct {
+	// Recorded is whether the check has been recorded yet.
+	Recorded bool
+	Summary  string
+	Entry    *roster.Officer
+	Shift    *roster.Shift
+	Signs    []roster.Sign
+	// Photo is whether a photo was on file when the check was made.
+	Photo       bool
+	Grounds     string
+	Corrections []httpapi.Correction
+}
+
+// checkOf reads verification id's recorded check from its events.
+func checkOf(evs []gateway.Event) *CheckView {
+	out := &CheckView{}
+	for i, ev := range evs {
+		switch g := ev.Data[gateway.DataGrounds]; {
+		case i == 0:
+			out.Grounds = g
+		case g != "" && ev.Data[gateway.DataCorrectedBy] != "":
+			out.Corrections = append(out.Corrections, httpapi.Correction{Grounds: g, By: ev.Data[gateway.DataCorrectedBy], At: ev.At})
+		}
+		if ev.Type != gateway.EventCheck || out.Recorded {
+			continue
+		}
+		var as roster.Assessment
+		if err := json.Unmarshal([]byte(ev.Data[gateway.DataAssessment]), &as); err != nil {
+			continue
+		}
+		// The first is what was shown when the check was made.
+		out.Recorded, out.Summary = true, ev.Message
+		out.Entry, out.Shift, out.Signs, out.Photo = as.Entry, as.Shift, as.Signs, as.PhotoSHA256 != ""
+	}
+	return out
+}
+
+// recordedPhoto is the hex SHA-256 of the photo the check of a
+// verification recorded: "" for none.
+func recordedPhoto(evs []gateway.Event) string {
+	for _, ev := range evs {
+		if ev.Type != gateway.EventCheck {
+			continue
+		}
+		var as roster.Assessment
+		if json.Unmarshal([]byte(ev.Data[gateway.DataAssessment]), &as) == nil {
+			return as.PhotoSHA256
+		}
+	}
+	return ""
+}
+
+// checkFor reads v's check for a supervisor's board or record page.
+func (c *Console) checkFor(ctx context.Context, v gateway.Verification) (*CheckView, error) {
+	if v.Origin == gateway.OriginPublic {
+		return nil, nil
+	}
+	evs, err := c.Store.Events(ctx, v.ID, 0, 0)
+	if err != nil {
+		return nil, err
+	}
+	return checkOf(evs), nil
+}
+
+// photo serves, to a supervisor, the photo of the officer of a
+// verification: the one the check recorded, and only while the photo on
+// file is still that one (its hash is what was recorded), never cached.
+func (c *Console) photo(w http.ResponseWriter, r *http.Request, s session) error {
+	if s.Token.Role != gateway.RoleSupervisor {
+		return gateway.Errorf(gateway.EFORBIDDEN, "only a supervisor sees the officer's photo")
+	}
+	if c.Checks == nil {
+		return gateway.Errorf(gateway.ENOTFOUND, "no photo is on file")
+	}
+	v, err := c.Store.Verification(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	evs, err := c.Store.Events(r.Context(), v.ID, 0, 0)
+	if err != nil {
+		return err
+	}
+	want := recordedPhoto(evs)
+	if want == "" || v.Officer.Collar == "" {
+		return gateway.Errorf(gateway.ENOTFOUND, "no photo was on file when the check was made")
+	}
+	b, ct, err := c.Checks.OfficerPhoto(v.Officer.Collar)
+	if err != nil {
+		return err
+	}
+	if sum := sha256.Sum256(b); hex.EncodeToString(sum[:]) != want {
+		return gateway.Errorf(gateway.ENOTFOUND, "the photo on file has changed since the check was made")
+	}
+	headers(w)
+	h := w.Header()
+	h.Set("Content-Type", ct)
+	h.Set("Cache-Control", "no-store, private")
+	h.Set("Cross-Origin-Resource-Policy", "same-origin")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(b)
+	return nil
+}
+
+// groundsPost records a supervisor's correction of the grounds from the
+// check's form, and goes back to where it came from.
+func (c *Console) groundsPost(w http.ResponseWriter, r *http.Request, s session) error {
+	if s.Token.Role != gateway.RoleSupervisor {
+		return gateway.Errorf(gateway.EFORBIDDEN, "only a supervisor corrects the grounds")
+	}
+	if c.Grounds == nil {
+		return gateway.Errorf(gateway.EUNAVAILABLE, "this gateway cannot record corrections")
+	}
+	grounds := strings.Join(strings.Fields(r.PostFormValue("grounds")), " ")
+	if grounds == "" {
+		return gateway.Errorf(gateway.EINVALID, "grounds: write the corrected grounds for the stop")
+	}
+	if len(grounds) > httpapi.MaxGrounds {
+		return gateway.Errorf(gateway.EINVALID, "grounds: at most %d characters", httpapi.MaxGrounds)
+	}
+	v, err := c.Store.Verification(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	by := s.Token.Name
+	if by == "" {
+		by = s.Token.ID
+	}
+	if _, err := c.Grounds.CorrectGrounds(r.Context(), v.ID, grounds, by); err != nil {
+		return err
+	}
+	back := "/console/verifications/" + v.ID
+	if room := r.PostFormValue("room"); room != "" {
+		if _, ok := c.Rooms.Room(room); ok {
+			back = "/console/rooms/" + room
+		}
+	}
+	http.Redirect(w, r, back+"?done=grounds", http.StatusSeeOther)
+	return nil
+}
+
+// OpenCheckData is the "Open a check" page's data.
+type OpenCheckData struct {
+	Room    string
+	Collar  string
+	Origin  string
+	Grounds string
+}
+
+func (c *Console) openCheckPage(w http.ResponseWriter, r *http.Request, s session) error {
+	if s.Token.Role != gateway.RoleSupervisor {
+		return gateway.Errorf(gateway.EFORBIDDEN, "only a supervisor opens a check")
+	}
+	d := OpenCheckData{Room: r.URL.Query().Get("room"), Origin: string(gateway.OriginRadio)}
+	v := c.view(s, "Open a check", d)
+	v.RoomID = d.Room
+	return c.render(w, http.StatusOK, "opencheck.html", v)
+}
+
+// openCheckPost opens a check by radio or 999 and shows its record, where
+// the outcome is recorded as for any other.
+func (c *Console) openCheckPost(w http.ResponseWriter, r *http.Request, s session) error {
+	if s.Token.Role != gateway.RoleSupervisor {
+		return gateway.Errorf(gateway.EFORBIDDEN, "only a supervisor opens a check")
+	}
+	if c.Checks == nil {
+		return gateway.Errorf(gateway.EUNAVAILABLE, "this gateway cannot open checks")
+	}
+	body := httpapi.CheckRequest{Origin: r.PostFormValue("origin"), Collar: r.PostFormValue("collar"),
+		Room: r.PostFormValue("room"), Grounds: r.PostFormValue("grounds")}
+	v, err := c.Checks.OpenCheck(r.Context(), s.Token, body)
+	if err != nil {
+		if gateway.ErrorCode(err) != gateway.EINVALID {
+			return err
+		}
+		pv := c.view(s, "Open a check", OpenCheckData{Room: body.Room, Collar: body.Collar, Origin: body.Origin, Grounds: body.Grounds})
+		pv.RoomID, pv.Message = body.Room, gateway.ErrorMessage(err)
+		return c.render(w, http.StatusBadRequest, "opencheck.html", pv)
+	}
+	http.Redirect(w, r, "/console/verifications/"+url.PathEscape(v.ID)+"?done=opened", http.StatusSeeOther)
+	return nil
+}
