@@ -59,7 +59,7 @@ func (a *app) verificationsList() *cobra.Command {
 	var vf verificationFlags
 	cmd := &cobra.Command{
 		Use:   "list [filters]",
-		Short: "List verifications, oldest first",
+		Short: "List verifications, with filters",
 		Example: `  gatewayctl verifications list --room AW --since 24h
   gatewayctl verifications list --origin public --outcome verified --since 2026-12-01 --until 2026-12-02`,
 		Args: noArgs,
@@ -187,7 +187,7 @@ func (a *app) verificationsExport() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "export --format csv|json [filters]",
 		Short: "Export verifications as CSV or JSON, with the list's filters",
-		Long: `Export verifications, oldest first, with the same filters as 'verifications list'.
+		Long: `Export verifications, in the gateway's order, with the same filters as 'verifications list'.
 
 --format json (or --json) prints the gateway's answer as it came: {"verifications":[...]}.
 

@@ -139,11 +139,18 @@ func (e *AnswerError) Error() string {
 // Unwrap returns the decoding error.
 func (e *AnswerError) Unwrap() error { return e.Err }
 
-// do sends one call and returns the answer's body when its status is 2xx.
-// in, when not nil, is sent as the JSON body.
+// do sends one call to path (escaped, under the base URL) and returns the
+// answer's body when its status is 2xx. in, when not nil, is sent as the
+// JSON body.
 func (c *Client) do(ctx context.Context, method, path string, q url.Values, in any) (json.RawMessage, int, error) {
 	u := *c.BaseURL
-	u.Path += path
+	// path is escaped already (seg): the IDs in it may hold a slash.
+	u.RawPath = c.BaseURL.EscapedPath() + path
+	p, err := url.PathUnescape(u.RawPath)
+	if err != nil {
+		return nil, 0, err
+	}
+	u.Path = p
 	if len(q) > 0 {
 		u.RawQuery = q.Encode()
 	}
