@@ -1,0 +1,304 @@
+package roster_test
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"github.com/sirupsen/logrus/hooks/test"
+
+	"github.com/safeconnection/gateway/roster"
+)
+
+func london(t testing.TB) *time.Location {
+	t.Helper()
+	loc, err := time.LoadLocation("Europe/London")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return loc
+}
+
+var knownAreas = map[string]bool{"westminster": true, "kensington and chelsea": true, "ce": true, "aw": true}
+
+func options(t testing.TB) roster.Options {
+	return roster.Options{Location: london(t), KnownArea: func(a string) bool { return knownAreas[strings.ToLower(a)] }}
+}
+
+func parseFile(t *testing.T, name string) (roster.Roster, []roster.RowError) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, bad, err := roster.Parse(bytes.NewReader(b), options(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r, bad
+}
+
+func TestParseSample(t *testing.T) {
+	r, bad := parseFile(t, "roster.csv")
+	if len(bad) != 0 {
+		t.Fatalf("the sample has bad rows: %v", bad)
+	}
+	if r.Len() != 3 || r.Rows() != 4 {
+		t.Fatalf("officers %d shifts %d, want 3 and 4", r.Len(), r.Rows())
+	}
+	o, ok := r.Officer(" 1234 aw")
+	if !ok {
+		t.Fatal("1234AW not found by a typed collar")
+	}
+	if o.Name != "Sam Clarke" || o.Rank != "PC" || o.Warrant != "WC100234" || o.Photo != "1234aw.jpg" || len(o.Shifts) != 2 {
+		t.Fatalf("entry: %+v", o)
+	}
+	s := o.Shifts[0]
+	if want := time.Date(2026, 12, 3, 18, 0, 0, 0, time.UTC); !s.Start.Equal(want) { // GMT in December
+		t.Errorf("start %v, want %v", s.Start, want)
+	}
+	if !s.PlainClothes || s.Unit != "Central West CID" || len(s.Areas) != 2 || s.Line != 2 {
+		t.Errorf("shift: %+v", s)
+	}
+	if p, _ := r.Officer("5678CE"); p.Shifts[0].PlainClothes {
+		t.Error("5678CE is in uniform")
+	}
+	if n, _ := r.Officer("901NA"); !n.Shifts[0].Start.Equal(time.Date(2026, 12, 3, 20, 0, 0, 0, time.UTC)) || len(n.Shifts[0].Areas) != 0 {
+		t.Errorf("901NA: %+v", n.Shifts[0])
+	}
+}
+
+func TestParseBadRows(t *testing.T) {
+	r, bad := parseFile(t, "bad.csv")
+	if r.Len() != 1 || r.Rows() != 1 {
+		t.Fatalf("loaded %d officers %d shifts, want the one good row", r.Len(), r.Rows())
+	}
+	want := map[int]string{
+		3: "no collar number", 4: "no warrant", 5: "no name", 6: "no rank", 7: "shift_start",
+		8: "ends before it starts", 9: "longer than", 10: "plain_clothes", 11: "Atlantis",
+		12: "warrant differs from line 2", 13: "fields", 14: "collar number",
+	}
+	if len(bad) != len(want) {
+		t.Fatalf("%d bad rows, want %d: %v", len(bad), len(want), bad)
+	}
+	for _, b := range bad {
+		w, ok := want[b.Line]
+		if !ok || !strings.Contains(b.Reason, w) {
+			t.Errorf("line %d: %q, want one saying %q", b.Line, b.Reason, w)
+		}
+		if strings.Contains(b.Reason, "WC999999") || strings.Contains(b.Reason, "WC100234") {
+			t.Errorf("line %d names a warrant number: %q", b.Line, b.Reason)
+		}
+	}
+}
+
+func TestParseWholeFileErrors(t *testing.T) {
+	for name, in := range map[string]string{
+		"empty":          "",
+		"missing column": "collar,warrant,name,rank,shift_start,shift_end\n",
+		"unknown column": "collar,warrant,name,rank,shift_start,shift_end,plain_clothes,shoe_size\n",
+		"twice":          "collar,collar,warrant,name,rank,shift_start,shift_end,plain_clothes\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			if _, _, err := roster.Parse(strings.NewReader(in), options(t)); err == nil {
+				t.Fatal("no error")
+			}
+		})
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	for _, name := range []string{"roster.csv", "bad.csv"} {
+		b, err := os.ReadFile(filepath.Join("testdata", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte("collar,warrant,name,rank,shift_start,shift_end,plain_clothes\n\"1,2\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r, bad, err := roster.Parse(bytes.NewReader(b), roster.Options{})
+		if err != nil {
+			return
+		}
+		for _, c := range r.Collars() {
+			o, ok := r.Officer(c)
+			if !ok || len(o.Shifts) == 0 {
+				t.Fatalf("collar %q listed but not found", c)
+			}
+			for _, s := range o.Shifts {
+				if !s.End.After(s.Start) || s.End.Sub(s.Start) > roster.MaxShift {
+					t.Fatalf("a bad shift loaded: %+v", s)
+				}
+			}
+		}
+		for _, e := range bad {
+			if e.Line < 1 || e.Reason == "" {
+				t.Fatalf("a row error without a line or reason: %+v", e)
+			}
+		}
+	})
+}
+
+// pullServer serves a roster with an ETag, honours If-None-Match, and can
+// fail.
+type pullServer struct {
+	mu       sync.Mutex
+	body     string
+	etag     string
+	fail     int // answer 503 this many more times
+	requests []http.Header
+}
+
+func (p *pullServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.requests = append(p.requests, r.Header.Clone())
+	if p.fail > 0 {
+		p.fail--
+		http.Error(w, "down", http.StatusServiceUnavailable)
+		return
+	}
+	if r.Header.Get("If-None-Match") == p.etag {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	w.Header().Set("ETag", p.etag)
+	w.Header().Set("Content-Type", "text/csv")
+	_, _ = w.Write([]byte(p.body))
+}
+
+func (p *pullServer) set(body, etag string, fail int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.body, p.etag, p.fail = body, etag, fail
+}
+
+func sample(t *testing.T) string {
+	b, err := os.ReadFile(filepath.Join("testdata", "roster.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func newSource(t *testing.T, url string, now *time.Time) (*roster.Source, *test.Hook) {
+	logger, hook := test.NewNullLogger()
+	logger.SetLevel(logrus.DebugLevel)
+	s := roster.NewSource(url, options(t), logger)
+	s.Client.RetryMax = 1
+	s.Client.RetryWaitMin, s.Client.RetryWaitMax = time.Millisecond, time.Millisecond
+	s.Now = func() time.Time { return *now }
+	return s, hook
+}
+
+func TestSourcePull(t *testing.T) {
+	ps := &pullServer{}
+	ps.set(sample(t), `"v1"`, 0)
+	srv := httptest.NewServer(ps)
+	defer srv.Close()
+	now := time.Date(2026, 12, 3, 19, 0, 0, 0, time.UTC)
+	s, hook := newSource(t, srv.URL, &now)
+	ctx := context.Background()
+
+	if !s.Snapshot().Stale(now, time.Hour) {
+		t.Fatal("no roster yet, yet not stale")
+	}
+	if err := s.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Snapshot(); got.Roster.Len() != 3 || got.Stale(now, time.Hour) {
+		t.Fatalf("after the first pull: %d officers, stale %v", got.Roster.Len(), got.Stale(now, time.Hour))
+	}
+
+	// 304: the copy is kept, and counts as confirmed.
+	now = now.Add(30 * time.Minute)
+	if err := s.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if h := ps.requests[len(ps.requests)-1]; h.Get("If-None-Match") != `"v1"` {
+		t.Fatalf("If-None-Match %q, want the ETag", h.Get("If-None-Match"))
+	}
+	if got := s.Snapshot(); got.Roster.Len() != 3 || !got.LoadedAt.Equal(now) {
+		t.Fatalf("after a 304: %d officers, loaded at %v", got.Roster.Len(), got.LoadedAt)
+	}
+
+	// A failed pull keeps the last good copy and says why; it goes stale.
+	ps.set(sample(t), `"v2"`, 10)
+	now = now.Add(2 * time.Hour)
+	if err := s.Load(ctx); err == nil {
+		t.Fatal("a failing server, yet no error")
+	}
+	got := s.Snapshot()
+	if got.Roster.Len() != 3 || got.LastError == "" || !got.Stale(now, time.Hour) || got.Age(now) != 2*time.Hour {
+		t.Fatalf("after a failed pull: %d officers, error %q, stale %v, age %v", got.Roster.Len(), got.LastError, got.Stale(now, time.Hour), got.Age(now))
+	}
+
+	// A new copy replaces it, bad rows reported and logged by line.
+	ps.set("collar,warrant,name,rank,shift_start,shift_end,plain_clothes\n7AW,W7,Al Ng,PC,2026-12-03 18:00,2026-12-04 02:00,yes\n8AW,,x,PC,2026-12-03 18:00,2026-12-04 02:00,yes\n", `"v3"`, 0)
+	if err := s.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got = s.Snapshot()
+	if _, ok := got.Roster.Officer("7AW"); !ok || got.Roster.Len() != 1 || len(got.Problems) != 1 || got.Problems[0].Line != 3 || got.LastError != "" {
+		t.Fatalf("after a new copy: %+v", got)
+	}
+	logged := false
+	for _, e := range hook.AllEntries() {
+		if e.Data["line"] == 3 && strings.Contains(e.Message, "no warrant") {
+			logged = true
+		}
+	}
+	if !logged {
+		t.Error("the skipped row was not logged with its line")
+	}
+}
+
+func TestSourceRunOnSchedule(t *testing.T) {
+	ps := &pullServer{}
+	ps.set(sample(t), `"a"`, 0)
+	srv := httptest.NewServer(ps)
+	defer srv.Close()
+	now := time.Now()
+	s, _ := newSource(t, srv.URL, &now)
+	s.Interval = 10 * time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go s.Run(ctx)
+	deadline := time.After(10 * time.Second)
+	for s.Snapshot().Roster.Len() != 3 {
+		select {
+		case <-deadline:
+			t.Fatal("the scheduled pull never loaded the roster")
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	ps.set("collar,warrant,name,rank,shift_start,shift_end,plain_clothes\n7AW,W7,Al Ng,PC,2026-12-03 18:00,2026-12-04 02:00,yes\n", `"b"`, 0)
+	for s.Snapshot().Roster.Len() != 1 {
+		select {
+		case <-deadline:
+			t.Fatal("the scheduled pull never replaced the roster")
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+func TestSourceFile(t *testing.T) {
+	now := time.Now()
+	s, _ := newSource(t, filepath.Join("testdata", "roster.csv"), &now)
+	if err := s.Load(context.Background()); err != nil || s.Snapshot().Roster.Len() != 3 {
+		t.Fatalf("load: %v, %d officers", err, s.Snapshot().Roster.Len())
+	}
+	s.Location = filepath.Join(t.TempDir(), "missing.csv")
+	if err := s.Load(context.Background()); err == nil || s.Snapshot().Roster.Len() != 3 {
+		t.Fatalf("a missing file: %v, %d officers kept", err, s.Snapshot().Roster.Len())
+	}
+}
