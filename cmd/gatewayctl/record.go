@@ -53,7 +53,7 @@ with who made it, what it changed from and to, and the reason given.`,
 			}
 			t := newTable(a.stdout, "AT", "ACTOR", "ACTION", "ROOM", "DEVICE", "CHANGE", "REASON")
 			for _, e := range es.Events {
-				t.row(a.when(e.At), e.Actor, e.Action, e.Room, e.Device, change(e.Before, e.After), e.Reason)
+				t.row(a.when(e.At), e.Actor.String(), e.Action, e.Room, e.Device, change(e.Before, e.After), e.Reason)
 			}
 			return t.flush()
 		},

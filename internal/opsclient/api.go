@@ -372,15 +372,64 @@ func (c *Client) Verification(ctx context.Context, id string) (Verification, jso
 // OpsEvent is one entry of the ops record: who changed what, when, from
 // what to what, and why.
 type OpsEvent struct {
-	ID     string          `json:"id"`
+	ID     Number          `json:"id"`
 	At     time.Time       `json:"at"`
-	Actor  string          `json:"actor"`
+	Actor  Actor           `json:"actor"`
 	Action string          `json:"action"`
 	Room   string          `json:"room"`
 	Device string          `json:"device"`
 	Before json.RawMessage `json:"before"`
 	After  json.RawMessage `json:"after"`
 	Reason string          `json:"reason"`
+}
+
+// Number is an ID the gateway sends as a JSON number or string; it keeps
+// its digits as they came.
+type Number string
+
+// UnmarshalJSON takes a number or a string.
+func (n *Number) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		*n = Number(s)
+		return nil
+	}
+	var num json.Number
+	if err := json.Unmarshal(b, &num); err != nil {
+		return err
+	}
+	*n = Number(num.String())
+	return nil
+}
+
+// Actor is who made a change: a credential's ID and its holder's name.
+type Actor struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
+// UnmarshalJSON takes {"id","name"}, or a string as the name.
+func (a *Actor) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		*a = Actor{Name: s}
+		return nil
+	}
+	type plain Actor
+	var p plain
+	if err := json.Unmarshal(b, &p); err != nil {
+		return err
+	}
+	*a = Actor(p)
+	return nil
+}
+
+// String is the actor's name, else its credential's ID.
+func (a Actor) String() string {
+	if a.Name != "" {
+		return a.Name
+	}
+	return a.ID
 }
 
 // OpsEventList is the answer of GET /v1/ops-events.

@@ -2,6 +2,7 @@ package opsclient
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -143,4 +144,26 @@ func FuzzRefusal(f *testing.F) {
 		}
 		_ = e.Error()
 	})
+}
+
+// TestOpsEventDecoding: an entry's ID comes as a number or a string, its
+// actor as an object or a name.
+func TestOpsEventDecoding(t *testing.T) {
+	var l OpsEventList
+	err := json.Unmarshal([]byte(`{"events":[
+		{"id":12,"actor":{"id":"t_1","name":"Central West ops desk"},"action":"device.out_of_service","before":{"status":"in_service"},"after":{"status":"out_of_service"}},
+		{"id":"13","actor":"ops","action":"room.update"},
+		{"id":14,"actor":{"id":"t_2"}}]}`), &l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(l.Events) != 3 || l.Events[0].ID != "12" || l.Events[0].Actor.String() != "Central West ops desk" || l.Events[0].Actor.ID != "t_1" ||
+		l.Events[1].ID != "13" || l.Events[1].Actor.String() != "ops" || l.Events[2].Actor.String() != "t_2" {
+		t.Errorf("decoded %+v", l.Events)
+	}
+	for _, bad := range []string{`{"events":[{"id":true}]}`, `{"events":[{"actor":[1]}]}`} {
+		if err := json.Unmarshal([]byte(bad), &l); err == nil {
+			t.Errorf("%s decoded", bad)
+		}
+	}
 }
