@@ -395,7 +395,16 @@ const (
 	EventReport  EventType = "report"  // a provider or agent reported on a leg
 	EventOutcome EventType = "outcome" // the supervisor recorded the outcome
 	EventNote    EventType = "note"    // anything else worth the record (skipped channel, take-over)
+	// EventCheck records what the supervisor is shown of the officer (his
+	// duty-roster entry and the warning signs, Data[DataAssessment]) as it
+	// was when the check was made. It is for supervisors only: never in
+	// the officer's view, a public page or a receipt.
+	EventCheck EventType = "check"
 )
+
+// DataAssessment is the Data key of an EventCheck: the assessment, a JSON
+// document.
+const DataAssessment = "assessment"
 
 // DataMessage is the Data key of a note recording a message sent (a join
 // link by WhatsApp): the messaging service's ID of the message, by which

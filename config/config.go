@@ -74,6 +74,18 @@ type Config struct {
 	ClientIPHeader string `envconfig:"CLIENT_IP_HEADER" default:"X-Forwarded-For" desc:"the header a trusted proxy gives the client's address in (X-Forwarded-For, or one such as X-Real-IP)"`
 	CallerKey      string `envconfig:"CALLER_KEY" desc:"the key (at least 32 characters) of the keyed hash a public caller's number is kept as; empty: a key generated once into the data directory (caller.key), which instances sharing a store must share" secret:"true"`
 
+	// The supervisor's check: the duty roster and the warning signs.
+	Roster             string        `envconfig:"ROSTER" desc:"the duty roster: a CSV file's path, or an http(s) URL pulled every GATEWAY_ROSTER_INTERVAL (ETag honoured; the last good copy kept when a pull fails); empty: no roster, and every check shows that none is loaded"`
+	RosterAuth         string        `envconfig:"ROSTER_AUTHORIZATION" desc:"the Authorization header sent with each roster pull (\"Bearer ...\"), if the duty system wants one" secret:"true"`
+	RosterInterval     time.Duration `envconfig:"ROSTER_INTERVAL" default:"5m" desc:"how often the roster is loaded again"`
+	RosterStale        time.Duration `envconfig:"ROSTER_STALE" default:"24h" desc:"a roster last loaded longer ago than this is shown as stale, a warning sign on every check; 0: never"`
+	RosterPhotos       string        `envconfig:"ROSTER_PHOTOS" desc:"the directory of the officers' photos the roster's photo column names; empty: the roster file's directory (none for a URL)"`
+	SignNewCredential  time.Duration `envconfig:"SIGN_NEW_CREDENTIAL" default:"72h" desc:"an officer's credential issued less than this long ago is a warning sign"`
+	SignChecksFactor   int           `envconfig:"SIGN_CHECKS_FACTOR" default:"3" desc:"an officer's checks in 7 or 30 days are a warning sign when more than this many times the force's median (and at least GATEWAY_SIGN_CHECKS_MIN)"`
+	SignChecksMin      int           `envconfig:"SIGN_CHECKS_MIN" default:"5" desc:"the fewest checks in 7 or 30 days that can be a warning sign"`
+	SignNeverConnected int           `envconfig:"SIGN_NEVER_CONNECTED" default:"2" desc:"this many of an officer's checks in 30 days that never connected (or that he cancelled) are a warning sign; 0: never"`
+	SignRefusals       int           `envconfig:"SIGN_REFUSALS" default:"1" desc:"this many refusals of an officer by other supervisors in 90 days are a warning sign; 0: never"`
+
 	BreakerFailures int           `envconfig:"BREAKER_FAILURES" default:"5" desc:"consecutive failures of a provider that open its circuit breaker"`
 	BreakerCooldown time.Duration `envconfig:"BREAKER_COOLDOWN" default:"30s" desc:"how long an open circuit breaker skips its provider before probing it again"`
 

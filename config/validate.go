@@ -201,6 +201,26 @@ func (c Config) validatePublic(p *problems) {
 	if c.TrustedProxies != "" && !regexp.MustCompile(`^[A-Za-z0-9-]{1,64}$`).MatchString(c.ClientIPHeader) {
 		p.add(v("CLIENT_IP_HEADER"), "%q is not a header name", c.ClientIPHeader)
 	}
+	if c.Roster != "" && strings.Contains(c.Roster, "://") && !strings.HasPrefix(c.Roster, "http://") && !strings.HasPrefix(c.Roster, "https://") {
+		p.add(v("ROSTER"), "%q is neither a file's path nor an http(s) URL", c.Roster)
+	}
+	if c.RosterInterval < time.Second {
+		p.add(v("ROSTER_INTERVAL"), "%s is less than a second", c.RosterInterval)
+	}
+	if c.RosterStale < 0 || c.SignNewCredential < 0 {
+		p.add(v("ROSTER_STALE"), "a negative duration")
+	}
+	if c.SignChecksFactor < 1 || c.SignChecksFactor > 1000 {
+		p.add(v("SIGN_CHECKS_FACTOR"), "%d is not between 1 and 1000", c.SignChecksFactor)
+	}
+	for _, n := range []struct {
+		name string
+		n    int
+	}{{"SIGN_CHECKS_MIN", c.SignChecksMin}, {"SIGN_NEVER_CONNECTED", c.SignNeverConnected}, {"SIGN_REFUSALS", c.SignRefusals}} {
+		if n.n < 0 || n.n > 100000 {
+			p.add(v(n.name), "%d is not between 0 and 100000", n.n)
+		}
+	}
 	if c.CallerKey != "" && len(c.CallerKey) < 32 {
 		p.add(v("CALLER_KEY"), "too short: give at least 32 random characters (openssl rand -hex 32)")
 	}

@@ -384,6 +384,10 @@ func (s *Server) verificationEvents(w http.ResponseWriter, r *http.Request, tok 
 			s.extendWrite(rc, 0)
 		}
 		for _, ev := range evs {
+			if !eventVisible(tok, ev) {
+				after = ev.Seq
+				continue
+			}
 			if err := writeEvent(w, ev, v.State); err != nil {
 				return nil // the client has gone
 			}

@@ -201,6 +201,9 @@ type Server struct {
 	// ReceiptMessages sends receipts by message for supervisors. Nil:
 	// none is sent (503).
 	ReceiptMessages ReceiptMessenger
+	// Roster is the duty roster supervisors check officers against; the
+	// zero value has none.
+	Roster Roster
 	// MaxStreams caps the event streams open at once with one credential;
 	// one more is a 429. Default: DefaultMaxStreams; negative: no cap.
 	MaxStreams int
@@ -354,6 +357,12 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /v1/verifications/{id}/cancel", s.authed(s.cancelVerification, officer))
 	mux.Handle("POST /v1/verifications/{id}/joined", s.authed(s.officerJoined, officer))
 	mux.Handle("GET /v1/flags", s.authed(s.listFlags, supervisor, ops))
+	mux.Handle("GET /v1/verifications/{id}/check", s.authed(s.verificationCheck, supervisor))
+
+	// The duty roster, for supervisors (photos and entries) and ops.
+	mux.Handle("GET /v1/roster", s.authed(s.rosterStatus, supervisor, ops))
+	mux.Handle("GET /v1/roster/officers/{collar}", s.authed(s.rosterEntry, supervisor))
+	mux.Handle("GET /v1/roster/officers/{collar}/photo", s.authed(s.rosterPhoto, supervisor))
 
 	// Device-agent protocol.
 	mux.Handle("POST /v1/agent/heartbeat", s.authed(s.agentHeartbeat, agent))

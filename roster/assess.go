@@ -60,6 +60,10 @@ type Assessment struct {
 	Signs          []Sign    `json:"signs"`
 	RosterLoadedAt time.Time `json:"roster_loaded_at"`
 	At             time.Time `json:"at"`
+	// PhotoSHA256 is the hex SHA-256 of the photo on file when the check
+	// was made, so that which photo was shown can be proved later; empty:
+	// none. The photo itself is served to supervisors only.
+	PhotoSHA256 string `json:"photo_sha256,omitempty"`
 }
 
 // Assess returns the assessment of s. EUNAVAILABLE when the record cannot be

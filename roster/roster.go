@@ -68,7 +68,7 @@ func (s Shift) Covers(t time.Time) bool { return !t.Before(s.Start) && t.Before(
 // Officer is one officer's roster entry: who he is and his shifts, by start.
 type Officer struct {
 	Collar  string  `json:"collar"`
-	Warrant string  `json:"-"` // personal: never in JSON, logs or public pages
+	Warrant string  `json:"-"` // personal, never in JSON, logs or public pages; NormalizeWarrant's form
 	Name    string  `json:"name"`
 	Rank    string  `json:"rank"`
 	Photo   string  `json:"-"` // the photo's file name; served to supervisors only
@@ -144,12 +144,25 @@ func NormalizeCollar(s string) string {
 	return strings.ToUpper(strings.Join(strings.Fields(s), ""))
 }
 
+// NormalizeWarrant returns a warrant card number as the roster compares it:
+// its letters and digits, upper case ("wc-100 234" is "WC100234").
+func NormalizeWarrant(s string) string {
+	var b strings.Builder
+	for _, r := range strings.ToUpper(s) {
+		if (r >= 'A' && r <= 'Z') || (r >= '0' && r <= '9') {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
 // RowError is a row that was skipped, and why.
 type RowError struct {
 	Line   int    `json:"line"`
 	Reason string `json:"reason"`
 }
 
+// Error says the line and the reason.
 func (e RowError) Error() string { return fmt.Sprintf("line %d: %s", e.Line, e.Reason) }
 
 // Options says how to read a roster.
@@ -291,7 +304,7 @@ func parseRow(rec []string, col map[string]int, loc *time.Location, known func(s
 		return ""
 	}
 	o := Officer{
-		Collar: NormalizeCollar(get("collar")), Warrant: strings.ToUpper(strings.Join(strings.Fields(get("warrant")), "")),
+		Collar: NormalizeCollar(get("collar")), Warrant: NormalizeWarrant(get("warrant")),
 		Name: get("name"), Rank: get("rank"), Photo: get("photo"),
 	}
 	switch {
@@ -301,8 +314,8 @@ func parseRow(rec []string, col map[string]int, loc *time.Location, known func(s
 		return o, fmt.Sprintf("collar number %q: letters and digits only, at most %d", o.Collar, MaxCollar)
 	case o.Warrant == "":
 		return o, "no warrant card number"
-	case len(o.Warrant) > MaxWarrant || !alnum(o.Warrant):
-		return o, fmt.Sprintf("the warrant card number must be letters and digits, at most %d", MaxWarrant)
+	case len(o.Warrant) > MaxWarrant:
+		return o, fmt.Sprintf("the warrant card number is longer than %d letters and digits", MaxWarrant)
 	case o.Name == "":
 		return o, "no name"
 	case o.Rank == "":

@@ -123,7 +123,7 @@ func Assess(snap Snapshot, collar string, stop Stop, h History, th Thresholds) [
 					"stop_borough", stop.Borough, "stop_room", stop.RoomID, "assigned", strings.Join(shift.Areas, "; "))
 			}
 		}
-		if h.CredentialWarrant != "" && NormalizeCollar(h.CredentialWarrant) != o.Warrant {
+		if h.CredentialWarrant != "" && NormalizeWarrant(h.CredentialWarrant) != o.Warrant {
 			add(SignWarrantMismatch, "The warrant card number on his credential is not the one on the roster.")
 		}
 	}

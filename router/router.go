@@ -190,6 +190,9 @@ type Router struct {
 	// gateway's public URL and "/receipt/". See SendReceipt.
 	Receipts   map[string]ReceiptSender
 	ReceiptURL string
+	// Assessor gives what the supervisor is shown of the officer behind an
+	// officer's verification; nil records none.
+	Assessor Assessor
 	// Channels describes the channels this gateway serves (cmd/gateway
 	// builds it from the providers it wires). Register refuses an adapter
 	// for a channel it lacks; nil accepts any well-formed channel name and
@@ -381,6 +384,7 @@ func (r *Router) Request(ctx context.Context, req gateway.Request) (gateway.Veri
 	}
 	if created {
 		r.start(got.ID, false)
+		r.assessLater(got, borough)
 	}
 	return got, created, nil
 }

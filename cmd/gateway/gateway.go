@@ -19,6 +19,7 @@ import (
 	"github.com/safeconnection/gateway/metrics"
 	"github.com/safeconnection/gateway/provider"
 	"github.com/safeconnection/gateway/rooms"
+	"github.com/safeconnection/gateway/roster"
 	"github.com/safeconnection/gateway/router"
 	"github.com/safeconnection/gateway/store/postgres"
 	"github.com/safeconnection/gateway/store/sqlite"
@@ -33,12 +34,14 @@ type Main struct {
 	// Out is where the demo says where its tokens are.
 	Out io.Writer
 
-	Logger  *logrus.Logger
-	Store   gateway.Store
-	Rooms   *rooms.Set
-	Router  *router.Router
-	Metrics *metrics.Metrics
-	Server  *httpapi.Server
+	Logger *logrus.Logger
+	Store  gateway.Store
+	Rooms  *rooms.Set
+	// RosterSource holds the duty roster; nil when GATEWAY_ROSTER is empty.
+	RosterSource *roster.Source
+	Router       *router.Router
+	Metrics      *metrics.Metrics
+	Server       *httpapi.Server
 	// Webhooks are the enabled providers' webhook handlers by name.
 	Webhooks map[string]http.Handler
 	// Pages are the enabled adapters' browser pages by name (mounted at
@@ -162,6 +165,9 @@ func (m *Main) Open(ctx context.Context) error {
 	srv.BodyTimeout = min(httpapi.DefaultBodyTimeout, cfg.ReadTimeout)
 	srv.MaxStreams = cfg.MaxStreams
 	if err := m.wirePublic(srv); err != nil {
+		return err
+	}
+	if err := m.wireRoster(ctx, srv, log); err != nil {
 		return err
 	}
 	if cfg.MetricsAddr == "" {

@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/safeconnection/gateway"
+	"github.com/safeconnection/gateway/httpapi"
+	"github.com/safeconnection/gateway/roster"
+)
+
+// wireRoster loads the duty roster GATEWAY_ROSTER names, keeps it loaded on
+// its schedule while ctx lasts, and gives it to the API. A roster that
+// cannot be loaded at start is not fatal: the gateway serves, and every
+// check shows that no roster is loaded until a load succeeds.
+func (m *Main) wireRoster(ctx context.Context, srv *httpapi.Server, log logrus.FieldLogger) error {
+	cfg := m.Config
+	th := roster.Thresholds{
+		NewCredential: cfg.SignNewCredential, ChecksFactor: float64(cfg.SignChecksFactor), ChecksMin: cfg.SignChecksMin,
+		NeverConnected: cfg.SignNeverConnected, Refusals: cfg.SignRefusals, RosterStale: cfg.RosterStale,
+	}
+	if cfg.Roster == "" {
+		// No roster: every check says so, and the record's signs still show.
+		m.Router.Assessor = rosterAssessor{a: roster.NewAssessor(noRoster{}, m.Store, th)}
+		return nil
+	}
+	loc, err := time.LoadLocation(cfg.TimeZone)
+	if err != nil {
+		return err // Validate has checked it
+	}
+	known := map[string]bool{}
+	for _, r := range m.Rooms.Rooms() {
+		known[strings.ToLower(r.ID)] = true
+		for _, b := range r.Boroughs {
+			known[strings.ToLower(b)] = true
+		}
+	}
+	src := roster.NewSource(cfg.Roster, roster.Options{
+		Location:  loc,
+		KnownArea: func(a string) bool { return known[strings.ToLower(a)] },
+	}, log)
+	src.Interval = cfg.RosterInterval
+	if cfg.RosterAuth != "" {
+		src.Header = http.Header{"Authorization": {cfg.RosterAuth}}
+	}
+	_ = src.Load(ctx) // logged; the snapshot says why
+	runCtx, stop := context.WithCancel(context.Background())
+	m.closers = append(m.closers, func() error { stop(); return nil })
+	go src.Run(runCtx)
+
+	photos := cfg.RosterPhotos
+	if photos == "" && !strings.Contains(cfg.Roster, "://") {
+		photos = filepath.Dir(cfg.Roster)
+	}
+	srv.Roster = httpapi.Roster{Source: src, Photos: photos, Stale: cfg.RosterStale}
+	m.RosterSource = src
+	m.Router.Assessor = rosterAssessor{a: roster.NewAssessor(src, m.Store, th), photos: photos}
+	return nil
+}
+
+// rosterAssessor records, with each officer's verification, his roster
+// entry and the warning signs as they were (router.Assessor).
+type rosterAssessor struct {
+	a      *roster.Assessor
+	photos string
+}
+
+// Assess implements router.Assessor.
+func (ra rosterAssessor) Assess(ctx context.Context, v gateway.Verification, borough string) (doc, summary string, err error) {
+	if v.Origin == gateway.OriginPublic || v.Officer.Collar == "" {
+		return "", "", gateway.Errorf(gateway.EINVALID, "no officer to assess")
+	}
+	as, err := ra.a.Assess(ctx, roster.Subject{
+		Collar: v.Officer.Collar, Warrant: v.Officer.Warrant,
+		Stop:    roster.Stop{At: v.CreatedAt, Borough: borough, RoomID: v.RoomID},
+		Exclude: v.ID,
+	})
+	if err != nil {
+		return "", "", err
+	}
+	if as.Entry != nil && as.Entry.Photo != "" && ra.photos != "" {
+		if b, err := os.ReadFile(filepath.Join(ra.photos, filepath.Base(as.Entry.Photo))); err == nil {
+			sum := sha256.Sum256(b)
+			as.PhotoSHA256 = hex.EncodeToString(sum[:])
+		}
+	}
+	b, err := json.Marshal(as)
+	if err != nil {
+		return "", "", err
+	}
+	return string(b), signSummary(as.Signs), nil
+}
+
+// signSummary is an assessment's event message: how many warning signs,
+// and which.
+func signSummary(signs []roster.Sign) string {
+	if len(signs) == 0 {
+		return "the supervisor's check: no warning signs"
+	}
+	codes := make([]string, len(signs))
+	for i, s := range signs {
+		codes[i] = string(s.Code)
+	}
+	return fmt.Sprintf("the supervisor's check: %d warning sign(s): %s", len(signs), strings.Join(codes, ", "))
+}
+
+// noRoster is the roster of a gateway that has none.
+type noRoster struct{}
+
+func (noRoster) Snapshot() roster.Snapshot { return roster.Snapshot{} }

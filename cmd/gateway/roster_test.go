@@ -1,0 +1,143 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/safeconnection/gateway"
+	"github.com/safeconnection/gateway/httpapi"
+	"github.com/safeconnection/gateway/roster"
+)
+
+// TestRosterLoadedAtStart checks that GATEWAY_ROSTER's file is loaded at
+// start with its bad rows reported, that its areas are checked against the
+// rooms' boroughs and IDs, and that a roster that cannot be read does not
+// stop the gateway.
+func TestRosterLoadedAtStart(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "roster.csv")
+	csv := "collar,warrant,name,rank,shift_start,shift_end,plain_clothes,areas\n" +
+		"1234AW,WC100234,Sam Clarke,PC,2026-12-03 18:00,2026-12-04 04:00,yes,Westminster;AW\n" +
+		"5678AW,WC100235,Jo Bell,PC,2026-12-03 18:00,2026-12-04 04:00,yes,Gotham\n"
+	if err := os.WriteFile(path, []byte(csv), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	g := startGateway(t, testEnv(t, "GATEWAY_ROSTER="+path), nil)
+	sup := g.token(t, gateway.RoleSupervisor, "PS 1")
+	var st httpapi.RosterStatus
+	g.call(t, "GET", "/v1/roster", sup, nil, 200, &st)
+	if !st.Configured || st.Officers != 1 || len(st.Problems) != 1 || st.Problems[0].Line != 3 || st.LoadedAt == nil {
+		t.Fatalf("roster status %+v", st)
+	}
+
+	missing := startGateway(t, testEnv(t, "GATEWAY_ROSTER="+filepath.Join(dir, "none.csv")), nil)
+	missing.call(t, "GET", "/v1/roster", missing.token(t, gateway.RoleOps, "ops"), nil, 200, &st)
+	if !st.Configured || st.LoadedAt != nil || st.LastError == "" || !st.Stale {
+		t.Fatalf("a missing roster: %+v", st)
+	}
+}
+
+// TestSupervisorsCheck checks that an officer's verification gets its
+// roster entry and warning signs recorded as they were when it was made,
+// that only a supervisor sees them, and that a later roster does not change
+// what was recorded.
+func TestSupervisorsCheck(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "roster.csv")
+	now := time.Now().UTC()
+	write := func(start, end time.Time, plain string) {
+		t.Helper()
+		csv := "collar,warrant,name,rank,shift_start,shift_end,plain_clothes,areas,photo\n" +
+			fmt.Sprintf("PC1234,W998877,Sam Clarke,PC,%s,%s,%s,Westminster,sam.jpg\n", start.Format(time.RFC3339), end.Format(time.RFC3339), plain)
+		if err := os.WriteFile(path, []byte(csv), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(now.Add(-time.Hour), now.Add(time.Hour), "yes")
+	if err := os.WriteFile(filepath.Join(dir, "sam.jpg"), jpegBytes, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	g := startGateway(t, testEnv(t, "GATEWAY_ROSTER="+path), nil)
+
+	v := g.request(t, trafalgar, contact{Channel: "facetime", Handle: "officer@example.org"})
+	var check httpapi.CheckReply
+	eventually(t, "the check is recorded", func() bool {
+		g.call(t, "GET", "/v1/verifications/"+v.ID+"/check", g.supervisor, nil, 200, &check)
+		return check.RecordedAt != nil
+	})
+	var as roster.Assessment
+	if err := json.Unmarshal(check.Assessment, &as); err != nil {
+		t.Fatal(err)
+	}
+	if as.Entry == nil || as.Entry.Name != "Sam Clarke" || as.Shift == nil || len(as.Signs) != 0 || as.PhotoSHA256 == "" {
+		t.Fatalf("assessment %s", check.Assessment)
+	}
+	if bytes.Contains(check.Assessment, []byte("W998877")) {
+		t.Errorf("the assessment shows the warrant number: %s", check.Assessment)
+	}
+
+	// Only a supervisor sees it: not the officer, not ops, not in the
+	// officer's event stream.
+	g.call(t, "GET", "/v1/verifications/"+v.ID+"/check", g.officer, nil, 403, nil)
+	g.call(t, "GET", "/v1/verifications/"+v.ID+"/check", g.token(t, gateway.RoleOps, "ops"), nil, 403, nil)
+	for _, who := range []string{g.officer, g.supervisor} {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		resp := g.openEventsAs(t, ctx, who, v.ID)
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		cancel()
+		if got := bytes.Contains(b, []byte(`"type":"check"`)); got != (who == g.supervisor) {
+			t.Errorf("the check in the event stream: %v, want %v (supervisor's stream: %v)\n%s", got, !got, who == g.supervisor, b)
+		}
+	}
+
+	// The roster changes: he is now in uniform and off duty. A new check
+	// shows it; the first keeps what was shown.
+	write(now.Add(-5*time.Hour), now.Add(-4*time.Hour), "no")
+	if err := g.m.RosterSource.Load(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var again httpapi.CheckReply
+	g.call(t, "GET", "/v1/verifications/"+v.ID+"/check", g.supervisor, nil, 200, &again)
+	if !bytes.Equal(again.Assessment, check.Assessment) {
+		t.Errorf("the recorded check changed with the roster:\n%s\n%s", check.Assessment, again.Assessment)
+	}
+	v2 := g.request(t, trafalgar, contact{Channel: "facetime", Handle: "officer@example.org"})
+	eventually(t, "the second check is recorded", func() bool {
+		g.call(t, "GET", "/v1/verifications/"+v2.ID+"/check", g.supervisor, nil, 200, &check)
+		return check.RecordedAt != nil
+	})
+	if !strings.Contains(check.Summary, string(roster.SignNotOnDuty)) {
+		t.Errorf("the second check: %s %s", check.Summary, check.Assessment)
+	}
+}
+
+var jpegBytes = []byte("\xff\xd8\xff\xe0\x00\x10JFIF\x00")
+
+// openEventsAs opens a verification's event stream with the secret.
+func (g *rig) openEventsAs(tb testing.TB, ctx context.Context, secret, id string) *http.Response {
+	tb.Helper()
+	req, err := http.NewRequestWithContext(ctx, "GET", g.m.URL()+"/v1/verifications/"+id+"/events", nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+secret)
+	req.Header.Set("Accept", "text/event-stream")
+	resp, err := g.client.Do(req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		tb.Fatalf("event stream: status %d", resp.StatusCode)
+	}
+	return resp
+}
