@@ -182,10 +182,13 @@ func SkippedOf(err error) bool {
 // Request is an officer app's request for a verification, decoded and
 // checked by the HTTP layer.
 type Request struct {
-	Officer        Officer
-	Location       Location
-	Contacts       []Contact // in the officer's order of preference
-	RequestedBy    string    // the token ID of the officer app
+	Officer  Officer
+	Location Location
+	Contacts []Contact // in the officer's order of preference
+	// Grounds is the officer's stated reason for the stop, part of the
+	// record as a stop-and-search record's would be; empty: not stated.
+	Grounds        string
+	RequestedBy    string // the token ID of the officer app
 	IdempotencyKey string
 	// Fingerprint identifies the request's content (officer, location,
 	// contacts), so that its idempotency key used again with other content

@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"maps"
 	"slices"
 	"time"
@@ -18,6 +19,12 @@ type Room struct {
 	Number     string   `json:"number"`      // published E.164 number the public dials
 	DeskNumber string   `json:"desk_number"` // the supervisor desk's E.164 number, for PSTN when no device is free
 	Neighbours []string `json:"neighbours"`  // room IDs, nearest first
+	// Handles are the room's published video handles by channel (its
+	// WhatsApp number, say), for the public to call it on.
+	Handles map[Channel]string `json:"handles,omitempty"`
+	// UpdatedAt is when ops staff last changed the room over the rooms
+	// file; zero for a room as the file has it.
+	UpdatedAt time.Time `json:"updated_at,omitzero"`
 }
 
 // DeviceStatus is whether a device may take new calls.
@@ -50,6 +57,7 @@ type Device struct {
 	Battery  int                `json:"battery"` // percent, from the last heartbeat; -1 unknown
 	Apps     []Channel          `json:"apps"`    // apps the agent last reported signed in and working
 	LastSeen time.Time          `json:"last_seen"`
+	Charging bool               `json:"charging"`  // from the last heartbeat
 	LastUsed time.Time          `json:"last_used"` // when its last claim was taken; least recently used goes first
 	Version  int64              `json:"version"`   // bumped on every rotation
 	// Lease is the live claim on the device, if any (read-only: set by the store).
@@ -112,6 +120,9 @@ type DeviceChange struct {
 	// RotateCredential issues the device's agent a new credential and
 	// revokes its others.
 	RotateCredential bool
+	// KeepCredential is the token ID of the new credential, issued before
+	// the change is made: the revocation of the agent's others spares it.
+	KeepCredential string
 }
 
 // Edits reports whether the change writes the device itself: a new
@@ -402,6 +413,14 @@ const (
 	EventCheck EventType = "check"
 )
 
+// DataGrounds is the Data key of the officer's stated grounds for the stop,
+// in the first event of his verification, and of a supervisor's correction
+// of them (an EventNote with DataCorrectedBy).
+const (
+	DataGrounds     = "grounds"
+	DataCorrectedBy = "corrected_by"
+)
+
 // DataAssessment is the Data key of an EventCheck: the assessment, a JSON
 // document.
 const DataAssessment = "assessment"
@@ -429,3 +448,233 @@ type Event struct {
 
 // HasChannel reports whether cs contains c.
 func HasChannel(cs []Channel, c Channel) bool { return slices.Contains(cs, c) }
+
+// RoomChange is a change ops staff make to a room's published details over
+// the rooms file. A nil field leaves the room's as it is; a non-nil empty
+// Handles or Neighbours removes them all.
+type RoomChange struct {
+	Number     *string
+	DeskNumber *string
+	Handles    map[Channel]string
+	Neighbours []string
+}
+
+// Empty reports whether the change changes nothing.
+func (c RoomChange) Empty() bool {
+	return c.Number == nil && c.DeskNumber == nil && c.Handles == nil && c.Neighbours == nil
+}
+
+// Apply returns r with the change made (its boroughs, name and ID as they
+// were). It checks nothing: the rooms check the result against each other
+// (see rooms.Set.Check).
+func (c RoomChange) Apply(r Room) Room {
+	if c.Number != nil {
+		r.Number = *c.Number
+	}
+	if c.DeskNumber != nil {
+		r.DeskNumber = *c.DeskNumber
+	}
+	if c.Handles != nil {
+		r.Handles = maps.Clone(c.Handles)
+	}
+	if c.Neighbours != nil {
+		r.Neighbours = slices.Clone(c.Neighbours)
+	}
+	return r
+}
+
+// RoomOverride is what ops staff have set of a room over the rooms file:
+// its published number, desk number, handles and neighbours, all four, as
+// they stand after the last change. It replaces those of the file's room at
+// start and whenever it changes.
+type RoomOverride struct {
+	RoomID     string             `json:"room"`
+	Number     string             `json:"number"`
+	DeskNumber string             `json:"desk_number"`
+	Handles    map[Channel]string `json:"handles"`
+	Neighbours []string           `json:"neighbours"`
+	UpdatedAt  time.Time          `json:"updated_at"` // set by the store
+}
+
+// OverrideOf is the override that gives a room r's published details.
+func OverrideOf(r Room) RoomOverride {
+	return RoomOverride{RoomID: r.ID, Number: r.Number, DeskNumber: r.DeskNumber,
+		Handles: maps.Clone(r.Handles), Neighbours: slices.Clone(r.Neighbours), UpdatedAt: r.UpdatedAt}
+}
+
+// On returns r with the override's details.
+func (o RoomOverride) On(r Room) Room {
+	r.Number, r.DeskNumber = o.Number, o.DeskNumber
+	r.Handles, r.Neighbours = maps.Clone(o.Handles), slices.Clone(o.Neighbours)
+	if r.Neighbours == nil {
+		r.Neighbours = []string{}
+	}
+	r.UpdatedAt = o.UpdatedAt
+	return r
+}
+
+// Merge returns the change that c followed by next makes: next's fields
+// over c's, and next's credential (and the one it keeps) when it renews
+// one.
+func (c DeviceChange) Merge(next DeviceChange) DeviceChange {
+	out := c
+	if next.Name != nil {
+		out.Name = next.Name
+	}
+	if next.Number != nil {
+		out.Number = next.Number
+	}
+	if next.Handles != nil {
+		out.Handles = maps.Clone(next.Handles)
+	}
+	if next.Status != nil {
+		out.Status = next.Status
+	}
+	if next.RotateCredential {
+		out.RotateCredential, out.KeepCredential = true, next.KeepCredential
+	}
+	if out.retires() {
+		out.RotateCredential, out.KeepCredential = false, "" // every credential goes
+	}
+	return out
+}
+
+// DevicePlan is what a device change does, decided by Device.Plan: the
+// device as it is from now on, and the change that waits for the call in
+// progress to end, if any.
+type DevicePlan struct {
+	// Device is the device from now on: changed when the change takes
+	// effect at once, as it was when it waits.
+	Device Device
+	// Applied reports whether Device was changed (and its Version is to be
+	// bumped, with a new version in its history).
+	Applied bool
+	// Pending is the change that waits for the call to end, merged with any
+	// that waited already; nil when nothing waits.
+	Pending *DeviceChange
+	// Credentials is what is done to the agent's credentials now.
+	Credentials CredentialChange
+}
+
+// Plan decides what change c does to d, given the change that already
+// waits for d's call to end (nil if none) and whether d is in a call (holds
+// a live lease). Not in a call, c (over any waiting change) takes effect
+// at once. In a call, the call goes on as it was placed: c is merged into
+// the waiting change, and nothing of d changes, its agent's credentials
+// included (the old handset keeps reporting on the call; a new credential
+// is issued at once but the others are revoked when the call ends).
+// EINVALID when the change fails Check or would leave d nothing to call
+// on; ECONFLICT when d is retired, or is to be retired when its call ends.
+func (d Device) Plan(c DeviceChange, waiting *DeviceChange, inCall bool) (DevicePlan, error) {
+	if err := c.Check(); err != nil {
+		return DevicePlan{}, err
+	}
+	if d.Status == DeviceRetired {
+		return DevicePlan{}, Errorf(ECONFLICT, "device %s is retired", d.ID)
+	}
+	merged := c
+	if waiting != nil {
+		if waiting.retires() {
+			return DevicePlan{}, Errorf(ECONFLICT, "device %s is to be retired when its call ends", d.ID)
+		}
+		merged = waiting.Merge(c)
+	}
+	next := d
+	if err := next.Apply(merged); err != nil {
+		return DevicePlan{}, err
+	}
+	if inCall {
+		return DevicePlan{Device: d, Pending: &merged, Credentials: CredentialKept}, nil
+	}
+	return DevicePlan{Device: next, Applied: merged.Edits(), Credentials: merged.Credentials()}, nil
+}
+
+// Changes lists what the change sets, by its wire name: "name", "number",
+// "handles", "status" and "rotate_credential", for answers and the ops
+// record.
+func (c DeviceChange) Changes() map[string]any {
+	out := map[string]any{}
+	if c.Name != nil {
+		out["name"] = *c.Name
+	}
+	if c.Number != nil {
+		out["number"] = *c.Number
+	}
+	if c.Handles != nil {
+		out["handles"] = maps.Clone(c.Handles)
+	}
+	if c.Status != nil {
+		out["status"] = *c.Status
+	}
+	if c.RotateCredential {
+		out["rotate_credential"] = true
+	}
+	return out
+}
+
+// DeviceVersion is one version in a device's history: what it was from At
+// on, who made it so and why.
+type DeviceVersion struct {
+	Version int64              `json:"version"`
+	At      time.Time          `json:"at"`
+	By      string             `json:"by"` // the token ID of who made the change; "" for the gateway's own
+	Name    string             `json:"name"`
+	Number  string             `json:"number"`
+	Handles map[Channel]string `json:"handles"`
+	Status  DeviceStatus       `json:"status"`
+	Reason  string             `json:"reason"`
+}
+
+// DeviceOutcome is what a device change did: the device as it is now,
+// and what waits for its call in progress to end.
+type DeviceOutcome struct {
+	Device Device
+	// Pending is the change that waits for the call to end (merged with
+	// any that waited already); nil when the change took effect at once.
+	Pending *DeviceChange
+}
+
+// The ops record's actions. Append only.
+const (
+	OpsDeviceAdd     = "device.add"
+	OpsDevicePatch   = "device.patch"
+	OpsDeviceRotate  = "device.rotate"
+	OpsDeviceOut     = "device.out_of_service"
+	OpsDeviceReturn  = "device.return"
+	OpsDeviceRetire  = "device.retire"
+	OpsDeviceApplied = "device.pending_applied" // a change that waited for a call took effect
+	OpsRoomUpdate    = "room.update"
+	OpsTokenIssue    = "token.issue"
+	OpsTokenRevoke   = "token.revoke"
+)
+
+// Actor is who did an ops action: a credential's ID and its holder's name.
+type Actor struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
+// OpsEvent is one entry in the ops record: who did what to which device or
+// room, with the thing before and after, and when.
+type OpsEvent struct {
+	ID       int64     `json:"id"` // set by the store, increasing
+	At       time.Time `json:"at"` // set by the store
+	Actor    Actor     `json:"actor"`
+	Action   string    `json:"action"`
+	RoomID   string    `json:"room,omitempty"`
+	DeviceID string    `json:"device,omitempty"`
+	// Before and After are the thing changed as JSON; null when there was
+	// none before (an addition) or is none after.
+	Before json.RawMessage `json:"before"`
+	After  json.RawMessage `json:"after"`
+	Reason string          `json:"reason,omitempty"`
+}
+
+// OpsEventFilter selects entries of the ops record.
+type OpsEventFilter struct {
+	RoomID   string
+	DeviceID string
+	Since    time.Time // at or after; zero: any
+	Until    time.Time // before; zero: any
+	Limit    int       // 0: no limit
+}

@@ -27,6 +27,17 @@ type DeviceStore interface {
 	// Heartbeat records that the device's agent is alive, with its battery
 	// and working apps; LastSeen is the store's clock. ENOTFOUND.
 	Heartbeat(ctx context.Context, id string, battery int, apps []Channel) (Device, error)
+	// RecordHeartbeat is Heartbeat with everything the agent reports,
+	// charging included (Heartbeat records it as not charging). ENOTFOUND.
+	RecordHeartbeat(ctx context.Context, id string, hb HeartbeatReport) (Device, error)
+}
+
+// HeartbeatReport is what a device's agent says of its handset in a
+// heartbeat.
+type HeartbeatReport struct {
+	Battery  int       // percent; -1 unknown
+	Charging bool      // on a charger
+	Apps     []Channel // apps signed in and working
 }
 
 // ClaimRequest asks for a free device.
@@ -39,6 +50,15 @@ type ClaimRequest struct {
 	// clock) is not routable. Zero means heartbeats are not checked.
 	Stale   time.Duration
 	Exclude []string // device IDs not to claim (they already failed this verification)
+	// BatteryFloor: a device under this battery percentage and not charging
+	// is not routable. Zero does not look at the battery.
+	BatteryFloor int
+}
+
+// Health is the policy a claim judges devices by: Stale and BatteryFloor.
+// The stores claim only a device it says serves the channel.
+func (r ClaimRequest) Health() HealthPolicy {
+	return HealthPolicy{Stale: r.Stale, BatteryFloor: r.BatteryFloor}
 }
 
 // ClaimStore hands out devices under leases.
@@ -86,6 +106,17 @@ type VerificationFilter struct {
 	RoomID string
 	Since  time.Time // created at or after it; zero: any time
 	Limit  int       // 0: no limit
+	// Until: created before it; zero: any time.
+	Until time.Time
+	// Outcome: the supervisor recorded this outcome; empty: any.
+	Outcome OutcomeResult
+	// Channel: connected on this channel; empty: any.
+	Channel Channel
+	// Origin: asked for by this origin (OriginOfficer takes in those of
+	// before origins); empty: any.
+	Origin Origin
+	// Newest lists newest first (by CreatedAt), the Limit newest.
+	Newest bool
 }
 
 // VerificationStore keeps verifications, their attempts and their events.
@@ -243,6 +274,7 @@ type Store interface {
 	TokenStore
 	OrderStore
 	ReplayStore
+	OpsStore
 	Bus
 	// Now is the store's clock: lease expiry and heartbeats are judged by it.
 	Now(ctx context.Context) (time.Time, error)
@@ -250,3 +282,45 @@ type Store interface {
 	Ping(ctx context.Context) error
 	Close() error
 }
+
+// OpsStore keeps what ops staff change of the rooms and the device pool,
+// with the ops record: every change is written with its OpsEvent in one
+// transaction. A device change made while the device is in a call (holds
+// a live lease) waits: it is kept as the device's pending change and made
+// when the lease is released, lapses or is swept, in that transaction, with
+// a new version in the device's history and an OpsDeviceApplied event.
+type OpsStore interface {
+	// AddDevice adds a device as CreateDevice does, with its first version
+	// in its history (by ev.Actor, for ev.Reason) and ev. ECONFLICT,
+	// EINVALID as CreateDevice.
+	AddDevice(ctx context.Context, d Device, ev OpsEvent) (Device, error)
+	// ChangeDevice makes change c to the device as Device.Plan decides,
+	// given its pending change and whether it is in a call, and writes ev
+	// with the device before and after (the pending change, when it
+	// waits). A change made at once bumps Version, adds a version to the
+	// history and does to the agent's credentials what c.Credentials
+	// says (sparing c.KeepCredential). ENOTFOUND; Plan's errors.
+	ChangeDevice(ctx context.Context, id string, c DeviceChange, ev OpsEvent) (DeviceOutcome, error)
+	// PendingChange returns the device's change that waits for its call
+	// to end, nil if none. ENOTFOUND.
+	PendingChange(ctx context.Context, id string) (*DeviceChange, error)
+	// DeviceHistory lists every version of the device, oldest first.
+	// ENOTFOUND.
+	DeviceHistory(ctx context.Context, id string) ([]DeviceVersion, error)
+	// RoomOverrides lists the stored room overrides, by room ID.
+	RoomOverrides(ctx context.Context) ([]RoomOverride, error)
+	// PutRoomOverride stores o (its UpdatedAt the store's clock) with ev,
+	// and publishes TopicRooms. EINVALID without a room ID.
+	PutRoomOverride(ctx context.Context, o RoomOverride, ev OpsEvent) (RoomOverride, error)
+	// AppendOpsEvent writes an entry of the ops record on its own, for an
+	// action whose change is not the store's to make (a credential issued
+	// or revoked), and returns it with its ID and At. EINVALID without an
+	// action.
+	AppendOpsEvent(ctx context.Context, ev OpsEvent) (OpsEvent, error)
+	// OpsEvents lists the ops record, oldest first.
+	OpsEvents(ctx context.Context, f OpsEventFilter) ([]OpsEvent, error)
+}
+
+// TopicRooms is the bus topic of room changes; payload: the room ID. An
+// instance that hears it reads the room overrides again.
+const TopicRooms = "rooms"

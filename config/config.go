@@ -89,6 +89,8 @@ type Config struct {
 	BreakerFailures int           `envconfig:"BREAKER_FAILURES" default:"5" desc:"consecutive failures of a provider that open its circuit breaker"`
 	BreakerCooldown time.Duration `envconfig:"BREAKER_COOLDOWN" default:"30s" desc:"how long an open circuit breaker skips its provider before probing it again"`
 
+	DeviceBatteryFloor int `envconfig:"DEVICE_BATTERY_FLOOR" default:"15" desc:"battery percentage under which a handset that is not charging gets no new calls (at the floor it still does); 0 turns the check off"`
+
 	// sections are the providers' sections (see Section), in the order
 	// Load was given them.
 	sections []sectionValue

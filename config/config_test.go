@@ -93,6 +93,7 @@ func TestDefaults(t *testing.T) {
 		SignRefusals:       1,
 		BreakerFailures:    5,
 		BreakerCooldown:    30 * time.Second,
+		DeviceBatteryFloor: 15,
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", c, want)

@@ -74,6 +74,9 @@ func (c Config) Validate(demo bool) error {
 	if !bad["SWEEP_INTERVAL"] && !bad["LEASE_TTL"] && c.SweepInterval >= c.LeaseTTL {
 		p.add(v("SWEEP_INTERVAL"), "%s is not less than GATEWAY_LEASE_TTL (%s): expired claims would wait too long", c.SweepInterval, c.LeaseTTL)
 	}
+	if c.DeviceBatteryFloor < 0 || c.DeviceBatteryFloor > 100 {
+		p.add(v("DEVICE_BATTERY_FLOOR"), "%d is not a percentage from 0 to 100", c.DeviceBatteryFloor)
+	}
 	if c.DeskCalls < 1 || c.DeskCalls > 1000 {
 		p.add(v("DESK_CALLS"), "%d is not between 1 and 1000", c.DeskCalls)
 	}

@@ -13,8 +13,9 @@ import (
 
 // heartbeatBody is the wire form of a device agent's heartbeat.
 type heartbeatBody struct {
-	Battery *int     `json:"battery"`
-	Apps    []string `json:"apps"`
+	Battery  *int     `json:"battery"`
+	Apps     []string `json:"apps"`
+	Charging bool     `json:"charging"` // optional; absent: not charging
 }
 
 // HeartbeatReply answers a heartbeat: the device and the gateway's time.
@@ -90,7 +91,7 @@ func (s *Server) agentHeartbeat(w http.ResponseWriter, r *http.Request, tok gate
 		}
 		apps = append(apps, c)
 	}
-	d, err := s.Devices.Heartbeat(r.Context(), dev, battery, apps)
+	d, err := s.Devices.RecordHeartbeat(r.Context(), dev, gateway.HeartbeatReport{Battery: battery, Charging: body.Charging, Apps: apps})
 	if err != nil {
 		return err
 	}

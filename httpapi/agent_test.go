@@ -43,15 +43,20 @@ func TestAgentHeartbeat(t *testing.T) {
 		code    string
 		battery int
 		apps    []gateway.Channel
+		charge  bool
 	}{
-		{"full", `{"battery":87,"apps":["facetime","whatsapp"]}`, 200, "", 87, []gateway.Channel{"facetime", "whatsapp"}},
-		{"battery unknown", `{"apps":[]}`, 200, "", -1, []gateway.Channel{}},
-		{"battery over 100", `{"battery":101,"apps":[]}`, 400, gateway.EINVALID, 0, nil},
-		{"battery negative", `{"battery":-1}`, 400, gateway.EINVALID, 0, nil},
-		{"battery fraction", `{"battery":50.5}`, 400, gateway.EINVALID, 0, nil},
-		{"unknown app", `{"apps":["skype"]}`, 400, gateway.EINVALID, 0, nil},
-		{"app twice", `{"apps":["zoom","zoom"]}`, 400, gateway.EINVALID, 0, nil},
-		{"unknown field", `{"battery":50,"charging":true}`, 400, gateway.EINVALID, 0, nil},
+		{"full", `{"battery":87,"apps":["facetime","whatsapp"]}`, 200, "", 87, []gateway.Channel{"facetime", "whatsapp"}, false},
+		{"charging", `{"battery":12,"charging":true,"apps":["zoom"]}`, 200, "", 12, []gateway.Channel{"zoom"}, true},
+		{"off the charger", `{"battery":12,"charging":false,"apps":["zoom"]}`, 200, "", 12, []gateway.Channel{"zoom"}, false},
+		{"charging not said", `{"battery":11,"apps":["zoom"]}`, 200, "", 11, []gateway.Channel{"zoom"}, false},
+		{"charging not a boolean", `{"battery":11,"charging":"yes"}`, 400, gateway.EINVALID, 0, nil, false},
+		{"battery unknown", `{"apps":[]}`, 200, "", -1, []gateway.Channel{}, false},
+		{"battery over 100", `{"battery":101,"apps":[]}`, 400, gateway.EINVALID, 0, nil, false},
+		{"battery negative", `{"battery":-1}`, 400, gateway.EINVALID, 0, nil, false},
+		{"battery fraction", `{"battery":50.5}`, 400, gateway.EINVALID, 0, nil, false},
+		{"unknown app", `{"apps":["skype"]}`, 400, gateway.EINVALID, 0, nil, false},
+		{"app twice", `{"apps":["zoom","zoom"]}`, 400, gateway.EINVALID, 0, nil, false},
+		{"unknown field", `{"battery":50,"temperature":31}`, 400, gateway.EINVALID, 0, nil, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -69,8 +74,8 @@ func TestAgentHeartbeat(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got.Battery != tt.battery || !slices.Equal(got.Apps, tt.apps) || got.LastSeen.IsZero() {
-				t.Errorf("device after heartbeat: battery %d apps %v seen %v", got.Battery, got.Apps, got.LastSeen)
+			if got.Battery != tt.battery || !slices.Equal(got.Apps, tt.apps) || got.LastSeen.IsZero() || got.Charging != tt.charge {
+				t.Errorf("device after heartbeat: battery %d apps %v seen %v charging %v", got.Battery, got.Apps, got.LastSeen, got.Charging)
 			}
 		})
 	}

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"time"
@@ -24,6 +25,62 @@ type CheckReply struct {
 	Assessment   json.RawMessage `json:"assessment"`
 	RecordedAt   *time.Time      `json:"recorded_at"`
 	Summary      string          `json:"summary,omitempty"`
+	// Grounds is the officer's stated reason for the stop; Corrections
+	// are supervisors' corrections of it, oldest first.
+	Grounds     string       `json:"grounds"`
+	Corrections []Correction `json:"corrections"`
+}
+
+// Correction is a supervisor's correction of the grounds for a stop.
+type Correction struct {
+	Grounds string    `json:"grounds"`
+	By      string    `json:"by"`
+	At      time.Time `json:"at"`
+}
+
+// groundsBody is the wire form of a correction of the grounds.
+type groundsBody struct {
+	Grounds string `json:"grounds"`
+}
+
+// GroundsCorrector is the router's ability to record a supervisor's
+// correction of the grounds for a stop (router.Router has it).
+type GroundsCorrector interface {
+	CorrectGrounds(ctx context.Context, id, grounds, by string) (gateway.Event, error)
+}
+
+// POST /v1/verifications/{id}/grounds (supervisor)
+func (s *Server) correctGrounds(w http.ResponseWriter, r *http.Request, tok gateway.Token) error {
+	gc, ok := s.Router.(GroundsCorrector)
+	if !ok {
+		return gateway.Errorf(gateway.EUNAVAILABLE, "this gateway cannot record corrections")
+	}
+	if err := requireJSON(r); err != nil {
+		return err
+	}
+	data, err := readLimited(r.Body, s.maxBody())
+	if err != nil {
+		return err
+	}
+	var body groundsBody
+	if err := unmarshalStrict(data, &body); err != nil {
+		return err
+	}
+	grounds, err := checkGrounds("grounds", body.Grounds)
+	if err != nil {
+		return err
+	}
+	if grounds == "" {
+		return invalid("grounds is required")
+	}
+	v, err := s.verificationFor(r, tok)
+	if err != nil {
+		return err
+	}
+	if _, err := gc.CorrectGrounds(r.Context(), v.ID, grounds, tok.Name); err != nil {
+		return err
+	}
+	return s.verificationCheck(w, r, tok)
 }
 
 // GET /v1/verifications/{id}/check (supervisor)
@@ -36,16 +93,21 @@ func (s *Server) verificationCheck(w http.ResponseWriter, r *http.Request, tok g
 	if err != nil {
 		return err
 	}
-	out := CheckReply{Verification: v.ID, Assessment: json.RawMessage("null")}
-	for _, ev := range evs {
+	out := CheckReply{Verification: v.ID, Assessment: json.RawMessage("null"), Corrections: []Correction{}}
+	for i, ev := range evs {
+		switch g := ev.Data[gateway.DataGrounds]; {
+		case i == 0:
+			out.Grounds = g
+		case g != "" && ev.Data[gateway.DataCorrectedBy] != "":
+			out.Corrections = append(out.Corrections, Correction{Grounds: g, By: ev.Data[gateway.DataCorrectedBy], At: ev.At})
+		}
 		doc := ev.Data[gateway.DataAssessment]
-		if ev.Type != gateway.EventCheck || !json.Valid([]byte(doc)) {
+		if ev.Type != gateway.EventCheck || out.RecordedAt != nil || !json.Valid([]byte(doc)) {
 			continue
 		}
 		// The first is what was shown when the check was made.
 		at := ev.At
 		out.Assessment, out.RecordedAt, out.Summary = json.RawMessage(doc), &at, ev.Message
-		break
 	}
 	s.writeJSON(w, r, http.StatusOK, out)
 	return nil

@@ -26,6 +26,8 @@ const (
 	MaxCollar   = 32
 	MaxWarrant  = 64
 	MaxContacts = 8
+	// MaxGrounds is the longest stated reason for a stop, in characters.
+	MaxGrounds = 500
 	// MaxIdempotencyKey is the longest Idempotency-Key header accepted.
 	MaxIdempotencyKey = 128
 )
@@ -35,6 +37,7 @@ type requestBody struct {
 	Officer  *officerBody  `json:"officer"`
 	Location *locationBody `json:"location"`
 	Contacts []contactBody `json:"contacts"`
+	Grounds  string        `json:"grounds"`
 }
 
 type officerBody struct {
@@ -129,7 +132,17 @@ func (b requestBody) check(channels *gateway.Registry) (gateway.Request, error) 
 		}
 		req.Contacts = append(req.Contacts, gateway.Contact{Channel: ch, Handle: h, Links: c.Links})
 	}
+	if req.Grounds, err = checkGrounds("grounds", b.Grounds); err != nil {
+		return req, err
+	}
 	return req, nil
+}
+
+// checkGrounds checks the stated reason for a stop: optional, at most
+// MaxGrounds characters, printable (line breaks allowed, kept as spaces).
+func checkGrounds(field, s string) (string, error) {
+	s = strings.Join(strings.Fields(s), " ")
+	return checkOptionalText(field, s, MaxGrounds)
 }
 
 func invalid(format string, args ...any) error {

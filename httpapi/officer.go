@@ -217,7 +217,8 @@ func fingerprint(req gateway.Request) (string, error) {
 		Officer  gateway.Officer   `json:"officer"`
 		Location gateway.Location  `json:"location"`
 		Contacts []gateway.Contact `json:"contacts"`
-	}{req.Officer, req.Location, req.Contacts})
+		Grounds  string            `json:"grounds,omitempty"` // omitted when empty: keys stored before grounds keep their fingerprints
+	}{req.Officer, req.Location, req.Contacts, req.Grounds})
 	if err != nil {
 		return "", gateway.E("httpapi.fingerprint", gateway.EINTERNAL, err)
 	}

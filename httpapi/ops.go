@@ -46,6 +46,11 @@ type Credential struct {
 type DeviceReply struct {
 	Device     DeviceView  `json:"device"`
 	Credential *Credential `json:"credential,omitempty"`
+	// Pending reports that the change waits for the device's call in
+	// progress to end; Changes says what will change then (empty when
+	// nothing waits).
+	Pending bool           `json:"pending"`
+	Changes map[string]any `json:"changes"`
 }
 
 // DevicesReply answers a listing of devices.
@@ -106,8 +111,9 @@ func (s *Server) listDevices(w http.ResponseWriter, r *http.Request, _ gateway.T
 		return err
 	}
 	views := make([]DeviceView, 0, len(ds))
+	now := s.storeNow(r.Context())
 	for _, d := range ds {
-		views = append(views, NewDeviceView(d))
+		views = append(views, s.deviceView(d, now))
 	}
 	s.writeJSON(w, r, http.StatusOK, DevicesReply{Devices: views})
 	return nil
@@ -119,7 +125,7 @@ func (s *Server) getDevice(w http.ResponseWriter, r *http.Request, _ gateway.Tok
 	if err != nil {
 		return err
 	}
-	s.writeJSON(w, r, http.StatusOK, DeviceReply{Device: NewDeviceView(d)})
+	s.writeJSON(w, r, http.StatusOK, DeviceReply{Device: s.deviceView(d, s.storeNow(r.Context())), Changes: map[string]any{}})
 	return nil
 }
 
@@ -151,7 +157,11 @@ func (s *Server) createDevice(w http.ResponseWriter, r *http.Request, tok gatewa
 	if err := d.CheckCallable(); err != nil {
 		return err
 	}
-	d, err = s.Devices.CreateDevice(r.Context(), d)
+	if s.Ops != nil {
+		d, err = s.Ops.AddDevice(r.Context(), d, opsEvent(tok, gateway.OpsDeviceAdd, ""))
+	} else {
+		d, err = s.Devices.CreateDevice(r.Context(), d)
+	}
 	if err != nil {
 		return err
 	}
@@ -160,7 +170,7 @@ func (s *Server) createDevice(w http.ResponseWriter, r *http.Request, tok gatewa
 		return err
 	}
 	s.logger().WithFields(logrus.Fields{"device": d.ID, "room": d.RoomID, "token": tok.ID}).Info("device created")
-	s.writeJSON(w, r, http.StatusCreated, DeviceReply{Device: NewDeviceView(d), Credential: cred})
+	s.writeJSON(w, r, http.StatusCreated, DeviceReply{Device: s.deviceView(d, s.storeNow(r.Context())), Credential: cred, Changes: map[string]any{}})
 	return nil
 }
 
@@ -202,8 +212,10 @@ func (p devicePatch) change(channels *gateway.Registry) (gateway.DeviceChange, e
 }
 
 // PATCH /v1/devices/{id}: what a change may do is the domain's
-// (gateway.DeviceChange); the handler decodes it, has it applied and
-// issues or revokes the credentials it calls for.
+// (gateway.DeviceChange, Device.Plan); the handler decodes it and has the
+// store make it (or keep it for when the device's call ends), with the
+// ops record's entry. Without Ops it has it applied at once and issues or
+// revokes the credentials it calls for itself.
 func (s *Server) updateDevice(w http.ResponseWriter, r *http.Request, tok gateway.Token) error {
 	var p devicePatch
 	if err := s.decodeBody(w, r, &p); err != nil {
@@ -216,6 +228,9 @@ func (s *Server) updateDevice(w http.ResponseWriter, r *http.Request, tok gatewa
 	if err := change.Check(); err != nil {
 		return err // before the device is looked up: no device could take it
 	}
+	if s.Ops != nil {
+		return s.changeDevice(w, r, tok, change, gateway.OpsDevicePatch, "")
+	}
 	ctx, id := r.Context(), r.PathValue("id")
 	var d gateway.Device
 	if change.Edits() {
@@ -227,7 +242,7 @@ func (s *Server) updateDevice(w http.ResponseWriter, r *http.Request, tok gatewa
 		return err
 	}
 
-	reply := DeviceReply{Device: NewDeviceView(d)}
+	reply := DeviceReply{Device: s.deviceView(d, s.storeNow(r.Context())), Changes: map[string]any{}}
 	log := s.logger().WithFields(logrus.Fields{"device": d.ID, "room": d.RoomID, "token": tok.ID, "version": d.Version})
 	switch change.Credentials() {
 	case gateway.CredentialRenewed:

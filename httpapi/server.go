@@ -96,6 +96,9 @@ type DeviceStore interface {
 	UpdateDevice(ctx context.Context, id string, fn func(*gateway.Device) error) (gateway.Device, error)
 	// Heartbeat records that the device's agent is alive. ENOTFOUND.
 	Heartbeat(ctx context.Context, id string, battery int, apps []gateway.Channel) (gateway.Device, error)
+	// RecordHeartbeat records that the device's agent is alive, with its
+	// battery, charging and apps. ENOTFOUND.
+	RecordHeartbeat(ctx context.Context, id string, hb gateway.HeartbeatReport) (gateway.Device, error)
 }
 
 // RoomSet is the part of the rooms the HTTP layer checks a device's room
@@ -207,6 +210,17 @@ type Server struct {
 	// MaxStreams caps the event streams open at once with one credential;
 	// one more is a 429. Default: DefaultMaxStreams; negative: no cap.
 	MaxStreams int
+	// Health judges what each device can serve now, shown with it in the
+	// ops API (the claim is judged by the same policy). Default: the
+	// gateway's default stale heartbeat and battery floor.
+	Health gateway.HealthPolicy
+
+	// Ops keeps what ops staff change, with the ops record. Nil: the ops
+	// API's new routes answer 503 and device changes are made as before.
+	Ops OpsStore
+	// RoomEditor is the set of rooms the ops API lists and changes. Nil:
+	// the rooms routes answer 503.
+	RoomEditor RoomEditor
 
 	streamsMu sync.Mutex
 	streams   map[string]int // open event streams by token ID
@@ -222,11 +236,13 @@ func NewServer(r Router, st gateway.Store) *Server {
 		Orders:        st,
 		Devices:       st,
 		Bus:           st,
+		Ops:           st,
 		Logger:        logrus.StandardLogger(),
 		Now:           time.Now,
 		MaxBody:       DefaultMaxBody,
 		AgentWait:     DefaultAgentWait,
 		SSEHeartbeat:  DefaultSSEHeartbeat,
+		Health:        gateway.HealthPolicy{Stale: gateway.DefaultHeartbeatStale, BatteryFloor: gateway.DefaultBatteryFloor},
 	}
 }
 
@@ -358,6 +374,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /v1/verifications/{id}/joined", s.authed(s.officerJoined, officer))
 	mux.Handle("GET /v1/flags", s.authed(s.listFlags, supervisor, ops))
 	mux.Handle("GET /v1/verifications/{id}/check", s.authed(s.verificationCheck, supervisor))
+	mux.Handle("POST /v1/verifications/{id}/grounds", s.authed(s.correctGrounds, supervisor))
 
 	// The duty roster, for supervisors (photos and entries) and ops.
 	mux.Handle("GET /v1/roster", s.authed(s.rosterStatus, supervisor, ops))
@@ -374,6 +391,16 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /v1/devices", s.authed(s.createDevice, ops))
 	mux.Handle("GET /v1/devices/{id}", s.authed(s.getDevice, ops))
 	mux.Handle("PATCH /v1/devices/{id}", s.authed(s.updateDevice, ops))
+	mux.Handle("POST /v1/devices/{id}/rotate", s.authed(s.rotateDevice, ops))
+	mux.Handle("POST /v1/devices/{id}/out-of-service", s.authed(s.statusChange(gateway.DeviceOutOfService, gateway.OpsDeviceOut), ops))
+	mux.Handle("POST /v1/devices/{id}/return", s.authed(s.statusChange(gateway.DeviceInService, gateway.OpsDeviceReturn), ops))
+	mux.Handle("POST /v1/devices/{id}/retire", s.authed(s.statusChange(gateway.DeviceRetired, gateway.OpsDeviceRetire), ops))
+	mux.Handle("GET /v1/devices/{id}/history", s.authed(s.deviceHistory, ops))
+	mux.Handle("GET /v1/rooms", s.authed(s.listRooms, ops))
+	mux.Handle("GET /v1/rooms/{id}", s.authed(s.getRoom, ops))
+	mux.Handle("PATCH /v1/rooms/{id}", s.authed(s.updateRoom, ops))
+	mux.Handle("GET /v1/ops-events", s.authed(s.listOpsEvents, ops))
+	mux.Handle("GET /v1/verifications", s.authed(s.listVerifications, supervisor, ops))
 
 	// Health and metrics.
 	mux.HandleFunc("GET /healthz", s.healthz)

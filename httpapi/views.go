@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"strconv"
 	"time"
@@ -25,13 +26,66 @@ type DeviceView struct {
 	LastUsed *time.Time                 `json:"last_used"` // null: never
 	Version  int64                      `json:"version"`
 	Lease    *gateway.Lease             `json:"lease,omitempty"`
+	Charging bool                       `json:"charging"`
+	// Health is what the device can be offered for now and why not the
+	// rest (see gateway.HealthPolicy).
+	Health HealthView `json:"health"`
+}
+
+// HealthView is a device's health as the ops API shows it.
+type HealthView struct {
+	Routable []gateway.Channel `json:"routable"`
+	Problems []ProblemView     `json:"problems"`
+}
+
+// ProblemView is one reason a device cannot serve some channels: its
+// stable code, the reason in words, and the one channel it takes away
+// (absent: all of them).
+type ProblemView struct {
+	Code    gateway.HealthCode `json:"code"`
+	Reason  string             `json:"reason"`
+	Channel gateway.Channel    `json:"channel,omitempty"`
+}
+
+// NewHealthView returns the API's view of h, with empty lists rather than
+// null.
+func NewHealthView(h gateway.Health) HealthView {
+	v := HealthView{Routable: h.Routable, Problems: make([]ProblemView, 0, len(h.Problems))}
+	if v.Routable == nil {
+		v.Routable = []gateway.Channel{}
+	}
+	for _, p := range h.Problems {
+		v.Problems = append(v.Problems, ProblemView{Code: p.Code, Reason: p.Reason, Channel: p.Channel})
+	}
+	return v
+}
+
+// deviceView is NewDeviceView with the device's health at now by the
+// server's policy.
+func (s *Server) deviceView(d gateway.Device, now time.Time) DeviceView {
+	v := NewDeviceView(d)
+	v.Health = NewHealthView(s.Health.Check(d, now))
+	return v
+}
+
+// storeNow is the store's clock, which heartbeats are judged by, or the
+// server's when the device store keeps none or does not answer.
+func (s *Server) storeNow(ctx context.Context) time.Time {
+	if c, ok := s.Devices.(interface {
+		Now(context.Context) (time.Time, error)
+	}); ok {
+		if t, err := c.Now(ctx); err == nil {
+			return t
+		}
+	}
+	return s.now()
 }
 
 // NewDeviceView returns the API's view of d.
 func NewDeviceView(d gateway.Device) DeviceView {
 	v := DeviceView{
 		ID: d.ID, RoomID: d.RoomID, Name: d.Name, Number: d.Number, Handles: d.Handles,
-		Status: d.Status, Apps: d.Apps, Version: d.Version, Lease: d.Lease,
+		Status: d.Status, Apps: d.Apps, Version: d.Version, Lease: d.Lease, Charging: d.Charging,
 		LastSeen: timeOrNull(d.LastSeen), LastUsed: timeOrNull(d.LastUsed),
 	}
 	if v.Handles == nil {
@@ -40,6 +94,7 @@ func NewDeviceView(d gateway.Device) DeviceView {
 	if v.Apps == nil {
 		v.Apps = []gateway.Channel{}
 	}
+	v.Health = HealthView{Routable: []gateway.Channel{}, Problems: []ProblemView{}}
 	if d.Battery >= 0 {
 		b := d.Battery
 		v.Battery = &b

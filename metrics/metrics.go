@@ -1,7 +1,7 @@
 // Package metrics exposes the gateway's Prometheus metrics: attempts by
 // channel and result, time to connect, verifications by final state, free
-// devices by room, queue length and circuit-breaker states. It implements
-// the router's Observer.
+// devices by room, devices that can serve each room's channels, queue length
+// and circuit-breaker states. It implements the router's Observer.
 package metrics
 
 import (
@@ -18,6 +18,9 @@ import (
 // Metrics holds the gateway's collectors in a registry of its own.
 type Metrics struct {
 	Registry *prometheus.Registry
+	// Routable, when set, counts the devices that can serve each room's
+	// channels at scrape time (gateway_room_routable_devices).
+	Routable *Routable
 
 	attempts  *prometheus.CounterVec
 	attemptS  *prometheus.HistogramVec
@@ -114,6 +117,7 @@ type poolCollector struct{ m *Metrics }
 func (c poolCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.m.free
 	ch <- c.m.queued
+	ch <- routableDesc
 }
 
 func (c poolCollector) Collect(ch chan<- prometheus.Metric) {
@@ -130,5 +134,10 @@ func (c poolCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if c.m.queuedFn != nil {
 		ch <- prometheus.MustNewConstMetric(c.m.queued, prometheus.GaugeValue, float64(c.m.queuedFn()))
+	}
+	if c.m.Routable != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), c.m.scrapeMax)
+		defer cancel()
+		c.m.Routable.collectRoutable(ctx, ch)
 	}
 }

@@ -29,11 +29,12 @@ func (s *Set) Official(typed, region string) (gateway.Room, bool) {
 	if !ok {
 		return gateway.Room{}, false
 	}
-	i, ok := s.byNumber[n]
+	t := s.tab()
+	i, ok := t.byNumber[n]
 	if !ok {
 		return gateway.Room{}, false
 	}
-	return cloneRoom(s.rooms[i]), true
+	return cloneRoom(t.rooms[i]), true
 }
 
 // ParseTyped reads a phone number as a person types it and returns it in

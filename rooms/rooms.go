@@ -8,7 +8,10 @@
 // MultiPolygon geometry. Default returns the Metropolitan Police's twelve
 // Basic Command Unit rooms over the London boroughs, both embedded.
 //
-// A Set is read-only once loaded and safe for concurrent use.
+// A Set is safe for concurrent use. Its areas and rooms are fixed once
+// loaded; the rooms' published details (numbers, handles, neighbours) can
+// be changed over the rooms file by Override, and every lookup sees the new
+// ones from then on.
 package rooms
 
 //go:generate go test . -run ^TestMetRoomsFile$ -args -update
@@ -19,11 +22,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"regexp"
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	"github.com/nyaruka/phonenumbers"
 	"github.com/paulmach/orb"
@@ -46,12 +51,21 @@ type Set struct {
 	// is shared.
 	Snap float64
 
-	rooms    []gateway.Room // in file order
-	byID     map[string]int
-	byNumber map[string]int
-	areas    []area // in boundaries file order
-	bound    orb.Bound
+	rooms []gateway.Room // in file order, as the file has them
+	byID  map[string]int
+	areas []area // in boundaries file order
+	bound orb.Bound
+	cur   *atomic.Pointer[table] // the rooms as they are now (shared by a copy of the Set)
 }
+
+// table is the rooms as they are now: the file's, with the overrides.
+type table struct {
+	rooms    []gateway.Room // in file order
+	byNumber map[string]int
+}
+
+// tab returns the rooms as they are now.
+func (s *Set) tab() *table { return s.cur.Load() }
 
 // area is one borough's polygons and the room that covers it.
 type area struct {
@@ -85,11 +99,11 @@ func Load(roomsJSON, boundariesGeoJSON []byte) (*Set, error) {
 	}
 
 	s := &Set{
-		Snap:     DefaultSnap,
-		byID:     make(map[string]int, len(f.Rooms)),
-		byNumber: make(map[string]int, len(f.Rooms)),
-		areas:    areas,
+		Snap:  DefaultSnap,
+		byID:  make(map[string]int, len(f.Rooms)),
+		areas: areas,
 	}
+	byNumber := make(map[string]int, len(f.Rooms))
 	var p problems
 	if len(f.Rooms) == 0 {
 		p.add("rooms file has no rooms")
@@ -138,10 +152,10 @@ func Load(roomsJSON, boundariesGeoJSON []byte) (*Set, error) {
 		}
 		if msg := checkE164(r.Number); msg != "" {
 			p.add("%s: number %q %s", name, r.Number, msg)
-		} else if other, dup := s.byNumber[r.Number]; dup {
+		} else if other, dup := byNumber[r.Number]; dup {
 			p.add("%s: number %s is also room %q's number", name, r.Number, f.Rooms[other].ID)
 		} else {
-			s.byNumber[r.Number] = i
+			byNumber[r.Number] = i
 		}
 		if msg := checkE164(r.DeskNumber); msg != "" {
 			p.add("%s: desk_number %q %s", name, r.DeskNumber, msg)
@@ -169,6 +183,8 @@ func Load(roomsJSON, boundariesGeoJSON []byte) (*Set, error) {
 	for _, a := range areas[1:] {
 		s.bound = s.bound.Union(a.bound)
 	}
+	s.cur = new(atomic.Pointer[table])
+	s.cur.Store(&table{rooms: s.rooms, byNumber: byNumber})
 	return s, nil
 }
 
@@ -210,8 +226,9 @@ func LoadFiles(roomsPath, boundariesPath string) (*Set, error) {
 
 // Rooms returns every room, in the order of the rooms file.
 func (s *Set) Rooms() []gateway.Room {
-	out := make([]gateway.Room, len(s.rooms))
-	for i, r := range s.rooms {
+	t := s.tab()
+	out := make([]gateway.Room, len(t.rooms))
+	for i, r := range t.rooms {
 		out[i] = cloneRoom(r)
 	}
 	return out
@@ -223,7 +240,7 @@ func (s *Set) Room(id string) (gateway.Room, bool) {
 	if !ok {
 		return gateway.Room{}, false
 	}
-	return cloneRoom(s.rooms[i]), true
+	return cloneRoom(s.tab().rooms[i]), true
 }
 
 // Neighbours returns the neighbours of the room with the ID, nearest first;
@@ -233,9 +250,10 @@ func (s *Set) Neighbours(id string) []gateway.Room {
 	if !ok {
 		return nil
 	}
-	out := make([]gateway.Room, 0, len(s.rooms[i].Neighbours))
-	for _, n := range s.rooms[i].Neighbours {
-		out = append(out, cloneRoom(s.rooms[s.byID[n]]))
+	t := s.tab()
+	out := make([]gateway.Room, 0, len(t.rooms[i].Neighbours))
+	for _, n := range t.rooms[i].Neighbours {
+		out = append(out, cloneRoom(t.rooms[s.byID[n]]))
 	}
 	return out
 }
@@ -244,8 +262,9 @@ func (s *Set) Neighbours(id string) []gateway.Room {
 // there is one. Spaces and a national trunk prefix after the country code
 // ("+44 (0)20 7946 0101") are tolerated.
 func (s *Set) ByNumber(e164 string) (gateway.Room, bool) {
-	if i, ok := s.byNumber[e164]; ok {
-		return cloneRoom(s.rooms[i]), true
+	t := s.tab()
+	if i, ok := t.byNumber[e164]; ok {
+		return cloneRoom(t.rooms[i]), true
 	}
 	if !strings.HasPrefix(strings.TrimSpace(e164), "+") {
 		return gateway.Room{}, false
@@ -254,8 +273,8 @@ func (s *Set) ByNumber(e164 string) (gateway.Room, bool) {
 	if err != nil {
 		return gateway.Room{}, false
 	}
-	if i, ok := s.byNumber[phonenumbers.Format(n, phonenumbers.E164)]; ok {
-		return cloneRoom(s.rooms[i]), true
+	if i, ok := t.byNumber[phonenumbers.Format(n, phonenumbers.E164)]; ok {
+		return cloneRoom(t.rooms[i]), true
 	}
 	return gateway.Room{}, false
 }
@@ -280,7 +299,7 @@ func (s *Set) Locate(loc gateway.Location) (gateway.Room, string, error) {
 				continue
 			}
 			if a.room >= 0 {
-				return cloneRoom(s.rooms[a.room]), a.borough, nil
+				return cloneRoom(s.tab().rooms[a.room]), a.borough, nil
 			}
 			// On a shared edge a covered area wins: keep looking.
 			uncovered = i
@@ -293,7 +312,7 @@ func (s *Set) Locate(loc gateway.Location) (gateway.Room, string, error) {
 	}
 	if i := s.nearest(pt); i >= 0 {
 		a := s.areas[i]
-		return cloneRoom(s.rooms[a.room]), a.borough, nil
+		return cloneRoom(s.tab().rooms[a.room]), a.borough, nil
 	}
 	return gateway.Room{}, "", withOp(op, gateway.Errorf(gateway.EOUTSIDE,
 		"location %s is outside every operations room's area", formatLocation(loc)))
@@ -394,6 +413,7 @@ func checkE164(s string) string {
 func cloneRoom(r gateway.Room) gateway.Room {
 	r.Boroughs = slices.Clone(r.Boroughs)
 	r.Neighbours = slices.Clone(r.Neighbours)
+	r.Handles = maps.Clone(r.Handles)
 	return r
 }
 

@@ -55,3 +55,25 @@ func (r *Router) assess(ctx context.Context, v gateway.Verification, borough str
 	})
 	return err
 }
+
+// CorrectGrounds records a supervisor's correction of the stated grounds
+// for the stop of verification id (by names the supervisor): the officer's
+// statement stays in the record beside it. ENOTFOUND; EINVALID without
+// grounds.
+func (r *Router) CorrectGrounds(ctx context.Context, id, grounds, by string) (gateway.Event, error) {
+	const op = "router.CorrectGrounds"
+	if grounds == "" || by == "" {
+		return gateway.Event{}, gateway.Errorf(gateway.EINVALID, "the corrected grounds and the supervisor are required")
+	}
+	if _, err := r.Record.Verification(ctx, id); err != nil {
+		return gateway.Event{}, gateway.E(op, gateway.ErrorCode(err), err)
+	}
+	ev, err := r.Record.AppendEvent(context.WithoutCancel(ctx), gateway.Event{
+		VerificationID: id, Type: gateway.EventNote, Message: "the grounds for the stop corrected by " + by,
+		Data: map[string]string{gateway.DataGrounds: grounds, gateway.DataCorrectedBy: by}, Instance: r.Instance,
+	})
+	if err != nil {
+		return gateway.Event{}, gateway.E(op, gateway.ErrorCode(err), err)
+	}
+	return ev, nil
+}

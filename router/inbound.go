@@ -289,7 +289,7 @@ func (u *run) serve(ctx context.Context, exclude []string, retry bool) (gateway.
 	if ahead == 0 {
 		ring := u.ringTimeout()
 		req := gateway.ClaimRequest{RoomIDs: u.rooms, Channel: gateway.ChannelPSTN, Holder: u.v.ID,
-			TTL: ring + r.LeaseTTL, Stale: r.HeartbeatStale, Exclude: exclude}
+			TTL: ring + r.LeaseTTL, Stale: r.HeartbeatStale, Exclude: exclude, BatteryFloor: r.BatteryFloor}
 		lease, dev, err := r.Claims.Claim(ctx, req)
 		if gateway.ErrorCode(err) == gateway.EUNAVAILABLE && retry && len(exclude) > 0 {
 			req.Exclude = nil

@@ -146,6 +146,10 @@ type Router struct {
 	LeaseTTL time.Duration
 	// HeartbeatStale: a device not heard from for this long is not routable.
 	HeartbeatStale time.Duration
+	// BatteryFloor: a device under this battery percentage, not charging,
+	// is not routable (with HeartbeatStale, the claims' health policy).
+	// Zero does not look at the battery.
+	BatteryFloor int
 	// MaxCall bounds how long a connected call holds its device.
 	MaxCall time.Duration
 	// OwnerTTL is how long this instance's hold on a verification lasts
@@ -226,6 +230,7 @@ func New(store Store, rooms Locator) *Router {
 		Budget:         60 * time.Second,
 		LeaseTTL:       30 * time.Second,
 		HeartbeatStale: 90 * time.Second,
+		BatteryFloor:   gateway.DefaultBatteryFloor,
 		MaxCall:        30 * time.Minute,
 		OwnerTTL:       10 * time.Second,
 		SweepInterval:  2 * time.Second,
@@ -377,6 +382,9 @@ func (r *Router) Request(ctx context.Context, req gateway.Request) (gateway.Veri
 		Message:  fmt.Sprintf("requested by %s in %s: routed to %s", req.Officer.Collar, borough, room.Name),
 		Data:     map[string]string{"room": room.ID, "borough": borough},
 		Instance: r.Instance,
+	}
+	if req.Grounds != "" {
+		ev.Data[gateway.DataGrounds] = req.Grounds
 	}
 	got, created, err := r.Record.CreateVerification(ctx, v, req.IdempotencyKey, ev)
 	if err != nil {

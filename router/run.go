@@ -221,12 +221,13 @@ func isE164(s string) bool {
 
 func (u *run) claim(ctx context.Context, ch gateway.Channel) (gateway.Lease, gateway.Device, error) {
 	return u.r.Claims.Claim(ctx, gateway.ClaimRequest{
-		RoomIDs: u.rooms,
-		Channel: ch,
-		Holder:  u.v.ID,
-		TTL:     u.r.LeaseTTL,
-		Stale:   u.r.HeartbeatStale,
-		Exclude: u.bad[ch],
+		RoomIDs:      u.rooms,
+		Channel:      ch,
+		Holder:       u.v.ID,
+		TTL:          u.r.LeaseTTL,
+		Stale:        u.r.HeartbeatStale,
+		Exclude:      u.bad[ch],
+		BatteryFloor: u.r.BatteryFloor,
 	})
 }
 

@@ -125,10 +125,12 @@ func (d *demo) start(ctx context.Context) error {
 				}
 			case err != nil:
 				return err
-			case old.Status == gateway.DeviceOutOfService:
-				if _, err := st.UpdateDevice(ctx, id, func(d *gateway.Device) error {
-					d.Status = gateway.DeviceInService
-					return nil
+			case old.Status == gateway.DeviceOutOfService || goingOut(ctx, st, id):
+				// Back in service, or, if it is still in a call of the last
+				// run, when that call ends: a change that waited for it goes.
+				in := gateway.DeviceInService
+				if _, err := st.ChangeDevice(ctx, id, gateway.DeviceChange{Status: &in}, gateway.OpsEvent{
+					Actor: gateway.Actor{Name: "demo"}, Action: gateway.OpsDeviceReturn, Reason: "the demo started again",
 				}); err != nil {
 					return err
 				}
@@ -260,4 +262,11 @@ func (d *demo) stopAgents() {
 		d.cancel()
 	}
 	d.wg.Wait()
+}
+
+// goingOut reports whether the device is to go out of service when its
+// call in progress ends.
+func goingOut(ctx context.Context, st gateway.Store, id string) bool {
+	p, err := st.PendingChange(ctx, id)
+	return err == nil && p != nil && p.Status != nil && *p.Status == gateway.DeviceOutOfService
 }

@@ -113,6 +113,16 @@ func (m *Main) Open(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("rooms: %w", err)
 	}
+	// The rooms file is the default; what ops staff changed over it is
+	// read at start and followed while the gateway runs.
+	if err := m.Rooms.Refresh(ctx, st); err != nil {
+		log.WithError(err).Warn("room overrides: not all applied")
+	}
+	follow, stopFollow := context.WithCancel(context.Background())
+	m.closers = append(m.closers, func() error { stopFollow(); return nil })
+	go m.Rooms.Follow(follow, st, st, RoomRefresh, func(err error) {
+		log.WithError(err).Warn("room overrides: not all applied")
+	})
 
 	m.listener, err = net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -139,6 +149,10 @@ func (m *Main) Open(ctx context.Context) error {
 		return st.FreeDevices(ctx, cfg.HeartbeatStale)
 	}, r.Queued)
 	r.Observer = m.Metrics
+	r.BatteryFloor = cfg.DeviceBatteryFloor
+	health := gateway.HealthPolicy{Stale: cfg.HeartbeatStale, BatteryFloor: cfg.DeviceBatteryFloor}
+	m.Metrics.Routable = &metrics.Routable{Pool: st, Rooms: m.roomIDs, Channels: r.Served,
+		Policy: health, MaxAge: time.Second}
 
 	if m.Demo {
 		m.demo = newDemo(m)
@@ -156,6 +170,7 @@ func (m *Main) Open(ctx context.Context) error {
 	srv.Logger = log
 	srv.MaxBody = cfg.MaxBody
 	srv.Rooms = m.Rooms
+	srv.RoomEditor = m.Rooms
 	srv.Webhooks = m.Webhooks
 	srv.Pages = m.Pages
 	srv.Ready = st.Ping
@@ -164,6 +179,7 @@ func (m *Main) Open(ctx context.Context) error {
 	// read timeout, never in more.
 	srv.BodyTimeout = min(httpapi.DefaultBodyTimeout, cfg.ReadTimeout)
 	srv.MaxStreams = cfg.MaxStreams
+	srv.Health = health
 	if err := m.wirePublic(srv); err != nil {
 		return err
 	}
@@ -332,3 +348,17 @@ func openStore(ctx context.Context, cfg config.Config, log logrus.FieldLogger, i
 	}
 	return st, nil
 }
+
+// roomIDs lists the IDs of the operations rooms, in the rooms file's order.
+func (m *Main) roomIDs() []string {
+	rooms := m.Rooms.Rooms()
+	out := make([]string, len(rooms))
+	for i, r := range rooms {
+		out[i] = r.ID
+	}
+	return out
+}
+
+// RoomRefresh is how often a gateway reads the room overrides again, should
+// it have missed another instance's wake-up.
+const RoomRefresh = 30 * time.Second

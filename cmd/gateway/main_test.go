@@ -278,19 +278,26 @@ type device struct {
 }
 
 // apps lists the channels the device has handles for, in the providers'
-// order.
+// order, then those of providers the gateway under test adds.
 func (d device) apps() []gateway.Channel {
 	channels, err := providers.Registry()
 	if err != nil {
 		panic(err) // the gateway's own list
 	}
-	var out []gateway.Channel
+	var out, more []gateway.Channel
 	for _, c := range channels.Channels() {
 		if d.Handles[c] != "" {
 			out = append(out, c)
 		}
 	}
-	return out
+	// A channel of a provider the gateway under test adds: its app too.
+	for c, h := range d.Handles {
+		if h != "" && c != gateway.ChannelPSTN && !slices.Contains(out, c) {
+			more = append(more, c)
+		}
+	}
+	slices.Sort(more)
+	return append(out, more...)
 }
 
 // addDevice registers a handset in a room through the ops API, as ops staff

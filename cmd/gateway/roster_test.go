@@ -141,3 +141,33 @@ func (g *rig) openEventsAs(tb testing.TB, ctx context.Context, secret, id string
 	}
 	return resp
 }
+
+// TestGroundsOfTheStop checks that the officer's stated grounds are in the
+// record and that a supervisor's correction stands beside them, the
+// statement kept.
+func TestGroundsOfTheStop(t *testing.T) {
+	g := startGateway(t, testEnv(t), nil)
+	body := verificationRequest(trafalgar, contact{Channel: "facetime", Handle: "officer@example.org"})
+	body["grounds"] = "  Seen   trying car doors\non Whitehall "
+	var v httpapi.VerificationView
+	g.call(t, "POST", "/v1/verifications", g.officer, body, http.StatusCreated, &v)
+
+	var check httpapi.CheckReply
+	g.call(t, "GET", "/v1/verifications/"+v.ID+"/check", g.supervisor, nil, 200, &check)
+	if check.Grounds != "Seen trying car doors on Whitehall" || len(check.Corrections) != 0 {
+		t.Fatalf("check %+v", check)
+	}
+	fix := map[string]string{"grounds": "Matched the description of a suspect in a reported theft from cars"}
+	g.call(t, "POST", "/v1/verifications/"+v.ID+"/grounds", g.officer, fix, http.StatusForbidden, nil)
+	g.call(t, "POST", "/v1/verifications/"+v.ID+"/grounds", g.supervisor, map[string]string{"grounds": " "}, http.StatusBadRequest, nil)
+	g.call(t, "POST", "/v1/verifications/"+v.ID+"/grounds", g.supervisor, map[string]any{"grounds": "x", "extra": 1}, http.StatusBadRequest, nil)
+	g.call(t, "POST", "/v1/verifications/v_nope/grounds", g.supervisor, fix, http.StatusNotFound, nil)
+	g.call(t, "POST", "/v1/verifications/"+v.ID+"/grounds", g.supervisor, fix, http.StatusOK, &check)
+	if check.Grounds != "Seen trying car doors on Whitehall" || len(check.Corrections) != 1 ||
+		check.Corrections[0].Grounds != fix["grounds"] || check.Corrections[0].By == "" {
+		t.Fatalf("after the correction: %+v", check)
+	}
+
+	body["grounds"] = strings.Repeat("x", httpapi.MaxGrounds+1)
+	g.call(t, "POST", "/v1/verifications", g.officer, body, http.StatusBadRequest, nil)
+}

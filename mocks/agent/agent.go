@@ -58,7 +58,7 @@ type Report struct {
 }
 
 // Agent is a simulated device agent. Set its fields before Run; the knobs
-// SetHeartbeat and SetSilent may be turned while it runs.
+// SetHeartbeat, SetSilent and SetHandset may be turned while it runs.
 type Agent struct {
 	// HTTPClient makes every request. Default: a client without a timeout
 	// (each request has its own deadline).
@@ -70,6 +70,8 @@ type Agent struct {
 	Apps []gateway.Channel
 	// Battery is the percentage the heartbeat reports. Default: 100.
 	Battery int
+	// Charging is whether the heartbeat says the handset is on a charger.
+	Charging bool
 	// HeartbeatEvery is the interval of heartbeats. Default: 5s.
 	HeartbeatEvery time.Duration
 	// PollWait is the wait asked for in each long poll. Default: 25s.
@@ -133,6 +135,15 @@ func (a *Agent) SetSilent(on bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.silent = on
+	a.notifyLocked()
+}
+
+// SetHandset changes what the heartbeats report (battery, charging, apps
+// signed in) and sends one at once.
+func (a *Agent) SetHandset(battery int, charging bool, apps []gateway.Channel) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.Battery, a.Charging, a.Apps = battery, charging, slices.Clone(apps)
 	a.notifyLocked()
 }
 
@@ -258,10 +269,13 @@ func (a *Agent) heartbeats(ctx context.Context) {
 func (a *Agent) heartbeat(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
+	a.mu.Lock()
 	body := struct {
-		Battery int               `json:"battery"`
-		Apps    []gateway.Channel `json:"apps"`
-	}{a.Battery, a.Apps}
+		Battery  int               `json:"battery"`
+		Charging bool              `json:"charging"`
+		Apps     []gateway.Channel `json:"apps"`
+	}{a.Battery, a.Charging, a.Apps}
+	a.mu.Unlock()
 	if body.Apps == nil {
 		body.Apps = []gateway.Channel{}
 	}

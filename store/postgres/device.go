@@ -23,10 +23,11 @@ const claimedCols = deviceLeaseCols + `, true`
 // deviceLeaseCols are deviceCols but the last, which says whether the lease
 // is live.
 const deviceLeaseCols = `d.id, d.room_id, d.name, d.number, d.handles, d.status, d.battery, d.apps,
-	d.last_seen, d.last_used, d.version, d.fence, d.lease_holder, d.lease_claimed_at, d.lease_expires_at`
+	d.last_seen, d.last_used, d.version, d.charging, d.fence, d.lease_holder, d.lease_claimed_at, d.lease_expires_at`
 
-// scanDevice reads one row of deviceCols.
-func scanDevice(row pgx.Row) (gateway.Device, error) {
+// scanDevice reads one row of deviceCols, and any columns after it into
+// extra.
+func scanDevice(row pgx.Row, extra ...any) (gateway.Device, error) {
 	var (
 		d                  gateway.Device
 		handles, apps      []byte
@@ -36,8 +37,8 @@ func scanDevice(row pgx.Row) (gateway.Device, error) {
 		claimed, expires   *time.Time
 		live               bool
 	)
-	err := row.Scan(&d.ID, &d.RoomID, &d.Name, &d.Number, &handles, &d.Status, &d.Battery, &apps,
-		&lastSeen, &lastUsed, &d.Version, &fence, &holder, &claimed, &expires, &live)
+	err := row.Scan(append([]any{&d.ID, &d.RoomID, &d.Name, &d.Number, &handles, &d.Status, &d.Battery, &apps,
+		&lastSeen, &lastUsed, &d.Version, &d.Charging, &fence, &holder, &claimed, &expires, &live}, extra...)...)
 	if err != nil {
 		return gateway.Device{}, err
 	}
@@ -91,7 +92,12 @@ func (s *Store) checkDevice(op string, d gateway.Device) error {
 // ID exists; EINVALID if the device has no ID or room, or a handle for an
 // unknown channel.
 func (s *Store) CreateDevice(ctx context.Context, d gateway.Device) (gateway.Device, error) {
-	const op = "postgres.CreateDevice"
+	return s.createDevice(ctx, "postgres.CreateDevice", d, nil)
+}
+
+// createDevice adds a device with its first version in its history, and ev
+// in the ops record when it is not nil, in one transaction.
+func (s *Store) createDevice(ctx context.Context, op string, d gateway.Device, ev *gateway.OpsEvent) (gateway.Device, error) {
 	d.Status = gateway.DeviceInService
 	if err := s.checkDevice(op, d); err != nil {
 		return gateway.Device{}, err
@@ -100,12 +106,29 @@ func (s *Store) CreateDevice(ctx context.Context, d gateway.Device) (gateway.Dev
 	if err != nil {
 		return gateway.Device{}, gateway.E(op, gateway.EINTERNAL, err)
 	}
-	out, err := scanDevice(s.pool.QueryRow(ctx, `INSERT INTO devices AS d (id, room_id, name, number, handles, status, battery, apps, version)
-		VALUES ($1, $2, $3, $4, $5::jsonb, 'in_service', -1, '[]', 1)
-		RETURNING `+deviceCols, d.ID, d.RoomID, d.Name, d.Number, handles))
-	if uniqueViolation(err, "devices_pkey") {
-		return gateway.Device{}, conflict(op, "device %q exists", d.ID)
-	}
+	var out gateway.Device
+	err = s.tx(ctx, func(tx pgx.Tx) error {
+		var err error
+		out, err = scanDevice(tx.QueryRow(ctx, `INSERT INTO devices AS d (id, room_id, name, number, handles, status, battery, apps, version)
+			VALUES ($1, $2, $3, $4, $5::jsonb, 'in_service', -1, '[]', 1)
+			RETURNING `+deviceCols, d.ID, d.RoomID, d.Name, d.Number, handles))
+		if uniqueViolation(err, "devices_pkey") {
+			return conflict(op, "device %q exists", d.ID)
+		}
+		if err != nil {
+			return err
+		}
+		if ev == nil {
+			return insertVersion(ctx, tx, out, "", "")
+		}
+		if err := insertVersion(ctx, tx, out, ev.Actor.ID, ev.Reason); err != nil {
+			return err
+		}
+		e := *ev
+		e.DeviceID, e.RoomID, e.After = out.ID, out.RoomID, snapshotOf(out)
+		_, err = insertOpsEvent(ctx, tx, op, e)
+		return err
+	})
 	if err != nil {
 		return gateway.Device{}, s.fail(op, err)
 	}
@@ -173,7 +196,10 @@ func (s *Store) UpdateDevice(ctx context.Context, id string, fn func(*gateway.De
 		out, err = scanDevice(tx.QueryRow(ctx, `UPDATE devices d SET room_id = $2, name = $3, number = $4,
 			handles = $5::jsonb, status = $6, version = d.version + 1
 			WHERE d.id = $1 RETURNING `+deviceCols, id, d.RoomID, d.Name, d.Number, handles, string(d.Status)))
-		return err
+		if err != nil {
+			return err
+		}
+		return insertVersion(ctx, tx, out, "", "")
 	})
 	if err != nil {
 		return gateway.Device{}, s.fail(op, err)
@@ -184,10 +210,17 @@ func (s *Store) UpdateDevice(ctx context.Context, id string, fn func(*gateway.De
 	return out, nil
 }
 
-// Heartbeat records the agent's battery and working apps, with LastSeen the
-// database's clock. ENOTFOUND.
+// Heartbeat records the agent's battery and working apps, not charging,
+// with LastSeen the database's clock. ENOTFOUND.
 func (s *Store) Heartbeat(ctx context.Context, id string, battery int, apps []gateway.Channel) (gateway.Device, error) {
+	return s.RecordHeartbeat(ctx, id, gateway.HeartbeatReport{Battery: battery, Apps: apps})
+}
+
+// RecordHeartbeat records the agent's battery, charging and working apps,
+// with LastSeen the database's clock. ENOTFOUND.
+func (s *Store) RecordHeartbeat(ctx context.Context, id string, hb gateway.HeartbeatReport) (gateway.Device, error) {
 	const op = "postgres.Heartbeat"
+	apps := hb.Apps
 	if apps == nil {
 		apps = []gateway.Channel{}
 	}
@@ -195,16 +228,33 @@ func (s *Store) Heartbeat(ctx context.Context, id string, battery int, apps []ga
 	if err != nil {
 		return gateway.Device{}, gateway.E(op, gateway.EINTERNAL, err)
 	}
-	d, err := scanDevice(s.pool.QueryRow(ctx, `UPDATE devices d SET battery = $2, apps = $3::jsonb, last_seen = clock_timestamp()
-		WHERE d.id = $1 RETURNING `+deviceCols, id, battery, a))
+	d, err := scanDevice(s.pool.QueryRow(ctx, `UPDATE devices d SET battery = $2, apps = $3::jsonb, charging = $4,
+		last_seen = clock_timestamp()
+		WHERE d.id = $1 RETURNING `+deviceCols, id, hb.Battery, a, hb.Charging))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return gateway.Device{}, notFound(op, "device", id)
 	}
 	return d, s.fail(op, err)
 }
 
+// candidatesSQL lists, without locking, the devices a claim may take before
+// their health is judged: in service, in one of the rooms $1, supporting
+// channel $2, free (no lease, or one expired), not excluded ($3), in the
+// claim's order: room, least recently used, ID. The last column is the
+// database's clock, which their heartbeats are judged by.
+const candidatesSQL = `SELECT ` + deviceCols + `, clock_timestamp()
+	FROM devices d
+	WHERE d.room_id = ANY ($1::text[])
+	  AND d.status = 'in_service'
+	  AND (CASE WHEN $2 = 'pstn' THEN d.number <> '' ELSE coalesce(d.handles ->> $2, '') <> '' END)
+	  AND (d.lease_holder IS NULL OR d.lease_expires_at <= clock_timestamp())
+	  AND NOT (d.id = ANY ($3::text[]))
+	ORDER BY array_position($1::text[], d.room_id), d.last_used ASC NULLS FIRST, d.id`
+
 // claimSQL claims a device in one statement. pick takes the eligible device
 // of the first room in $1's order that has one, least recently used first,
+// among the healthy candidates $3 (device IDs) whose last heartbeat is still
+// the one judged ($7, in step; NULL for never seen),
 // and locks it, skipping devices that other transactions hold; its clock is
 // read after the row qualified, so a claim never starts before the release
 // or expiry that freed the device. expired closes a lease taken over after
@@ -217,8 +267,10 @@ const claimSQL = `WITH pick AS (
 		  AND d.status = 'in_service'
 		  AND (CASE WHEN $2 = 'pstn' THEN d.number <> '' ELSE coalesce(d.handles ->> $2, '') <> '' END)
 		  AND (d.lease_holder IS NULL OR d.lease_expires_at <= clock_timestamp())
-		  AND ($3::bigint <= 0 OR d.last_seen >= clock_timestamp() - $3::bigint * interval '1 microsecond')
+		  AND EXISTS (SELECT 1 FROM unnest($3::text[], $7::timestamptz[]) AS h(id, seen)
+			WHERE h.id = d.id AND h.seen IS NOT DISTINCT FROM d.last_seen)
 		  AND NOT (d.id = ANY ($4::text[]))
+		  AND d.pending IS NULL
 		ORDER BY array_position($1::text[], d.room_id), d.last_used ASC NULLS FIRST, d.id
 		LIMIT 1
 		FOR UPDATE SKIP LOCKED
@@ -237,9 +289,14 @@ const claimSQL = `WITH pick AS (
 	)
 	SELECT * FROM claimed`
 
-// Claim takes, in one statement, the least recently used free, in-service,
-// fresh device supporting the channel, trying the rooms in order, and leases
-// it to the holder with the next fence. A lease that has expired but was not
+// Claim takes the least recently used free, in-service device that the
+// request's health policy says serves the channel (fresh, the app signed in,
+// battery above the floor or charging), trying the rooms in order, and
+// leases it to the holder with the next fence. It reads the candidates,
+// judges them with the policy against the database's clock, and claims the
+// first healthy one in one statement, provided its heartbeat is still the
+// one judged; it reads again when another transaction took them all or a
+// heartbeat came between. A lease that has expired but was not
 // swept counts as free: it is recorded as expired, at its expiry, in the
 // history when taken over. EUNAVAILABLE when no device qualifies; EINVALID
 // for a request without rooms, holder or a positive TTL.
@@ -258,16 +315,61 @@ func (s *Store) Claim(ctx context.Context, req gateway.ClaimRequest) (gateway.Le
 	if exclude == nil {
 		exclude = []string{}
 	}
-	dev, err := scanDevice(s.pool.QueryRow(ctx, claimSQL, req.RoomIDs, string(req.Channel), micros(req.Stale),
-		exclude, req.Holder, micros(req.TTL)))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return gateway.Lease{}, gateway.Device{}, &gateway.Error{Op: op, Code: gateway.EUNAVAILABLE,
-			Message: fmt.Sprintf("no free %s device in %v", req.Channel, req.RoomIDs)}
+	for range claimReads {
+		ids, seen, err := s.healthyCandidates(ctx, req, exclude)
+		if err != nil {
+			return gateway.Lease{}, gateway.Device{}, s.fail(op, err)
+		}
+		if len(ids) == 0 {
+			break
+		}
+		dev, err := scanDevice(s.pool.QueryRow(ctx, claimSQL, req.RoomIDs, string(req.Channel), ids,
+			exclude, req.Holder, micros(req.TTL), seen))
+		if errors.Is(err, pgx.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return gateway.Lease{}, gateway.Device{}, s.fail(op, err)
+		}
+		return *dev.Lease, dev, nil
 	}
+	return gateway.Lease{}, gateway.Device{}, &gateway.Error{Op: op, Code: gateway.EUNAVAILABLE,
+		Message: fmt.Sprintf("no free %s device in %v", req.Channel, req.RoomIDs)}
+}
+
+// claimReads is how many times a claim reads its candidates before it gives
+// up: a read finds healthy ones that other claims or heartbeats then change.
+const claimReads = 3
+
+// healthyCandidates lists, in the claim's order, the free candidates that
+// the request's health policy says serve the channel now, and the last
+// heartbeat each was judged on (nil for never seen).
+func (s *Store) healthyCandidates(ctx context.Context, req gateway.ClaimRequest, exclude []string) ([]string, []*time.Time, error) {
+	rows, err := s.pool.Query(ctx, candidatesSQL, req.RoomIDs, string(req.Channel), exclude)
 	if err != nil {
-		return gateway.Lease{}, gateway.Device{}, s.fail(op, err)
+		return nil, nil, err
 	}
-	return *dev.Lease, dev, nil
+	defer rows.Close()
+	health := req.Health()
+	ids, seen := []string{}, []*time.Time{}
+	for rows.Next() {
+		var now time.Time
+		d, err := scanDevice(rows, &now)
+		if err != nil {
+			return nil, nil, err
+		}
+		if !health.Serves(d, req.Channel, now.UTC()) {
+			continue
+		}
+		ids = append(ids, d.ID)
+		if d.LastSeen.IsZero() {
+			seen = append(seen, nil)
+		} else {
+			at := d.LastSeen
+			seen = append(seen, &at)
+		}
+	}
+	return ids, seen, rows.Err()
 }
 
 // leaseCols are the columns scanLease reads, from a devices row.
@@ -311,7 +413,8 @@ func (s *Store) Release(ctx context.Context, l gateway.Lease, reason string) err
 	}
 	var room string
 	var notified bool
-	err := s.pool.QueryRow(ctx, `WITH freed AS (
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `WITH freed AS (
 			UPDATE devices SET lease_holder = NULL, lease_claimed_at = NULL, lease_expires_at = NULL
 			WHERE id = $1 AND fence = $2 AND lease_holder = $3 AND lease_expires_at > clock_timestamp()
 			RETURNING id, fence, room_id, clock_timestamp() AS at
@@ -320,10 +423,15 @@ func (s *Store) Release(ctx context.Context, l gateway.Lease, reason string) err
 			FROM freed WHERE c.device_id = freed.id AND c.fence = freed.fence AND c.released_at IS NULL
 		)
 		SELECT room_id, pg_notify($5, $6 || room_id)::text IS NOT NULL FROM freed`,
-		l.DeviceID, l.Fence, l.Holder, reason, s.channel, s.notifyPrefix(gateway.TopicDevices)).Scan(&room, &notified)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return conflict(op, "lease on device %q with fence %d is not current", l.DeviceID, l.Fence)
-	}
+			l.DeviceID, l.Fence, l.Holder, reason, s.channel, s.notifyPrefix(gateway.TopicDevices)).Scan(&room, &notified)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return conflict(op, "lease on device %q with fence %d is not current", l.DeviceID, l.Fence)
+		}
+		if err != nil {
+			return err
+		}
+		return s.applyPending(ctx, tx, op, l.DeviceID)
+	})
 	if err != nil {
 		return s.fail(op, err)
 	}
@@ -336,7 +444,9 @@ func (s *Store) Release(ctx context.Context, l gateway.Lease, reason string) err
 // them, and publishes each room concerned on TopicDevices.
 func (s *Store) ExpireLeases(ctx context.Context) ([]gateway.Lease, error) {
 	const op = "postgres.ExpireLeases"
-	rows, err := s.pool.Query(ctx, `WITH gone AS (
+	var out []gateway.Lease
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `WITH gone AS (
 			SELECT `+leaseCols+` FROM devices
 			WHERE lease_holder IS NOT NULL AND lease_expires_at <= clock_timestamp()
 			FOR UPDATE SKIP LOCKED
@@ -349,10 +459,20 @@ func (s *Store) ExpireLeases(ctx context.Context) ([]gateway.Lease, error) {
 			FROM freed WHERE c.device_id = freed.id AND c.fence = freed.fence AND c.released_at IS NULL
 		)
 		SELECT `+leaseCols+` FROM freed ORDER BY lease_expires_at, id`)
-	if err != nil {
-		return nil, s.fail(op, err)
-	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (gateway.Lease, error) { return scanLease(r) })
+		if err != nil {
+			return err
+		}
+		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (gateway.Lease, error) { return scanLease(r) })
+		if err != nil {
+			return err
+		}
+		for _, l := range out {
+			if err := s.applyPending(ctx, tx, op, l.DeviceID); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, s.fail(op, err)
 	}

@@ -323,11 +323,23 @@ func (s *Store) Verifications(ctx context.Context, f gateway.VerificationFilter)
 	if !f.Since.IsZero() {
 		since = &f.Since
 	}
+	var until *time.Time
+	if !f.Until.IsZero() {
+		until = &f.Until
+	}
+	order := "coalesce(v.queued_at, v.created_at), v.created_at, v.id"
+	if f.Newest {
+		order = "v.created_at DESC, v.id DESC"
+	}
 	vs, err := loadVerifications(ctx, s.pool, `SELECT `+verificationCols+verificationFrom+`
 		WHERE (cardinality($1::text[]) = 0 OR v.state = ANY ($1::text[])) AND ($2 = '' OR v.room_id = $2)
 			AND ($4::timestamptz IS NULL OR v.created_at >= $4)
-		ORDER BY coalesce(v.queued_at, v.created_at), v.created_at, v.id
-		LIMIT $3`, states, f.RoomID, limit, since)
+			AND ($5::timestamptz IS NULL OR v.created_at < $5)
+			AND ($6 = '' OR v.outcome ->> 'outcome' = $6)
+			AND ($7 = '' OR v.channel = $7)
+			AND ($8 = '' OR v.origin = $8)
+		ORDER BY `+order+`
+		LIMIT $3`, states, f.RoomID, limit, since, until, string(f.Outcome), string(f.Channel), string(f.Origin))
 	return vs, s.fail(op, err)
 }
 

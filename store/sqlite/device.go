@@ -13,7 +13,7 @@ import (
 
 // deviceSelect reads devices with their live lease; ?1 is the store's clock.
 const deviceSelect = `SELECT d.id, d.room_id, d.name, d.number, d.handles, d.status, d.battery, d.apps,
-	d.last_seen, d.last_used, d.version,
+	d.last_seen, d.last_used, d.version, d.charging,
 	c.room_id, c.holder, c.fence, c.claimed_at, c.expires_at
 FROM devices d
 LEFT JOIN claims c ON c.device_id = d.id AND c.released_at IS NULL AND c.expires_at > ?1`
@@ -30,7 +30,7 @@ func scanDevice(row interface{ Scan(...any) error }, extra ...any) (gateway.Devi
 		lClaimed, lExpires sql.NullInt64
 	)
 	err := row.Scan(append([]any{&d.ID, &d.RoomID, &d.Name, &d.Number, &handles, &d.Status, &d.Battery, &apps,
-		&lastSeen, &lastUsed, &d.Version,
+		&lastSeen, &lastUsed, &d.Version, &d.Charging,
 		&lRoom, &lHolder, &lFence, &lClaimed, &lExpires}, extra...)...)
 	if err != nil {
 		return d, err
@@ -96,7 +96,12 @@ func checkDevice(d gateway.Device) error {
 // CreateDevice adds a device, in service and never seen (battery unknown, no
 // apps). ECONFLICT if the ID exists, EINVALID without an ID or room.
 func (s *Store) CreateDevice(ctx context.Context, d gateway.Device) (gateway.Device, error) {
-	const op = "sqlite.CreateDevice"
+	return s.createDevice(ctx, "sqlite.CreateDevice", d, nil)
+}
+
+// createDevice adds a device with its first version in its history, and ev
+// in the ops record when it is not nil.
+func (s *Store) createDevice(ctx context.Context, op string, d gateway.Device, ev *gateway.OpsEvent) (gateway.Device, error) {
 	d.Status = gateway.DeviceInService
 	if err := checkDevice(d); err != nil {
 		return gateway.Device{}, fail(op, err)
@@ -116,7 +121,18 @@ func (s *Store) CreateDevice(ctx context.Context, d gateway.Device) (gateway.Dev
 		if err != nil {
 			return err
 		}
-		out, err = device(ctx, tx, d.ID, now)
+		if out, err = device(ctx, tx, d.ID, now); err != nil {
+			return err
+		}
+		if ev == nil {
+			return insertVersion(ctx, tx, out, "", "", now)
+		}
+		if err := insertVersion(ctx, tx, out, ev.Actor.ID, ev.Reason, now); err != nil {
+			return err
+		}
+		e := *ev
+		e.DeviceID, e.RoomID, e.After = out.ID, out.RoomID, snapshotOf(out)
+		_, err = insertOpsEvent(ctx, tx, e, now)
 		return err
 	})
 	if err != nil {
@@ -190,8 +206,10 @@ func (s *Store) UpdateDevice(ctx context.Context, id string, fn func(*gateway.De
 			d.RoomID, d.Name, d.Number, handles, d.Status, id); err != nil {
 			return err
 		}
-		out, err = device(ctx, tx, id, now)
-		return err
+		if out, err = device(ctx, tx, id, now); err != nil {
+			return err
+		}
+		return insertVersion(ctx, tx, out, "", "", now)
 	})
 	if err != nil {
 		return gateway.Device{}, fail(op, err)
@@ -202,13 +220,21 @@ func (s *Store) UpdateDevice(ctx context.Context, id string, fn func(*gateway.De
 	return out, nil
 }
 
-// heartbeat records a device's battery, apps and last heartbeat.
-const heartbeat = "UPDATE devices SET battery = ?, apps = ?, last_seen = ? WHERE id = ?"
+// heartbeat records a device's battery, charging, apps and last heartbeat.
+const heartbeat = "UPDATE devices SET battery = ?, charging = ?, apps = ?, last_seen = ? WHERE id = ?"
 
 // Heartbeat records that the device's agent is alive, with its battery and
-// working apps; LastSeen is the store's clock. ENOTFOUND.
+// working apps, not charging; LastSeen is the store's clock. ENOTFOUND.
 func (s *Store) Heartbeat(ctx context.Context, id string, battery int, apps []gateway.Channel) (gateway.Device, error) {
+	return s.RecordHeartbeat(ctx, id, gateway.HeartbeatReport{Battery: battery, Apps: apps})
+}
+
+// RecordHeartbeat records that the device's agent is alive, with its
+// battery, charging and working apps; LastSeen is the store's clock.
+// ENOTFOUND.
+func (s *Store) RecordHeartbeat(ctx context.Context, id string, hb gateway.HeartbeatReport) (gateway.Device, error) {
 	const op = "sqlite.Heartbeat"
+	apps := hb.Apps
 	if apps == nil {
 		apps = []gateway.Channel{}
 	}
@@ -219,7 +245,7 @@ func (s *Store) Heartbeat(ctx context.Context, id string, battery int, apps []ga
 	var out gateway.Device
 	err = s.write(ctx, func(tx tx, now time.Time) error {
 		res, err := tx.ExecContext(ctx, heartbeat,
-			battery, appsText, now.UnixNano(), id)
+			hb.Battery, hb.Charging, appsText, now.UnixNano(), id)
 		if err != nil {
 			return err
 		}
@@ -236,7 +262,9 @@ func (s *Store) Heartbeat(ctx context.Context, id string, battery int, apps []ga
 }
 
 // Claim takes, in one transaction, the least recently used device that is in
-// service, fresh, free and supports the channel, trying the rooms in order,
+// service and free and that the request's health policy says serves the
+// channel (fresh, the app signed in, battery above the floor or charging),
+// trying the rooms in order,
 // and leases it to the holder with the device's next fence. A lease that has
 // expired but not been swept counts as free; the claim records it as
 // expired. EUNAVAILABLE when no device qualifies; EINVALID for a request
@@ -295,17 +323,17 @@ func (s *Store) Claim(ctx context.Context, req gateway.ClaimRequest) (gateway.Le
 // The statements of claims and releases, prepared at Open.
 const (
 	// pickQuery lists the candidates of room ?1, least recently used (never
-	// used first of all): in service, with a heartbeat since ?2 (NULL: no
-	// check), and no open claim or one expired by ?3. The channel and the
-	// exclusions are checked in Go.
+	// used first of all): in service, and no open claim or one expired by
+	// ?2. The device's health (heartbeat, apps, battery) for the channel and
+	// the exclusions are checked in Go.
 	pickQuery = `SELECT d.id, d.room_id, d.name, d.number, d.handles, d.status, d.battery, d.apps,
-		d.last_seen, d.last_used, d.version,
+		d.last_seen, d.last_used, d.version, d.charging,
 		NULL, NULL, NULL, NULL, NULL, c.id
 	FROM devices d
 	LEFT JOIN claims c ON c.device_id = d.id AND c.released_at IS NULL
 	WHERE d.room_id = ?1 AND d.status = 'in_service'
-		AND (?2 IS NULL OR d.last_seen >= ?2)
-		AND (c.id IS NULL OR c.expires_at <= ?3)
+		AND (c.id IS NULL OR c.expires_at <= ?2)
+		AND d.pending IS NULL
 	ORDER BY d.last_used, d.id`
 	expireClaim = "UPDATE claims SET released_at = expires_at, reason = 'expired' WHERE id = ?"
 	bumpFence   = "UPDATE devices SET fence = fence + 1, last_used = ? WHERE id = ? RETURNING fence"
@@ -322,12 +350,9 @@ const (
 // pick finds the device a claim takes, and the ID of its expired, unswept
 // claim if it has one. EUNAVAILABLE.
 func pick(ctx context.Context, q querier, req gateway.ClaimRequest, now time.Time) (gateway.Device, sql.NullInt64, error) {
-	var cutoff any // no heartbeat check
-	if req.Stale > 0 {
-		cutoff = now.Add(-req.Stale).UnixNano()
-	}
+	health := req.Health()
 	for _, room := range req.RoomIDs {
-		rows, err := q.QueryContext(ctx, pickQuery, room, cutoff, now.UnixNano())
+		rows, err := q.QueryContext(ctx, pickQuery, room, now.UnixNano())
 		if err != nil {
 			return gateway.Device{}, sql.NullInt64{}, err
 		}
@@ -338,7 +363,7 @@ func pick(ctx context.Context, q querier, req gateway.ClaimRequest, now time.Tim
 				rows.Close()
 				return gateway.Device{}, sql.NullInt64{}, err
 			}
-			if d.Supports(req.Channel) && !slices.Contains(req.Exclude, d.ID) {
+			if !slices.Contains(req.Exclude, d.ID) && health.Serves(d, req.Channel, now) {
 				rows.Close()
 				return d, expired, nil
 			}
@@ -391,6 +416,10 @@ func (s *Store) Release(ctx context.Context, l gateway.Lease, reason string) err
 		if errors.Is(err, sql.ErrNoRows) {
 			return staleLease(l)
 		}
+		if err != nil {
+			return err
+		}
+		_, err = applyPending(ctx, tx, l.DeviceID, now)
 		return err
 	})
 	if err != nil {
@@ -431,7 +460,16 @@ func (s *Store) ExpireLeases(ctx context.Context) ([]gateway.Lease, error) {
 			l.ClaimedAt, l.ExpiresAt = time.Unix(0, claimed).UTC(), time.Unix(0, expires).UTC()
 			out = append(out, l)
 		}
-		return rows.Err()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		rows.Close()
+		for _, l := range out {
+			if _, err := applyPending(ctx, tx, l.DeviceID, now); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, fail(op, err)

@@ -266,12 +266,12 @@ var (
 		idempotent, taken, insertVerification, attemptOwner, nextAttemptSeq, putAttempt,
 		deviceByID, heartbeat, insertOrder, pendingOrders, deliverOrder, setOrderStatus,
 		claimDeskLine, renewDeskLine, releaseDeskLine,
-		sweepKeys, rememberKey, forgetKey,
+		sweepKeys, rememberKey, forgetKey, pendingQuery,
 	}
 	// readStatements run on the read connections.
 	readStatements = []string{
 		verificationByID, attemptsOf, verificationEvents, allEvents, messageEvent, attemptByID, attemptByRef,
-		deviceByID, orderByID, tokenByHash,
+		deviceByID, orderByID, tokenByHash, pendingQuery,
 	}
 )
 

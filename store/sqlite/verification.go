@@ -449,7 +449,8 @@ func (s *Store) VerificationByReference(ctx context.Context, ref string) (gatewa
 }
 
 // Verifications lists verifications with their attempts, oldest first:
-// queued ones by QueuedAt, the others (and ties) by CreatedAt.
+// queued ones by QueuedAt, the others (and ties) by CreatedAt; newest
+// first by CreatedAt when f.Newest.
 func (s *Store) Verifications(ctx context.Context, f gateway.VerificationFilter) ([]gateway.Verification, error) {
 	const op = "sqlite.Verifications"
 	states, err := jsonText(f.States)
@@ -462,12 +463,23 @@ func (s *Store) Verifications(ctx context.Context, f gateway.VerificationFilter)
 	}
 	var vs []gateway.Verification
 	err = s.read(ctx, func(tx tx, now time.Time) (err error) {
+		order := "COALESCE(v.queued_at, v.created_at), v.created_at, v.id"
+		if f.Newest {
+			order = "v.created_at DESC, v.id DESC"
+		}
+		until := int64(1<<63 - 1)
+		if !f.Until.IsZero() {
+			until = f.Until.UnixNano()
+		}
 		vs, err = loadVerifications(ctx, tx, now, `
 			WHERE (?2 = 'null' OR ?2 = '[]' OR v.state IN (SELECT value FROM json_each(?2)))
 				AND (?3 = '' OR v.room_id = ?3)
-				AND v.created_at >= ?5
-			ORDER BY COALESCE(v.queued_at, v.created_at), v.created_at, v.id
-			LIMIT ?4`, states, f.RoomID, limit, sinceNanos(f.Since))
+				AND v.created_at >= ?5 AND v.created_at < ?6
+				AND (?7 = '' OR json_extract(v.outcome, '$.outcome') = ?7)
+				AND (?8 = '' OR v.channel = ?8)
+				AND (?9 = '' OR v.origin = ?9)
+			ORDER BY `+order+`
+			LIMIT ?4`, states, f.RoomID, limit, sinceNanos(f.Since), until, string(f.Outcome), string(f.Channel), string(f.Origin))
 		return err
 	})
 	return vs, fail(op, err)

@@ -26,7 +26,7 @@ func benchStore(b *testing.B, open func(testing.TB) gateway.Store, n int) gatewa
 			Handles: map[gateway.Channel]string{gateway.Channel("facetime"): id + "@example.org"}}); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := s.Heartbeat(ctx, id, 90, nil); err != nil {
+		if _, err := s.Heartbeat(ctx, id, 90, []gateway.Channel{gateway.Channel("facetime")}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -70,6 +70,12 @@ func Run(t *testing.T, open func(t testing.TB) gateway.Store) {
 		{"Orders", testOrders},
 		{"Bus", testBus},
 		{"Replays", testReplays},
+		{"ClaimHealth", testClaimHealth},
+		{"DeviceLifecycle", testDeviceLifecycle},
+		{"DeviceStatusInCall", testDeviceStatusInCall},
+		{"RoomOverrides", testRoomOverrides},
+		{"OpsEvents", testOpsEvents},
+		{"VerificationsListing", testVerificationsListing},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

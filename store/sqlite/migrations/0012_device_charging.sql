@@ -1,0 +1,3 @@
+-- Whether the handset was on a charger at its last heartbeat: a battery
+-- under the floor counts against it only when it is not.
+ALTER TABLE devices ADD COLUMN charging INTEGER NOT NULL DEFAULT 0;
