@@ -39,6 +39,12 @@ func (m *Main) wireConsole(srv *httpapi.Server) error {
 	c.Stale = cfg.HeartbeatStale
 	c.WriteTimeout = cfg.WriteTimeout
 	c.Logger = srv.Logger
+	c.Checks, c.Grounds = srv, m.Router
+	health := srv.Health
+	c.Health = &health
+	if m.Metrics != nil && m.Metrics.Routable != nil {
+		c.Routable = m.Metrics.Routable
+	}
 	srv.Console = c
 	return nil
 }

@@ -1,0 +1,151 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/safeconnection/gateway"
+	"github.com/safeconnection/gateway/internal/chromium"
+	"github.com/safeconnection/gateway/mocks/agent"
+	"github.com/safeconnection/gateway/roster"
+)
+
+// TestConsoleCheckInABrowser signs a supervisor in to the console in
+// headless Chromium and checks that a live verification shows the check as
+// recorded: the roster entry, the photo (served by the console, loaded as
+// an image) and the warning signs with their reasons. A radio check opened
+// from the console's form gets its record, its outcome and a receipt like
+// any other. Ops staff, signed in after, see neither the check nor its
+// event, and cannot load the photo; no warrant number, roster name or
+// photo bytes are on their pages, the receipt or the log.
+func TestConsoleCheckInABrowser(t *testing.T) {
+	b := chromium.Start(t)
+	// He is rostered in Camden: a stop at Trafalgar Square is outside his
+	// area, a warning sign.
+	g := startGateway(t, testEnv(t, "GATEWAY_ROSTER="+writeRoster(t, "Camden")), nil)
+	d := g.addDevice(t, "AW", "+447700900501", facetimeWhatsApp("+447700900501"))
+	g.startAgent(t, d, func(gateway.Order) agent.Behaviour { return agent.Behaviour{AnswerAfter: 200 * time.Millisecond} })
+
+	tab := b.Tab(t, "console-check")
+	ctx, cancel := context.WithTimeout(tab, 60*time.Second)
+	defer cancel()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	see := func(selector, want string) {
+		t.Helper()
+		if _, err := chromium.WaitText(ctx, selector, want); err != nil {
+			t.Fatal(err)
+		}
+	}
+	html := func() string {
+		t.Helper()
+		s, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.documentElement.outerHTML`))
+		must(err)
+		return s
+	}
+	signIn := func(secret, path string) {
+		t.Helper()
+		must(chromedp.Do(ctx, chromedp.Navigate(g.m.URL()+path)))
+		see("h1", "Sign in")
+		must(chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#credential"), secret)))
+		must(chromedp.Do(ctx, chromedp.Submit(chromedp.CSS("#credential"))))
+	}
+	must(chromedp.Do(ctx, chromedp.EmulateViewport(1280, 1100)))
+
+	signIn(g.supervisor, "/console/rooms/AW")
+	see("h1", "Central West")
+	see("#live-status", "Live")
+	v := g.request(t, trafalgar, contact{Channel: "facetime", Handle: "+447700900777"})
+	see("#v-"+v.ID+" .state", "connected")
+	see("#check-"+v.ID+" .entry-name", "Sam Clarke")
+	see("#check-"+v.ID+" .roster-shift", "yes")
+	see("#check-"+v.ID+" .signs", "outside area")
+	see("#check-"+v.ID+" .signs", "area")
+	must(chromium.Wait(ctx, `(function () { var i = document.querySelector("#check-`+v.ID+` img.photo"); return !!i && i.complete && i.naturalWidth === 60; })()`))
+	chromium.Screenshot(t, ctx, "board-check")
+
+	// The grounds are corrected from the check's form.
+	must(chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#grounds-"+v.ID), "Matched a reported description")))
+	must(chromedp.Do(ctx, chromedp.Submit(chromedp.CSS("#grounds-"+v.ID))))
+	see("main", "Recorded: the corrected grounds.")
+	see("#check-"+v.ID+" .corrections", "Matched a reported description")
+
+	// A radio check opened from the console.
+	must(chromedp.Do(ctx, chromedp.Click(chromedp.CSS(".open-check-link a"))))
+	see("h1", "Open a check")
+	must(chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#collar"), "PC 1234")))
+	must(chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#grounds"), "Stopped on Whitehall")))
+	must(chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#open-check"))))
+	see("main", "The check is open")
+	see(".check .entry-name", "Sam Clarke")
+	see(".check .grounds", "Stopped on Whitehall")
+	see(".facts", "radio")
+	chromium.Screenshot(t, ctx, "radio-check")
+	ref, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector("p.ref").textContent`))
+	must(err)
+	id, err := chromedp.Run(ctx, chromedp.Evaluate[string](`location.pathname.split("/").pop()`))
+	must(err)
+	must(chromedp.Do(ctx, chromedp.Click(chromedp.CSS("button.verified"))))
+	see("main", "Recorded: verified.")
+	see(".outcome-result", "verified by PS 42")
+	radio := g.verification(t, g.supervisor, id)
+	if radio.Origin != gateway.OriginRadio || radio.State != gateway.StateVerified || radio.Reference != ref {
+		t.Fatalf("the radio check %+v", radio)
+	}
+	var asked bool
+	for _, ev := range g.events(t, id) {
+		asked = asked || ev.Type == gateway.EventCheck && strings.Contains(ev.Message, string(roster.SignOutsideArea))
+	}
+	if !asked {
+		t.Errorf("the radio check's record has no check with its signs")
+	}
+	status, receipt := g.send(t, "GET", "/receipt/"+ref, "", nil, http.Header{"Accept": {"text/html"}})
+	if status != http.StatusOK || !bytes.Contains(receipt, []byte(ref)) {
+		t.Fatalf("the radio check's receipt: %d %s", status, receipt)
+	}
+
+	// Ops staff see neither the check nor its event, nor the photo.
+	must(chromedp.Do(ctx, chromedp.Click(chromedp.CSS(".signout button"))))
+	see("h1", "Sign in")
+	signIn(g.token(t, gateway.RoleOps, "ops 7"), "/console/rooms/AW")
+	see("h1", "Central West")
+	see("#v-"+v.ID+" .state", "connected")
+	pages := map[string]string{"board": html()}
+	must(chromedp.Do(ctx, chromedp.Navigate(g.m.URL()+"/console/verifications/"+v.ID)))
+	see("h1", v.Reference)
+	pages["record"] = html()
+	must(chromedp.Do(ctx, chromedp.Navigate(g.m.URL()+"/console/verifications/"+id)))
+	see("h1", ref)
+	pages["radio record"] = html()
+	photoStatus, err := chromedp.Run(ctx, chromedp.Evaluate[int](`(async function () { return (await fetch("/console/verifications/`+v.ID+`/photo")).status; })()`, chromedp.EvalAwaitPromise))
+	must(err)
+	if photoStatus != http.StatusForbidden {
+		t.Errorf("ops staff fetching the photo: %d, want 403", photoStatus)
+	}
+	pages["receipt"] = string(receipt)
+	pages["log"] = g.log.tail(1 << 30)
+	png := string(photoPNG(t)[8:24])
+	for what, page := range pages {
+		for _, secret := range []string{"W998877", "W-998877", "Sam Clarke", "/photo", png} {
+			if secret == "/photo" && what == "log" {
+				continue // the request log names the path, which holds no more than the verification's ID
+			}
+			if strings.Contains(page, secret) {
+				t.Errorf("the %s shows %q", what, secret)
+			}
+		}
+		if what != "log" && what != "receipt" && (strings.Contains(page, `class="check"`) || strings.Contains(page, "supervisor's check")) {
+			t.Errorf("the %s for ops staff shows the check", what)
+		}
+	}
+}
