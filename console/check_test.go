@@ -35,7 +35,7 @@ func TestCheckForSupervisorsOnly(t *testing.T) {
 	s.signIn(sup)
 	for _, path := range []string{"/console/rooms/AW", "/console/verifications/" + v.ID} {
 		_, page := s.do("GET", path, nil)
-		for _, want := range []string{"Sam Clarke", "outside area", "assigned: Camden", `action="/console/verifications/` + v.ID + `/grounds"`} {
+		for _, want := range []string{"Sam Clarke", "outside area", "(assigned: Camden)", `action="/console/verifications/` + v.ID + `/grounds"`} {
 			if !strings.Contains(page, want) {
 				t.Errorf("the supervisor's %s lacks %q", path, want)
 			}

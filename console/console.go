@@ -22,6 +22,7 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -211,14 +212,30 @@ func orDefault(d, def time.Duration) time.Duration {
 var files embed.FS
 
 var pages = template.Must(template.New("").Funcs(template.FuncMap{
-	"clock": func(t time.Time) string { return t.Format("15:04:05") },
-	"date":  func(t time.Time) string { return t.Format("2 Jan 2006 15:04:05") },
-	"ago":   ago,
-	"label": label,
+	"clock":   func(t time.Time) string { return t.Format("15:04:05") },
+	"date":    func(t time.Time) string { return t.Format("2 Jan 2006 15:04:05") },
+	"ago":     ago,
+	"label":   label,
+	"figures": figures,
 	"checkArgs": func(v VerificationRow, csrf, room string) map[string]any {
 		return map[string]any{"V": v, "CSRF": csrf, "Room": room}
 	},
 }).ParseFS(files, "files/*.html"))
+
+// figures are a warning sign's figures as people read them, by name:
+// "assigned: Camden; stop borough: Westminster".
+func figures(m map[string]string) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = label(k) + ": " + m[k]
+	}
+	return strings.Join(parts, "; ")
+}
 
 // ServeHTTP serves the console's paths, all under /console.
 func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
