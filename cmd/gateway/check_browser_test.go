@@ -90,7 +90,6 @@ func TestConsoleCheckInABrowser(t *testing.T) {
 	see(".check .entry-name", "Sam Clarke")
 	see(".check .grounds", "Stopped on Whitehall")
 	see(".facts", "radio")
-	chromium.Screenshot(t, ctx, "radio-check")
 	ref, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector("p.ref").textContent`))
 	must(err)
 	id, err := chromedp.Run(ctx, chromedp.Evaluate[string](`location.pathname.split("/").pop()`))
