@@ -74,14 +74,17 @@ func TestConsoleCheckInABrowser(t *testing.T) {
 	must(chromium.Wait(ctx, `(function () { var i = document.querySelector("#check-`+v.ID+` img.photo"); return !!i && i.complete && i.naturalWidth === 60; })()`))
 	chromium.Screenshot(t, ctx, "board-check")
 
-	// The grounds are corrected from the check's form.
+	// The grounds are corrected from the check's form on the record (the
+	// live board may replace the form under the typing).
+	must(chromedp.Do(ctx, chromedp.Navigate(g.m.URL()+"/console/verifications/"+v.ID)))
+	see("h1", v.Reference)
 	must(chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#grounds-"+v.ID), "Matched a reported description")))
 	must(chromedp.Do(ctx, chromedp.Submit(chromedp.CSS("#grounds-"+v.ID))))
 	see("main", "Recorded: the corrected grounds.")
 	see("#check-"+v.ID+" .corrections", "Matched a reported description")
 
 	// A radio check opened from the console.
-	must(chromedp.Do(ctx, chromedp.Click(chromedp.CSS(".open-check-link a"))))
+	must(chromedp.Do(ctx, chromedp.Navigate(g.m.URL()+"/console/checks/new?room=AW")))
 	see("h1", "Open a check")
 	must(chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#collar"), "PC 1234")))
 	must(chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#grounds"), "Stopped on Whitehall")))
