@@ -446,6 +446,9 @@ func (s *Server) routes() *routeMux {
 	mux.Handle("PATCH /v1/rooms/{id}", s.authed(s.updateRoom, ops))
 	mux.Handle("GET /v1/ops-events", s.authed(s.listOpsEvents, ops))
 	mux.Handle("GET /v1/verifications", s.authed(s.listVerifications, supervisor, ops))
+	mux.Handle("POST /v1/credentials", s.authed(s.createCredential, ops))
+	mux.Handle("GET /v1/credentials", s.authed(s.listCredentials, ops))
+	mux.Handle("POST /v1/credentials/{id}/revoke", s.authed(s.revokeCredential, ops))
 
 	// Health and metrics.
 	mux.HandleFunc("GET /healthz", s.healthz)
