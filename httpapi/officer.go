@@ -187,6 +187,9 @@ func (s *Server) createVerification(w http.ResponseWriter, r *http.Request, tok 
 	if err != nil {
 		return err
 	}
+	if req.Officer, err = s.officerOf(r.Context(), tok, req); err != nil {
+		return err
+	}
 	req.RequestedBy = tok.ID
 	req.IdempotencyKey = key
 	if key != "" {
@@ -510,4 +513,47 @@ func writeEvent(w http.ResponseWriter, ev gateway.Event, current gateway.State) 
 // sseField keeps a value on one line of the stream.
 func sseField(s string) string {
 	return strings.NewReplacer("\r", "", "\n", "").Replace(s)
+}
+
+// roomLocator finds the room covering a location (rooms.Set).
+type roomLocator interface {
+	// Locate returns the room covering loc. EOUTSIDE, EINVALID.
+	Locate(loc gateway.Location) (gateway.Room, string, error)
+}
+
+// sameCollar reports whether two collar numbers name the same officer:
+// "PC 1234", "pc1234" and "PC  1234" do.
+func sameCollar(a, b string) bool {
+	norm := func(s string) string { return strings.ToUpper(strings.Join(strings.Fields(s), "")) }
+	return norm(a) == norm(b)
+}
+
+// officerOf is the officer a verification is asked for in the name of: the
+// credential's. ENOIDENTITY for a credential that names none; EMISMATCH,
+// recorded for the room covering the request's location, for a request
+// that states another collar number (a phone passed on, or stolen).
+func (s *Server) officerOf(ctx context.Context, tok gateway.Token, req gateway.Request) (gateway.Officer, error) {
+	id := tok.Officer
+	if id == nil || strings.TrimSpace(id.Collar) == "" {
+		return gateway.Officer{}, gateway.Errorf(gateway.ENOIDENTITY,
+			"this officer credential does not say whose it is: ask ops staff for a credential issued to you")
+	}
+	stated := req.Officer.Collar
+	if stated == "" || sameCollar(stated, id.Collar) {
+		return gateway.Officer{Collar: id.Collar, Warrant: id.Warrant, Force: id.Force}, nil
+	}
+	ref := gateway.Refusal{TokenID: tok.ID, Reason: gateway.RefusalOfficerMismatch, Officer: id.Collar, Stated: stated}
+	if loc, ok := s.Rooms.(roomLocator); ok {
+		if room, _, err := loc.Locate(req.Location); err == nil {
+			ref.RoomID = room.ID
+		}
+	}
+	if s.Refusals != nil {
+		if _, err := s.Refusals.RecordRefusal(context.WithoutCancel(ctx), ref); err != nil {
+			s.logger().WithError(err).WithField("token", tok.ID).Error("refusal not recorded")
+		}
+	}
+	s.logger().WithField("token", tok.ID).WithField("room", ref.RoomID).Warn("verification refused: the request named another officer than the credential's")
+	return gateway.Officer{}, gateway.Errorf(gateway.EMISMATCH,
+		"this credential is %s's: a check cannot be asked for in another officer's name", id.Collar)
 }
