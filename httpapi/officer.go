@@ -267,8 +267,8 @@ func (s *Server) recordOutcome(w http.ResponseWriter, r *http.Request, tok gatew
 }
 
 // OutcomeRequest is a supervisor's outcome as a client gives it: the
-// result (verified or refused), who records it (empty: the credential's
-// name) and a note.
+// result (verified or refused) and a note. Supervisor is taken and
+// ignored: who records it is the credential's supervisor.
 type OutcomeRequest struct {
 	Outcome    string
 	Supervisor string
@@ -277,10 +277,20 @@ type OutcomeRequest struct {
 
 // RecordOutcome checks a supervisor's outcome and records it through the
 // router, as POST /v1/verifications/{id}/outcome does: the console's
-// buttons call it, so that both leave the same record. EINVALID for a bad
-// outcome, supervisor or note; the router's errors as they are.
+// buttons call it, so that both leave the same record. The supervisor is
+// the credential's (rank, number, the verification's room, the
+// credential's ID); body.Supervisor is ignored. EINVALID for a bad outcome
+// or note; ENOIDENTITY for a credential that names no supervisor;
+// EFORBIDDEN when his rooms do not cover the verification's; ENOTFOUND;
+// the router's errors as they are.
 func (s *Server) RecordOutcome(ctx context.Context, tok gateway.Token, id string, body OutcomeRequest) (gateway.Verification, error) {
-	o := gateway.Outcome{Result: gateway.OutcomeResult(body.Outcome), At: s.now()}
+	sup := tok.Supervisor
+	if sup == nil || sup.Name() == "" {
+		return gateway.Verification{}, gateway.Errorf(gateway.ENOIDENTITY,
+			"this supervisor credential does not say whose it is: ask ops staff for a credential issued to you")
+	}
+	o := gateway.Outcome{Result: gateway.OutcomeResult(body.Outcome), At: s.now(),
+		Supervisor: sup.Name(), Rank: sup.Rank, Number: sup.Number, By: tok.ID}
 	switch o.Result {
 	case gateway.OutcomeVerified, gateway.OutcomeRefused:
 	case "":
@@ -288,16 +298,19 @@ func (s *Server) RecordOutcome(ctx context.Context, tok gateway.Token, id string
 	default:
 		return gateway.Verification{}, invalid("outcome must be verified or refused")
 	}
-	if strings.TrimSpace(body.Supervisor) == "" {
-		body.Supervisor = tok.Name // the supervisor's own credential names him
-	}
 	var err error
-	if o.Supervisor, err = checkText("supervisor", body.Supervisor, MaxSupervisor); err != nil {
-		return gateway.Verification{}, err
-	}
 	if o.Note, err = checkOptionalText("note", body.Note, MaxNote); err != nil {
 		return gateway.Verification{}, err
 	}
+	v, err := s.Verifications.Verification(ctx, id)
+	if err != nil {
+		return gateway.Verification{}, err
+	}
+	if !sup.Covers(v.RoomID) {
+		return gateway.Verification{}, gateway.Errorf(gateway.EFORBIDDEN,
+			"%s may record outcomes for rooms %s only, and this verification is room %s's", sup.Name(), strings.Join(sup.Rooms, ", "), v.RoomID)
+	}
+	o.Room = v.RoomID
 	return s.Router.RecordOutcome(ctx, id, o)
 }
 
