@@ -17,13 +17,15 @@ import (
 )
 
 // everything sets up every optional part of the server: the public's
-// pages, metrics, and the webhooks and join page of every provider.
+// pages, metrics, the webhooks and join page of every provider, and the
+// console.
 func everything(s *httpapi.Server) {
 	s.Public = httpapi.Public{Force: "Test Police", Rooms: numberBook{}}
 	s.Metrics = http.NotFoundHandler()
 	stub := http.NotFoundHandler()
 	s.Webhooks = map[string]http.Handler{"twilio": stub, "whatsapp": stub, "zoom": stub}
 	s.Pages = map[string]http.Handler{"webrtc": stub}
+	s.Console = stub
 }
 
 // numberBook is a NumberBook without rooms.

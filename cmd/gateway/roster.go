@@ -31,7 +31,7 @@ func (m *Main) wireRoster(ctx context.Context, srv *httpapi.Server, log logrus.F
 	}
 	if cfg.Roster == "" {
 		// No roster: every check says so, and the record's signs still show.
-		m.Router.Assessor = rosterAssessor{a: roster.NewAssessor(noRoster{}, m.Store, th)}
+		m.Router.Assessor = rosterAssessor{a: roster.NewAssessor(noRoster{}, m.Store, th), tokens: m.Store}
 		return nil
 	}
 	loc, err := time.LoadLocation(cfg.TimeZone)
@@ -64,7 +64,7 @@ func (m *Main) wireRoster(ctx context.Context, srv *httpapi.Server, log logrus.F
 	}
 	srv.Roster = httpapi.Roster{Source: src, Photos: photos, Stale: cfg.RosterStale}
 	m.RosterSource = src
-	m.Router.Assessor = rosterAssessor{a: roster.NewAssessor(src, m.Store, th), photos: photos}
+	m.Router.Assessor = rosterAssessor{a: roster.NewAssessor(src, m.Store, th), photos: photos, tokens: m.Store}
 	return nil
 }
 
@@ -73,6 +73,10 @@ func (m *Main) wireRoster(ctx context.Context, srv *httpapi.Server, log logrus.F
 type rosterAssessor struct {
 	a      *roster.Assessor
 	photos string
+	// tokens finds the officer's credential, for when it was issued.
+	tokens interface {
+		Token(ctx context.Context, id string) (gateway.Token, error)
+	}
 }
 
 // Assess implements router.Assessor.
@@ -80,11 +84,17 @@ func (ra rosterAssessor) Assess(ctx context.Context, v gateway.Verification, bor
 	if v.Origin == gateway.OriginPublic || v.Officer.Collar == "" {
 		return "", "", gateway.Errorf(gateway.EINVALID, "no officer to assess")
 	}
-	as, err := ra.a.Assess(ctx, roster.Subject{
+	subject := roster.Subject{
 		Collar: v.Officer.Collar, Warrant: v.Officer.Warrant,
 		Stop:    roster.Stop{At: v.CreatedAt, Borough: borough, RoomID: v.RoomID},
 		Exclude: v.ID,
-	})
+	}
+	if ra.tokens != nil && v.RequestedBy != "" {
+		if tok, err := ra.tokens.Token(ctx, v.RequestedBy); err == nil {
+			subject.CredentialIssuedAt = tok.IssuedAt
+		}
+	}
+	as, err := ra.a.Assess(ctx, subject)
 	if err != nil {
 		return "", "", err
 	}
