@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -137,4 +138,35 @@ func TestCredentialBadInput(t *testing.T) {
 		body: `{"role":"supervisor","name":"PS 42","supervisor":{"rank":"PS","number":"42","rooms":["CE"]}}`}), 201)
 	wantError(t, do(t, e, call{method: "GET", path: "/v1/credentials?role=chief", secret: ops}), 400, gateway.EINVALID)
 	wantError(t, do(t, e, call{method: "POST", path: "/v1/credentials/t_none/revoke", secret: ops}), 404, gateway.ENOTFOUND)
+}
+
+// FuzzCredentialBody: whatever the body of POST /v1/credentials, the answer
+// is a 201 or a 4xx JSON error, never a 500, and never shows a warrant
+// number.
+func FuzzCredentialBody(f *testing.F) {
+	for _, seed := range []string{
+		`{"role":"officer","name":"PC 1's phone","officer":{"collar":"PC 1","warrant":"W1"}}`,
+		`{"role":"supervisor","name":"PS 42","supervisor":{"rank":"PS","number":"42","rooms":["AW"]},"expires_in":"1h"}`,
+		`{"role":"agent","name":"a","subject":"d_x"}`, `{"role":"ops","name":"x","expires_in":"9999999h"}`,
+		`{"role":"officer","officer":null}`, `{"supervisor":{"rooms":[null]}}`, `{}`, `[]`, `null`, ``,
+	} {
+		f.Add(seed)
+	}
+	e := httpapitest.New(f, withRoomSet(f))
+	_, ops := e.Token(f, gateway.RoleOps, "")
+	f.Fuzz(func(t *testing.T, body string) {
+		r := do(t, e, call{method: "POST", path: "/v1/credentials", secret: ops, body: body})
+		if r.status >= 500 || r.status != 201 && r.status < 400 {
+			t.Fatalf("status %d for %q: %s", r.status, body, r.body)
+		}
+		if r.status == 201 {
+			var got httpapi.IssuedCredential
+			if err := json.Unmarshal(r.body, &got); err != nil {
+				t.Fatal(err)
+			}
+			if got.Credential.Officer != nil && strings.Contains(string(r.body), `"warrant"`) {
+				t.Errorf("the answer shows a warrant: %s", r.body)
+			}
+		}
+	})
 }
