@@ -21,6 +21,8 @@ const (
 	ETIMEOUT      = "timeout"              // a deadline passed
 	ESIGNATURE    = "bad_signature"        // a webhook whose signature does not verify
 	EIDEMPOTENCY  = "idempotency_mismatch" // an Idempotency-Key used before with a different request
+	EMISMATCH     = "officer_mismatch"     // a credential used in the name of another officer
+	ENOIDENTITY   = "no_identity"          // a credential that does not say who holds it, where that is needed
 )
 
 // Error is the gateway's error: a code for machines, a message safe to show a

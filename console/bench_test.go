@@ -90,7 +90,8 @@ func BenchmarkBoardLatency(b *testing.B) {
 	e, _ := benchEnv(b)
 	a := liveVerification(b, e, 0)
 	secret, hash := gateway.NewSecret()
-	if err := e.Store.CreateToken(context.Background(), gateway.Token{ID: gateway.NewID("t_"), Role: gateway.RoleSupervisor, Name: "PS 42", Hash: hash}); err != nil {
+	if err := e.Store.CreateToken(context.Background(), gateway.Token{ID: gateway.NewID("t_"), Role: gateway.RoleSupervisor, Name: "PS 42", Hash: hash,
+		Supervisor: &gateway.SupervisorIdentity{Rank: "PS", Number: "42"}}); err != nil {
 		b.Fatal(err)
 	}
 	type seen struct {

@@ -216,7 +216,8 @@ func TestOutcomeFormNeedsItsSessionsToken(t *testing.T) {
 		return v, nil
 	}
 	s1, hash := gateway.NewSecret()
-	if err := e.Store.CreateToken(context.Background(), gateway.Token{ID: gateway.NewID("t_"), Role: gateway.RoleSupervisor, Name: "PS 42", Hash: hash}); err != nil {
+	if err := e.Store.CreateToken(context.Background(), gateway.Token{ID: gateway.NewID("t_"), Role: gateway.RoleSupervisor, Name: "PS 42", Hash: hash,
+		Supervisor: &gateway.SupervisorIdentity{Rank: "PS", Number: "42"}}); err != nil {
 		t.Fatal(err)
 	}
 	_, s2 := e.Token(t, gateway.RoleSupervisor, "")

@@ -58,7 +58,8 @@ type contactBody struct {
 
 // DecodeRequest reads an officer's request body of at most max bytes,
 // strictly (one JSON object, no unknown or repeated fields, no trailing
-// data), and checks it: collar and warrant present and short, a location on
+// data), and checks it: the officer optional (collar present and short,
+// warrant short, when he is stated), a location on
 // the globe, one to eight contacts on distinct known channels, each with a
 // handle that suits its channel (channels knows the channels and checks
 // their handles). RequestedBy and IdempotencyKey are left for the caller.
@@ -77,15 +78,14 @@ func DecodeRequest(r io.Reader, max int64, channels *gateway.Registry) (gateway.
 
 func (b requestBody) check(channels *gateway.Registry) (gateway.Request, error) {
 	var req gateway.Request
-	if b.Officer == nil {
-		return req, invalid("officer is required")
-	}
 	var err error
-	if req.Officer.Collar, err = checkText("officer.collar", b.Officer.Collar, MaxCollar); err != nil {
-		return req, err
-	}
-	if req.Officer.Warrant, err = checkText("officer.warrant", b.Officer.Warrant, MaxWarrant); err != nil {
-		return req, err
+	if b.Officer != nil { // optional: the officer is his credential's; a stated one must be the same
+		if req.Officer.Collar, err = checkText("officer.collar", b.Officer.Collar, MaxCollar); err != nil {
+			return req, err
+		}
+		if req.Officer.Warrant, err = checkOptionalText("officer.warrant", b.Officer.Warrant, MaxWarrant); err != nil {
+			return req, err
+		}
 	}
 
 	if b.Location == nil {

@@ -187,6 +187,9 @@ func (s *Server) createVerification(w http.ResponseWriter, r *http.Request, tok 
 	if err != nil {
 		return err
 	}
+	if req.Officer, err = s.officerOf(r.Context(), tok, req); err != nil {
+		return err
+	}
 	req.RequestedBy = tok.ID
 	req.IdempotencyKey = key
 	if key != "" {
@@ -264,8 +267,8 @@ func (s *Server) recordOutcome(w http.ResponseWriter, r *http.Request, tok gatew
 }
 
 // OutcomeRequest is a supervisor's outcome as a client gives it: the
-// result (verified or refused), who records it (empty: the credential's
-// name) and a note.
+// result (verified or refused) and a note. Supervisor is taken and
+// ignored: who records it is the credential's supervisor.
 type OutcomeRequest struct {
 	Outcome    string
 	Supervisor string
@@ -274,10 +277,20 @@ type OutcomeRequest struct {
 
 // RecordOutcome checks a supervisor's outcome and records it through the
 // router, as POST /v1/verifications/{id}/outcome does: the console's
-// buttons call it, so that both leave the same record. EINVALID for a bad
-// outcome, supervisor or note; the router's errors as they are.
+// buttons call it, so that both leave the same record. The supervisor is
+// the credential's (rank, number, the verification's room, the
+// credential's ID); body.Supervisor is ignored. EINVALID for a bad outcome
+// or note; ENOIDENTITY for a credential that names no supervisor;
+// EFORBIDDEN when his rooms do not cover the verification's; ENOTFOUND;
+// the router's errors as they are.
 func (s *Server) RecordOutcome(ctx context.Context, tok gateway.Token, id string, body OutcomeRequest) (gateway.Verification, error) {
-	o := gateway.Outcome{Result: gateway.OutcomeResult(body.Outcome), At: s.now()}
+	sup := tok.Supervisor
+	if sup == nil || sup.Name() == "" {
+		return gateway.Verification{}, gateway.Errorf(gateway.ENOIDENTITY,
+			"this supervisor credential does not say whose it is: ask ops staff for a credential issued to you")
+	}
+	o := gateway.Outcome{Result: gateway.OutcomeResult(body.Outcome), At: s.now(),
+		Supervisor: sup.Name(), Rank: sup.Rank, Number: sup.Number, By: tok.ID}
 	switch o.Result {
 	case gateway.OutcomeVerified, gateway.OutcomeRefused:
 	case "":
@@ -285,16 +298,19 @@ func (s *Server) RecordOutcome(ctx context.Context, tok gateway.Token, id string
 	default:
 		return gateway.Verification{}, invalid("outcome must be verified or refused")
 	}
-	if strings.TrimSpace(body.Supervisor) == "" {
-		body.Supervisor = tok.Name // the supervisor's own credential names him
-	}
 	var err error
-	if o.Supervisor, err = checkText("supervisor", body.Supervisor, MaxSupervisor); err != nil {
-		return gateway.Verification{}, err
-	}
 	if o.Note, err = checkOptionalText("note", body.Note, MaxNote); err != nil {
 		return gateway.Verification{}, err
 	}
+	v, err := s.Verifications.Verification(ctx, id)
+	if err != nil {
+		return gateway.Verification{}, err
+	}
+	if !sup.Covers(v.RoomID) {
+		return gateway.Verification{}, gateway.Errorf(gateway.EFORBIDDEN,
+			"%s may record outcomes for rooms %s only, and this verification is room %s's", sup.Name(), strings.Join(sup.Rooms, ", "), v.RoomID)
+	}
+	o.Room = v.RoomID
 	return s.Router.RecordOutcome(ctx, id, o)
 }
 
@@ -510,4 +526,47 @@ func writeEvent(w http.ResponseWriter, ev gateway.Event, current gateway.State) 
 // sseField keeps a value on one line of the stream.
 func sseField(s string) string {
 	return strings.NewReplacer("\r", "", "\n", "").Replace(s)
+}
+
+// roomLocator finds the room covering a location (rooms.Set).
+type roomLocator interface {
+	// Locate returns the room covering loc. EOUTSIDE, EINVALID.
+	Locate(loc gateway.Location) (gateway.Room, string, error)
+}
+
+// sameCollar reports whether two collar numbers name the same officer:
+// "PC 1234", "pc1234" and "PC  1234" do.
+func sameCollar(a, b string) bool {
+	norm := func(s string) string { return strings.ToUpper(strings.Join(strings.Fields(s), "")) }
+	return norm(a) == norm(b)
+}
+
+// officerOf is the officer a verification is asked for in the name of: the
+// credential's. ENOIDENTITY for a credential that names none; EMISMATCH,
+// recorded for the room covering the request's location, for a request
+// that states another collar number (a phone passed on, or stolen).
+func (s *Server) officerOf(ctx context.Context, tok gateway.Token, req gateway.Request) (gateway.Officer, error) {
+	id := tok.Officer
+	if id == nil || strings.TrimSpace(id.Collar) == "" {
+		return gateway.Officer{}, gateway.Errorf(gateway.ENOIDENTITY,
+			"this officer credential does not say whose it is: ask ops staff for a credential issued to you")
+	}
+	stated := req.Officer.Collar
+	if stated == "" || sameCollar(stated, id.Collar) {
+		return gateway.Officer{Collar: id.Collar, Warrant: id.Warrant, Force: id.Force}, nil
+	}
+	ref := gateway.Refusal{TokenID: tok.ID, Reason: gateway.RefusalOfficerMismatch, Officer: id.Collar, Stated: stated}
+	if loc, ok := s.Rooms.(roomLocator); ok {
+		if room, _, err := loc.Locate(req.Location); err == nil {
+			ref.RoomID = room.ID
+		}
+	}
+	if s.Refusals != nil {
+		if _, err := s.Refusals.RecordRefusal(context.WithoutCancel(ctx), ref); err != nil {
+			s.logger().WithError(err).WithField("token", tok.ID).Error("refusal not recorded")
+		}
+	}
+	s.logger().WithField("token", tok.ID).WithField("room", ref.RoomID).Warn("verification refused: the request named another officer than the credential's")
+	return gateway.Officer{}, gateway.Errorf(gateway.EMISMATCH,
+		"this credential is %s's: a check cannot be asked for in another officer's name", id.Collar)
 }

@@ -88,8 +88,8 @@ func TestCreateVerificationIdempotencyMismatch(t *testing.T) {
 	if got := decode[httpapi.VerificationView](t, same); got.ID != v1.ID {
 		t.Errorf("the same request reordered gave %s, want %s", got.ID, v1.ID)
 	}
+	wantError(t, post(t, strings.Replace(goodRequest, "PC 1234", "PC 5678", 1)), http.StatusForbidden, gateway.EMISMATCH)
 	for name, body := range map[string]string{
-		"another officer":    strings.Replace(goodRequest, "PC 1234", "PC 5678", 1),
 		"another place":      strings.Replace(goodRequest, "51.5014", "51.4613", 1),
 		"contacts reordered": `{"officer":{"collar":"PC 1234","warrant":"W-998877"},"location":{"lat":51.5014,"lon":-0.1419},"contacts":[{"channel":"facetime","handle":"pc1234@example.org"},{"channel":"whatsapp","handle":"+447700900123"}]}`,
 	} {
@@ -260,6 +260,9 @@ func TestVerificationViewFields(t *testing.T) {
 func TestRecordOutcome(t *testing.T) {
 	e := httpapitest.New(t)
 	sup, supSecret := e.Token(t, gateway.RoleSupervisor, "")
+	for _, id := range []string{"v_1", "v_done"} {
+		storeVerification(t, e, id, "AW")
+	}
 	var got gateway.Outcome
 	e.Router.RecordOutcomeFn = func(_ context.Context, id string, o gateway.Outcome) (gateway.Verification, error) {
 		if id == "v_done" {
@@ -274,6 +277,7 @@ func TestRecordOutcome(t *testing.T) {
 		code           string
 	}{
 		{"verified", "v_1", `{"outcome":"verified","supervisor":"PS 42","note":"warrant card seen"}`, 200, ""},
+		{"another supervisor named: ignored", "v_1", `{"outcome":"verified","supervisor":"Insp 7"}`, 200, ""},
 		{"refused, supervisor from credential", "v_1", `{"outcome":"refused"}`, 200, ""},
 		{"finished", "v_done", `{"outcome":"verified","supervisor":"PS 42"}`, 409, gateway.ECONFLICT},
 		{"no outcome", "v_1", `{"supervisor":"PS 42"}`, 400, gateway.EINVALID},
@@ -294,8 +298,8 @@ func TestRecordOutcome(t *testing.T) {
 			if v.Outcome == nil || v.Outcome.Outcome != got.Result || got.At.IsZero() {
 				t.Errorf("outcome = %+v, router got %+v", v.Outcome, got)
 			}
-			if !strings.Contains(tt.body, "supervisor") && got.Supervisor != sup.Name {
-				t.Errorf("supervisor = %q, want the credential's name %q", got.Supervisor, sup.Name)
+			if got.Supervisor != "PS 42" || got.Rank != "PS" || got.Number != "42" || got.Room != "AW" || got.By != sup.ID {
+				t.Errorf("outcome %+v, want the credential's supervisor PS 42 in room AW by %s", got, sup.ID)
 			}
 		})
 	}
@@ -604,5 +608,54 @@ func TestEventStreamHidesMessageIDs(t *testing.T) {
 			t.Fatalf("event data %v, want the channel and no message ID", ev.data.Data)
 		}
 		return
+	}
+}
+
+// storeVerification stores a connected verification with the ID in room.
+func storeVerification(t testing.TB, e *httpapitest.Env, id, room string) gateway.Verification {
+	t.Helper()
+	v, _, err := e.Store.CreateVerification(context.Background(), gateway.Verification{
+		ID: id, Reference: gateway.NewReference(), State: gateway.StateConnected, RoomID: room,
+		Officer: gateway.Officer{Collar: "PC 1234"}, RequestedBy: "t_officer", Deadline: time.Now().Add(time.Minute),
+	}, "", gateway.Event{Type: gateway.EventState, Message: "requested"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// TestRecordOutcomeSupervisorFromTheCredential: a supervisor credential
+// whose rooms do not cover the verification's room is refused 403, one
+// that names no supervisor 422; nothing reaches the router.
+func TestRecordOutcomeSupervisorFromTheCredential(t *testing.T) {
+	e := httpapitest.New(t)
+	storeVerification(t, e, "v_aw", "AW")
+	called := 0
+	e.Router.RecordOutcomeFn = func(_ context.Context, id string, o gateway.Outcome) (gateway.Verification, error) {
+		called++
+		return gateway.Verification{ID: id, State: gateway.State(o.Result), Outcome: &o}, nil
+	}
+	mint := func(sup *gateway.SupervisorIdentity) string {
+		secret, hash := gateway.NewSecret()
+		if err := e.Store.CreateToken(context.Background(), gateway.Token{ID: gateway.NewID("t_"), Role: gateway.RoleSupervisor,
+			Name: "supervisor", Hash: hash, Supervisor: sup}); err != nil {
+			t.Fatal(err)
+		}
+		return secret
+	}
+	body := `{"outcome":"verified"}`
+	path := "/v1/verifications/v_aw/outcome"
+	wantError(t, do(t, e, call{method: "POST", path: path, body: body,
+		secret: mint(&gateway.SupervisorIdentity{Rank: "PS", Number: "7", Rooms: []string{"CE"}})}), http.StatusForbidden, gateway.EFORBIDDEN)
+	wantError(t, do(t, e, call{method: "POST", path: path, body: body, secret: mint(nil)}), http.StatusUnprocessableEntity, gateway.ENOIDENTITY)
+	wantError(t, do(t, e, call{method: "POST", path: "/v1/verifications/v_none/outcome", body: body,
+		secret: mint(&gateway.SupervisorIdentity{Rank: "PS", Number: "7"})}), http.StatusNotFound, gateway.ENOTFOUND)
+	if called != 0 {
+		t.Fatalf("%d refused outcomes reached the router", called)
+	}
+	wantStatus(t, do(t, e, call{method: "POST", path: path, body: body,
+		secret: mint(&gateway.SupervisorIdentity{Rank: "Insp", Number: "3", Rooms: []string{"CE", "AW"}})}), http.StatusOK)
+	if called != 1 {
+		t.Fatalf("%d outcomes reached the router, want 1", called)
 	}
 }

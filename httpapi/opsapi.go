@@ -39,6 +39,9 @@ type OpsStore interface {
 	PutRoomOverride(ctx context.Context, o gateway.RoomOverride, ev gateway.OpsEvent) (gateway.RoomOverride, error)
 	// OpsEvents lists the ops record, oldest first.
 	OpsEvents(ctx context.Context, f gateway.OpsEventFilter) ([]gateway.OpsEvent, error)
+	// AppendOpsEvent writes an entry of the ops record on its own, for an
+	// action whose change is stored elsewhere (a credential's issue).
+	AppendOpsEvent(ctx context.Context, ev gateway.OpsEvent) (gateway.OpsEvent, error)
 }
 
 // RoomEditor is the set of rooms the ops API lists and changes

@@ -275,6 +275,9 @@ func (s *Server) receiptOf(v gateway.Verification) Receipt {
 			rec.Outcome = ReceiptVerified
 			rec.Officer = v.Officer.Collar
 			rec.Supervisor = RankAndNumber(o.Supervisor)
+			if o.Rank != "" && o.Number != "" { // as his credential names him
+				rec.Supervisor = RankAndNumber(o.Rank + " " + o.Number)
+			}
 		case gateway.OutcomeRefused:
 			rec.Outcome = ReceiptRefused
 		}

@@ -35,7 +35,7 @@ func TestNeverAServerErrorForBadInput(t *testing.T) {
 	e := httpapitest.New(t, func(s *httpapi.Server) { s.AgentWait = 100 * time.Millisecond })
 	fakeRequests(t, e)
 	e.Router.RecordOutcomeFn = func(_ context.Context, id string, o gateway.Outcome) (gateway.Verification, error) {
-		return gateway.Verification{ID: id, Outcome: &o}, nil
+		return gateway.Verification{ID: id, State: gateway.State(o.Result), Outcome: &o}, nil
 	}
 	e.Router.CancelFn = func(_ context.Context, id, _ string) (gateway.Verification, error) {
 		return gateway.Verification{ID: id, State: gateway.StateCancelled}, nil

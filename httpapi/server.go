@@ -234,6 +234,11 @@ type Server struct {
 	// (gateway.HashCaller): the same key as the public's PSTN calls'.
 	CallerKey []byte
 
+	// Refusals records requests refused for whom they named (an officer
+	// credential used in another's name) and lists them for the room.
+	// Nil: they are refused all the same, but not recorded.
+	Refusals gateway.RefusalStore
+
 	streamsMu sync.Mutex
 	streams   map[string]int // open event streams by token ID
 }
@@ -249,6 +254,7 @@ func NewServer(r Router, st gateway.Store) *Server {
 		Devices:       st,
 		Bus:           st,
 		Ops:           st,
+		Refusals:      st,
 		Logger:        logrus.StandardLogger(),
 		Now:           time.Now,
 		MaxBody:       DefaultMaxBody,
@@ -447,6 +453,10 @@ func (s *Server) routes() *routeMux {
 	mux.Handle("PATCH /v1/rooms/{id}", s.authed(s.updateRoom, ops))
 	mux.Handle("GET /v1/ops-events", s.authed(s.listOpsEvents, ops))
 	mux.Handle("GET /v1/verifications", s.authed(s.listVerifications, supervisor, ops))
+	mux.Handle("POST /v1/credentials", s.authed(s.createCredential, ops))
+	mux.Handle("GET /v1/credentials", s.authed(s.listCredentials, ops))
+	mux.Handle("POST /v1/credentials/{id}/revoke", s.authed(s.revokeCredential, ops))
+	mux.Handle("GET /v1/refusals", s.authed(s.listRefusals, supervisor, ops))
 
 	// Health and metrics.
 	mux.HandleFunc("GET /healthz", s.healthz)

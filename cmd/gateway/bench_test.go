@@ -143,7 +143,7 @@ func benchClient(tb testing.TB) *http.Client {
 func (g *benchGateway) token(tb testing.TB, role gateway.Role, name, subject string) string {
 	tb.Helper()
 	secret, hash := gateway.NewSecret()
-	if err := g.m.Store.CreateToken(context.Background(), gateway.Token{ID: gateway.NewID("t_"), Role: role, Name: name, Subject: subject, Hash: hash}); err != nil {
+	if err := g.m.Store.CreateToken(context.Background(), testIdentity(gateway.Token{ID: gateway.NewID("t_"), Role: role, Name: name, Subject: subject, Hash: hash})); err != nil {
 		tb.Fatal(err)
 	}
 	return secret
@@ -193,7 +193,6 @@ func (g *benchGateway) connectOn(i int, channels ...gateway.Channel) (id, device
 		contacts = append(contacts, map[string]string{"channel": string(ch), "handle": fmt.Sprintf("pc%d@met.example", i)})
 	}
 	body, _ := json.Marshal(map[string]any{
-		"officer":  map[string]string{"collar": fmt.Sprintf("PC %d", i), "warrant": "W123456"},
 		"location": p.loc,
 		"contacts": contacts,
 	})

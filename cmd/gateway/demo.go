@@ -215,7 +215,8 @@ func demoCredentials(ctx context.Context, st gateway.Store, path string) (tokens
 		if err != nil && gateway.ErrorCode(err) != gateway.ENOTFOUND {
 			return nil, false, err
 		}
-		if err != nil || t.Role != role || t.Name != "demo "+string(role) {
+		if err != nil || t.Role != role || t.Name != "demo "+string(role) ||
+			role == gateway.RoleOfficer && t.Officer == nil || role == gateway.RoleSupervisor && t.Supervisor == nil {
 			kept = false
 			break
 		}
@@ -244,7 +245,7 @@ func demoCredentials(ctx context.Context, st gateway.Store, path string) (tokens
 	}
 	for _, role := range roles {
 		secret, hash := gateway.NewSecret()
-		if err := st.CreateToken(ctx, gateway.Token{ID: gateway.NewID("t_"), Role: role, Name: "demo " + string(role), Hash: hash}); err != nil {
+		if err := st.CreateToken(ctx, demoIdentity(gateway.Token{ID: gateway.NewID("t_"), Role: role, Name: "demo " + string(role), Hash: hash})); err != nil {
 			return nil, false, err
 		}
 		tokens[string(role)] = secret
@@ -274,4 +275,26 @@ func (d *demo) stopAgents() {
 func goingOut(ctx context.Context, st gateway.Store, id string) bool {
 	p, err := st.PendingChange(ctx, id)
 	return err == nil && p != nil && p.Status != nil && *p.Status == gateway.DeviceOutOfService
+}
+
+// The demo's officer and supervisor: the officer app's credential is PC
+// 1234's (warrant W998877), the supervisor's is PS 42's of room AW.
+var (
+	demoOfficer    = gateway.OfficerIdentity{Force: "Metropolitan Police", Collar: "PC 1234", Warrant: "W998877"}
+	demoSupervisor = gateway.SupervisorIdentity{Rank: "PS", Number: "42", Rooms: []string{"AW"}}
+)
+
+// demoIdentity gives an officer or supervisor credential the demo's
+// officer or supervisor.
+func demoIdentity(t gateway.Token) gateway.Token {
+	switch t.Role {
+	case gateway.RoleOfficer:
+		o := demoOfficer
+		t.Officer = &o
+	case gateway.RoleSupervisor:
+		s := demoSupervisor
+		s.Rooms = append([]string(nil), s.Rooms...)
+		t.Supervisor = &s
+	}
+	return t
 }

@@ -184,7 +184,7 @@ func newClient(tb testing.TB) *http.Client {
 func (g *rig) token(tb testing.TB, role gateway.Role, name string) string {
 	tb.Helper()
 	secret, hash := gateway.NewSecret()
-	if err := g.m.Store.CreateToken(context.Background(), gateway.Token{ID: gateway.NewID("t_"), Role: role, Name: name, Hash: hash}); err != nil {
+	if err := g.m.Store.CreateToken(context.Background(), testIdentity(gateway.Token{ID: gateway.NewID("t_"), Role: role, Name: name, Hash: hash})); err != nil {
 		tb.Fatal(err)
 	}
 	return secret
@@ -579,4 +579,14 @@ func TestRunRefusesBadConfiguration(t *testing.T) {
 			}
 		})
 	}
+}
+
+// testIdentity gives an officer credential the demo's officer (PC 1234,
+// warrant W998877) and a supervisor credential PS 42 of every room.
+func testIdentity(t gateway.Token) gateway.Token {
+	t = demoIdentity(t)
+	if t.Supervisor != nil {
+		t.Supervisor.Rooms = nil
+	}
+	return t
 }

@@ -84,7 +84,7 @@ func multiClient(tb testing.TB) *http.Client {
 func multiToken(tb testing.TB, st gateway.TokenStore, role gateway.Role, name, subject string) string {
 	tb.Helper()
 	secret, hash := gateway.NewSecret()
-	t := gateway.Token{ID: gateway.NewID("t_"), Role: role, Name: name, Subject: subject, Hash: hash}
+	t := testIdentity(gateway.Token{ID: gateway.NewID("t_"), Role: role, Name: name, Subject: subject, Hash: hash})
 	if err := st.CreateToken(context.Background(), t); err != nil {
 		tb.Fatalf("create %s credential: %v", role, err)
 	}
@@ -319,9 +319,10 @@ func (c *multiCluster) call(ctx context.Context, i int, method, path, secret str
 }
 
 // multiRequest is the officer app's request for a verification at loc.
-func multiRequest(collar string, loc gateway.Location, contacts []gateway.Contact) map[string]any {
+// The officer is the credential's (PC 1234): label, which once was the
+// stated collar number, only tells the requests apart in a failure.
+func multiRequest(label string, loc gateway.Location, contacts []gateway.Contact) map[string]any {
 	return map[string]any{
-		"officer":  map[string]string{"collar": collar, "warrant": "W-998877"},
 		"location": map[string]float64{"lat": loc.Lat, "lon": loc.Lon},
 		"contacts": contacts,
 	}

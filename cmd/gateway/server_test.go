@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/safeconnection/gateway"
 	"github.com/safeconnection/gateway/httpapi"
+	"github.com/safeconnection/gateway/store/sqlite"
 )
 
 // shortTimeouts are server limits short enough for a test to outlast.
@@ -289,5 +291,52 @@ func TestHelpPrintsItsHeaderOnceInShortLines(t *testing.T) {
 		if w := len(strings.ReplaceAll(line, "\t", "        ")); w > 84 {
 			t.Errorf("a line of %d columns: %q", w, line)
 		}
+	}
+}
+
+// TestTokenCommandIdentity: gateway token stores an officer's and a
+// supervisor's identity and an expiry with the credential, and refuses an
+// officer's or supervisor's credential without one.
+func TestTokenCommandIdentity(t *testing.T) {
+	dir := t.TempDir()
+	environ := []string{"GATEWAY_DATA_DIR=" + dir}
+	run := func(args ...string) (string, error) {
+		var stdout, stderr strings.Builder
+		err := Run(context.Background(), append([]string{"token"}, args...), environ, &stdout, &stderr)
+		return strings.TrimSpace(stdout.String()), err
+	}
+	officer, err := run("-collar", "PC 1234", "-warrant", "W998877", "-expires", "720h", "officer", "PC 1234's phone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	supervisor, err := run("-rank", "PS", "-number", "42", "-rooms", "AW, CE", "supervisor", "PS 42")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range [][]string{
+		{"officer", "no identity"},
+		{"-collar", "PC 1", "officer", "no warrant"},
+		{"-rank", "PS", "supervisor", "no number"},
+		{"-collar", "PC 1", "-warrant", "W1", "supervisor", "officer flags"},
+		{"-rank", "PS", "-number", "1", "ops", "identity on ops"},
+		{"-expires", "soon", "ops", "bad expiry"},
+	} {
+		if _, err := run(bad...); err == nil {
+			t.Errorf("gateway token %q: no error", bad)
+		}
+	}
+	st, err := sqlite.Open(context.Background(), filepath.Join(dir, "gateway.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	o, err := st.TokenByHash(context.Background(), gateway.HashSecret(officer))
+	if err != nil || o.Officer == nil || *o.Officer != (gateway.OfficerIdentity{Force: "Metropolitan Police", Collar: "PC 1234", Warrant: "W998877"}) ||
+		o.ExpiresAt.Before(time.Now().Add(719*time.Hour)) {
+		t.Errorf("officer credential %+v %+v, %v", o, o.Officer, err)
+	}
+	s, err := st.TokenByHash(context.Background(), gateway.HashSecret(supervisor))
+	if err != nil || s.Supervisor == nil || s.Supervisor.Name() != "PS 42" || strings.Join(s.Supervisor.Rooms, ",") != "AW,CE" || !s.ExpiresAt.IsZero() {
+		t.Errorf("supervisor credential %+v %+v, %v", s, s.Supervisor, err)
 	}
 }

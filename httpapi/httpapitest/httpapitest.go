@@ -91,12 +91,27 @@ func Channels() *gateway.Registry {
 	return reg
 }
 
+// The identities Token gives officer and supervisor credentials.
+var (
+	Officer    = gateway.OfficerIdentity{Force: "Metropolitan Police", Collar: "PC 1234", Warrant: "W998877"}
+	Supervisor = gateway.SupervisorIdentity{Rank: "PS", Number: "42"}
+)
+
 // Token stores a credential with the role (and, for an agent, the device
-// it speaks for) and returns it with its secret.
+// it speaks for) and returns it with its secret. An officer's belongs to
+// Officer, a supervisor's to Supervisor (every room).
 func (e *Env) Token(t testing.TB, role gateway.Role, subject string) (gateway.Token, string) {
 	t.Helper()
 	secret, hash := gateway.NewSecret()
 	tok := gateway.Token{ID: gateway.NewID("t_"), Role: role, Name: string(role) + " " + t.Name(), Subject: subject, Hash: hash}
+	switch role {
+	case gateway.RoleOfficer:
+		o := Officer
+		tok.Officer = &o
+	case gateway.RoleSupervisor:
+		s := Supervisor
+		tok.Supervisor = &s
+	}
 	if err := e.Store.CreateToken(context.Background(), tok); err != nil {
 		t.Fatalf("create token: %v", err)
 	}

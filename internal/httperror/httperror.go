@@ -36,6 +36,8 @@ var status = map[string]int{
 	gateway.EINTERNAL:     http.StatusInternalServerError,
 	gateway.EIDEMPOTENCY:  http.StatusUnprocessableEntity,
 	CodeHeadersTooLarge:   http.StatusRequestHeaderFieldsTooLarge,
+	gateway.EMISMATCH:     http.StatusForbidden,
+	gateway.ENOIDENTITY:   http.StatusUnprocessableEntity,
 }
 
 // Status returns the HTTP status for an error code. Unknown codes are 500.

@@ -70,7 +70,14 @@ func newGateway(t *testing.T) *gatewayRig {
 	g := &gatewayRig{url: srv.URL, store: st}
 	mint := func(role gateway.Role) string {
 		secret, hash := gateway.NewSecret()
-		if err := st.CreateToken(ctx, gateway.Token{ID: gateway.NewID("t_"), Role: role, Name: "PS 42", Hash: hash}); err != nil {
+		tok := gateway.Token{ID: gateway.NewID("t_"), Role: role, Name: "PS 42", Hash: hash}
+		switch role {
+		case gateway.RoleOfficer:
+			tok.Officer = &gateway.OfficerIdentity{Force: "Metropolitan Police", Collar: "PC 1234", Warrant: "W998877"}
+		case gateway.RoleSupervisor:
+			tok.Supervisor = &gateway.SupervisorIdentity{Rank: "PS", Number: "42"}
+		}
+		if err := st.CreateToken(ctx, tok); err != nil {
 			t.Fatal(err)
 		}
 		return secret
