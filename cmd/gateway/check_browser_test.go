@@ -97,7 +97,25 @@ func TestConsoleCheckInABrowser(t *testing.T) {
 	must(err)
 	id, err := chromedp.Run(ctx, chromedp.Evaluate[string](`location.pathname.split("/").pop()`))
 	must(err)
-	must(chromedp.Do(ctx, chromedp.Click(chromedp.CSS("button.verified"))))
+	// Pressed by the page's own DOM, found afresh each try: a node looked
+	// up while the page is still settling after the form's navigation can
+	// be gone by the time a click reaches it.
+	pressed := false
+	for try := 0; try < 50 && !pressed; try++ {
+		pressed, err = chromedp.Run(ctx, chromedp.Evaluate[bool](`(function () {
+			const b = document.querySelector("button.verified");
+			if (!b || document.readyState !== "complete") { return false; }
+			b.click();
+			return true;
+		})()`))
+		must(err)
+		if !pressed {
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	if !pressed {
+		t.Fatal("the Verified button never appeared on the radio check's record page")
+	}
 	see("main", "Recorded: verified.")
 	see(".outcome-result", "verified by PS 42")
 	radio := g.verification(t, g.supervisor, id)
