@@ -55,7 +55,10 @@ func (c *Console) unsign(value string) (string, bool) {
 	enc := base64.RawURLEncoding
 	payload, err1 := enc.DecodeString(p)
 	got, err2 := enc.DecodeString(mac)
-	if err1 != nil || err2 != nil {
+	// Only the one encoding the console writes: base64's last character
+	// has bits that decoding ignores, and a value that differs from the
+	// signed one is not taken as it.
+	if err1 != nil || err2 != nil || enc.EncodeToString(payload) != p || enc.EncodeToString(got) != mac {
 		return "", false
 	}
 	m := hmac.New(sha256.New, c.Key)
