@@ -39,8 +39,9 @@ import (
 type Store interface {
 	// TokenByHash finds a token that is not revoked. ENOTFOUND.
 	TokenByHash(ctx context.Context, hash string) (gateway.Token, error)
-	// Tokens lists every token, revoked ones too.
-	Tokens(ctx context.Context) ([]gateway.Token, error)
+	// Token returns one token by its ID, revoked and expired ones too.
+	// ENOTFOUND.
+	Token(ctx context.Context, id string) (gateway.Token, error)
 	// Devices lists devices of one room, or of all when room is empty.
 	Devices(ctx context.Context, room string, withRetired bool) ([]gateway.Device, error)
 	// Verification returns one verification with its attempts. ENOTFOUND.

@@ -154,17 +154,12 @@ func (c *Console) readSession(r *http.Request) (session, error) {
 // session ends at once, on every instance. EUNAUTHORIZED when it is gone,
 // revoked or of a role that may not use the console.
 func (c *Console) tokenByID(ctx context.Context, id string) (gateway.Token, error) {
-	toks, err := c.Store.Tokens(ctx)
-	if err != nil {
-		return gateway.Token{}, err
+	t, err := c.Store.Token(ctx, id)
+	if err == nil && t.Usable(c.now()) && mayUse(t.Role) {
+		return t, nil
 	}
-	for _, t := range toks {
-		if t.ID == id {
-			if t.Revoked || !mayUse(t.Role) {
-				break
-			}
-			return t, nil
-		}
+	if err != nil && gateway.ErrorCode(err) != gateway.ENOTFOUND {
+		return gateway.Token{}, err
 	}
 	return gateway.Token{}, gateway.Errorf(gateway.EUNAUTHORIZED, "the credential of this session is no longer valid: sign in again")
 }

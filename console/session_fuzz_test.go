@@ -15,8 +15,11 @@ type tokenStore struct {
 	tok gateway.Token
 }
 
-func (s tokenStore) Tokens(context.Context) ([]gateway.Token, error) {
-	return []gateway.Token{s.tok}, nil
+func (s tokenStore) Token(_ context.Context, id string) (gateway.Token, error) {
+	if id != s.tok.ID {
+		return gateway.Token{}, gateway.Errorf(gateway.ENOTFOUND, "no token %q", id)
+	}
+	return s.tok, nil
 }
 
 // FuzzSessionCookie feeds the session cookie's decoder what a browser may
