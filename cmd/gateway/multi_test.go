@@ -1121,8 +1121,12 @@ func TestMultiInstanceTakeOver(t *testing.T) {
 		case conn.At.After(killed):
 			connectedAfter[k] = append(connectedAfter[k], conn.At.Sub(killed))
 		case k != answerSoon:
-			// The premise of the test: the leg was still ringing.
-			t.Errorf("verification %s connected at %v, before the kill at %v", id, conn.At, killed)
+			// The premise of the test is that the leg was still
+			// ringing at the kill; on a machine slow enough to take
+			// more than 5 s to place every order it was not, and
+			// this one proves nothing about the take-over (the
+			// check after the loop asks that some did).
+			t.Logf("verification %s connected at %v, before the kill at %v: its leg was not still ringing", id, conn.At, killed)
 		}
 
 		var got []string
@@ -1139,6 +1143,9 @@ func TestMultiInstanceTakeOver(t *testing.T) {
 		if !slices.Equal(got, want) {
 			t.Errorf("verification %d (%s) in %s: attempts %v, want %v", i, id, roomPlaces[i].room, got, want)
 		}
+	}
+	if len(connectedAfter[answerLate])+len(connectedAfter[neverFaceTime]) == 0 {
+		t.Errorf("no verification whose leg was still ringing at the kill connected after it: the take-over was not tried")
 	}
 	span := func(ds []time.Duration) string {
 		if len(ds) == 0 {
