@@ -304,6 +304,7 @@ type Store interface {
 	OrderStore
 	ReplayStore
 	OpsStore
+	LogStore
 	Bus
 	// Now is the store's clock: lease expiry and heartbeats are judged by it.
 	Now(ctx context.Context) (time.Time, error)

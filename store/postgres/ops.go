@@ -90,7 +90,10 @@ func insertOpsEvent(ctx context.Context, tx pgx.Tx, op string, ev gateway.OpsEve
 		VALUES (clock_timestamp(), $1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8) RETURNING id, at`,
 		ev.Actor.ID, ev.Actor.Name, ev.Action, ev.RoomID, ev.DeviceID, string(ev.Before), string(ev.After), ev.Reason).Scan(&ev.ID, &ev.At)
 	ev.At = ev.At.UTC()
-	return ev, err
+	if err != nil {
+		return ev, err
+	}
+	return ev, logOps(ctx, tx, ev)
 }
 
 // credentials does to the device's agent credentials what cc says,
@@ -369,14 +372,22 @@ func (s *Store) OpsEvents(ctx context.Context, f gateway.OpsEventFilter) ([]gate
 	if !f.Until.IsZero() {
 		until = &f.Until
 	}
-	rows, err := s.pool.Query(ctx, `SELECT id, at, actor_id, actor_name, action, room_id, device_id,
+	out, err := opsEvents(ctx, s.pool, f.RoomID, f.DeviceID, since, until, limit)
+	return out, s.fail(op, err)
+}
+
+// opsEvents reads the ops record as OpsEvents does, on q.
+func opsEvents(ctx context.Context, q interface {
+	Query(context.Context, string, ...any) (pgx.Rows, error)
+}, room, device string, since, until *time.Time, limit *int) ([]gateway.OpsEvent, error) {
+	rows, err := q.Query(ctx, `SELECT id, at, actor_id, actor_name, action, room_id, device_id,
 			coalesce(before, 'null'::jsonb), coalesce(after, 'null'::jsonb), reason
 		FROM ops_events
 		WHERE ($1 = '' OR room_id = $1) AND ($2 = '' OR device_id = $2)
 			AND ($3::timestamptz IS NULL OR at >= $3) AND ($4::timestamptz IS NULL OR at < $4)
-		ORDER BY id LIMIT $5`, f.RoomID, f.DeviceID, since, until, limit)
+		ORDER BY id LIMIT $5`, room, device, since, until, limit)
 	if err != nil {
-		return nil, s.fail(op, err)
+		return nil, err
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (gateway.OpsEvent, error) {
 		var (
@@ -390,5 +401,5 @@ func (s *Store) OpsEvents(ctx context.Context, f gateway.OpsEventFilter) ([]gate
 	if out == nil && err == nil {
 		out = []gateway.OpsEvent{}
 	}
-	return out, s.fail(op, err)
+	return out, err
 }

@@ -93,6 +93,10 @@ type Store struct {
 	// Channels, when set, are the channels a device's handles may name
 	// (the gateway's registry); when nil, any well-formed channel name.
 	Channels *gateway.Registry
+	// NoLog writes events without their leaves: the tamper-evident log
+	// is off. For benchmarks that weigh its cost only; a deployment never
+	// sets it.
+	NoLog bool
 
 	log      logrus.FieldLogger // Logger with the instance, as at Open
 	eventKey int32              // the event locks' first key: the schema's hash
@@ -347,6 +351,11 @@ func (s *Store) migrate(ctx context.Context, pool *pgxpool.Pool) error {
 			}
 			if _, err := tx.Exec(ctx, m.sql); err != nil {
 				return fmt.Errorf("migration %s: %w", m.name, err)
+			}
+			if m.version == logMigration {
+				if err := backfillLog(ctx, tx); err != nil {
+					return fmt.Errorf("migration %s: %w", m.name, err)
+				}
 			}
 			if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.version, m.name); err != nil {
 				return err

@@ -185,7 +185,10 @@ func (s *Store) insertEvent(ctx context.Context, tx pgx.Tx, ev gateway.Event) (g
 		ev.VerificationID, string(ev.Type), string(ev.State), ev.AttemptID, ev.Message, data, report, ev.Instance).
 		Scan(&ev.Seq, &ev.At)
 	ev.At = ev.At.UTC()
-	return ev, err
+	if err != nil || s.NoLog {
+		return ev, err
+	}
+	return ev, logEvent(ctx, tx, ev)
 }
 
 // CreateVerification stores a new verification with its first event (its

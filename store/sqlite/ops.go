@@ -83,7 +83,10 @@ func insertOpsEvent(ctx context.Context, q querier, ev gateway.OpsEvent, now tim
 	err := q.QueryRowContext(ctx, `INSERT INTO ops_events (at, actor_id, actor_name, action, room_id, device_id, before, after, reason)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 		now.UnixNano(), ev.Actor.ID, ev.Actor.Name, ev.Action, ev.RoomID, ev.DeviceID, string(ev.Before), string(ev.After), ev.Reason).Scan(&ev.ID)
-	return ev, err
+	if err != nil {
+		return ev, err
+	}
+	return ev, logOps(ctx, q, ev)
 }
 
 // revokeAgent revokes the device's agent credentials but keep.
@@ -364,6 +367,12 @@ func (s *Store) AppendOpsEvent(ctx context.Context, ev gateway.OpsEvent) (gatewa
 // OpsEvents lists the ops record, oldest first.
 func (s *Store) OpsEvents(ctx context.Context, f gateway.OpsEventFilter) ([]gateway.OpsEvent, error) {
 	const op = "sqlite.OpsEvents"
+	out, err := opsEvents(ctx, s.rdb, f)
+	return out, fail(op, err)
+}
+
+// opsEvents reads the ops record as OpsEvents does, on q.
+func opsEvents(ctx context.Context, q querier, f gateway.OpsEventFilter) ([]gateway.OpsEvent, error) {
 	limit := -1
 	if f.Limit > 0 {
 		limit = f.Limit
@@ -372,12 +381,12 @@ func (s *Store) OpsEvents(ctx context.Context, f gateway.OpsEventFilter) ([]gate
 	if !f.Until.IsZero() {
 		until = f.Until.UnixNano()
 	}
-	rows, err := s.rdb.QueryContext(ctx, `SELECT id, at, actor_id, actor_name, action, room_id, device_id, before, after, reason
+	rows, err := q.QueryContext(ctx, `SELECT id, at, actor_id, actor_name, action, room_id, device_id, before, after, reason
 		FROM ops_events
 		WHERE (?1 = '' OR room_id = ?1) AND (?2 = '' OR device_id = ?2) AND at >= ?3 AND at < ?4
 		ORDER BY id LIMIT ?5`, f.RoomID, f.DeviceID, sinceNanos(f.Since), until, limit)
 	if err != nil {
-		return nil, fail(op, err)
+		return nil, err
 	}
 	defer rows.Close()
 	out := []gateway.OpsEvent{}
@@ -389,10 +398,10 @@ func (s *Store) OpsEvents(ctx context.Context, f gateway.OpsEventFilter) ([]gate
 		)
 		if err := rows.Scan(&ev.ID, &at, &ev.Actor.ID, &ev.Actor.Name, &ev.Action, &ev.RoomID, &ev.DeviceID,
 			&before, &after, &ev.Reason); err != nil {
-			return nil, fail(op, err)
+			return nil, err
 		}
 		ev.At, ev.Before, ev.After = time.Unix(0, at).UTC(), json.RawMessage(before), json.RawMessage(after)
 		out = append(out, ev)
 	}
-	return out, fail(op, rows.Err())
+	return out, rows.Err()
 }

@@ -96,6 +96,10 @@ type Store struct {
 	// crash of the process but not of the machine: the last commits can
 	// be lost when the power goes).
 	Synchronous string
+	// NoLog writes events and ops entries without their leaves: the
+	// tamper-evident log is off. For benchmarks that weigh its cost only;
+	// a deployment never sets it.
+	NoLog bool
 
 	wdb        *sql.DB   // one connection: every write, in BEGIN IMMEDIATE transactions
 	rdb        *sql.DB   // read-only connections
@@ -266,7 +270,7 @@ var (
 		idempotent, taken, insertVerification, attemptOwner, nextAttemptSeq, putAttempt,
 		deviceByID, heartbeat, insertOrder, pendingOrders, deliverOrder, setOrderStatus,
 		claimDeskLine, renewDeskLine, releaseDeskLine,
-		sweepKeys, rememberKey, forgetKey, pendingQuery,
+		sweepKeys, rememberKey, forgetKey, pendingQuery, insertLeaf,
 	}
 	// readStatements run on the read connections.
 	readStatements = []string{
@@ -365,6 +369,11 @@ func (s *Store) migrate(ctx context.Context) error {
 				return fmt.Errorf("migration %s: %w", m.name, err)
 			}
 			applied = true
+			if m.version == logMigration {
+				if err := backfillLog(ctx, tx); err != nil {
+					return fmt.Errorf("migration %s: %w", m.name, err)
+				}
+			}
 			_, err := tx.ExecContext(ctx, "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
 				m.version, m.name, now.UnixNano())
 			return err
@@ -598,7 +607,7 @@ func (s *Store) commit(batch []*writeReq) (rest []*writeReq) {
 		failAll(err)
 		return
 	}
-	w := tx{Tx: t, stmts: &s.stmts, detached: true}
+	w := tx{Tx: t, stmts: &s.stmts, detached: true, nolog: s.NoLog}
 	if len(live) == 1 {
 		if err := live[0].fn(w, s.now()); err != nil {
 			t.Rollback()
@@ -708,6 +717,7 @@ type tx struct {
 	// detached: statements ignore their context's cancellation (a group
 	// commit's transaction is not one caller's to abort).
 	detached bool
+	nolog    bool // the store's NoLog
 }
 
 // ctx is the context a statement runs under.

@@ -290,7 +290,10 @@ func insertEvent(ctx context.Context, tx tx, ev gateway.Event, now time.Time) (g
 	ev.At = now
 	err := tx.QueryRowContext(ctx, insertEventQuery,
 		ev.VerificationID, ev.Type, ev.State, ev.AttemptID, ev.Message, data, report, now.UnixNano(), ev.Instance).Scan(&ev.Seq)
-	return ev, err
+	if err != nil {
+		return ev, err
+	}
+	return ev, logEvent(ctx, tx, ev)
 }
 
 // publishEvent announces a committed event: its verification on TopicEvents

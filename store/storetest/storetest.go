@@ -78,6 +78,8 @@ func Run(t *testing.T, open func(t testing.TB) gateway.Store) {
 		{"DeviceStatusInCall", testDeviceStatusInCall},
 		{"RoomOverrides", testRoomOverrides},
 		{"OpsEvents", testOpsEvents},
+		{"Log", testLog},
+		{"LogConcurrent", testLogConcurrent},
 		{"VerificationsListing", testVerificationsListing},
 		{"ClaimDevice", testClaimDevice},
 		{"ClaimDeviceRace", testClaimDeviceRace},
