@@ -74,6 +74,11 @@ type Config struct {
 	ClientIPHeader string `envconfig:"CLIENT_IP_HEADER" default:"X-Forwarded-For" desc:"the header a trusted proxy gives the client's address in (X-Forwarded-For, or one such as X-Real-IP)"`
 	CallerKey      string `envconfig:"CALLER_KEY" desc:"the key (at least 32 characters) of the keyed hash a public caller's number is kept as; empty: a key generated once into the data directory (caller.key), which instances sharing a store must share" secret:"true"`
 
+	// The tamper-evident log.
+	LogKey        string        `envconfig:"LOG_KEY" desc:"the key that signs the log's checkpoints and exports: a signed-note Ed25519 signer key (PRIVATE+KEY+origin+...); empty: a key generated once into the data directory (log.key), named after GATEWAY_PUBLIC_URL's host, which instances sharing a store must share" secret:"true"`
+	LogSequence   time.Duration `envconfig:"LOG_SEQUENCE_INTERVAL" default:"1s" desc:"how often new leaves of the log are given their places in it"`
+	LogCheckpoint time.Duration `envconfig:"LOG_CHECKPOINT_INTERVAL" default:"5s" desc:"how often a grown log gets a signed checkpoint"`
+
 	// The supervisor's check: the duty roster and the warning signs.
 	Roster             string        `envconfig:"ROSTER" desc:"the duty roster: a CSV file's path, or an http(s) URL pulled every GATEWAY_ROSTER_INTERVAL (ETag honoured; the last good copy kept when a pull fails); empty: no roster, and every check shows that none is loaded"`
 	RosterAuth         string        `envconfig:"ROSTER_AUTHORIZATION" desc:"the Authorization header sent with each roster pull (\"Bearer ...\"), if the duty system wants one" secret:"true"`

@@ -95,6 +95,8 @@ func TestDefaults(t *testing.T) {
 		BreakerCooldown:    30 * time.Second,
 		DeviceBatteryFloor: 15,
 		ConsoleSession:     12 * time.Hour,
+		LogSequence:        time.Second,
+		LogCheckpoint:      5 * time.Second,
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", c, want)

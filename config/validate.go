@@ -57,6 +57,7 @@ func (c Config) Validate(demo bool) error {
 		{"RETRY_MIN", c.RetryMin}, {"RETRY_MAX", c.RetryMax}, {"MAX_CALL", c.MaxCall},
 		{"OWNER_TTL", c.OwnerTTL}, {"BREAKER_COOLDOWN", c.BreakerCooldown},
 		{"REPORT_GRACE", c.ReportGrace}, {"CONSOLE_SESSION", c.ConsoleSession},
+		{"LOG_SEQUENCE_INTERVAL", c.LogSequence}, {"LOG_CHECKPOINT_INTERVAL", c.LogCheckpoint},
 	}
 	bad := make(map[string]bool)
 	for _, d := range positive {
@@ -84,6 +85,9 @@ func (c Config) Validate(demo bool) error {
 		p.add(v("MAX_BODY"), "%d bytes is not between 1024 and 67108864", c.MaxBody)
 	}
 	c.validatePublic(&p)
+	if k := strings.TrimSpace(c.LogKey); k != "" && (!strings.HasPrefix(k, "PRIVATE+KEY+") || strings.Count(k, "+") != 4) {
+		p.add(v("LOG_KEY"), "is not a signer key: it is PRIVATE+KEY+origin+hash+key, as `gateway log-key -new ORIGIN` writes it")
+	}
 	if c.BreakerFailures < 1 || c.BreakerFailures > 1<<20 {
 		p.add(v("BREAKER_FAILURES"), "%d is not between 1 and 1048576", c.BreakerFailures)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/nyaruka/phonenumbers"
 
 	"github.com/safeconnection/gateway"
+	"github.com/safeconnection/gateway/ledger"
 )
 
 // The public's pages: the official numbers of the operations rooms, the
@@ -79,6 +80,10 @@ type Receipt struct {
 	Officer string `json:"officer_collar,omitempty"`
 	// Supervisor is the supervisor's rank and number, when verified.
 	Supervisor string `json:"supervisor,omitempty"`
+	// Record is where the verification's record stands in the force's
+	// tamper-evident log, so that what she was shown can be proved later;
+	// absent until it is in a signed checkpoint.
+	Record *ledger.Position `json:"record,omitempty"`
 }
 
 // NumberCheck is the answer of a number check.
@@ -253,7 +258,9 @@ func (s *Server) findReceipt(ctx context.Context, typed string) (Receipt, error)
 	if err != nil {
 		return Receipt{}, err
 	}
-	return s.receiptOf(v), nil
+	rec := s.receiptOf(v)
+	rec.Record = s.receiptPosition(ctx, v)
+	return rec, nil
 }
 
 // receiptOf is what the receipt of v shows.

@@ -19,6 +19,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/safeconnection/gateway"
+	"github.com/safeconnection/gateway/ledger"
 )
 
 // Router is what the HTTP layer asks of the routing core.
@@ -198,6 +199,10 @@ type Server struct {
 	// read timeout. Providers send their small bodies at once. Default:
 	// DefaultBodyTimeout; negative: none beyond the server's.
 	BodyTimeout time.Duration
+	// Log is the deployment's tamper-evident log, served at /log/ and
+	// in exports; nil serves neither. LogKey is its verifier key.
+	Log    *ledger.Log
+	LogKey string
 	// Public configures the pages for the public (official numbers,
 	// receipts); the zero value serves none.
 	Public Public
@@ -459,6 +464,7 @@ func (s *Server) routes() *routeMux {
 	mux.Handle("GET /v1/refusals", s.authed(s.listRefusals, supervisor, ops))
 
 	// Health and metrics.
+	s.routeLog(mux)
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.HandleFunc("GET /openapi.json", s.openAPI)

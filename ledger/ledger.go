@@ -364,3 +364,56 @@ func FormatProof(p []tlog.Hash) []byte {
 	}
 	return b.Bytes()
 }
+
+// Position is where a verification's record stands in the log, as its
+// receipt shows it: the places of its events' leaves and the latest
+// checkpoint that holds them.
+type Position struct {
+	Origin  string `json:"log"`
+	First   int64  `json:"first"`   // the first leaf's place
+	Last    int64  `json:"last"`    // the last sequenced leaf's place
+	Leaves  int    `json:"leaves"`  // leaves sequenced
+	Pending int    `json:"pending"` // events not yet in a checkpoint
+	Size    int64  `json:"checkpoint_size"`
+	Root    string `json:"checkpoint_root"` // base64, as the checkpoint writes it
+}
+
+// Position returns where the verification's events stand in the log.
+// ENOTFOUND when it has no leaf in a checkpoint yet.
+func (l *Log) Position(ctx context.Context, verificationID string) (Position, error) {
+	leaves, err := l.Store.VerificationLeaves(ctx, verificationID)
+	if err != nil {
+		return Position{}, err
+	}
+	cp, err := l.Store.LatestCheckpoint(ctx)
+	if err != nil {
+		return Position{}, err
+	}
+	c, err := ParseCheckpoint(checkpointText(cp.Note))
+	if err != nil {
+		return Position{}, err
+	}
+	p := Position{Origin: c.Origin, First: -1, Last: -1, Size: c.Size, Root: base64.StdEncoding.EncodeToString(c.Root[:])}
+	for _, leaf := range leaves {
+		if leaf.Index < 0 || leaf.Index >= c.Size {
+			p.Pending++
+			continue
+		}
+		if p.First < 0 || leaf.Index < p.First {
+			p.First = leaf.Index
+		}
+		p.Last = max(p.Last, leaf.Index)
+		p.Leaves++
+	}
+	if p.Leaves == 0 {
+		return Position{}, gateway.Errorf(gateway.ENOTFOUND, "the record is not in a checkpoint yet")
+	}
+	return p, nil
+}
+
+// checkpointText is a signed note's text, its signatures left off (the
+// store's own copy: its signature is the log's).
+func checkpointText(signed []byte) string {
+	text, _, _ := strings.Cut(string(signed), "\n\n")
+	return text + "\n"
+}

@@ -16,6 +16,7 @@ import (
 	"github.com/safeconnection/gateway"
 	"github.com/safeconnection/gateway/config"
 	"github.com/safeconnection/gateway/httpapi"
+	"github.com/safeconnection/gateway/ledger"
 	"github.com/safeconnection/gateway/metrics"
 	"github.com/safeconnection/gateway/provider"
 	"github.com/safeconnection/gateway/rooms"
@@ -42,6 +43,9 @@ type Main struct {
 	Router       *router.Router
 	Metrics      *metrics.Metrics
 	Server       *httpapi.Server
+	// Log is the tamper-evident log, and LogKey its public key.
+	Log    *ledger.Log
+	LogKey string
 	// Webhooks are the enabled providers' webhook handlers by name.
 	Webhooks map[string]http.Handler
 	// Pages are the enabled adapters' browser pages by name (mounted at
@@ -190,6 +194,9 @@ func (m *Main) Open(ctx context.Context) error {
 		return err
 	}
 	if err := m.wireConsole(srv); err != nil {
+		return err
+	}
+	if err := m.wireLog(srv); err != nil {
 		return err
 	}
 	if cfg.MetricsAddr == "" {

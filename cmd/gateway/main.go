@@ -4,6 +4,10 @@
 //	gateway -demo           everything simulated on an embedded store, London ops rooms
 //	gateway                 the real thing: settings from GATEWAY_* variables (gateway -h lists them)
 //	gateway token ROLE NAME create a credential (officer, supervisor, ops) and print its secret once
+//	gateway verify          check the tamper-evident log against the store and its checkpoints
+//	gateway export ID       write a verification's verifiable export
+//	gateway verify-export   check an export offline
+//	gateway log-key         print the log's public key
 package main
 
 import (
@@ -29,6 +33,10 @@ func main() {
 			os.Exit(0)
 		}
 		fmt.Fprintln(os.Stderr, "gateway:", err)
+		var ec exitError
+		if errors.As(err, &ec) {
+			os.Exit(ec.code)
+		}
 		os.Exit(1)
 	}
 }
@@ -46,7 +54,9 @@ func run(ctx context.Context, list provider.List, args, environ []string, stdout
 	fs.SetOutput(stderr)
 	demo := fs.Bool("demo", false, "run everything simulated: fake providers and handsets, London ops rooms")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage:\n  gateway [-demo]\n  gateway token ROLE NAME   (ROLE: officer, supervisor, ops)\n\nFlags:\n")
+		fmt.Fprintf(stderr, "Usage:\n  gateway [-demo]\n  gateway token ROLE NAME   (ROLE: officer, supervisor, ops)\n"+
+			"  gateway verify [-key PUBKEY] [CHECKPOINT-FILE...]\n  gateway export VERIFICATION-ID > FILE\n"+
+			"  gateway verify-export -key PUBKEY FILE\n  gateway log-key [-new ORIGIN]\n\nFlags:\n")
 		fs.PrintDefaults()
 		fmt.Fprintln(stderr)
 		if err := config.Usage(stderr, list.Sections()...); err != nil {
@@ -56,13 +66,17 @@ func run(ctx context.Context, list provider.List, args, environ []string, stdout
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if fs.Arg(0) == "verify-export" { // offline: no settings at all
+		return verifyExportCommand(fs.Args()[1:], stdout)
+	}
 	load := config.Load
-	switch {
-	case *demo:
-		load = config.LoadDemo
-	case fs.Arg(0) == "token":
-		// It opens the store only: no public URL needed.
+	switch fs.Arg(0) {
+	case "token", "verify", "export", "log-key":
+		// They open the store only: no public URL needed.
 		load = config.LoadStoreOnly
+	}
+	if *demo {
+		load = config.LoadDemo
 	}
 	cfg, err := load(environ, list.Sections()...)
 	if err != nil {
@@ -75,6 +89,12 @@ func run(ctx context.Context, list provider.List, args, environ []string, stdout
 		switch fs.Arg(0) {
 		case "token":
 			return tokenCommand(ctx, cfg, *demo, fs.Args()[1:], stdout)
+		case "verify":
+			return verifyCommand(ctx, cfg, *demo, fs.Args()[1:], stdout)
+		case "export":
+			return exportCommand(ctx, cfg, *demo, fs.Args()[1:], stdout)
+		case "log-key":
+			return logKeyCommand(cfg, fs.Args()[1:], stdout)
 		default:
 			return fmt.Errorf("unknown command %q (gateway -h lists the commands)", fs.Arg(0))
 		}
