@@ -28,7 +28,7 @@ func (s *Server) routeLog(mux *routeMux) {
 	mux.HandleFunc("GET /log/key", s.logKey)
 	mux.HandleFunc("GET /log/consistency", s.logConsistency)
 	mux.HandleFunc("GET /log/inclusion", s.logInclusion)
-	mux.HandleFunc("GET /log/tile/", s.logTile)
+	mux.HandleFunc("/log/tile/", s.logTile) // tile paths have a varying depth
 	mux.Handle("GET /v1/verifications/{id}/export", s.authed(s.exportVerification, gateway.RoleSupervisor, gateway.RoleOps))
 }
 
@@ -127,6 +127,11 @@ func nonNil(p []tlog.Hash) []tlog.Hash {
 // GET /log/tile/8/L/N[.p/W]: a tile of the tree's hashes, as tlog's tile
 // layout (the Go checksum database's) reads them.
 func (s *Server) logTile(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		s.writeError(w, r, &gateway.Error{Code: codeMethodNotAllowed, Message: "method " + r.Method + " not allowed here"})
+		return
+	}
 	data, err := s.Log.Tile(r.Context(), r.URL.Path[len("/log/"):])
 	if err != nil {
 		s.writeError(w, r, err)

@@ -14,6 +14,7 @@ import (
 	"github.com/safeconnection/gateway/httpapi"
 	"github.com/safeconnection/gateway/httpapi/httpapitest"
 	"github.com/safeconnection/gateway/httpapi/openapitest"
+	"github.com/safeconnection/gateway/ledger"
 )
 
 // everything sets up every optional part of the server: the public's
@@ -26,6 +27,14 @@ func everything(s *httpapi.Server) {
 	s.Webhooks = map[string]http.Handler{"twilio": stub, "whatsapp": stub, "zoom": stub}
 	s.Pages = map[string]http.Handler{"webrtc": stub}
 	s.Console = stub
+	if st, ok := s.Verifications.(gateway.LogStore); ok {
+		skey, vkey, err := ledger.GenerateKey("test.invalid/log")
+		if err != nil {
+			panic(err)
+		}
+		s.Log, _ = ledger.New(st, skey)
+		s.LogKey = vkey
+	}
 }
 
 // numberBook is a NumberBook without rooms.
