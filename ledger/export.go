@@ -87,7 +87,7 @@ func VerifyExport(file []byte, vkey string) (Export, error) {
 	if err != nil {
 		return Export{}, fmt.Errorf("the log's public key: %w", err)
 	}
-	n, err := note.Open(file, note.VerifierList(v))
+	n, err := openNote(file, v)
 	if err != nil {
 		return Export{}, fmt.Errorf("the export's signature does not verify with key %s: %w", v.Name(), err)
 	}

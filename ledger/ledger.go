@@ -262,7 +262,7 @@ func OpenCheckpoint(signed []byte, vkey string) (Checkpoint, error) {
 }
 
 func openCheckpoint(signed []byte, v note.Verifier) (Checkpoint, error) {
-	n, err := note.Open(signed, note.VerifierList(v))
+	n, err := openNote(signed, v)
 	if err != nil {
 		return Checkpoint{}, fmt.Errorf("the checkpoint's signature does not verify: %w", err)
 	}
@@ -275,6 +275,27 @@ func openCheckpoint(signed []byte, v note.Verifier) (Checkpoint, error) {
 	}
 	c.Note = signed
 	return c, nil
+}
+
+// openNote opens a signed note, its signatures checked with v, taking each
+// signature in its one canonical base64 spelling: a decoder that ignores
+// the unused low bits of a last character would let a note be written two
+// ways with one signature.
+func openNote(signed []byte, v note.Verifier) (*note.Note, error) {
+	i := bytes.LastIndex(signed, []byte("\n\n"))
+	if i < 0 {
+		return nil, fmt.Errorf("not a signed note")
+	}
+	for _, line := range strings.Split(strings.TrimSuffix(string(signed[i+2:]), "\n"), "\n") {
+		f := strings.Fields(line)
+		if len(f) != 3 || f[0] != "—" {
+			return nil, fmt.Errorf("a malformed signature line")
+		}
+		if _, err := base64.StdEncoding.Strict().DecodeString(f[2]); err != nil {
+			return nil, fmt.Errorf("a malformed signature")
+		}
+	}
+	return note.Open(signed, note.VerifierList(v))
 }
 
 // ParseCheckpoint reads a checkpoint's body (FormatCheckpoint's layout;
