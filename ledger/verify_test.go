@@ -105,7 +105,7 @@ func seed(t *testing.T, st gateway.Store) []gateway.Event {
 		After: json.RawMessage(`{"token":"t_1"}`), Reason: "a new phone"}); err != nil {
 		t.Fatal(err)
 	}
-	sync(t, st)
+	signLog(t, st)
 	evs, err := st.Events(ctx, "", 0, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -113,7 +113,7 @@ func seed(t *testing.T, st gateway.Store) []gateway.Event {
 	return evs
 }
 
-func sync(t *testing.T, st gateway.Store) gateway.Checkpoint {
+func signLog(t *testing.T, st gateway.Store) gateway.Checkpoint {
 	l, err := ledger.New(st, testKey)
 	if err != nil {
 		t.Fatal(err)
@@ -169,7 +169,7 @@ func TestVerifyFindsTampering(t *testing.T) {
 			t.Run("untouched", func(t *testing.T) {
 				st, _ := b.open(t)
 				first := seed(t, st)
-				old := sync(t, st)
+				old := signLog(t, st)
 				if rep := verify(t, st, old.Note); !rep.OK() || rep.Size != int64(len(first)+1) || rep.Given != 1 {
 					t.Fatalf("an untouched log: %+v", rep)
 				}
@@ -231,7 +231,7 @@ func TestVerifyFindsTampering(t *testing.T) {
 			t.Run("truncate", func(t *testing.T) {
 				st, exec := b.open(t)
 				evs := seed(t, st)
-				cp := sync(t, st)
+				cp := signLog(t, st)
 				exec("DELETE FROM log_leaves WHERE idx >= ?", cp.Size-3)
 				rep := verify(t, st)
 				wantFinding(t, rep, cp.Size-3, fmt.Sprintf("it was signed when the log held %d leaves, and the store holds %d", cp.Size, cp.Size-3))
@@ -249,12 +249,12 @@ func TestVerifyFindsTampering(t *testing.T) {
 				// copy of a later checkpoint shows it.
 				st, exec := b.open(t)
 				seed(t, st)
-				older := sync(t, st)
+				older := signLog(t, st)
 				ctx := context.Background()
 				if _, err := st.AppendEvent(ctx, gateway.Event{VerificationID: "v0", Type: gateway.EventNote, Message: "complaint received"}); err != nil {
 					t.Fatal(err)
 				}
-				later := sync(t, st)
+				later := signLog(t, st)
 				exec("DELETE FROM events WHERE seq IN (SELECT ref FROM log_leaves WHERE kind = 'event' AND idx >= ?)", older.Size)
 				exec("DELETE FROM log_leaves WHERE idx >= ?", older.Size)
 				exec("DELETE FROM log_hashes WHERE n >= ?", storedHashCount(older.Size))
