@@ -15,7 +15,7 @@ import (
 // The tamper-evident log, served publicly so that a witness (another
 // force, the watchdog) can keep copies of its checkpoints and check that
 // each is consistent with the last: GET /log/checkpoint, /log/key,
-// /log/consistency, /log/inclusion and /log/tile/8/L/N. They show hashes
+// /log/consistency and /log/inclusion. They show hashes
 // only, never a record. A verification's export
 // (GET /v1/verifications/{id}/export) is for supervisors and ops.
 
@@ -28,7 +28,6 @@ func (s *Server) routeLog(mux *routeMux) {
 	mux.HandleFunc("GET /log/key", s.logKey)
 	mux.HandleFunc("GET /log/consistency", s.logConsistency)
 	mux.HandleFunc("GET /log/inclusion", s.logInclusion)
-	mux.HandleFunc("/log/tile/", s.logTile) // tile paths have a varying depth
 	mux.Handle("GET /v1/verifications/{id}/export", s.authed(s.exportVerification, gateway.RoleSupervisor, gateway.RoleOps))
 }
 
@@ -122,22 +121,6 @@ func nonNil(p []tlog.Hash) []tlog.Hash {
 		return []tlog.Hash{}
 	}
 	return p
-}
-
-// GET /log/tile/8/L/N[.p/W]: a tile of the tree's hashes, as tlog's tile
-// layout (the Go checksum database's) reads them.
-func (s *Server) logTile(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		w.Header().Set("Allow", "GET, HEAD")
-		s.writeError(w, r, &gateway.Error{Code: codeMethodNotAllowed, Message: "method " + r.Method + " not allowed here"})
-		return
-	}
-	data, err := s.Log.Tile(r.Context(), r.URL.Path[len("/log/"):])
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeText(w, "application/octet-stream", data)
 }
 
 // GET /v1/verifications/{id}/export: the verification's whole record with

@@ -355,37 +355,6 @@ func (l *Log) checkSizes(ctx context.Context, lo, hi int64) error {
 	return nil
 }
 
-// Tile returns the tile (tlog's tile path, of height 8; hash tiles only)
-// as the format wants: the hashes, 32 bytes each.
-func (l *Log) Tile(ctx context.Context, path string) ([]byte, error) {
-	t, err := tlog.ParseTilePath(path)
-	if err != nil || t.H != TileHeight || t.L < 0 {
-		return nil, gateway.Errorf(gateway.ENOTFOUND, "no such tile (tiles are tile/8/L/N, of hashes)")
-	}
-	size, err := l.Store.LogSize(ctx)
-	if err != nil {
-		return nil, err
-	}
-	// The tile's last leaf must be in the log.
-	if end := (t.N<<uint(t.H) + int64(t.W)) << uint(t.H*t.L); end > size {
-		return nil, gateway.Errorf(gateway.ENOTFOUND, "the log holds %d leaves: that tile is not complete", size)
-	}
-	return tlog.ReadTileData(t, l.reader(ctx))
-}
-
-// TileHeight is the height of the tiles the log serves.
-const TileHeight = 8
-
-// FormatProof writes a proof's hashes in base64, one a line.
-func FormatProof(p []tlog.Hash) []byte {
-	var b bytes.Buffer
-	for _, h := range p {
-		b.WriteString(base64.StdEncoding.EncodeToString(h[:]))
-		b.WriteByte('\n')
-	}
-	return b.Bytes()
-}
-
 // Position is where a verification's record stands in the log, as its
 // receipt shows it: the places of its events' leaves and the latest
 // checkpoint that holds them.
