@@ -96,6 +96,10 @@ func TestImportDirection(t *testing.T) {
 				if own && imp != module && them != "config" && them != "adapters/httpx" {
 					t.Errorf("provider imports %s: a descriptor names no provider, router, HTTP layer or store", imp)
 				}
+			case me == "ledger":
+				if own && imp != module {
+					t.Errorf("ledger imports %s: the log knows the domain and the store contract only", imp)
+				}
 			case strings.HasPrefix(me, "store/"):
 				if own && (strings.HasPrefix(them, "router") || strings.HasPrefix(them, "httpapi") || strings.HasPrefix(them, "adapters") || strings.HasPrefix(them, "cmd")) {
 					t.Errorf("%s imports %s: the store knows nothing of HTTP, routing or providers", me, imp)

@@ -119,7 +119,7 @@ func (s *benchSignals) forget(id string) {
 // verification's "connected" is committed and when its device is released,
 // and counting the store calls the router makes.
 type benchStore struct {
-	*sqlite.Store
+	gateway.Store
 	connected, released *benchSignals
 	writes, reads       atomic.Int64
 }
@@ -234,6 +234,14 @@ func newBenchRigSync(tb testing.TB, devices int, answer benchAnswer, synchronous
 	if err := st.Open(ctx); err != nil {
 		tb.Fatal(err)
 	}
+	return newBenchRigOn(tb, devices, answer, st, set)
+}
+
+// newBenchRigOn is newBenchRig on the store given, open and empty, which
+// it closes when the benchmark ends.
+func newBenchRigOn(tb testing.TB, devices int, answer benchAnswer, st gateway.Store, set *rooms.Set) *benchRig {
+	tb.Helper()
+	ctx := context.Background()
 	bs := &benchStore{Store: st, connected: newBenchSignals(), released: newBenchSignals()}
 
 	logger, hook := logtest.NewNullLogger()
