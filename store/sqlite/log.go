@@ -20,11 +20,20 @@ const logMigration = 13
 
 // writeLeaf writes leaf, not yet sequenced, unless the store keeps no log.
 func writeLeaf(ctx context.Context, q querier, leaf gateway.LogLeaf) error {
-	_, err := q.ExecContext(ctx, insertLeaf, string(leaf.Kind), leaf.Ref, leaf.Data, leaf.Nonce, leaf.Hash[:])
+	_, err := q.ExecContext(ctx, insertLeaf, leafID(leaf.Kind, leaf.Ref), string(leaf.Kind), leaf.Ref, leaf.Data, leaf.Nonce, leaf.Hash[:])
 	return err
 }
 
-const insertLeaf = "INSERT INTO log_leaves (kind, ref, data, nonce, hash) VALUES (?, ?, ?, ?, ?)"
+const insertLeaf = "INSERT INTO log_leaves (id, kind, ref, data, nonce, hash) VALUES (?, ?, ?, ?, ?, ?)"
+
+// leafID is the id of a record's leaf: an event's Seq times two, an ops
+// entry's ID times two plus one.
+func leafID(kind gateway.LogKind, ref int64) int64 {
+	if kind == gateway.LogOps {
+		return ref*2 + 1
+	}
+	return ref * 2
+}
 
 // logEvent writes the leaf of ev, as stored, in tx.
 func logEvent(ctx context.Context, t tx, ev gateway.Event) error {
@@ -87,7 +96,7 @@ func backfillLog(ctx context.Context, t tx) error {
 		leaves = append(leaves, leaf)
 	}
 	for _, l := range leaves {
-		if _, err := t.Tx.ExecContext(ctx, insertLeaf, string(l.Kind), l.Ref, l.Data, l.Nonce, l.Hash[:]); err != nil {
+		if _, err := t.Tx.ExecContext(ctx, insertLeaf, leafID(l.Kind, l.Ref), string(l.Kind), l.Ref, l.Data, l.Nonce, l.Hash[:]); err != nil {
 			return err
 		}
 	}
@@ -288,8 +297,8 @@ func (s *Store) Unlogged(ctx context.Context) ([]gateway.LogRef, error) {
 		kind  gateway.LogKind
 		query string
 	}{
-		{gateway.LogEvent, "SELECT seq FROM events e WHERE NOT EXISTS (SELECT 1 FROM log_leaves l WHERE l.kind = 'event' AND l.ref = e.seq) ORDER BY seq"},
-		{gateway.LogOps, "SELECT id FROM ops_events o WHERE NOT EXISTS (SELECT 1 FROM log_leaves l WHERE l.kind = 'ops' AND l.ref = o.id) ORDER BY id"},
+		{gateway.LogEvent, "SELECT seq FROM events e WHERE NOT EXISTS (SELECT 1 FROM log_leaves l WHERE l.id = e.seq * 2 AND l.kind = 'event') ORDER BY seq"},
+		{gateway.LogOps, "SELECT id FROM ops_events o WHERE NOT EXISTS (SELECT 1 FROM log_leaves l WHERE l.id = o.id * 2 + 1 AND l.kind = 'ops') ORDER BY id"},
 	} {
 		rows, err := s.rdb.QueryContext(ctx, q.query)
 		if err != nil {
@@ -314,7 +323,7 @@ func (s *Store) Unlogged(ctx context.Context) ([]gateway.LogRef, error) {
 // VerificationLeaves lists the leaves of a verification's events by Seq.
 func (s *Store) VerificationLeaves(ctx context.Context, id string) ([]gateway.LogLeaf, error) {
 	const op = "sqlite.VerificationLeaves"
-	rows, err := s.rdb.QueryContext(ctx, "SELECT "+leafCols+` FROM log_leaves l JOIN events e ON l.kind = 'event' AND e.seq = l.ref
+	rows, err := s.rdb.QueryContext(ctx, "SELECT "+leafCols+` FROM events e JOIN log_leaves l ON l.id = e.seq * 2 AND l.kind = 'event'
 		WHERE e.verification_id = ? ORDER BY e.seq`, id)
 	if err != nil {
 		return nil, fail(op, err)
