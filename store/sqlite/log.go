@@ -11,52 +11,48 @@ import (
 	"github.com/safeconnection/gateway"
 )
 
-// The log (gateway.LogStore). SQLite has one writer, so the sequencer's
-// transaction is alone by nature: no lock to take.
+// The log (gateway.LogStore). SQLite has one writer, so a leaf is given
+// its place as it is written, in the record's transaction, and the
+// sequencer's transaction is alone by nature: no lock to take. The
+// sequencer only hashes the leaves into the tree; log_state holds the
+// size it has reached, and a leaf past it is waiting.
 
 // logMigration is the migration that makes the log's tables; the records
 // written before it get their leaves in its transaction (backfillLog).
 const logMigration = 13
 
-// writeLeaf writes leaf, not yet sequenced, unless the store keeps no log.
-func writeLeaf(ctx context.Context, q querier, leaf gateway.LogLeaf) error {
-	_, err := q.ExecContext(ctx, insertLeaf, leafID(leaf.Kind, leaf.Ref), string(leaf.Kind), leaf.Ref, leaf.Data, leaf.Nonce, leaf.Hash[:])
+// writeLeaf writes leaf at place idx.
+func writeLeaf(ctx context.Context, q querier, idx int64, leaf gateway.LogLeaf) error {
+	_, err := q.ExecContext(ctx, insertLeaf, idx, string(leaf.Kind), leaf.Ref, leaf.Data, leaf.Nonce, leaf.Hash[:])
 	return err
 }
 
-const insertLeaf = "INSERT INTO log_leaves (id, kind, ref, data, nonce, hash) VALUES (?, ?, ?, ?, ?, ?)"
+const insertLeaf = "INSERT INTO log_leaves (idx, kind, ref, data, nonce, hash) VALUES (?, ?, ?, ?, ?, ?)"
 
-// leafID is the id of a record's leaf: an event's Seq times two, an ops
-// entry's ID times two plus one.
-func leafID(kind gateway.LogKind, ref int64) int64 {
-	if kind == gateway.LogOps {
-		return ref*2 + 1
-	}
-	return ref * 2
-}
-
-// logEvent writes the leaf of ev, as stored, in tx.
-func logEvent(ctx context.Context, t tx, ev gateway.Event) error {
-	if t.nolog {
+// logEvent writes the leaf of ev, as stored, at the place its row took
+// (none when the store keeps no log).
+func logEvent(ctx context.Context, q querier, ev gateway.Event, idx sql.NullInt64) error {
+	if !idx.Valid {
 		return nil
 	}
 	leaf, err := gateway.EventLeaf(ev, gateway.NewNonce())
 	if err != nil {
 		return err
 	}
-	return writeLeaf(ctx, t, leaf)
+	return writeLeaf(ctx, q, idx.Int64, leaf)
 }
 
-// logOps writes the leaf of an ops entry, as stored.
-func logOps(ctx context.Context, q querier, ev gateway.OpsEvent) error {
-	if t, ok := q.(tx); ok && t.nolog {
+// logOps writes the leaf of an ops entry, as stored, at the place its row
+// took (none when the store keeps no log).
+func logOps(ctx context.Context, q querier, ev gateway.OpsEvent, idx sql.NullInt64) error {
+	if !idx.Valid {
 		return nil
 	}
 	leaf, err := gateway.OpsLeaf(ev, gateway.NewNonce())
 	if err != nil {
 		return err
 	}
-	return writeLeaf(ctx, q, leaf)
+	return writeLeaf(ctx, q, idx.Int64, leaf)
 }
 
 // backfillLog gives every record written before the log began a leaf:
@@ -66,19 +62,14 @@ func backfillLog(ctx context.Context, t tx) error {
 	if err != nil {
 		return err
 	}
-	var leaves []gateway.LogLeaf
+	var events []gateway.Event
 	for rows.Next() {
 		ev, err := scanEvent(rows)
 		if err != nil {
 			rows.Close()
 			return err
 		}
-		leaf, err := gateway.EventLeaf(ev, gateway.NewNonce())
-		if err != nil {
-			rows.Close()
-			return err
-		}
-		leaves = append(leaves, leaf)
+		events = append(events, ev)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
@@ -88,76 +79,104 @@ func backfillLog(ctx context.Context, t tx) error {
 	if err != nil {
 		return err
 	}
-	for _, ev := range ops {
-		leaf, err := gateway.OpsLeaf(ev, gateway.NewNonce())
-		if err != nil {
+	var idx int64
+	for _, ev := range events {
+		if _, err := t.Tx.ExecContext(ctx, "UPDATE events SET leaf = ? WHERE seq = ?", idx, ev.Seq); err != nil {
 			return err
 		}
-		leaves = append(leaves, leaf)
+		if err := logEvent(ctx, t.Tx, ev, sql.NullInt64{Int64: idx, Valid: true}); err != nil {
+			return err
+		}
+		idx++
 	}
-	for _, l := range leaves {
-		if _, err := t.Tx.ExecContext(ctx, insertLeaf, leafID(l.Kind, l.Ref), string(l.Kind), l.Ref, l.Data, l.Nonce, l.Hash[:]); err != nil {
+	for _, ev := range ops {
+		if _, err := t.Tx.ExecContext(ctx, "UPDATE ops_events SET leaf = ? WHERE id = ?", idx, ev.ID); err != nil {
 			return err
 		}
+		if err := logOps(ctx, t.Tx, ev, sql.NullInt64{Int64: idx, Valid: true}); err != nil {
+			return err
+		}
+		idx++
 	}
 	return nil
 }
 
-// SequenceLog gives the next places in the log to at most max waiting
-// leaves, oldest first, and stores the tree's new hashes.
+// SequenceLog hashes at most max waiting leaves, oldest first, into the
+// tree: it stores the tree's new hashes and the log's new size.
 func (s *Store) SequenceLog(ctx context.Context, max int, tree func(int64, []gateway.LogHash, func([]int64) ([]gateway.LogHash, error)) ([]gateway.LogHash, error)) (int64, error) {
 	const op = "sqlite.SequenceLog"
 	var size int64
 	err := s.write(ctx, func(t tx, now time.Time) error {
-		if err := t.QueryRowContext(ctx, "SELECT COALESCE(MAX(idx) + 1, 0) FROM log_leaves WHERE idx IS NOT NULL").Scan(&size); err != nil {
+		if err := t.QueryRowContext(ctx, "SELECT size FROM log_state").Scan(&size); err != nil {
 			return err
 		}
-		rows, err := t.QueryContext(ctx, "SELECT id, hash FROM log_leaves WHERE idx IS NULL ORDER BY id LIMIT ?", max)
+		rows, err := t.QueryContext(ctx, "SELECT idx, hash FROM log_leaves WHERE idx >= ? ORDER BY idx LIMIT ?", size, max)
 		if err != nil {
 			return err
 		}
 		var (
-			ids    []int64
 			hashes []gateway.LogHash
+			hole   = int64(-1)
 		)
 		for rows.Next() {
 			var (
-				id int64
-				h  []byte
+				idx int64
+				h   []byte
 			)
-			if err := rows.Scan(&id, &h); err != nil {
+			if err := rows.Scan(&idx, &h); err != nil {
 				rows.Close()
 				return err
 			}
-			ids, hashes = append(ids, id), append(hashes, toHash(h))
+			if want := size + int64(len(hashes)); idx != want {
+				// Places are given densely; a hole is a leaf deleted
+				// behind the gateway's back. Hashing past it would put
+				// every later leaf in the wrong place.
+				hole = want
+				break
+			}
+			hashes = append(hashes, toHash(h))
 		}
 		rows.Close()
-		if err := rows.Err(); err != nil || len(ids) == 0 {
+		if err := rows.Err(); err != nil {
 			return err
+		}
+		if len(hashes) == 0 {
+			if hole >= 0 {
+				return gateway.Errorf(gateway.EINTERNAL, "the log's leaf %d is missing: it cannot grow past it (run gateway verify)", hole)
+			}
+			return nil
 		}
 		stored, err := tree(size, hashes, func(idx []int64) ([]gateway.LogHash, error) { return readHashes(ctx, t, idx) })
 		if err != nil {
 			return err
 		}
-		for i, id := range ids {
-			if _, err := t.ExecContext(ctx, "UPDATE log_leaves SET idx = ? WHERE id = ?", size+int64(i), id); err != nil {
-				return err
-			}
-		}
+		// The new stored hashes are written by one statement, not one
+		// a row: the writer is held the shorter.
 		var first int64
 		if err := t.QueryRowContext(ctx, "SELECT COALESCE(MAX(n) + 1, 0) FROM log_hashes").Scan(&first); err != nil {
 			return err
 		}
+		hexes := make([]string, len(stored))
 		for i, h := range stored {
-			if _, err := t.ExecContext(ctx, "INSERT INTO log_hashes (n, hash) VALUES (?, ?)", first+int64(i), h[:]); err != nil {
-				return err
-			}
+			hexes[i] = h.String()
 		}
-		size += int64(len(ids))
-		return nil
+		list, err := json.Marshal(hexes)
+		if err != nil {
+			return err
+		}
+		if _, err := t.ExecContext(ctx, insertHashes, first, string(list)); err != nil {
+			return err
+		}
+		size += int64(len(hashes))
+		_, err = t.ExecContext(ctx, "UPDATE log_state SET size = ?", size)
+		return err
 	})
 	return size, fail(op, err)
 }
+
+// insertHashes stores the hashes of the JSON list ?2 (in hex) from the
+// stored index ?1 on.
+const insertHashes = "INSERT INTO log_hashes (n, hash) SELECT ?1 + key, unhex(value) FROM json_each(?2)"
 
 func toHash(b []byte) gateway.LogHash {
 	var h gateway.LogHash
@@ -185,7 +204,7 @@ func readHashes(ctx context.Context, q querier, idx []int64) ([]gateway.LogHash,
 // LogSize is the number of sequenced leaves.
 func (s *Store) LogSize(ctx context.Context) (int64, error) {
 	var n int64
-	err := s.rdb.QueryRowContext(ctx, "SELECT COALESCE(MAX(idx) + 1, 0) FROM log_leaves WHERE idx IS NOT NULL").Scan(&n)
+	err := s.rdb.QueryRowContext(ctx, "SELECT size FROM log_state").Scan(&n)
 	return n, fail("sqlite.LogSize", err)
 }
 
@@ -198,10 +217,13 @@ func (s *Store) LogHashes(ctx context.Context, indexes []int64) ([]gateway.LogHa
 // leafCols are a leaf's columns, and entryCols a leaf's with its event's
 // and its ops entry's (null when there is none).
 const (
-	leafCols  = "l.idx, l.kind, l.ref, l.data, l.nonce, l.hash"
+	leafCols  = sequenced + ", l.kind, l.ref, l.data, l.nonce, l.hash"
 	entryFrom = ` FROM log_leaves l
 		LEFT JOIN events e ON l.kind = 'event' AND e.seq = l.ref
 		LEFT JOIN ops_events o ON l.kind = 'ops' AND o.id = l.ref`
+	// sequenced reads a leaf's place as the log's: -1 past its size
+	// (waiting).
+	sequenced = "CASE WHEN l.idx < (SELECT size FROM log_state) THEN l.idx ELSE -1 END"
 	entryCols = leafCols + `, e.seq, e.verification_id, e.type, e.state, e.attempt_id, e.message, e.data, e.report, e.at, e.instance,
 		o.id, o.at, o.actor_id, o.actor_name, o.action, o.room_id, o.device_id, o.before, o.after, o.reason`
 )
@@ -255,41 +277,31 @@ func scanEntry(rows *sql.Rows) (gateway.LogEntry, error) {
 	return e, nil
 }
 
-// LogEntries calls fn with every leaf and its record: sequenced leaves by
-// index, then waiting ones by their order of writing.
+// LogEntries calls fn with every leaf and its record, by place: the
+// sequenced leaves, then the waiting ones, in one snapshot of the store.
 func (s *Store) LogEntries(ctx context.Context, fn func(gateway.LogEntry) error) error {
 	const op = "sqlite.LogEntries"
-	for _, where := range []string{" WHERE l.idx IS NOT NULL ORDER BY l.idx", " WHERE l.idx IS NULL ORDER BY l.id"} {
-		if err := s.entries(ctx, "SELECT "+entryCols+entryFrom+where, fn); err != nil {
-			var fe fnError
-			if errors.As(err, &fe) {
-				return fe.err
-			}
-			return fail(op, err)
-		}
-	}
-	return nil
-}
-
-func (s *Store) entries(ctx context.Context, query string, fn func(gateway.LogEntry) error) error {
-	rows, err := s.rdb.QueryContext(ctx, query)
+	rows, err := s.rdb.QueryContext(ctx, "SELECT "+entryCols+entryFrom+" ORDER BY l.idx")
 	if err != nil {
-		return err
+		return fail(op, err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		e, err := scanEntry(rows)
 		if err != nil {
-			return err
+			return fail(op, err)
 		}
 		if err := fn(e); err != nil {
-			return fnError{err}
+			return err
 		}
 	}
-	return rows.Err()
+	return fail(op, rows.Err())
 }
 
-// Unlogged lists the events and ops entries that have no leaf.
+// Unlogged lists the events and ops entries that no leaf names. A record
+// keeps its leaf's place, so the leaf is found by the table's key; only a
+// record whose place does not name it (written or moved behind the
+// gateway's back) is looked for among every leaf.
 func (s *Store) Unlogged(ctx context.Context) ([]gateway.LogRef, error) {
 	const op = "sqlite.Unlogged"
 	var out []gateway.LogRef
@@ -297,33 +309,49 @@ func (s *Store) Unlogged(ctx context.Context) ([]gateway.LogRef, error) {
 		kind  gateway.LogKind
 		query string
 	}{
-		{gateway.LogEvent, "SELECT seq FROM events e WHERE NOT EXISTS (SELECT 1 FROM log_leaves l WHERE l.id = e.seq * 2 AND l.kind = 'event') ORDER BY seq"},
-		{gateway.LogOps, "SELECT id FROM ops_events o WHERE NOT EXISTS (SELECT 1 FROM log_leaves l WHERE l.id = o.id * 2 + 1 AND l.kind = 'ops') ORDER BY id"},
+		{gateway.LogEvent, "SELECT seq FROM events e WHERE NOT EXISTS (SELECT 1 FROM log_leaves l WHERE l.idx = e.leaf AND l.kind = 'event' AND l.ref = e.seq) ORDER BY seq"},
+		{gateway.LogOps, "SELECT id FROM ops_events o WHERE NOT EXISTS (SELECT 1 FROM log_leaves l WHERE l.idx = o.leaf AND l.kind = 'ops' AND l.ref = o.id) ORDER BY id"},
 	} {
-		rows, err := s.rdb.QueryContext(ctx, q.query)
+		refs, err := s.refs(ctx, q.query)
 		if err != nil {
 			return nil, fail(op, err)
 		}
-		for rows.Next() {
-			var ref int64
-			if err := rows.Scan(&ref); err != nil {
-				rows.Close()
+		for _, ref := range refs {
+			var one int
+			err := s.rdb.QueryRowContext(ctx, "SELECT 1 FROM log_leaves WHERE kind = ? AND ref = ? LIMIT 1", string(q.kind), ref).Scan(&one)
+			switch {
+			case errors.Is(err, sql.ErrNoRows):
+				out = append(out, gateway.LogRef{Kind: q.kind, Ref: ref})
+			case err != nil:
 				return nil, fail(op, err)
 			}
-			out = append(out, gateway.LogRef{Kind: q.kind, Ref: ref})
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, fail(op, err)
 		}
 	}
 	return out, nil
 }
 
+// refs reads a query's column of integers.
+func (s *Store) refs(ctx context.Context, query string) ([]int64, error) {
+	rows, err := s.rdb.QueryContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []int64
+	for rows.Next() {
+		var ref int64
+		if err := rows.Scan(&ref); err != nil {
+			return nil, err
+		}
+		out = append(out, ref)
+	}
+	return out, rows.Err()
+}
+
 // VerificationLeaves lists the leaves of a verification's events by Seq.
 func (s *Store) VerificationLeaves(ctx context.Context, id string) ([]gateway.LogLeaf, error) {
 	const op = "sqlite.VerificationLeaves"
-	rows, err := s.rdb.QueryContext(ctx, "SELECT "+leafCols+` FROM events e JOIN log_leaves l ON l.id = e.seq * 2 AND l.kind = 'event'
+	rows, err := s.rdb.QueryContext(ctx, "SELECT "+leafCols+` FROM events e JOIN log_leaves l ON l.idx = e.leaf AND l.kind = 'event' AND l.ref = e.seq
 		WHERE e.verification_id = ? ORDER BY e.seq`, id)
 	if err != nil {
 		return nil, fail(op, err)
@@ -333,16 +361,12 @@ func (s *Store) VerificationLeaves(ctx context.Context, id string) ([]gateway.Lo
 	for rows.Next() {
 		var (
 			l    gateway.LogLeaf
-			idx  sql.NullInt64
 			hash []byte
 		)
-		if err := rows.Scan(&idx, &l.Kind, &l.Ref, &l.Data, &l.Nonce, &hash); err != nil {
+		if err := rows.Scan(&l.Index, &l.Kind, &l.Ref, &l.Data, &l.Nonce, &hash); err != nil {
 			return nil, fail(op, err)
 		}
-		l.Index, l.Hash = -1, toHash(hash)
-		if idx.Valid {
-			l.Index = idx.Int64
-		}
+		l.Hash = toHash(hash)
 		out = append(out, l)
 	}
 	return out, fail(op, rows.Err())

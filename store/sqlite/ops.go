@@ -80,13 +80,16 @@ func insertOpsEvent(ctx context.Context, q querier, ev gateway.OpsEvent, now tim
 	if ev.After == nil {
 		ev.After = json.RawMessage("null")
 	}
-	err := q.QueryRowContext(ctx, `INSERT INTO ops_events (at, actor_id, actor_name, action, room_id, device_id, before, after, reason)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-		now.UnixNano(), ev.Actor.ID, ev.Actor.Name, ev.Action, ev.RoomID, ev.DeviceID, string(ev.Before), string(ev.After), ev.Reason).Scan(&ev.ID)
+	t, ok := q.(tx)
+	logged := !ok || !t.nolog
+	var leaf sql.NullInt64
+	err := q.QueryRowContext(ctx, `INSERT INTO ops_events (at, actor_id, actor_name, action, room_id, device_id, before, after, reason, leaf)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, CASE WHEN ? THEN (SELECT COALESCE(MAX(idx), -1) + 1 FROM log_leaves) END) RETURNING id, leaf`,
+		now.UnixNano(), ev.Actor.ID, ev.Actor.Name, ev.Action, ev.RoomID, ev.DeviceID, string(ev.Before), string(ev.After), ev.Reason, logged).Scan(&ev.ID, &leaf)
 	if err != nil {
 		return ev, err
 	}
-	return ev, logOps(ctx, q, ev)
+	return ev, logOps(ctx, q, ev, leaf)
 }
 
 // revokeAgent revokes the device's agent credentials but keep.

@@ -266,8 +266,11 @@ func storedTimePtr(t *time.Time) *time.Time {
 }
 
 // insertEventQuery writes an event and returns its Seq.
-const insertEventQuery = `INSERT INTO events (verification_id, type, state, attempt_id, message, data, report, at, instance)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`
+// Unless the store keeps no log (the last parameter false), the event
+// takes the next place in the log for its leaf.
+const insertEventQuery = `INSERT INTO events (verification_id, type, state, attempt_id, message, data, report, at, instance, leaf)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, CASE WHEN ? THEN (SELECT COALESCE(MAX(idx), -1) + 1 FROM log_leaves) END)
+	RETURNING seq, leaf`
 
 // insertEvent writes ev at now and returns it with its Seq and At.
 func insertEvent(ctx context.Context, tx tx, ev gateway.Event, now time.Time) (gateway.Event, error) {
@@ -288,12 +291,13 @@ func insertEvent(ctx context.Context, tx tx, ev gateway.Event, now time.Time) (g
 		report = d
 	}
 	ev.At = now
+	var leaf sql.NullInt64
 	err := tx.QueryRowContext(ctx, insertEventQuery,
-		ev.VerificationID, ev.Type, ev.State, ev.AttemptID, ev.Message, data, report, now.UnixNano(), ev.Instance).Scan(&ev.Seq)
+		ev.VerificationID, ev.Type, ev.State, ev.AttemptID, ev.Message, data, report, now.UnixNano(), ev.Instance, !tx.nolog).Scan(&ev.Seq, &leaf)
 	if err != nil {
 		return ev, err
 	}
-	return ev, logEvent(ctx, tx, ev)
+	return ev, logEvent(ctx, tx, ev, leaf)
 }
 
 // publishEvent announces a committed event: its verification on TopicEvents

@@ -1,16 +1,17 @@
 -- The deployment's tamper-evident log (see ledger.go). Every event and ops
--- entry is written with its leaf; the sequencer gives each leaf its place
--- (idx, dense from 0) and writes the tree's stored hashes (tlog's layout,
--- by stored index n); checkpoints are the signed notes of its sizes. The
+-- entry is written with its leaf, at its place (idx, dense from 0); the
+-- sequencer writes the tree's stored hashes (tlog's layout, by stored index
+-- n); checkpoints are the signed notes of its sizes. The
 -- records written before the log began get their leaves here, oldest
 -- first: their nonces are made now, so they are covered from now on.
--- A leaf's id is its record's: an event's Seq times two, an ops entry's ID
--- times two plus one, so that a record's leaf is found by the table's own
--- key and writing one touches no other index than the waiting one (the
--- index of places holds only the sequenced leaves).
+-- SQLite has one writer, so a leaf's place is given as it is written: idx
+-- is the table's own key, the next after the last, and the record keeps
+-- its leaf's place (events.leaf, ops_events.leaf), so that writing a leaf
+-- touches no index and sequencing rewrites no leaf. The sequencer hashes
+-- the leaves from log_state's size on into the tree; until then a leaf is
+-- waiting.
 CREATE TABLE log_leaves (
-    id    INTEGER PRIMARY KEY,
-    idx   INTEGER,
+    idx   INTEGER PRIMARY KEY,
     kind  TEXT NOT NULL,
     ref   INTEGER NOT NULL,
     data  BLOB NOT NULL,
@@ -18,8 +19,14 @@ CREATE TABLE log_leaves (
     hash  BLOB NOT NULL
 ) STRICT;
 
-CREATE UNIQUE INDEX log_leaves_idx ON log_leaves (idx) WHERE idx IS NOT NULL;
-CREATE INDEX log_leaves_waiting ON log_leaves (id) WHERE idx IS NULL;
+ALTER TABLE events ADD COLUMN leaf INTEGER;
+ALTER TABLE ops_events ADD COLUMN leaf INTEGER;
+
+CREATE TABLE log_state (
+    one  INTEGER PRIMARY KEY CHECK (one = 1),
+    size INTEGER NOT NULL
+) STRICT;
+INSERT INTO log_state (one, size) VALUES (1, 0);
 
 CREATE TABLE log_hashes (
     n    INTEGER PRIMARY KEY,
