@@ -86,6 +86,12 @@ func Verify(ctx context.Context, st gateway.LogStore, vkey string, given [][]byt
 		})
 	)
 	add := func(f Finding) int { r.Findings = append(r.Findings, f); return len(r.Findings) - 1 }
+	// The recomputed tree is kept whole (two hashes a leaf); made at the
+	// size the store says, it is not copied as it grows. The size is only
+	// a hint: a store that says more or less is caught below.
+	if size, err := st.LogSize(ctx); err == nil && size > 0 && size <= maxHint {
+		tree = make([]tlog.Hash, 0, tlog.StoredHashCount(size))
+	}
 	err = st.LogEntries(ctx, func(e gateway.LogEntry) error {
 		ref := gateway.LogRef{Kind: e.Leaf.Kind, Ref: e.Leaf.Ref}
 		switch {
@@ -170,6 +176,10 @@ func Verify(ctx context.Context, st gateway.LogStore, vkey string, given [][]byt
 	}
 	return r, nil
 }
+
+// maxHint is the largest log size Verify makes its tree for at once
+// (a gigabyte of hashes); past it the tree grows as it is read.
+const maxHint = 1 << 24
 
 func rootOf(size int64, r tlog.HashReader) (tlog.Hash, error) {
 	if size == 0 {
