@@ -12,7 +12,9 @@ import (
 
 	"github.com/safeconnection/gateway"
 	"github.com/safeconnection/gateway/httpapi"
+	"github.com/safeconnection/gateway/httpapi/httpapitest"
 	"github.com/safeconnection/gateway/internal/chromium"
+	"github.com/safeconnection/gateway/ledger"
 )
 
 // TestPublicPagesInABrowser opens the public's pages in headless Chromium,
@@ -21,8 +23,22 @@ import (
 // up through its form; it saves a screenshot of each.
 func TestPublicPagesInABrowser(t *testing.T) {
 	b := chromium.Start(t)
-	e := publicEnv(t, nil)
+	skey, _, err := ledger.GenerateKey("police.example/log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var log *ledger.Log
+	e := httpapitest.New(t, func(s *httpapi.Server) {
+		publicServer(t, s, nil)
+		if log, err = ledger.New(s.Verifications.(gateway.LogStore), skey); err != nil {
+			t.Fatal(err)
+		}
+		s.Log = log
+	})
 	v := finished(t, e, &gateway.Outcome{Result: gateway.OutcomeVerified, Supervisor: "PS 42", Note: testNote, At: time.Now()}, time.Now())
+	if _, err := log.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 
 	for _, screen := range []struct {
 		name          string
@@ -77,6 +93,10 @@ func TestPublicPagesInABrowser(t *testing.T) {
 			wantVisible(t, ctx, "dl", "Central West")
 			wantVisible(t, ctx, "dl", testCollar)
 			wantVisible(t, ctx, "dl", "PS 42")
+			// Where the record stands in the log, so that what she was
+			// shown can be proved later.
+			wantVisible(t, ctx, "main", "In the force's record")
+			wantVisible(t, ctx, "main", "police.example/log")
 			text, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("body")))
 			must(t, err)
 			for _, secret := range []string{testWarrant, testHandle, testNote, testDevice} {

@@ -30,6 +30,12 @@ const (
 // publicEnv is an API serving the public's pages over the Met's rooms.
 func publicEnv(t testing.TB, limit *httpapi.ClientLimiter) *httpapitest.Env {
 	t.Helper()
+	return httpapitest.New(t, func(s *httpapi.Server) { publicServer(t, s, limit) })
+}
+
+// publicServer gives s the public pages of the default rooms.
+func publicServer(t testing.TB, s *httpapi.Server, limit *httpapi.ClientLimiter) {
+	t.Helper()
 	set, err := rooms.Default()
 	if err != nil {
 		t.Fatal(err)
@@ -38,10 +44,8 @@ func publicEnv(t testing.TB, limit *httpapi.ClientLimiter) *httpapitest.Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return httpapitest.New(t, func(s *httpapi.Server) {
-		s.Public = httpapi.Public{Force: "Metropolitan Police", Rooms: set, Receipts: s.Verifications.(httpapi.ReceiptStore),
-			Limiter: limit, Location: london}
-	})
+	s.Public = httpapi.Public{Force: "Metropolitan Police", Rooms: set, Receipts: s.Verifications.(httpapi.ReceiptStore),
+		Limiter: limit, Location: london}
 }
 
 // finished stores a verification of room AW that ended with outcome (nil:
