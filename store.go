@@ -305,6 +305,7 @@ type Store interface {
 	ReplayStore
 	OpsStore
 	LogStore
+	RetentionStore
 	Bus
 	// Now is the store's clock: lease expiry and heartbeats are judged by it.
 	Now(ctx context.Context) (time.Time, error)

@@ -80,6 +80,7 @@ func Run(t *testing.T, open func(t testing.TB) gateway.Store) {
 		{"OpsEvents", testOpsEvents},
 		{"Log", testLog},
 		{"LogConcurrent", testLogConcurrent},
+		{"Retention", testRetention},
 		{"VerificationsListing", testVerificationsListing},
 		{"ClaimDevice", testClaimDevice},
 		{"ClaimDeviceRace", testClaimDeviceRace},
