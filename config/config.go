@@ -78,6 +78,9 @@ type Config struct {
 	LogKey        string        `envconfig:"LOG_KEY" desc:"the key that signs the log's checkpoints and exports: a signed-note Ed25519 signer key (PRIVATE+KEY+origin+...); empty: a key generated once into the data directory (log.key), named after GATEWAY_PUBLIC_URL's host, which instances sharing a store must share" secret:"true"`
 	LogSequence   time.Duration `envconfig:"LOG_SEQUENCE_INTERVAL" default:"1s" desc:"how often new leaves of the log are given their places in it"`
 	LogCheckpoint time.Duration `envconfig:"LOG_CHECKPOINT_INTERVAL" default:"5s" desc:"how often a grown log gets a signed checkpoint"`
+	// Retention: how long a closed verification keeps its personal fields.
+	RetentionPersonal time.Duration `envconfig:"RETENTION_PERSONAL" default:"8760h" desc:"how long after a verification closed its personal fields (officer, location, contacts, join links, notes, the caller's number and hash, events' messages, data and reports) are erased, unless it is on legal hold; its skeleton and the log stay; 0: never"`
+	RetentionInterval time.Duration `envconfig:"RETENTION_INTERVAL" default:"1h" desc:"how often the retention job looks for verifications to erase"`
 
 	// The supervisor's check: the duty roster and the warning signs.
 	Roster             string        `envconfig:"ROSTER" desc:"the duty roster: a CSV file's path, or an http(s) URL pulled every GATEWAY_ROSTER_INTERVAL (ETag honoured; the last good copy kept when a pull fails); empty: no roster, and every check shows that none is loaded"`

@@ -97,6 +97,8 @@ func TestDefaults(t *testing.T) {
 		ConsoleSession:     12 * time.Hour,
 		LogSequence:        time.Second,
 		LogCheckpoint:      5 * time.Second,
+		RetentionPersonal:  8760 * time.Hour,
+		RetentionInterval:  time.Hour,
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", c, want)

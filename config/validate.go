@@ -58,6 +58,7 @@ func (c Config) Validate(demo bool) error {
 		{"OWNER_TTL", c.OwnerTTL}, {"BREAKER_COOLDOWN", c.BreakerCooldown},
 		{"REPORT_GRACE", c.ReportGrace}, {"CONSOLE_SESSION", c.ConsoleSession},
 		{"LOG_SEQUENCE_INTERVAL", c.LogSequence}, {"LOG_CHECKPOINT_INTERVAL", c.LogCheckpoint},
+		{"RETENTION_INTERVAL", c.RetentionInterval},
 	}
 	bad := make(map[string]bool)
 	for _, d := range positive {
@@ -74,6 +75,9 @@ func (c Config) Validate(demo bool) error {
 	}
 	if !bad["SWEEP_INTERVAL"] && !bad["LEASE_TTL"] && c.SweepInterval >= c.LeaseTTL {
 		p.add(v("SWEEP_INTERVAL"), "%s is not less than GATEWAY_LEASE_TTL (%s): expired claims would wait too long", c.SweepInterval, c.LeaseTTL)
+	}
+	if c.RetentionPersonal < 0 {
+		p.add(v("RETENTION_PERSONAL"), "%s is negative (0 keeps personal fields for ever)", c.RetentionPersonal)
 	}
 	if c.DeviceBatteryFloor < 0 || c.DeviceBatteryFloor > 100 {
 		p.add(v("DEVICE_BATTERY_FLOOR"), "%d is not a percentage from 0 to 100", c.DeviceBatteryFloor)

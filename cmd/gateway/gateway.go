@@ -199,6 +199,7 @@ func (m *Main) Open(ctx context.Context) error {
 	if err := m.wireLog(srv); err != nil {
 		return err
 	}
+	m.wireRetention()
 	if cfg.MetricsAddr == "" {
 		srv.Metrics, srv.MetricsAuth = m.Metrics.Handler(), cfg.MetricsAuth
 	} else if err := m.serveMetrics(log); err != nil {
