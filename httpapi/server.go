@@ -244,6 +244,9 @@ type Server struct {
 	// Nil: they are refused all the same, but not recorded.
 	Refusals gateway.RefusalStore
 
+	// Retention keeps legal holds. Nil: the hold routes answer 503.
+	Retention gateway.RetentionStore
+
 	streamsMu sync.Mutex
 	streams   map[string]int // open event streams by token ID
 }
@@ -260,6 +263,7 @@ func NewServer(r Router, st gateway.Store) *Server {
 		Bus:           st,
 		Ops:           st,
 		Refusals:      st,
+		Retention:     st,
 		Logger:        logrus.StandardLogger(),
 		Now:           time.Now,
 		MaxBody:       DefaultMaxBody,
@@ -465,6 +469,7 @@ func (s *Server) routes() *routeMux {
 
 	// Health and metrics.
 	s.routeLog(mux)
+	s.routeRetention(mux)
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.HandleFunc("GET /openapi.json", s.openAPI)
