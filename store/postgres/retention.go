@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"time"
 
@@ -127,6 +128,20 @@ func (s *Store) EraseClosed(ctx context.Context, cutoff time.Time, limit int) ([
 		ids, err = pgx.CollectRows(rows, pgx.RowTo[string])
 		if err != nil || len(ids) == 0 {
 			return err
+		}
+		// A hold committed after the query's snapshot but before its row
+		// lock is seen by a new statement: such a verification is kept.
+		rows, err = tx.Query(ctx, "SELECT verification_id FROM holds WHERE verification_id = ANY($1)", ids)
+		if err != nil {
+			return err
+		}
+		held, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return err
+		}
+		ids = slices.DeleteFunc(ids, func(id string) bool { return slices.Contains(held, id) })
+		if len(ids) == 0 {
+			return nil
 		}
 		for _, q := range eraseSQL {
 			if _, err := tx.Exec(ctx, q, ids); err != nil {

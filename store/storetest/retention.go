@@ -1,8 +1,10 @@
 package storetest
 
 import (
+	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -198,5 +200,57 @@ func testRetention(t *testing.T, s gateway.Store) {
 		t.Fatalf("after the lift erased %v, v2 holds %v", ids, personal(t, s, "v2"))
 	}
 	_, err = ledger.Verify(c, s, logPub, nil)
+	must(t, err)
+}
+
+// testRetentionConcurrent: runs of EraseClosed at once, in small batches,
+// erase every closed verification exactly once between them.
+func testRetentionConcurrent(t *testing.T, s gateway.Store) {
+	const n = 24
+	for i := range n {
+		id := fmt.Sprintf("v%02d", i)
+		mustVerification(t, s, verification(id, "t_a"))
+		_, _, err := s.Transition(ctx(t), id, gateway.Transition{To: gateway.StateCancelled, Event: gateway.Event{Type: gateway.EventState, Message: "cancelled"}})
+		must(t, err)
+	}
+	var (
+		mu   sync.Mutex
+		seen = make(map[string]int)
+		wg   sync.WaitGroup
+	)
+	errs := make(chan error, 4)
+	for range 4 {
+		wg.Go(func() {
+			for {
+				ids, err := s.EraseClosed(ctx(t), time.Now().Add(time.Hour), 3)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if len(ids) == 0 {
+					return
+				}
+				mu.Lock()
+				for _, id := range ids {
+					seen[id]++
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if len(seen) != n {
+		t.Fatalf("%d verifications erased, want %d", len(seen), n)
+	}
+	for id, k := range seen {
+		if k != 1 {
+			t.Fatalf("%s erased %d times", id, k)
+		}
+	}
+	_, err := ledger.Verify(ctx(t), s, logPub, nil)
 	must(t, err)
 }

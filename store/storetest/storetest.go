@@ -81,6 +81,7 @@ func Run(t *testing.T, open func(t testing.TB) gateway.Store) {
 		{"Log", testLog},
 		{"LogConcurrent", testLogConcurrent},
 		{"Retention", testRetention},
+		{"RetentionConcurrent", testRetentionConcurrent},
 		{"VerificationsListing", testVerificationsListing},
 		{"ClaimDevice", testClaimDevice},
 		{"ClaimDeviceRace", testClaimDeviceRace},
