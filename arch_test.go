@@ -96,6 +96,10 @@ func TestImportDirection(t *testing.T) {
 				if own && imp != module && them != "config" && them != "adapters/httpx" {
 					t.Errorf("provider imports %s: a descriptor names no provider, router, HTTP layer or store", imp)
 				}
+			case me == "outbox":
+				if own && imp != module {
+					t.Errorf("outbox imports %s: delivery knows the domain only", imp)
+				}
 			case me == "ledger":
 				if own && imp != module {
 					t.Errorf("ledger imports %s: the log knows the domain and the store contract only", imp)

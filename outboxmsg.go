@@ -1,0 +1,99 @@
+package gateway
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// The delivery of the record to the force's incident system. When a
+// verification closes (its first event in a terminal state) the store
+// writes, in that event's transaction, an outbox entry of type
+// OutboxClosed, and one of type OutboxFlagged when it never connected
+// (Verification.NeverConnected). Each entry's body is built once, by
+// OutboxMessages, and sent with the entry's ID on every try.
+
+// The types of outbox entry. Append only.
+const (
+	OutboxClosed  = "verification.closed"  // a verification reached a terminal state
+	OutboxFlagged = "verification.flagged" // it ended without its call ever connecting
+)
+
+// OutboxState is how far an entry's delivery has got.
+type OutboxState string
+
+// The outbox states. Append only.
+const (
+	OutboxPending   OutboxState = "pending"   // not yet answered with a 2xx
+	OutboxDelivered OutboxState = "delivered" // the receiver answered 2xx
+	OutboxDead      OutboxState = "dead"      // given up: its retry window passed, or the receiver answered 410
+)
+
+// OutboxEntry is one message to the force's incident system.
+type OutboxEntry struct {
+	ID             string          `json:"id"` // "msg_" + random, the webhook-id of every try
+	VerificationID string          `json:"verification"`
+	Type           string          `json:"type"`
+	Body           json.RawMessage `json:"-"` // built once (OutboxMessages)
+	State          OutboxState     `json:"state"`
+	Attempts       int             `json:"attempts"`
+	NextAt         time.Time       `json:"next_at"`
+	LastError      string          `json:"last_error,omitempty"` // no secrets, no body
+	CreatedAt      time.Time       `json:"created_at"`
+	UpdatedAt      time.Time       `json:"updated_at"`
+}
+
+// OutboxBody is what an incident system is told of a verification: no
+// member of the public's number or its hash, no warrant number, no join
+// link, no note.
+type OutboxBody struct {
+	Type         string        `json:"type"`
+	Verification string        `json:"verification"`
+	Reference    string        `json:"reference"`
+	Room         string        `json:"room"`
+	Origin       Origin        `json:"origin"`
+	State        State         `json:"state"`
+	Reason       string        `json:"reason,omitempty"`
+	Outcome      OutcomeResult `json:"outcome,omitempty"`
+	Supervisor   string        `json:"supervisor,omitempty"` // the supervisor's collar or rank and number
+	Officer      string        `json:"officer,omitempty"`    // the officer's collar number
+	Force        string        `json:"force,omitempty"`
+	Device       string        `json:"device,omitempty"`
+	Channel      Channel       `json:"channel,omitempty"`
+	CreatedAt    time.Time     `json:"created_at"`
+	ClosedAt     time.Time     `json:"closed_at"`
+	Seq          int64         `json:"event"` // the closing event's Seq
+}
+
+// OutboxMessages returns the entries to write with ev, the event just
+// written for v (as it is after the event): none unless ev is v's first
+// event in a terminal state (closed tells whether an OutboxClosed entry
+// exists already), else OutboxClosed, and OutboxFlagged when v never
+// connected. Their IDs are new, their bodies built once, pending from at.
+func OutboxMessages(v Verification, ev Event, closed bool, at time.Time) ([]OutboxEntry, error) {
+	if closed || !ev.State.Terminal() {
+		return nil, nil
+	}
+	types := []string{OutboxClosed}
+	if v.NeverConnected() {
+		types = append(types, OutboxFlagged)
+	}
+	var out []OutboxEntry
+	for _, typ := range types {
+		b := OutboxBody{Type: typ, Verification: v.ID, Reference: v.Reference, Room: v.RoomID, Origin: v.Origin,
+			State: ev.State, Reason: v.Reason, Officer: v.Officer.Collar, Force: v.Officer.Force,
+			Device: v.DeviceID, Channel: v.Channel, CreatedAt: v.CreatedAt.UTC(), ClosedAt: ev.At.UTC(), Seq: ev.Seq}
+		if b.Origin == "" {
+			b.Origin = OriginOfficer
+		}
+		if v.Outcome != nil {
+			b.Outcome, b.Supervisor = v.Outcome.Result, v.Outcome.Supervisor
+		}
+		body, err := json.Marshal(b)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, OutboxEntry{ID: NewID("msg_"), VerificationID: v.ID, Type: typ, Body: body,
+			State: OutboxPending, NextAt: at, CreatedAt: at, UpdatedAt: at})
+	}
+	return out, nil
+}
