@@ -76,34 +76,26 @@ func (s *Server) getHold(w http.ResponseWriter, r *http.Request, _ gateway.Token
 
 // POST /v1/verifications/{id}/hold
 func (s *Server) placeHold(w http.ResponseWriter, r *http.Request, tok gateway.Token) error {
-	st, err := s.retention()
-	if err != nil {
-		return err
-	}
-	var b reasonBody
-	if err := s.decodeBody(w, r, &b); err != nil {
-		return err
-	}
-	reason, err := checkText("reason", b.Reason, MaxReason)
-	if err != nil {
-		return err
-	}
-	id := r.PathValue("id")
-	by := gateway.Actor{ID: tok.ID, Name: tok.Name}
-	if _, err := st.PlaceHold(r.Context(), gateway.Hold{VerificationID: id, Reason: reason, By: by},
-		opsEvent(tok, gateway.OpsHoldPlace, reason)); err != nil {
-		return err
-	}
-	hv, err := s.holdView(r, st, id)
-	if err != nil {
-		return err
-	}
-	s.writeJSON(w, r, http.StatusCreated, hv)
-	return nil
+	return s.changeHold(w, r, tok, gateway.OpsHoldPlace, http.StatusCreated,
+		func(st gateway.RetentionStore, id, reason string, ev gateway.OpsEvent) error {
+			_, err := st.PlaceHold(r.Context(), gateway.Hold{VerificationID: id, Reason: reason,
+				By: gateway.Actor{ID: tok.ID, Name: tok.Name}}, ev)
+			return err
+		})
 }
 
 // POST /v1/verifications/{id}/hold/lift
 func (s *Server) liftHold(w http.ResponseWriter, r *http.Request, tok gateway.Token) error {
+	return s.changeHold(w, r, tok, gateway.OpsHoldLift, http.StatusOK,
+		func(st gateway.RetentionStore, id, reason string, ev gateway.OpsEvent) error {
+			return st.LiftHold(r.Context(), id, ev)
+		})
+}
+
+// changeHold decodes a hold's reason, makes the change with its ops
+// entry, and answers the hold as it is after, with status.
+func (s *Server) changeHold(w http.ResponseWriter, r *http.Request, tok gateway.Token, action string, status int,
+	change func(st gateway.RetentionStore, id, reason string, ev gateway.OpsEvent) error) error {
 	st, err := s.retention()
 	if err != nil {
 		return err
@@ -117,13 +109,13 @@ func (s *Server) liftHold(w http.ResponseWriter, r *http.Request, tok gateway.To
 		return err
 	}
 	id := r.PathValue("id")
-	if err := st.LiftHold(r.Context(), id, opsEvent(tok, gateway.OpsHoldLift, reason)); err != nil {
+	if err := change(st, id, reason, opsEvent(tok, action, reason)); err != nil {
 		return err
 	}
 	hv, err := s.holdView(r, st, id)
 	if err != nil {
 		return err
 	}
-	s.writeJSON(w, r, http.StatusOK, hv)
+	s.writeJSON(w, r, status, hv)
 	return nil
 }
