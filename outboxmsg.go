@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"encoding/json"
 	"time"
 )
@@ -38,8 +39,63 @@ type OutboxEntry struct {
 	Attempts       int             `json:"attempts"`
 	NextAt         time.Time       `json:"next_at"`
 	LastError      string          `json:"last_error,omitempty"` // no secrets, no body
-	CreatedAt      time.Time       `json:"created_at"`
-	UpdatedAt      time.Time       `json:"updated_at"`
+	// Since is when its retry window began: its writing, or the replay
+	// that made it pending again.
+	Since     time.Time `json:"since"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// OutboxTry is what one try of an entry came to, as its deliverer
+// records it.
+type OutboxTry struct {
+	State  OutboxState // pending (to be tried again at NextAt), delivered or dead
+	NextAt time.Time
+	Error  string // no secrets, no body
+}
+
+// OutboxFilter selects outbox entries.
+type OutboxFilter struct {
+	VerificationID string
+	State          OutboxState // empty: any
+	Limit          int         // 0: no limit
+}
+
+// OpsOutboxReplay is the ops record's action of an entry made pending
+// again by ops; OpsOutboxDead of one given up.
+const (
+	OpsOutboxReplay = "outbox.replay"
+	OpsOutboxDead   = "outbox.dead"
+)
+
+// OutboxStore keeps the outbox. A store given an incident system to
+// deliver to writes OutboxMessages' entries in the transaction of the
+// event that closes a verification; instances claim due entries, try
+// them, and settle each try.
+type OutboxStore interface {
+	// ClaimOutbox leases to instance, for ttl, at most limit pending
+	// entries due by the store's clock, with no live lease (its own
+	// included: an instance restarted under its name waits for its old
+	// leases to lapse) and no pending entry of their verification written before
+	// them (so one verification's entries go in order), oldest first,
+	// with their bodies. Of instances claiming at once, no two get one
+	// entry.
+	ClaimOutbox(ctx context.Context, instance string, ttl time.Duration, limit int) ([]OutboxEntry, error)
+	// SettleOutbox records a try of an entry claimed by instance: its
+	// attempts one more, t's state, next time and error, its lease given
+	// up. A try that makes it dead writes ev (its Before and After set by
+	// the store) in the same transaction. ENOTFOUND; ECONFLICT when
+	// instance no longer holds the entry (its lease lapsed and another
+	// took it).
+	SettleOutbox(ctx context.Context, id, instance string, t OutboxTry, ev OpsEvent) (OutboxEntry, error)
+	// OutboxEntries lists entries oldest first, without bodies.
+	OutboxEntries(ctx context.Context, f OutboxFilter) ([]OutboxEntry, error)
+	// OutboxEntry returns one entry with its body. ENOTFOUND.
+	OutboxEntry(ctx context.Context, id string) (OutboxEntry, error)
+	// ReplayOutbox makes a delivered or dead entry pending again with its
+	// id, due now, its attempts 0 and its retry window from now, writing
+	// ev in the same transaction. ENOTFOUND; ECONFLICT when it is pending.
+	ReplayOutbox(ctx context.Context, id string, ev OpsEvent) (OutboxEntry, error)
 }
 
 // OutboxBody is what an incident system is told of a verification: no
@@ -93,7 +149,7 @@ func OutboxMessages(v Verification, ev Event, closed bool, at time.Time) ([]Outb
 			return nil, err
 		}
 		out = append(out, OutboxEntry{ID: NewID("msg_"), VerificationID: v.ID, Type: typ, Body: body,
-			State: OutboxPending, NextAt: at, CreatedAt: at, UpdatedAt: at})
+			State: OutboxPending, NextAt: at, Since: at, CreatedAt: at, UpdatedAt: at})
 	}
 	return out, nil
 }

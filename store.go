@@ -306,6 +306,7 @@ type Store interface {
 	OpsStore
 	LogStore
 	RetentionStore
+	OutboxStore
 	Bus
 	// Now is the store's clock: lease expiry and heartbeats are judged by it.
 	Now(ctx context.Context) (time.Time, error)

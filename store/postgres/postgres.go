@@ -97,6 +97,10 @@ type Store struct {
 	// is off. For benchmarks that weigh its cost only; a deployment never
 	// sets it.
 	NoLog bool
+	// Outbox writes, with each event that closes a verification, the
+	// entries the force's incident system is to be told
+	// (gateway.OutboxMessages). Set when the gateway delivers to one.
+	Outbox bool
 
 	log      logrus.FieldLogger // Logger with the instance, as at Open
 	eventKey int32              // the event locks' first key: the schema's hash

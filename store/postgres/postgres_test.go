@@ -1090,3 +1090,17 @@ func TestRememberSweeps(t *testing.T) {
 		t.Errorf("the live key after the sweeps: first %v, %v; want a replay", first, err)
 	}
 }
+
+// TestOutboxConformance runs the outbox's suite, each subtest on a store
+// in a schema of its own.
+func TestOutboxConformance(t *testing.T) {
+	storetest.RunOutbox(t, func(t testing.TB) gateway.Store {
+		s := New(pgtest.URL(t))
+		s.Outbox = true
+		if err := s.Open(context.Background()); err != nil {
+			t.Fatalf("Open: %v", err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}

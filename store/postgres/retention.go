@@ -164,6 +164,9 @@ var eraseSQL = []string{
 	`UPDATE events SET message = '', data = NULL, report = NULL WHERE verification_id = ANY($1)`,
 	`UPDATE attempts SET join_url = '', provider_ref = '', error = '' WHERE verification_id = ANY($1)`,
 	`UPDATE orders SET handle = '', join_url = '', reference = '' WHERE verification_id = ANY($1)`,
+	// An outbox entry's body names the officer and the supervisor: one
+	// told (or given up) goes; one still to be told stays to be told.
+	`DELETE FROM outbox WHERE verification_id = ANY($1) AND state != 'pending'`,
 	`UPDATE verifications SET officer = '{}', lat = 0, lon = 0, contacts = '[]', join_url = '', reason = '',
 		caller = '', caller_hash = '', request_hash = NULL, idempotency_key = NULL,
 		outcome = CASE WHEN outcome IS NULL THEN NULL

@@ -185,10 +185,15 @@ func (s *Store) insertEvent(ctx context.Context, tx pgx.Tx, ev gateway.Event) (g
 		ev.VerificationID, string(ev.Type), string(ev.State), ev.AttemptID, ev.Message, data, report, ev.Instance).
 		Scan(&ev.Seq, &ev.At)
 	ev.At = ev.At.UTC()
-	if err != nil || s.NoLog {
+	if err != nil {
 		return ev, err
 	}
-	return ev, logEvent(ctx, tx, ev)
+	if !s.NoLog {
+		if err := logEvent(ctx, tx, ev); err != nil {
+			return ev, err
+		}
+	}
+	return ev, s.writeOutbox(ctx, tx, ev)
 }
 
 // CreateVerification stores a new verification with its first event (its

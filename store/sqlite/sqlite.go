@@ -100,6 +100,10 @@ type Store struct {
 	// tamper-evident log is off. For benchmarks that weigh its cost only;
 	// a deployment never sets it.
 	NoLog bool
+	// Outbox writes, with each event that closes a verification, the
+	// entries the force's incident system is to be told
+	// (gateway.OutboxMessages). Set when the gateway delivers to one.
+	Outbox bool
 
 	wdb        *sql.DB   // one connection: every write, in BEGIN IMMEDIATE transactions
 	rdb        *sql.DB   // read-only connections
@@ -607,7 +611,7 @@ func (s *Store) commit(batch []*writeReq) (rest []*writeReq) {
 		failAll(err)
 		return
 	}
-	w := tx{Tx: t, stmts: &s.stmts, detached: true, nolog: s.NoLog}
+	w := tx{Tx: t, stmts: &s.stmts, detached: true, nolog: s.NoLog, outbox: s.Outbox}
 	if len(live) == 1 {
 		if err := live[0].fn(w, s.now()); err != nil {
 			t.Rollback()
@@ -718,6 +722,7 @@ type tx struct {
 	// commit's transaction is not one caller's to abort).
 	detached bool
 	nolog    bool // the store's NoLog
+	outbox   bool // the store's Outbox
 }
 
 // ctx is the context a statement runs under.

@@ -24,3 +24,15 @@ func open(t testing.TB) *sqlite.Store {
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t testing.TB) gateway.Store { return open(t) })
 }
+
+func TestOutboxConformance(t *testing.T) {
+	storetest.RunOutbox(t, func(t testing.TB) gateway.Store {
+		s := sqlite.New(filepath.Join(t.TempDir(), "gateway.db"))
+		s.Outbox = true
+		if err := s.Open(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}

@@ -297,7 +297,10 @@ func insertEvent(ctx context.Context, tx tx, ev gateway.Event, now time.Time) (g
 	if err != nil {
 		return ev, err
 	}
-	return ev, logEvent(ctx, tx, ev, leaf)
+	if err := logEvent(ctx, tx, ev, leaf); err != nil {
+		return ev, err
+	}
+	return ev, writeOutbox(ctx, tx, ev, now)
 }
 
 // publishEvent announces a committed event: its verification on TopicEvents
