@@ -23,11 +23,21 @@ import (
 // its schedule while ctx lasts, and gives it to the API. A roster that
 // cannot be loaded at start is not fatal: the gateway serves, and every
 // check shows that no roster is loaded until a load succeeds.
+// The demo, with no GATEWAY_ROSTER, writes its own (writeDemoRoster).
 func (m *Main) wireRoster(ctx context.Context, srv *httpapi.Server, log logrus.FieldLogger) error {
 	cfg := m.Config
 	th := roster.Thresholds{
 		NewCredential: cfg.SignNewCredential, ChecksFactor: float64(cfg.SignChecksFactor), ChecksMin: cfg.SignChecksMin,
 		NeverConnected: cfg.SignNeverConnected, Refusals: cfg.SignRefusals, RosterStale: cfg.RosterStale,
+	}
+	if m.Demo && cfg.Roster == "" {
+		// The demo's officer is on the demo's own roster, unless another
+		// roster is configured.
+		path, err := writeDemoRoster(cfg.DataDir, m.Rooms.Rooms(), time.Now())
+		if err != nil {
+			return err
+		}
+		m.Config.Roster, cfg.Roster = path, path
 	}
 	if cfg.Roster == "" {
 		// No roster: every check says so, and the record's signs still show.
