@@ -101,6 +101,10 @@ type NumberRoom struct {
 	Name     string   `json:"name"`
 	Number   string   `json:"number"`
 	Boroughs []string `json:"areas"`
+	// Handles are the room's published video handles by channel (its
+	// WhatsApp number, say), for the public to video-call it on; empty
+	// when it has none. Never a handset's own number or handle.
+	Handles map[gateway.Channel]string `json:"handles"`
 }
 
 //go:embed public
@@ -158,7 +162,29 @@ func (s *Server) numberRooms() []NumberRoom {
 }
 
 func publicRoom(room gateway.Room) NumberRoom {
-	return NumberRoom{ID: room.ID, Name: room.Name, Number: room.Number, Boroughs: room.Boroughs}
+	handles := map[gateway.Channel]string{}
+	for c, h := range room.Handles {
+		if h != "" {
+			handles[c] = h
+		}
+	}
+	return NumberRoom{ID: room.ID, Name: room.Name, Number: room.Number, Boroughs: room.Boroughs, Handles: handles}
+}
+
+// numbersData is what the numbers page shows: the rooms, and the names of
+// the apps their video handles are on.
+func (s *Server) numbersData() map[string]any {
+	rooms := s.numberRooms()
+	apps := map[gateway.Channel]string{}
+	for _, room := range rooms {
+		for c := range room.Handles {
+			apps[c] = string(c)
+			if in, ok := s.Channels.Info(c); ok {
+				apps[c] = in.Title
+			}
+		}
+	}
+	return map[string]any{"Rooms": rooms, "Apps": apps}
 }
 
 func (s *Server) numbersPage(w http.ResponseWriter, r *http.Request) {
@@ -166,7 +192,7 @@ func (s *Server) numbersPage(w http.ResponseWriter, r *http.Request) {
 		s.numbersJSON(w, r)
 		return
 	}
-	s.page(w, r, http.StatusOK, "numbers.html", map[string]any{"Rooms": s.numberRooms()})
+	s.page(w, r, http.StatusOK, "numbers.html", s.numbersData())
 }
 
 func (s *Server) numbersJSON(w http.ResponseWriter, r *http.Request) {
@@ -204,7 +230,9 @@ func (s *Server) numberCheckPage(w http.ResponseWriter, r *http.Request) {
 	c, err := s.checkNumber(r)
 	if err != nil {
 		// An empty form: show the form again, asking for the number.
-		s.page(w, r, http.StatusBadRequest, "numbers.html", map[string]any{"Rooms": s.numberRooms(), "Empty": true})
+		data := s.numbersData()
+		data["Empty"] = true
+		s.page(w, r, http.StatusBadRequest, "numbers.html", data)
 		return
 	}
 	s.page(w, r, http.StatusOK, "check.html", map[string]any{"Check": c})

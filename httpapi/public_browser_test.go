@@ -69,6 +69,9 @@ func TestPublicPagesInABrowser(t *testing.T) {
 			wantVisible(t, ctx, "h1", "Official operations room numbers")
 			wantVisible(t, ctx, "main", "Central West")
 			wantVisible(t, ctx, "main", "020 7946 0104")
+			// Central West's video handles, with their apps' names.
+			wantVisible(t, ctx, "main", "Video call on WhatsApp: 07700 900804")
+			wantVisible(t, ctx, "main", "Video call on FaceTime: opsroom-aw@met.demo.invalid")
 			wantVisible(t, ctx, "footer", "call 999")
 			chromium.Screenshot(t, ctx, "numbers")
 

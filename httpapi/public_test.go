@@ -3,13 +3,18 @@ package httpapi_test
 import (
 	"context"
 	"encoding/json"
+	"html"
+	"maps"
 	"net/http"
 	"net/netip"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nyaruka/phonenumbers"
 
 	"github.com/safeconnection/gateway"
 	"github.com/safeconnection/gateway/httpapi"
@@ -268,6 +273,7 @@ func queryEscape(s string) string {
 func TestNumbersListsEveryRoom(t *testing.T) {
 	e := publicEnv(t, nil)
 	set, _ := rooms.Default()
+	dev, _ := e.Device(t, "AW") // a handset of the room: none of its numbers or handles is published
 	r := do(t, e, call{method: "GET", path: "/numbers", header: jsonHeader()})
 	wantStatus(t, r, http.StatusOK)
 	var got struct {
@@ -292,6 +298,12 @@ func TestNumbersListsEveryRoom(t *testing.T) {
 		if strings.Contains(string(r.body)+string(page.body), room.DeskNumber[3:]) {
 			t.Errorf("the desk number of %s is shown", room.ID)
 		}
+		wantRoomHandles(t, room, got.Rooms, page.body)
+	}
+	for _, secret := range append([]string{dev.Number[3:], "900001"}, slices.Collect(maps.Values(dev.Handles))...) {
+		if strings.Contains(string(r.body)+string(page.body), secret) {
+			t.Errorf("a handset's number or handle %q is shown", secret)
+		}
 	}
 	csp := page.header.Get("Content-Security-Policy")
 	for _, want := range []string{"default-src 'none'", "style-src 'self'", "form-action 'self'", "frame-ancestors 'none'"} {
@@ -302,6 +314,47 @@ func TestNumbersListsEveryRoom(t *testing.T) {
 	if strings.Contains(csp, "script-src") || strings.Contains(string(page.body), "<script") {
 		t.Errorf("the public's pages need no script: CSP %q", csp)
 	}
+}
+
+// wantRoomHandles fails unless the room's video handles are in the JSON
+// list got and in the page's text, each with its app's name.
+func wantRoomHandles(t testing.TB, room gateway.Room, got []httpapi.NumberRoom, page []byte) {
+	t.Helper()
+	if len(room.Handles) == 0 {
+		t.Fatalf("room %s has no video handles to show", room.ID)
+	}
+	if i := slices.IndexFunc(got, func(n httpapi.NumberRoom) bool { return n.ID == room.ID }); i >= 0 && !maps.Equal(got[i].Handles, room.Handles) {
+		t.Errorf("room %s: handles %v in the JSON, want %v", room.ID, got[i].Handles, room.Handles)
+	}
+	shown := map[gateway.Channel]string{
+		"whatsapp": "Video call on WhatsApp: " + national(t, room.Handles["whatsapp"]),
+		"facetime": "Video call on FaceTime: " + room.Handles["facetime"],
+	}
+	text := pageText(page)
+	for c, want := range shown {
+		if !strings.Contains(text, want) {
+			t.Errorf("room %s: the page does not show its %s handle as %q", room.ID, c, want)
+		}
+	}
+}
+
+// pageText is a page's text as a person reads it: its markup gone and its
+// white space collapsed.
+func pageText(page []byte) string {
+	return strings.Join(strings.Fields(html.UnescapeString(markup.ReplaceAllString(string(page), " "))), " ")
+}
+
+// markup matches a tag.
+var markup = regexp.MustCompile(`<[^>]*>`)
+
+// national is an E.164 number as people dial it in its country.
+func national(t testing.TB, e164 string) string {
+	t.Helper()
+	n, err := phonenumbers.Parse(e164, "")
+	if err != nil {
+		t.Fatalf("%q: %v", e164, err)
+	}
+	return phonenumbers.Format(n, phonenumbers.NATIONAL)
 }
 
 func TestPublicChecksAreRateLimited(t *testing.T) {

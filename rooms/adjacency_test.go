@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/paulmach/orb"
@@ -183,6 +184,7 @@ func generateMetRooms(tb testing.TB) []byte {
 			Number:     fmt.Sprintf("+4420794601%02d", i+1),
 			DeskNumber: fmt.Sprintf("+4420794602%02d", i+1),
 			Neighbours: []string{},
+			Handles:    demoHandles(i+1, b.Code),
 		})
 	}
 	plain, err := json.Marshal(f)
@@ -202,6 +204,17 @@ func generateMetRooms(tb testing.TB) []byte {
 		tb.Fatal(err)
 	}
 	return append(out, '\n')
+}
+
+// demoHandles are the fictional video handles of the nth default room, the
+// one with ID id: a WhatsApp number from Ofcom's drama range (07700 900801
+// for the first room, and so on, apart from the demo handsets' 900001 up)
+// and a FaceTime address under a domain that cannot exist.
+func demoHandles(n int, id string) map[gateway.Channel]string {
+	return map[gateway.Channel]string{
+		"whatsapp": fmt.Sprintf("+4477009008%02d", n),
+		"facetime": "opsroom-" + strings.ToLower(id) + "@met.demo.invalid",
+	}
 }
 
 // TestMetRoomsFile checks that the embedded rooms file is what the BCU list
