@@ -117,3 +117,100 @@ func TestConsoleInABrowser(t *testing.T) {
 	see(".events", "outcome")
 	chromium.Screenshot(t, ctx, "record")
 }
+
+// consoleTab opens a tab of its own session (its own cookies) at the
+// viewport's size, and signs in there with the secret at the board of room
+// AW.
+func consoleTab(t *testing.T, b *chromium.Browser, g *rig, name string, width, height int64, secret string) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(b.Session(t, name), 60*time.Second)
+	t.Cleanup(cancel)
+	steps := []chromedp.Action[chromedp.Void]{
+		chromedp.EmulateViewport(width, height),
+		chromedp.Navigate(g.m.URL() + "/console/rooms/AW"),
+	}
+	for _, s := range steps {
+		if err := chromedp.Do(ctx, s); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	if _, err := chromium.WaitText(ctx, "h1", "Sign in"); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#credential"), secret), chromedp.Submit(chromedp.CSS("#credential"))); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	if _, err := chromium.WaitText(ctx, "h1", "Central West"); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return ctx
+}
+
+// layout is what a page's width and a reference's box measure.
+type layout struct {
+	ScrollWidth float64 `json:"scrollWidth"` // the document's
+	InnerWidth  float64 `json:"innerWidth"`  // the window's
+	Left        float64 `json:"left"`        // the reference's box, in the viewport
+	Right       float64 `json:"right"`
+	Width       float64 `json:"width"`
+	TextWidth   float64 `json:"textWidth"` // the reference's text (its scrollWidth)
+	BoxWidth    float64 `json:"boxWidth"`  // and the room it has (its clientWidth)
+	Text        string  `json:"text"`
+	// The devices' table and the room its wrapper gives it: a wider table
+	// hides its last columns (battery, heartbeat) behind a sideways scroll.
+	TableWidth float64 `json:"tableWidth"`
+	WrapWidth  float64 `json:"wrapWidth"`
+}
+
+// TestConsoleOnTabletAndPhone opens the board with a connected
+// verification on it at a tablet's and a phone's width, each in a new tab
+// of its own (a viewport changed back and forth in one tab gives empty
+// screenshots), and checks that nothing is wider than the window and the
+// reference is all on the screen, unclipped. Each is saved as a screenshot.
+func TestConsoleOnTabletAndPhone(t *testing.T) {
+	b := chromium.Start(t)
+	g := startGateway(t, testEnv(t), nil)
+	d := g.addDevice(t, "AW", "+447700900501", facetimeWhatsApp("+447700900501"))
+	g.startAgent(t, d, func(gateway.Order) agent.Behaviour { return agent.Behaviour{AnswerAfter: 200 * time.Millisecond} })
+	v := g.request(t, trafalgar, contact{Channel: "facetime", Handle: "+447700900777"})
+
+	for _, size := range []struct {
+		name          string
+		width, height int64
+	}{
+		{"tablet", 768, 1024},
+		{"phone", 390, 844},
+	} {
+		t.Run(size.name, func(t *testing.T) {
+			ctx := consoleTab(t, b, g, size.name, size.width, size.height, g.supervisor)
+			if _, err := chromium.WaitText(ctx, "#v-"+v.ID+" .state", "connected"); err != nil {
+				t.Fatal(err)
+			}
+			got, err := chromedp.Run(ctx, chromedp.Evaluate[layout](`(function () {
+				var r = document.getElementById("ref-`+v.ID+`"), box = r.getBoundingClientRect();
+				var wrap = document.querySelector("#devices .table-wrap");
+				return {scrollWidth: document.documentElement.scrollWidth, innerWidth: window.innerWidth,
+					left: box.left, right: box.right, width: box.width,
+					textWidth: r.scrollWidth, boxWidth: r.clientWidth, text: r.textContent,
+					tableWidth: wrap.scrollWidth, wrapWidth: wrap.clientWidth};
+			})()`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.InnerWidth != float64(size.width) {
+				t.Fatalf("the window is %v wide, want the %s's %d", got.InnerWidth, size.name, size.width)
+			}
+			if got.ScrollWidth > got.InnerWidth {
+				t.Errorf("the board is %v wide in a window of %v: it scrolls sideways", got.ScrollWidth, got.InnerWidth)
+			}
+			if got.Text != v.Reference || got.Width <= 0 || got.Left < 0 || got.Right > got.InnerWidth || got.TextWidth > got.BoxWidth {
+				t.Errorf("the reference %q is not all on the screen: box %v to %v of %v, text %v wide in %v",
+					got.Text, got.Left, got.Right, got.InnerWidth, got.TextWidth, got.BoxWidth)
+			}
+			if got.TableWidth > got.WrapWidth {
+				t.Errorf("the devices' table is %v wide in %v: its last columns are off the screen", got.TableWidth, got.WrapWidth)
+			}
+			chromium.Screenshot(t, ctx, "board-"+size.name)
+		})
+	}
+}

@@ -107,7 +107,22 @@ func (b *Browser) Tab(tb testing.TB, name string) context.Context {
 	if first {
 		return b.ctx
 	}
-	ctx, cancel := chromedp.NewContext(b.ctx)
+	return b.open(tb, name)
+}
+
+// Session returns the context of a new tab in a browser context of its
+// own, like a private window: its cookies and storage are apart from every
+// other tab's, so a page signed in there is a session of its own. The tab
+// and its browser context close when the test ends or ctx is cancelled.
+func (b *Browser) Session(tb testing.TB, name string) context.Context {
+	tb.Helper()
+	return b.open(tb, name, chromedp.WithNewBrowserContext())
+}
+
+// open opens a new tab with the options and records what its pages say.
+func (b *Browser) open(tb testing.TB, name string, opts ...chromedp.ContextOption) context.Context {
+	tb.Helper()
+	ctx, cancel := chromedp.NewContext(b.ctx, opts...)
 	tb.Cleanup(cancel)
 	if err := chromedp.Do(ctx); err != nil {
 		tb.Fatalf("open a tab: %v", err)
