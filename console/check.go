@@ -106,6 +106,9 @@ func (c *Console) photo(w http.ResponseWriter, r *http.Request, s session) error
 	if err != nil {
 		return err
 	}
+	if err := httpapi.CoversRoom(s.Token, v.RoomID, "see the officer's photo"); err != nil {
+		return err
+	}
 	evs, err := c.Store.Events(r.Context(), v.ID, 0, 0)
 	if err != nil {
 		return err
@@ -149,6 +152,9 @@ func (c *Console) groundsPost(w http.ResponseWriter, r *http.Request, s session)
 	}
 	v, err := c.Store.Verification(r.Context(), r.PathValue("id"))
 	if err != nil {
+		return err
+	}
+	if err := httpapi.CoversRoom(s.Token, v.RoomID, "correct the grounds"); err != nil {
 		return err
 	}
 	by := s.Token.Name
@@ -197,6 +203,9 @@ func (c *Console) openCheckPost(w http.ResponseWriter, r *http.Request, s sessio
 	}
 	body := httpapi.CheckRequest{Origin: r.PostFormValue("origin"), Collar: r.PostFormValue("collar"),
 		Room: r.PostFormValue("room"), Grounds: r.PostFormValue("grounds")}
+	if err := httpapi.CoversRoom(s.Token, body.Room, "open checks"); err != nil {
+		return err
+	}
 	v, err := c.Checks.OpenCheck(r.Context(), s.Token, body)
 	if err != nil {
 		if gateway.ErrorCode(err) != gateway.EINVALID {

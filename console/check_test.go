@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/safeconnection/gateway"
+	"github.com/safeconnection/gateway/console"
+	"github.com/safeconnection/gateway/httpapi"
 )
 
 // recordCheck appends to v's record a check that shows Sam Clarke with a
@@ -65,5 +67,67 @@ func TestCheckForSupervisorsOnly(t *testing.T) {
 	resp, _ = o.do("POST", "/console/checks", url.Values{"origin": {"radio"}, "collar": {"PC1234"}, "room": {"AW"}, "csrf": {csrf(t, form)}})
 	if resp.StatusCode != http.StatusForbidden {
 		t.Errorf("ops staff opening a check: %d, want 403", resp.StatusCode)
+	}
+}
+
+// fakeChecks opens every check it is asked for and has a photo of
+// everyone, counting the checks it opened.
+type fakeChecks struct{ opened int }
+
+func (f *fakeChecks) OpenCheck(_ context.Context, _ gateway.Token, body httpapi.CheckRequest) (gateway.Verification, error) {
+	f.opened++
+	return gateway.Verification{ID: "v_opened", RoomID: body.Room}, nil
+}
+
+func (f *fakeChecks) OfficerPhoto(string) ([]byte, string, error) {
+	return []byte("\x89PNG\r\n\x1a\n"), "image/png", nil
+}
+
+// fakeGrounds records every correction, counting them.
+type fakeGrounds struct{ corrected int }
+
+func (f *fakeGrounds) CorrectGrounds(_ context.Context, id, _, _ string) (gateway.Event, error) {
+	f.corrected++
+	return gateway.Event{VerificationID: id}, nil
+}
+
+// TestCheckCoversTheRoom checks that a supervisor whose credential is
+// limited to other rooms than the verification's is refused its photo and
+// the correction of its grounds, and the opening of a check for a room he
+// does not cover, as he is its outcome; nothing refused reaches the
+// gateway.
+func TestCheckCoversTheRoom(t *testing.T) {
+	checks, grounds := &fakeChecks{}, &fakeGrounds{}
+	e := newEnv(t, func(c *console.Console) { c.Checks, c.Grounds = checks, grounds })
+	v := connected(t, e)
+	recordCheck(t, e, v)
+	secret, hash := gateway.NewSecret()
+	if err := e.Store.CreateToken(context.Background(), gateway.Token{ID: gateway.NewID("t_"), Role: gateway.RoleSupervisor, Name: "PS 7",
+		Hash: hash, Supervisor: &gateway.SupervisorIdentity{Rank: "PS", Number: "7", Rooms: []string{"CE"}}}); err != nil {
+		t.Fatal(err)
+	}
+	s := e.browser(t)
+	s.signIn(secret)
+	_, page := s.do("GET", "/console/rooms/CE", nil)
+	token := csrf(t, page)
+	if resp, _ := s.do("GET", "/console/verifications/"+v.ID+"/photo", nil); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("the photo of another room's verification: %d, want 403", resp.StatusCode)
+	}
+	resp, _ := s.do("POST", "/console/verifications/"+v.ID+"/grounds", url.Values{"grounds": {"x"}, "csrf": {token}})
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("correcting the grounds of another room's verification: %d, want 403", resp.StatusCode)
+	}
+	resp, _ = s.do("POST", "/console/checks", url.Values{"origin": {"radio"}, "collar": {"PC1234"}, "room": {"AW"}, "csrf": {token}})
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("opening a check for another room: %d, want 403", resp.StatusCode)
+	}
+	if checks.opened != 0 || grounds.corrected != 0 {
+		t.Fatalf("refused: %d checks opened, %d corrections recorded", checks.opened, grounds.corrected)
+	}
+
+	// His own room's check he opens.
+	resp, _ = s.do("POST", "/console/checks", url.Values{"origin": {"radio"}, "collar": {"PC1234"}, "room": {"CE"}, "csrf": {token}})
+	if resp.StatusCode != http.StatusSeeOther || checks.opened != 1 {
+		t.Errorf("opening a check for his room: %d, %d opened", resp.StatusCode, checks.opened)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/safeconnection/gateway"
@@ -14,6 +15,19 @@ import (
 // alone.
 func eventVisible(tok gateway.Token, ev gateway.Event) bool {
 	return ev.Type != gateway.EventCheck || tok.Role == gateway.RoleSupervisor
+}
+
+// CoversRoom refuses a supervisor whose credential is limited to rooms
+// other than room: what says what he may not do there ("see the check").
+// Other credentials, and a supervisor's limited to no rooms, pass.
+// EFORBIDDEN.
+func CoversRoom(tok gateway.Token, room, what string) error {
+	sup := tok.Supervisor
+	if sup == nil || sup.Covers(room) {
+		return nil
+	}
+	return gateway.Errorf(gateway.EFORBIDDEN, "%s may %s for rooms %s only, not for room %s",
+		sup.Name(), what, strings.Join(sup.Rooms, ", "), room)
 }
 
 // CheckReply answers GET /v1/verifications/{id}/check: what the supervisor
@@ -77,6 +91,9 @@ func (s *Server) correctGrounds(w http.ResponseWriter, r *http.Request, tok gate
 	if err != nil {
 		return err
 	}
+	if err := CoversRoom(tok, v.RoomID, "correct the grounds"); err != nil {
+		return err
+	}
 	if _, err := gc.CorrectGrounds(r.Context(), v.ID, grounds, tok.Name); err != nil {
 		return err
 	}
@@ -87,6 +104,9 @@ func (s *Server) correctGrounds(w http.ResponseWriter, r *http.Request, tok gate
 func (s *Server) verificationCheck(w http.ResponseWriter, r *http.Request, tok gateway.Token) error {
 	v, err := s.verificationFor(r, tok)
 	if err != nil {
+		return err
+	}
+	if err := CoversRoom(tok, v.RoomID, "see the check"); err != nil {
 		return err
 	}
 	evs, err := s.Verifications.Events(r.Context(), v.ID, 0, 0)

@@ -26,8 +26,9 @@ type CheckRequest struct {
 
 // OpenCheck checks and opens a check by radio or 999 for tok's holder, a
 // supervisor, through the code path of POST /v1/checks, so that the
-// console and the API leave the same record. EINVALID; EUNAVAILABLE when
-// the router cannot open checks.
+// console and the API leave the same record. EINVALID; EFORBIDDEN when
+// his credential is limited to other rooms; EUNAVAILABLE when the router
+// cannot open checks.
 func (s *Server) OpenCheck(ctx context.Context, tok gateway.Token, body CheckRequest) (gateway.Verification, error) {
 	co, ok := s.Router.(CheckOpener)
 	if !ok {
@@ -43,6 +44,9 @@ func (s *Server) OpenCheck(ctx context.Context, tok gateway.Token, body CheckReq
 	}
 	room, err := checkText("room", body.Room, 64)
 	if err != nil {
+		return gateway.Verification{}, err
+	}
+	if err := CoversRoom(tok, room, "open checks"); err != nil {
 		return gateway.Verification{}, err
 	}
 	grounds, err := checkGrounds("grounds", body.Grounds)
