@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/xml"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -389,4 +390,93 @@ func TestInboundBudgetSpent(t *testing.T) {
 	if v.State != gateway.StateFailed || v.Reason == "" || call.Err() != nil {
 		t.Fatalf("verification %s (%q), call error %v", v.State, v.Reason, call.Err())
 	}
+}
+
+// The webhooks Twilio calls during her call (her wait, the end of a <Dial>,
+// the leg's status callbacks) are refused unsigned, wrongly signed or
+// signed for another URL, and change nothing: the verification, its
+// attempt and events, and the device's claim stay as they were. The same
+// requests signed are then heard, so that what was refused would have
+// changed something.
+func TestInboundCallbacksRefuseBadSignatures(t *testing.T) {
+	t.Parallel()
+	e := newInEnv(t)
+	e.device("AW-1", "AW", "+447700900501")
+	ctx := context.Background()
+	resp, body := e.post(pstn.PathInbound, voiceForm(e.number("AW")), twilioToken, e.gw.URL+pstn.PathInbound)
+	var doc twimlAnswer
+	if err := xml.Unmarshal(body, &doc); err != nil || resp.StatusCode != http.StatusOK || doc.Dial == nil {
+		t.Fatalf("the call: %d %s", resp.StatusCode, body)
+	}
+	v := e.public()
+	attempt := v.Attempts[len(v.Attempts)-1].ID
+	q := url.Values{"v": {v.ID}, "attempt": {attempt}}.Encode()
+	callbacks := []struct {
+		name, path string
+		form       url.Values
+	}{
+		{"wait", pstn.PathInboundWait + "?v=" + v.ID, voiceForm(e.number("AW"))},
+		{"dial", pstn.PathInboundDial + "?" + q, withForm(voiceForm(e.number("AW")), "DialCallStatus", "no-answer")},
+		{"leg", pstn.PathInboundLeg + "?" + q, withForm(voiceForm(e.number("AW")), "CallStatus", "in-progress")},
+	}
+	before := e.snapshot(v.ID, "AW-1")
+	for _, cb := range callbacks {
+		for _, bad := range []struct{ name, token, signURL string }{
+			{"unsigned", twilioToken, ""},
+			{"wrong token", "another-token", e.gw.URL + cb.path},
+			{"another URL", twilioToken, e.gw.URL + pstn.PathInbound},
+			{"another verification", twilioToken, e.gw.URL + strings.Replace(cb.path, v.ID, "v_other", 1)},
+			{"another host", twilioToken, "https://elsewhere.example" + cb.path},
+		} {
+			resp, body := e.post(cb.path, cb.form, bad.token, bad.signURL)
+			if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(body), "bad_signature") {
+				t.Errorf("%s %s: %d %s, want 403 bad_signature", cb.name, bad.name, resp.StatusCode, body)
+			}
+		}
+		if after := e.snapshot(v.ID, "AW-1"); after != before {
+			t.Fatalf("refused %s callbacks changed the record:\n before %s\n after  %s", cb.name, before, after)
+		}
+	}
+	// Signed, the leg's answer is heard: her call is connected.
+	leg := callbacks[2]
+	if resp, body := e.post(leg.path, leg.form, twilioToken, e.gw.URL+leg.path); resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("signed leg callback: %d %s", resp.StatusCode, body)
+	}
+	if got, _ := e.st.Verification(ctx, v.ID); got.State != gateway.StateConnected {
+		t.Fatalf("after the signed leg callback: %s, want connected", got.State)
+	}
+}
+
+// withForm is form with key set to value.
+func withForm(form url.Values, key, value string) url.Values {
+	form.Set(key, value)
+	return form
+}
+
+// snapshot says what a callback could change: the verification's state,
+// last change and attempts, how many events it has, and the device's claim.
+func (e *inEnv) snapshot(id, device string) string {
+	e.t.Helper()
+	ctx := context.Background()
+	v, err := e.st.Verification(ctx, id)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	evs, err := e.st.Events(ctx, id, 0, 0)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	d, err := e.st.Device(ctx, device)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var attempts []string
+	for _, a := range v.Attempts {
+		attempts = append(attempts, fmt.Sprintf("%s %s %s %v", a.ID, a.DeviceID, a.Result, a.EndedAt))
+	}
+	lease := "free"
+	if d.Lease != nil {
+		lease = d.Lease.Holder
+	}
+	return fmt.Sprintf("state %s updated %s attempts %v events %d lease %s", v.State, v.UpdatedAt, attempts, len(evs), lease)
 }
