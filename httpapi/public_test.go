@@ -266,6 +266,31 @@ func TestNumberCheck(t *testing.T) {
 	wantStatus(t, do(t, e, call{method: "GET", path: "/numbers/check?number="}), http.StatusBadRequest)
 }
 
+// A handset's own SIM number, registered to a room, is not a published
+// number: in no notation is it official.
+func TestNumberCheckDeviceSIMIsNotOfficial(t *testing.T) {
+	e := publicEnv(t, nil)
+	dev, _ := e.Device(t, "AW")
+	if dev.Number != "+447700900001" {
+		t.Fatalf("device number %q: the notations below are of +447700900001", dev.Number)
+	}
+	for _, typed := range []string{dev.Number, "07700 900001", "+44 7700 900001", "0044 7700 900001", "(07700) 900-001"} {
+		r := do(t, e, call{method: "GET", path: "/v1/numbers/check?number=" + queryEscape(typed)})
+		wantStatus(t, r, http.StatusOK)
+		var got httpapi.NumberCheck
+		if err := json.Unmarshal(r.body, &got); err != nil {
+			t.Fatal(err)
+		}
+		if got.Official || got.Room != nil || strings.Contains(string(r.body), "900001") {
+			t.Errorf("%q, a handset's SIM number: %s, want not official", typed, r.body)
+		}
+		page := do(t, e, call{method: "GET", path: "/numbers/check?number=" + queryEscape(typed)})
+		if !strings.Contains(pageText(page.body), "No, this is not an official number") {
+			t.Errorf("%q, a handset's SIM number: the page does not say it is not official", typed)
+		}
+	}
+}
+
 func queryEscape(s string) string {
 	return strings.NewReplacer(" ", "+", "(", "%28", ")", "%29", "+", "%2B").Replace(s)
 }
