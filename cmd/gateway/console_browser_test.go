@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -212,5 +214,74 @@ func TestConsoleOnTabletAndPhone(t *testing.T) {
 			}
 			chromium.Screenshot(t, ctx, "board-"+size.name)
 		})
+	}
+}
+
+// TestConsoleCSRFInABrowser posts the board's outcome form with fetch()
+// from a signed-in page in Chromium, as a forged form would: without its
+// CSRF field, and with the token of another supervisor's session (signed in
+// in a browser context of its own). Each is refused with 403 and records
+// nothing; the page's own token then records the outcome.
+func TestConsoleCSRFInABrowser(t *testing.T) {
+	b := chromium.Start(t)
+	g := startGateway(t, testEnv(t), nil)
+	d := g.addDevice(t, "AW", "+447700900501", facetimeWhatsApp("+447700900501"))
+	g.startAgent(t, d, func(gateway.Order) agent.Behaviour { return agent.Behaviour{AnswerAfter: 200 * time.Millisecond} })
+	v := g.request(t, trafalgar, contact{Channel: "facetime", Handle: "+447700900777"})
+
+	mine := consoleTab(t, b, g, "supervisor", 1280, 900, g.supervisor)
+	theirs := consoleTab(t, b, g, "another supervisor", 1280, 900, g.token(t, gateway.RoleSupervisor, "PS 43"))
+	if _, err := chromium.WaitText(mine, "#v-"+v.ID+" .state", "connected"); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromium.Wait(mine, `!!document.getElementById("verified-`+v.ID+`")`); err != nil {
+		t.Fatal(err)
+	}
+	// token is the CSRF token of the session signed in in the tab, as its
+	// page carries it for the board's script.
+	token := func(ctx context.Context) string {
+		t.Helper()
+		s, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('meta[name="csrf"]').content`))
+		if err != nil || s == "" {
+			t.Fatalf("the outcome form's CSRF token: %q, %v", s, err)
+		}
+		return s
+	}
+	own, other := token(mine), token(theirs)
+	if own == other {
+		t.Fatalf("two sessions have one CSRF token %s", own)
+	}
+	// post sends the outcome form's fields (with csrf unless empty) from the
+	// signed-in page, and returns the answer's status; 0 is the redirect
+	// back to the board (fetch does not follow it, so it reads as opaque).
+	post := func(csrf string) int {
+		t.Helper()
+		status, err := chromedp.Run(mine, chromedp.Evaluate[int](`(async function (csrf) {
+			var form = new URLSearchParams({outcome: "verified", room: "AW", note: "forged"});
+			if (csrf) { form.set("csrf", csrf); }
+			var r = await fetch("/console/verifications/`+v.ID+`/outcome", {method: "POST", body: form, redirect: "manual"});
+			return r.status;
+		})(`+strconv.Quote(csrf)+`)`, chromedp.EvalAwaitPromise))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return status
+	}
+	for _, tt := range []struct{ name, csrf string }{
+		{"without the csrf field", ""},
+		{"with another session's token", other},
+	} {
+		if got := post(tt.csrf); got != http.StatusForbidden {
+			t.Errorf("the outcome form posted %s: %d, want 403", tt.name, got)
+		}
+		if got := g.verification(t, g.supervisor, v.ID); got.State != gateway.StateConnected || got.Outcome != nil {
+			t.Fatalf("after the form posted %s: state %s, outcome %+v; want connected, no outcome", tt.name, got.State, got.Outcome)
+		}
+	}
+	if got := post(own); got != 0 {
+		t.Fatalf("the outcome form posted with its session's token: %d, want the redirect back to the board", got)
+	}
+	if got := g.verification(t, g.supervisor, v.ID); got.State != gateway.StateVerified || got.Outcome == nil || got.Outcome.Supervisor != "PS 42" {
+		t.Fatalf("after the form posted with its session's token: state %s, outcome %+v; want verified by PS 42", got.State, got.Outcome)
 	}
 }
