@@ -4,14 +4,19 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/safeconnection/gateway"
 	"github.com/safeconnection/gateway/config"
+	"github.com/safeconnection/gateway/console"
 )
 
 func readDemoTokens(tb testing.TB, dir string) map[string]string {
@@ -96,5 +101,79 @@ func TestDemoRefusesRealStore(t *testing.T) {
 	m.Close()
 	if !errors.Is(err, errRealStore) {
 		t.Errorf("the demo on a real store: %v, want it refused", err)
+	}
+}
+
+// consoleLine is the demo's line on the console and who signs in to it.
+var consoleLine = regexp.MustCompile(`(?m)^The supervisor console is at (\S+): sign in as a supervisor with (\S+), or as ops staff with (\S+)$`)
+
+// TestDemoPrintsTheConsole checks that the demo's start-up message names
+// the console's URL and the supervisor's and ops credentials of
+// demo-tokens.json, and that the printed secrets sign in there over the
+// demo's plain HTTP: a session cookie, and the rooms' page behind it.
+func TestDemoPrintsTheConsole(t *testing.T) {
+	dir := t.TempDir()
+	m := startDemo(t, dir)
+	tokens := readDemoTokens(t, dir)
+	out := m.Out.(*logBuffer).tail(4 << 10)
+	line := consoleLine.FindStringSubmatch(out)
+	if line == nil {
+		t.Fatalf("the demo's start-up message has no console line:\n%s", out)
+	}
+	at, supervisor, ops := line[1], line[2], line[3]
+	if at != m.URL()+"/console" || !strings.HasPrefix(at, "http://") {
+		t.Errorf("the console is printed at %s, want %s/console", at, m.URL())
+	}
+	if supervisor != tokens["supervisor"] || ops != tokens["ops"] || supervisor == ops {
+		t.Errorf("the console line prints supervisor %q and ops %q; want demo-tokens.json's %q and %q", supervisor, ops, tokens["supervisor"], tokens["ops"])
+	}
+
+	for _, who := range []struct{ role, secret string }{{"supervisor", supervisor}, {"ops", ops}} {
+		t.Run(who.role, func(t *testing.T) {
+			jar, _ := cookiejar.New(nil)
+			tr := http.DefaultTransport.(*http.Transport).Clone()
+			t.Cleanup(tr.CloseIdleConnections)
+			client := &http.Client{Transport: tr, Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error {
+				return http.ErrUseLastResponse
+			}}
+			do := func(method, path string, form url.Values) (*http.Response, string) {
+				t.Helper()
+				var body io.Reader
+				if form != nil {
+					body = strings.NewReader(form.Encode())
+				}
+				req, _ := http.NewRequest(method, at+path, body)
+				req.Header.Set("Accept", "text/html")
+				if form != nil {
+					req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				}
+				resp, err := client.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer resp.Body.Close()
+				b, _ := io.ReadAll(resp.Body)
+				return resp, string(b)
+			}
+			_, page := do("GET", "/sign-in", nil)
+			csrf := regexp.MustCompile(`name="csrf" value="([0-9a-f]+)"`).FindStringSubmatch(page)
+			if csrf == nil {
+				t.Fatalf("the sign-in page has no CSRF field:\n%s", page)
+			}
+			resp, _ := do("POST", "/sign-in", url.Values{"csrf": {csrf[1]}, "credential": {who.secret}})
+			var session *http.Cookie
+			for _, c := range resp.Cookies() {
+				if c.Name == console.SessionCookie && c.Value != "" {
+					session = c
+				}
+			}
+			if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/console/rooms" || session == nil || session.Secure {
+				t.Fatalf("sign-in with the printed %s secret: %d to %q, session cookie %v; want 303 to /console/rooms with a cookie plain HTTP keeps",
+					who.role, resp.StatusCode, resp.Header.Get("Location"), session)
+			}
+			if resp, page := do("GET", "/rooms", nil); resp.StatusCode != http.StatusOK || !strings.Contains(page, "Central West") {
+				t.Fatalf("the rooms after signing in as %s: %d, want 200 with the rooms:\n%s", who.role, resp.StatusCode, page)
+			}
+		})
 	}
 }
