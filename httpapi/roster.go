@@ -2,7 +2,9 @@ package httpapi
 
 import (
 	"bytes"
+	"errors"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -143,7 +145,7 @@ func (s *Server) officerPhoto(o roster.Officer) ([]byte, string, error) {
 	// the file is inside Photos.
 	f, err := os.Open(filepath.Join(s.Roster.Photos, filepath.Base(o.Photo)))
 	if err != nil {
-		s.logger().WithField("collar", o.Collar).WithError(err).Warn("roster: a photo the roster names cannot be read")
+		s.logPhotoError(o, err)
 		return nil, "", gateway.Errorf(gateway.ENOTFOUND, "no photo of %s is on file", o.Collar)
 	}
 	defer f.Close()
@@ -158,4 +160,19 @@ func (s *Server) officerPhoto(o roster.Officer) ([]byte, string, error) {
 		return b, "image/png", nil
 	}
 	return nil, "", gateway.Errorf(gateway.ENOTFOUND, "no photo of %s is on file", o.Collar)
+}
+
+// logPhotoError logs that o's photo cannot be read, by the roster line of
+// his first shift: never his collar number, nor the photo's file name
+// (often his collar number or name), which the error's path would show.
+func (s *Server) logPhotoError(o roster.Officer, err error) {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	log := s.logger().WithError(err)
+	if len(o.Shifts) > 0 {
+		log = log.WithField("roster_line", o.Shifts[0].Line)
+	}
+	log.Warn("roster: a photo the roster names cannot be read")
 }

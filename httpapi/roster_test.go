@@ -97,10 +97,21 @@ func TestRosterRoutes(t *testing.T) {
 	for _, c := range []string{"5678CE", "9NA"} {
 		wantError(t, do(t, e, call{method: "GET", path: "/v1/roster/officers/" + c + "/photo", secret: sup}), 404, "not_found")
 	}
+	unread := 0
 	for _, entry := range e.Log.AllEntries() {
 		if s, _ := entry.String(); strings.Contains(s, "WC") || strings.Contains(s, "photo-bytes") {
 			t.Errorf("a log line names a warrant number or a photo: %s", s)
 		}
+		if strings.Contains(entry.Message, "cannot be read") {
+			// The missing photo is logged by its roster line alone.
+			unread++
+			if s, _ := entry.String(); strings.Contains(s, "9NA") || strings.Contains(s, "missing.png") || entry.Data["roster_line"] != 4 {
+				t.Errorf("the missing photo's log line names the officer or his photo, or not its line: %s", s)
+			}
+		}
+	}
+	if unread != 1 {
+		t.Errorf("%d log lines of a photo that cannot be read, want 1", unread)
 	}
 }
 

@@ -27,7 +27,8 @@
 //
 // One row is one shift: an officer with three shifts has three rows, whose
 // warrant, name, rank and photo must agree. A row that breaks a rule is
-// reported with its line number and skipped; the others load.
+// reported with its line number and the column at fault (never a value:
+// the roster is personal) and skipped; the others load.
 package roster
 
 import (
@@ -258,7 +259,7 @@ func (r *Roster) add(o Officer, line int, first map[string]int) string {
 		{"rank", prev.Rank, o.Rank}, {"photo", prev.Photo, o.Photo},
 	} {
 		if f.a != f.b {
-			return fmt.Sprintf("collar %s: the %s differs from line %d's", o.Collar, f.name, first[o.Collar])
+			return fmt.Sprintf("%s: the %s differs from line %d's, a row with the same collar number", f.name, f.name, first[o.Collar])
 		}
 	}
 	s := o.Shifts[0]
@@ -311,7 +312,7 @@ func parseRow(rec []string, col map[string]int, loc *time.Location, known func(s
 	case o.Collar == "":
 		return o, "no collar number"
 	case len(o.Collar) > MaxCollar || !alnum(o.Collar):
-		return o, fmt.Sprintf("collar number %q: letters and digits only, at most %d", o.Collar, MaxCollar)
+		return o, fmt.Sprintf("collar: the collar number must be letters and digits only, at most %d", MaxCollar)
 	case o.Warrant == "":
 		return o, "no warrant card number"
 	case len(o.Warrant) > MaxWarrant:
@@ -330,7 +331,7 @@ func parseRow(rec []string, col map[string]int, loc *time.Location, known func(s
 		ext := strings.ToLower(path.Ext(o.Photo))
 		if strings.ContainsAny(o.Photo, `/\`) || strings.HasPrefix(o.Photo, ".") || len(o.Photo) > MaxText ||
 			(ext != ".jpg" && ext != ".jpeg" && ext != ".png") {
-			return o, fmt.Sprintf("photo %q: a .jpg, .jpeg or .png file name with no directory", o.Photo)
+			return o, "photo: a .jpg, .jpeg or .png file name with no directory"
 		}
 	}
 	start, err := parseTime(get("shift_start"), loc)
@@ -342,22 +343,22 @@ func parseRow(rec []string, col map[string]int, loc *time.Location, known func(s
 		return o, "shift_end: " + err.Error()
 	}
 	if !end.After(start) {
-		return o, "the shift ends before it starts"
+		return o, "shift_end: the shift ends before it starts"
 	}
 	if end.Sub(start) > MaxShift {
-		return o, fmt.Sprintf("a shift of %s is longer than %s", end.Sub(start), MaxShift)
+		return o, fmt.Sprintf("shift_end: the shift is longer than %s", MaxShift)
 	}
 	plain, ok := parseBool(get("plain_clothes"))
 	if !ok {
-		return o, fmt.Sprintf("plain_clothes %q: yes or no", get("plain_clothes"))
+		return o, "plain_clothes: yes or no"
 	}
 	var areas []string
-	for a := range strings.SplitSeq(get("areas"), ";") {
+	for i, a := range strings.Split(get("areas"), ";") {
 		if a = strings.TrimSpace(a); a == "" {
 			continue
 		}
 		if known != nil && !known(a) {
-			return o, fmt.Sprintf("area %q is no borough or ops room the gateway knows", a)
+			return o, fmt.Sprintf("areas: area %d of the list is no borough or ops room the gateway knows", i+1)
 		}
 		areas = append(areas, a)
 	}
@@ -378,7 +379,7 @@ func parseTime(s string, loc *time.Location) (time.Time, error) {
 			return t, nil
 		}
 	}
-	return time.Time{}, fmt.Errorf("%q is not a time (RFC 3339, or 2006-01-02 15:04)", s)
+	return time.Time{}, errors.New("not a time (RFC 3339, or 2006-01-02 15:04)")
 }
 
 func parseBool(s string) (bool, bool) {

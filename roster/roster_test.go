@@ -3,6 +3,8 @@ package roster_test
 import (
 	"bytes"
 	"context"
+	"encoding/csv"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -83,7 +85,7 @@ func TestParseBadRows(t *testing.T) {
 	}
 	want := map[int]string{
 		3: "no collar number", 4: "no warrant", 5: "no name", 6: "no rank", 7: "shift_start",
-		8: "ends before it starts", 9: "longer than", 10: "plain_clothes", 11: "Atlantis",
+		8: "ends before it starts", 9: "longer than", 10: "plain_clothes", 11: "areas",
 		12: "warrant differs from line 2", 13: "fields", 14: "collar number",
 	}
 	if len(bad) != len(want) {
@@ -300,5 +302,64 @@ func TestSourceFile(t *testing.T) {
 	s.Location = filepath.Join(t.TempDir(), "missing.csv")
 	if err := s.Load(context.Background()); err == nil || s.Snapshot().Roster.Len() != 3 {
 		t.Fatalf("a missing file: %v, %d officers kept", err, s.Snapshot().Roster.Len())
+	}
+}
+
+// TestBadRowsNotLogged checks that a skipped row is logged by its line and
+// the column at fault, never with any of its values: a roster's fields are
+// personal.
+func TestBadRowsNotLogged(t *testing.T) {
+	photos := filepath.Join(t.TempDir(), "photos.csv")
+	if err := os.WriteFile(photos, []byte("collar,warrant,name,rank,shift_start,shift_end,plain_clothes,photo\n"+
+		"12LL,WX120012,Lee Hart,PC,2026-12-03 18:00,2026-12-04 04:00,yes,../lee-hart.jpg\n"+
+		"13MM,WX130013,Kim Shaw,PC,2026-12-03 18:00,2026-12-04 04:00,yes,kim-shaw.gif\n"+
+		"14NN,WX140014,Ray Dunn,PC,2026-12-03 18:00,in the morning,yes,\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{filepath.Join("testdata", "bad.csv"), photos} {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			now := time.Now()
+			s, hook := newSource(t, path, &now)
+			if err := s.Load(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			in, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := csv.NewReader(bytes.NewReader(in))
+			r.FieldsPerRecord = -1
+			rows, err := r.ReadAll()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var values []string
+			for _, row := range rows[1:] {
+				for _, v := range row {
+					// Words the reasons use of their own accord.
+					if v = strings.TrimSpace(v); v != "" && v != "yes" && v != "PC" {
+						values = append(values, v)
+					}
+				}
+			}
+			skipped := 0
+			for _, e := range hook.AllEntries() {
+				line := e.Message + " " + fmt.Sprint(e.Data)
+				if strings.Contains(e.Message, "row skipped") {
+					skipped++
+					if _, ok := e.Data["line"].(int); !ok {
+						t.Errorf("a skipped row logged without its line: %s", line)
+					}
+				}
+				for _, v := range values {
+					if strings.Contains(line, v) {
+						t.Errorf("the log shows the roster's %q: %s", v, line)
+					}
+				}
+			}
+			if want := len(s.Snapshot().Problems); skipped != want || want == 0 {
+				t.Errorf("%d skipped rows logged, want %d", skipped, want)
+			}
+		})
 	}
 }
