@@ -272,3 +272,88 @@ func TestInboundBeforeOfficerInQueue(t *testing.T) {
 		t.Fatalf("AW-1 lease %+v, want hers", l)
 	}
 }
+
+// heartbeat records a heartbeat of the device with its battery, not
+// charging.
+func (e *env) heartbeat(id string, battery int) {
+	e.t.Helper()
+	if _, err := e.store.Heartbeat(context.Background(), id, battery, nil); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// A public call rings no device the health policy takes out of routing: a
+// stale heartbeat, a low battery, out of service, never seen. With the one
+// healthy device busy she waits rather than ring any of them, and is rung
+// on it when it frees.
+func TestInboundSkipsUnroutableDevices(t *testing.T) {
+	e := newEnv(t)
+	e.r.HeartbeatStale, e.r.BatteryFloor = time.Second, gateway.DefaultBatteryFloor
+	ctx := context.Background()
+	e.pstnDevice("AW-1", "AW", 1) // stale
+	e.heartbeat("AW-1", 100)
+	time.Sleep(1100 * time.Millisecond)
+	e.pstnDevice("AW-2", "AW", 2) // low battery
+	e.heartbeat("AW-2", gateway.DefaultBatteryFloor-1)
+	e.pstnDevice("AW-3", "AW", 3) // out of service
+	e.heartbeat("AW-3", 100)
+	if _, err := e.store.UpdateDevice(ctx, "AW-3", func(d *gateway.Device) error { d.Status = gateway.DeviceOutOfService; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	e.pstnDevice("AW-4", "AW", 4) // never seen
+	e.pstnDevice("AW-5", "AW", 5) // healthy, and busy
+	e.heartbeat("AW-5", 100)
+	busy, _, err := e.store.Claim(ctx, gateway.ClaimRequest{RoomIDs: []string{"AW"}, Channel: gateway.ChannelPSTN, Holder: "v_other",
+		TTL: time.Minute, Stale: e.r.HeartbeatStale, BatteryFloor: e.r.BatteryFloor})
+	if err != nil || busy.DeviceID != "AW-5" {
+		t.Fatalf("claim of the healthy device: %+v, %v", busy, err)
+	}
+	s := e.callIn("AW", "CA10")
+	if s.Kind != gateway.StepWait || len(s.Verification.Attempts) != 0 {
+		t.Fatalf("step %s rang %q (attempts %+v): want her waiting, no unroutable device rung", s.Kind, s.Number, s.Verification.Attempts)
+	}
+	for _, id := range []string{"AW-1", "AW-2", "AW-3", "AW-4"} {
+		if l := e.lease(id); l != nil {
+			t.Fatalf("%s, not routable, claimed: %+v", id, l)
+		}
+	}
+	if err := e.store.Release(ctx, busy, "done"); err != nil {
+		t.Fatal(err)
+	}
+	e.heartbeat("AW-5", 100)
+	dial := stepOf(t, gateway.StepDial)(e.r.InboundWait(ctx, s.Verification.ID))
+	if dial.Number != "+447700900505" {
+		t.Fatalf("rang %s, want AW-5, the only routable device", dial.Number)
+	}
+}
+
+// A room with no device free: her call rings a free device of the nearest
+// neighbouring room that has one (AW's neighbours are CN, AS, SW, NW, WA,
+// nearest first), in the name of the room she called.
+func TestInboundNeighbourWhenRoomHasNoneFree(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.pstnDevice("AW-1", "AW", 1)
+	if _, _, err := e.store.Claim(ctx, gateway.ClaimRequest{RoomIDs: []string{"AW"}, Channel: gateway.ChannelPSTN, Holder: "v_other", TTL: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	e.pstnDevice("WA-1", "WA", 2) // a further neighbour
+	e.pstnDevice("AS-1", "AS", 3) // the second nearest
+	e.pstnDevice("CE-1", "CE", 4) // not a neighbour of AW
+	s := stepOf(t, gateway.StepDial)(e.callIn("AW", "CA11"), nil)
+	if s.Number != "+447700900503" || s.Room.ID != "AW" || !s.Greet {
+		t.Fatalf("step %+v: want AS-1 rung, greeting her as Central West", s)
+	}
+	v, _ := e.store.Verification(ctx, s.Verification.ID)
+	if len(v.Attempts) != 1 || v.Attempts[0].DeviceID != "AS-1" || v.Attempts[0].RoomID != "AS" || v.RoomID != "AW" {
+		t.Fatalf("record: room %s, attempts %+v", v.RoomID, v.Attempts)
+	}
+	if l := e.lease("AS-1"); l == nil || l.Holder != v.ID {
+		t.Fatalf("AS-1 lease %+v, want hers", l)
+	}
+	// No answer there: the next neighbour with one free.
+	next := stepOf(t, gateway.StepDial)(e.r.InboundDialed(ctx, v.ID, s.AttemptID, "no-answer", false))
+	if next.Number != "+447700900502" {
+		t.Fatalf("after no answer at AS-1 rang %s, want WA-1", next.Number)
+	}
+}
