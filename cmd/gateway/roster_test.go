@@ -100,7 +100,17 @@ func TestSupervisorsCheck(t *testing.T) {
 		if got := bytes.Contains(b, []byte(`"type":"check"`)); got != (who == g.supervisor) {
 			t.Errorf("the check in the event stream: %v, want %v (supervisor's stream: %v)\n%s", got, !got, who == g.supervisor, b)
 		}
+		if who == g.officer {
+			noRosterFields(t, "the officer's event stream", b, as.PhotoSHA256)
+		}
 	}
+	// Nor in his own view of the verification: no roster name, warrant
+	// number or photo.
+	status, view := g.send(t, "GET", "/v1/verifications/"+v.ID, g.officer, nil, nil)
+	if status != http.StatusOK {
+		t.Fatalf("the officer's view: %d %s", status, view)
+	}
+	noRosterFields(t, "the officer's view", view, as.PhotoSHA256)
 
 	// The roster changes: he is now in uniform and off duty. A new check
 	// shows it; the first keeps what was shown.
@@ -124,6 +134,18 @@ func TestSupervisorsCheck(t *testing.T) {
 }
 
 var jpegBytes = []byte("\xff\xd8\xff\xe0\x00\x10JFIF\x00")
+
+// noRosterFields fails the test if b shows the roster's name of the
+// officer of TestSupervisorsCheck, his warrant number in any spacing, his
+// photo's file name or hash, or the assessment.
+func noRosterFields(tb testing.TB, what string, b []byte, photoSHA256 string) {
+	tb.Helper()
+	for _, not := range []string{"Sam Clarke", "W998877", "W-998877", "998877", "sam.jpg", photoSHA256, "photo", "assessment"} {
+		if not != "" && bytes.Contains(b, []byte(not)) {
+			tb.Errorf("%s shows %q: %s", what, not, b)
+		}
+	}
+}
 
 // openEventsAs opens a verification's event stream with the secret.
 func (g *rig) openEventsAs(tb testing.TB, ctx context.Context, secret, id string) *http.Response {
