@@ -74,12 +74,13 @@ const (
 // them, and settle each try.
 type OutboxStore interface {
 	// ClaimOutbox leases to instance, for ttl, at most limit pending
-	// entries due by the store's clock, with no live lease (its own
-	// included: an instance restarted under its name waits for its old
-	// leases to lapse) and no pending entry of their verification written before
+	// entries due by the store's clock, with no live lease of another
+	// instance and no pending entry of their verification written before
 	// them (so one verification's entries go in order), oldest first,
 	// with their bodies. Of instances claiming at once, no two get one
-	// entry.
+	// entry. An instance's own leases are its to take again (it claims one
+	// batch at a time, so none of them is in flight; restarted under its
+	// name after a crash, it goes on at once).
 	ClaimOutbox(ctx context.Context, instance string, ttl time.Duration, limit int) ([]OutboxEntry, error)
 	// SettleOutbox records a try of an entry claimed by instance: its
 	// attempts one more, t's state, next time and error, its lease given

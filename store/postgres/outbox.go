@@ -84,7 +84,7 @@ func (s *Store) ClaimOutbox(ctx context.Context, instance string, ttl time.Durat
 		got = got[:0]
 		rows, err := tx.Query(ctx, `UPDATE outbox o SET lease_owner = $1, lease_until = now() + $2 * interval '1 microsecond'
 			WHERE o.n IN (SELECT c.n FROM outbox c WHERE c.state = 'pending' AND c.next_at <= now()
-				AND (c.lease_owner = '' OR c.lease_until <= now())
+				AND (c.lease_owner = '' OR c.lease_owner = $1 OR c.lease_until <= now())
 				AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.verification_id = c.verification_id AND e.state = 'pending' AND e.n < c.n)
 				ORDER BY c.n LIMIT $3 FOR UPDATE SKIP LOCKED)
 			RETURNING `+outboxCols+`, body::text, n`, instance, ttl.Microseconds(), limit)

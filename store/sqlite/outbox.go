@@ -19,11 +19,12 @@ const (
 	// type is dropped.
 	insertOutbox = `INSERT INTO outbox (id, verification_id, type, body, state, next_at, since, created_at, updated_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (verification_id, type) DO NOTHING`
-	// dueOutbox selects the entries ClaimOutbox may take at ?1, at most ?2.
+	// dueOutbox selects the entries ClaimOutbox may take at ?1 for
+	// instance ?2, at most ?3.
 	dueOutbox = `SELECT n FROM outbox o WHERE o.state = 'pending' AND o.next_at <= ?1
-		AND (o.lease_owner = '' OR o.lease_until <= ?1)
+		AND (o.lease_owner = '' OR o.lease_owner = ?2 OR o.lease_until <= ?1)
 		AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.verification_id = o.verification_id AND e.state = 'pending' AND e.n < o.n)
-		ORDER BY o.n LIMIT ?2`
+		ORDER BY o.n LIMIT ?3`
 )
 
 // writeOutbox writes, in the transaction of ev (just written), the outbox
@@ -93,7 +94,7 @@ func (s *Store) ClaimOutbox(ctx context.Context, instance string, ttl time.Durat
 	var out []gateway.OutboxEntry
 	err := s.write(ctx, func(tx tx, now time.Time) error {
 		out = out[:0]
-		rows, err := tx.QueryContext(ctx, dueOutbox, now.UnixNano(), limit)
+		rows, err := tx.QueryContext(ctx, dueOutbox, now.UnixNano(), instance, limit)
 		if err != nil {
 			return err
 		}

@@ -141,6 +141,10 @@ func testOutboxLeases(t *testing.T, s gateway.Store) {
 	if other, _ := s.ClaimOutbox(c, "i2", time.Minute, 10); len(other) != 0 {
 		t.Fatalf("i2 claimed %v while i1 holds it", outboxTypes(other))
 	}
+	// i1's own lease is its to take again (restarted under its name).
+	if again, _ := s.ClaimOutbox(c, "i1", 300*time.Millisecond, 10); len(again) != 1 || again[0].ID != id {
+		t.Fatalf("i1 claimed %v again, want its own entry", outboxTypes(again))
+	}
 	_, err = s.SettleOutbox(c, id, "i2", gateway.OutboxTry{State: gateway.OutboxDelivered}, gateway.OpsEvent{})
 	wantCode(t, err, gateway.ECONFLICT)
 	time.Sleep(400 * time.Millisecond)
@@ -235,6 +239,7 @@ func testOutboxConcurrent(t *testing.T, s gateway.Store) {
 		go func() {
 			defer wg.Done()
 			inst := fmt.Sprintf("i%d", w)
+			// As a deliverer does: claim a batch, settle it, claim again.
 			for range 10 {
 				got, err := s.ClaimOutbox(ctx(t), inst, time.Minute, 3)
 				if err != nil {
@@ -249,6 +254,12 @@ func testOutboxConcurrent(t *testing.T, s gateway.Store) {
 					seen[e.ID] = inst
 				}
 				mu.Unlock()
+				for _, e := range got {
+					if _, err := s.SettleOutbox(ctx(t), e.ID, inst, gateway.OutboxTry{State: gateway.OutboxDelivered}, gateway.OpsEvent{}); err != nil {
+						t.Error(err)
+						return
+					}
+				}
 			}
 		}()
 	}
