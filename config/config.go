@@ -82,6 +82,11 @@ type Config struct {
 	RetentionPersonal time.Duration `envconfig:"RETENTION_PERSONAL" default:"8760h" desc:"how long after a verification closed its personal fields (officer, location, contacts, join links, notes, the caller's number and hash, events' messages, data and reports) are erased, unless it is on legal hold; its skeleton and the log stay; 0: never"`
 	RetentionInterval time.Duration `envconfig:"RETENTION_INTERVAL" default:"1h" desc:"how often the retention job looks for verifications to erase"`
 
+	// Delivery of the record to the force's incident system.
+	IncidentURL      string        `envconfig:"INCIDENT_URL" desc:"the https endpoint of the force's command-and-control or incident system: every closed verification and every flag is POSTed to it as JSON signed as the Standard Webhooks specification says, from a durable outbox; empty: none (in the demo, a fake incident system)"`
+	IncidentSecret   string        `envconfig:"INCIDENT_SECRET" desc:"the signing secret shared with the incident system: whsec_ and 24 to 64 bytes in base64; required with GATEWAY_INCIDENT_URL" secret:"true"`
+	IncidentRetryFor time.Duration `envconfig:"INCIDENT_RETRY_FOR" default:"24h" desc:"how long a message the incident system did not take is tried again (after 5s, doubling to an hour) before it is dead, for ops to replay"`
+
 	// The supervisor's check: the duty roster and the warning signs.
 	Roster             string        `envconfig:"ROSTER" desc:"the duty roster: a CSV file's path, or an http(s) URL pulled every GATEWAY_ROSTER_INTERVAL (ETag honoured; the last good copy kept when a pull fails); empty: no roster, and every check shows that none is loaded"`
 	RosterAuth         string        `envconfig:"ROSTER_AUTHORIZATION" desc:"the Authorization header sent with each roster pull (\"Bearer ...\"), if the duty system wants one" secret:"true"`

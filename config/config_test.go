@@ -99,6 +99,7 @@ func TestDefaults(t *testing.T) {
 		LogCheckpoint:      5 * time.Second,
 		RetentionPersonal:  8760 * time.Hour,
 		RetentionInterval:  time.Hour,
+		IncidentRetryFor:   24 * time.Hour,
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", c, want)
@@ -284,6 +285,10 @@ func TestBadValues(t *testing.T) {
 		{"public URL with query", "GATEWAY_PUBLIC_URL=https://g.example.org/?a=b", "GATEWAY_PUBLIC_URL", "query"},
 		{"public URL with password", "GATEWAY_PUBLIC_URL=https://u:p@g.example.org", "GATEWAY_PUBLIC_URL", "password"},
 		{"public URL ftp", "GATEWAY_PUBLIC_URL=ftp://g.example.org", "GATEWAY_PUBLIC_URL", "https"},
+		{"incident system without a secret", "GATEWAY_INCIDENT_URL=https://cad.example.org/hooks", "GATEWAY_INCIDENT_SECRET", "required"},
+		{"incident secret without a system", "GATEWAY_INCIDENT_SECRET=whsec_c2VjcmV0", "GATEWAY_INCIDENT_URL", "required"},
+		{"incident system plain http", "GATEWAY_INCIDENT_URL=http://cad.example.org/hooks", "GATEWAY_INCIDENT_URL", "https"},
+		{"incident retry window zero", "GATEWAY_INCIDENT_RETRY_FOR=0s", "GATEWAY_INCIDENT_RETRY_FOR", "positive"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -41,6 +41,17 @@ func (c Config) Validate(demo bool) error {
 			p.add(v("PUBLIC_URL"), "%s", msg)
 		}
 	}
+	switch {
+	case c.IncidentURL != "" && c.IncidentSecret == "":
+		p.add(v("INCIDENT_SECRET"), "required with GATEWAY_INCIDENT_URL: the whsec_ secret the incident system checks signatures with")
+	case c.IncidentURL == "" && c.IncidentSecret != "":
+		p.add(v("INCIDENT_URL"), "required with GATEWAY_INCIDENT_SECRET: the incident system's https endpoint")
+	}
+	if c.IncidentURL != "" {
+		if msg := checkIncidentURL(c.IncidentURL); msg != "" {
+			p.add(v("INCIDENT_URL"), "%s", msg)
+		}
+	}
 	if c.Instance != "" && (len(c.Instance) > 64 || strings.IndexFunc(c.Instance, notNameRune) >= 0) {
 		p.add(v("INSTANCE"), "%q must be at most 64 printable characters without spaces", c.Instance)
 	}
@@ -58,6 +69,7 @@ func (c Config) Validate(demo bool) error {
 		{"OWNER_TTL", c.OwnerTTL}, {"BREAKER_COOLDOWN", c.BreakerCooldown},
 		{"REPORT_GRACE", c.ReportGrace}, {"CONSOLE_SESSION", c.ConsoleSession},
 		{"LOG_SEQUENCE_INTERVAL", c.LogSequence}, {"LOG_CHECKPOINT_INTERVAL", c.LogCheckpoint},
+		{"INCIDENT_RETRY_FOR", c.IncidentRetryFor},
 		{"RETENTION_INTERVAL", c.RetentionInterval},
 	}
 	bad := make(map[string]bool)
@@ -161,6 +173,22 @@ func checkPublicURL(s string) string {
 		return strconv.Quote(s) + " must be https (http is allowed on loopback only)"
 	}
 	return strconv.Quote(s) + " must be an https URL"
+}
+
+// checkIncidentURL returns what is wrong with the incident system's
+// endpoint, or "": it is told about verifications, so https, or http on
+// loopback, and no password in the URL (GATEWAY_INCIDENT_SECRET signs).
+func checkIncidentURL(s string) string {
+	u, err := url.Parse(s)
+	switch {
+	case err != nil || !u.IsAbs() || u.Host == "":
+		return strconv.Quote(s) + " is not an absolute URL"
+	case u.User != nil:
+		return "must not hold a user name or password"
+	case u.Scheme == "https", u.Scheme == "http" && isLoopback(u.Hostname()):
+		return ""
+	}
+	return "must be https (http is allowed on loopback only)"
 }
 
 // checkProviderURL returns what is wrong with a provider's base URL, or "".

@@ -246,6 +246,9 @@ type Server struct {
 
 	// Retention keeps legal holds. Nil: the hold routes answer 503.
 	Retention gateway.RetentionStore
+	// Outbox keeps what the incident system is told. Nil: the outbox
+	// routes answer 503.
+	Outbox gateway.OutboxStore
 
 	streamsMu sync.Mutex
 	streams   map[string]int // open event streams by token ID
@@ -264,6 +267,7 @@ func NewServer(r Router, st gateway.Store) *Server {
 		Ops:           st,
 		Refusals:      st,
 		Retention:     st,
+		Outbox:        st,
 		Logger:        logrus.StandardLogger(),
 		Now:           time.Now,
 		MaxBody:       DefaultMaxBody,
@@ -470,6 +474,7 @@ func (s *Server) routes() *routeMux {
 	// Health and metrics.
 	s.routeLog(mux)
 	s.routeRetention(mux)
+	s.routeOutbox(mux)
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.HandleFunc("GET /openapi.json", s.openAPI)

@@ -28,6 +28,7 @@ type Metrics struct {
 	finished  *prometheus.CounterVec
 	never     *prometheus.CounterVec
 	breaker   *prometheus.GaugeVec
+	outbox    *prometheus.CounterVec
 	free      *prometheus.Desc
 	freeFn    func(context.Context) (map[string]int, error)
 	queued    *prometheus.Desc
@@ -62,13 +63,17 @@ func New(free func(context.Context) (map[string]int, error), queued func() int) 
 		breaker: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "gateway_breaker_open", Help: "Circuit-breaker state by provider: 0 closed, 0.5 half-open, 1 open.",
 		}, []string{"provider"}),
+		outbox: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gateway_outbox_tries_total",
+			Help: "Tries to deliver a message to the incident system, by what each came to: delivered, retry (to be tried again) or dead (given up, for ops to replay).",
+		}, []string{"result"}),
 		free:      prometheus.NewDesc("gateway_free_devices", "Routable free devices by room.", []string{"room"}, nil),
 		freeFn:    free,
 		queued:    prometheus.NewDesc("gateway_queued_verifications", "Verifications waiting for a free device on this instance.", nil, nil),
 		queuedFn:  queued,
 		scrapeMax: 2 * time.Second,
 	}
-	m.Registry.MustRegister(m.attempts, m.attemptS, m.connect, m.finished, m.never, m.breaker, poolCollector{m},
+	m.Registry.MustRegister(m.attempts, m.attemptS, m.connect, m.finished, m.never, m.breaker, m.outbox, poolCollector{m},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -96,6 +101,11 @@ func (m *Metrics) Finished(v gateway.Verification) {
 	if v.NeverConnected() {
 		m.never.WithLabelValues(v.RoomID).Inc()
 	}
+}
+
+// OutboxTried counts a try to deliver to the incident system.
+func (m *Metrics) OutboxTried(result string) {
+	m.outbox.WithLabelValues(result).Inc()
 }
 
 // BreakerState records a provider's circuit-breaker state ("closed",

@@ -23,6 +23,9 @@ func TestExposition(t *testing.T) {
 	m.Finished(gateway.Verification{State: gateway.StateCancelled, RoomID: "AW"})
 	m.Finished(gateway.Verification{State: gateway.StateFailed, RoomID: "AS", Attempts: []gateway.Attempt{{Result: gateway.ResultNoAnswer}}})
 	m.Finished(gateway.Verification{State: gateway.StateCancelled, RoomID: "AS", Channel: gateway.Channel("zoom")}) // cancelled once connected
+	m.OutboxTried("retry")
+	m.OutboxTried("retry")
+	m.OutboxTried("delivered")
 	m.BreakerState("zoom", "open")
 
 	srv := httptest.NewServer(m.Handler())
@@ -41,6 +44,8 @@ func TestExposition(t *testing.T) {
 		`gateway_verifications_finished_total{state="cancelled"} 2`,
 		`gateway_verifications_never_connected_total{room="AW"} 1`,
 		`gateway_verifications_never_connected_total{room="AS"} 1`,
+		`gateway_outbox_tries_total{result="retry"} 2`,
+		`gateway_outbox_tries_total{result="delivered"} 1`,
 		`gateway_breaker_open{provider="zoom"} 1`,
 		`gateway_free_devices{room="AW"} 2`,
 		`gateway_free_devices{room="AS"} 0`,

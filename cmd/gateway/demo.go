@@ -33,6 +33,9 @@ type demo struct {
 	twilio *faketwilio.Fake
 	// actx lives as long as the simulated agents, and the calls they ring in.
 	actx context.Context
+	// incident is the base URL of the fake incident system, "" when the
+	// configured one is used.
+	incident string
 }
 
 func newDemo(m *Main) *demo {
@@ -182,6 +185,9 @@ func (d *demo) start(ctx context.Context) error {
 	}
 	fmt.Fprintf(m.Out, "The supervisor console is at %s/console: sign in as a supervisor with %s, or as ops staff with %s\n",
 		m.URL(), tokens[string(gateway.RoleSupervisor)], tokens[string(gateway.RoleOps)])
+	if m.demo.incident != "" {
+		fmt.Fprintf(m.Out, "Closed verifications and flags go to a fake incident system: what it received is at %s/fake/incident/received\n", m.demo.incident)
+	}
 	if len(restored) > 0 {
 		fmt.Fprintf(m.Out, "%d devices taken out of service in an earlier run are back in service (%s).\n", len(restored), strings.Join(restored, ", "))
 	}

@@ -103,7 +103,7 @@ func (m *Main) Open(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("providers: %w", err)
 	}
-	st, err := openStore(ctx, cfg, m.Logger, instance, channels)
+	st, err := openStore(ctx, cfg, m.Logger, instance, channels, writesOutbox(m))
 	if err != nil {
 		return err
 	}
@@ -200,6 +200,9 @@ func (m *Main) Open(ctx context.Context) error {
 		return err
 	}
 	m.wireRetention()
+	if err := m.wireOutbox(log, instance); err != nil {
+		return err
+	}
 	if cfg.MetricsAddr == "" {
 		srv.Metrics, srv.MetricsAuth = m.Metrics.Handler(), cfg.MetricsAuth
 	} else if err := m.serveMetrics(log); err != nil {
@@ -338,13 +341,14 @@ func newLogger(level string) *logrus.Logger {
 
 // openStore opens the configured store: SQLite in the data directory by
 // default, SQLite at a path, or PostgreSQL for a postgres:// URL.
-func openStore(ctx context.Context, cfg config.Config, log logrus.FieldLogger, instance string, channels *gateway.Registry) (gateway.Store, error) {
+// With outbox it writes the outbox (see sqlite.Store.Outbox).
+func openStore(ctx context.Context, cfg config.Config, log logrus.FieldLogger, instance string, channels *gateway.Registry, outbox bool) (gateway.Store, error) {
 	target := cfg.Store
 	if strings.HasPrefix(target, "postgres://") || strings.HasPrefix(target, "postgresql://") {
 		// Logger and instance are set before Open so that the bus
 		// listener, started by Open, logs losing its connection.
 		st := postgres.New(target)
-		st.Logger, st.Instance, st.Channels = log, instance, channels
+		st.Logger, st.Instance, st.Channels, st.Outbox = log, instance, channels, outbox
 		if err := st.Open(ctx); err != nil {
 			return nil, fmt.Errorf("open PostgreSQL store: %w", err)
 		}
@@ -354,7 +358,7 @@ func openStore(ctx context.Context, cfg config.Config, log logrus.FieldLogger, i
 		target = filepath.Join(cfg.DataDir, "gateway.db")
 	}
 	st := sqlite.New(target)
-	st.Logger, st.Synchronous = log, cfg.SQLiteSynchronous
+	st.Logger, st.Synchronous, st.Outbox = log, cfg.SQLiteSynchronous, outbox
 	if instance != "" {
 		st.Logger = log.WithField("instance", instance)
 	}

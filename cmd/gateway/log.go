@@ -138,7 +138,7 @@ func (m *Main) wireLog(srv *httpapi.Server) error {
 // commandStore opens the configured store for a command, refusing the
 // demo's without -demo as the gateway does.
 func commandStore(ctx context.Context, cfg config.Config, demo bool) (gateway.Store, error) {
-	st, err := openStore(ctx, cfg, newLogger("warning"), "", nil)
+	st, err := openStore(ctx, cfg, newLogger("warning"), "", nil, false)
 	if err != nil {
 		return nil, err
 	}

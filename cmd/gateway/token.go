@@ -43,7 +43,7 @@ func tokenCommand(ctx context.Context, cfg config.Config, demo bool, args []stri
 	if *expires < 0 {
 		return fmt.Errorf("-expires must be positive")
 	}
-	st, err := openStore(ctx, cfg, newLogger("warning"), "", nil) // it writes no device
+	st, err := openStore(ctx, cfg, newLogger("warning"), "", nil, false) // it writes no device
 	if err != nil {
 		return err
 	}

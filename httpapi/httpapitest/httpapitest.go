@@ -55,8 +55,11 @@ type Env struct {
 // Each option may change the server before it starts.
 func New(t testing.TB, opts ...func(*httpapi.Server)) *Env {
 	t.Helper()
-	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "g.db"))
-	if err != nil {
+	// The store writes the outbox, as a gateway with an incident system's
+	// does, so that the outbox routes have something to show.
+	st := sqlite.New(filepath.Join(t.TempDir(), "g.db"))
+	st.Outbox = true
+	if err := st.Open(context.Background()); err != nil {
 		t.Fatalf("open store: %v", err)
 	}
 	logger := logrus.New()
