@@ -184,7 +184,7 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 			}
 			f := logrus.Fields{
 				"method":   r.Method,
-				"path":     r.URL.Path,
+				"path":     logPath(r),
 				"status":   status,
 				"duration": time.Since(start).String(),
 			}
@@ -209,6 +209,22 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		}()
 		next.ServeHTTP(rec, r)
 	})
+}
+
+// personalWildcards are the path wildcards whose values are personal, or
+// lead to a person: a collar number, a receipt's reference.
+var personalWildcards = []string{"{collar}", "{reference}"}
+
+// logPath is the path a request is logged under: its route's pattern when
+// the route takes a personal value from the path, else the path itself.
+func logPath(r *http.Request) string {
+	for _, w := range personalWildcards {
+		if strings.Contains(r.Pattern, w) {
+			_, route, _ := strings.Cut(r.Pattern, " ")
+			return route
+		}
+	}
+	return r.URL.Path
 }
 
 // routine reports whether a request is machine routine: a successful agent

@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -124,4 +125,31 @@ func TestRosterNotConfigured(t *testing.T) {
 	}
 	r := do(t, e, call{method: "GET", path: "/v1/roster/officers/1234AW/photo", secret: sup})
 	wantError(t, r, http.StatusNotFound, "not_found")
+}
+
+// TestRequestLogNamesNoCollar: the request log shows the route of a
+// request for an officer's roster entry or photo, not the collar number in
+// its path.
+func TestRequestLogNamesNoCollar(t *testing.T) {
+	e, _ := rosterEnv(t)
+	_, sup := e.Token(t, gateway.RoleSupervisor, "")
+	for _, p := range []string{"/v1/roster/officers/1234AW", "/v1/roster/officers/1234AW/photo"} {
+		do(t, e, call{method: "GET", path: p, secret: sup})
+	}
+	paths := map[string]bool{}
+	for _, en := range e.Log.AllEntries() {
+		if en.Message != "request" {
+			continue
+		}
+		line, _ := en.String()
+		if strings.Contains(line, "1234AW") {
+			t.Errorf("the request log names a collar: %s", line)
+		}
+		paths[fmt.Sprint(en.Data["path"])] = true
+	}
+	for _, want := range []string{"/v1/roster/officers/{collar}", "/v1/roster/officers/{collar}/photo"} {
+		if !paths[want] {
+			t.Errorf("no request logged as %s; logged %v", want, paths)
+		}
+	}
 }
