@@ -17,7 +17,7 @@ import (
 // signed in again. A low battery then takes it out of every video channel.
 func TestHealthRoutesAroundAMissingApp(t *testing.T) {
 	t.Parallel()
-	g := startGateway(t, nil, nil)
+	g := startGateway(t, testEnv(t), nil)
 	ft, wa := gateway.Channel("facetime"), gateway.Channel("whatsapp")
 	d := g.addDevice(t, "AW", "+447700900901", map[gateway.Channel]string{ft: "aw-health@example.org", wa: "+447700900901"})
 	a := g.startAgent(t, d, nil)

@@ -138,6 +138,9 @@ func startGatewayWith(tb testing.TB, list provider.List, env []string, configure
 	if err != nil {
 		tb.Fatalf("configuration: %v", err)
 	}
+	if !slices.ContainsFunc(env, func(kv string) bool { return strings.HasPrefix(kv, "GATEWAY_DATA_DIR=") }) {
+		tb.Fatal("a test gateway needs a GATEWAY_DATA_DIR of its own (testEnv gives one): the default is the checkout's ./data")
+	}
 	m := NewMain(cfg, false)
 	m.Providers = list
 	if configure != nil {
