@@ -50,6 +50,22 @@ type NumberBook interface {
 	Official(typed, region string) (gateway.Room, bool)
 }
 
+// HandleBook is a NumberBook that knows the rooms' video handles too (as
+// rooms.Set does): the number check then takes a room's WhatsApp number,
+// which the numbers page lists, for the official way to reach the room it
+// is. A NumberBook that is not one has its published numbers checked only.
+type HandleBook interface {
+	// OfficialOn returns the room the typed number or handle is an
+	// official way to reach, the channel it is the room's on
+	// (ChannelVoice for its published number), the number in E.164 form
+	// when it is one, and whether there is one.
+	OfficialOn(typed, region string) (room gateway.Room, channel gateway.Channel, number string, ok bool)
+}
+
+// ChannelVoice is a number check's channel for a room's published number,
+// the one the public calls.
+const ChannelVoice gateway.Channel = "voice"
+
 // ReceiptStore is the part of the store receipts are read from.
 type ReceiptStore interface {
 	// VerificationByReference finds a verification by its public
@@ -89,8 +105,16 @@ type Receipt struct {
 // NumberCheck is the answer of a number check.
 type NumberCheck struct {
 	Official bool `json:"official"`
-	// Number is the official number in E.164 form, when official.
+	// Number is the official number in E.164 form, when official and a
+	// number (the room's published number, or its WhatsApp number).
 	Number string `json:"number,omitempty"`
+	// Channel is what the number or handle is the room's on, when
+	// official: "voice" for its published number, to call; a video
+	// channel ("whatsapp", "facetime") for one of its video handles.
+	Channel gateway.Channel `json:"channel,omitempty"`
+	// Handle is the video handle as the room publishes it, when the
+	// check is of one of its video handles.
+	Handle string `json:"handle,omitempty"`
 	// Room is the room it is the number of, when official.
 	Room *NumberRoom `json:"room,omitempty"`
 }
@@ -178,10 +202,7 @@ func (s *Server) numbersData() map[string]any {
 	apps := map[gateway.Channel]string{}
 	for _, room := range rooms {
 		for c := range room.Handles {
-			apps[c] = string(c)
-			if in, ok := s.Channels.Info(c); ok {
-				apps[c] = in.Title
-			}
+			apps[c] = s.appTitle(c)
 		}
 	}
 	return map[string]any{"Rooms": rooms, "Apps": apps}
@@ -205,12 +226,35 @@ func (s *Server) checkNumber(r *http.Request) (NumberCheck, error) {
 	if strings.TrimSpace(typed) == "" {
 		return NumberCheck{}, gateway.Errorf(gateway.EINVALID, "number: give the number to check, as ?number=020 7946 0101")
 	}
-	room, ok := s.Public.Rooms.Official(typed, s.Public.Region)
+	var (
+		room    gateway.Room
+		channel = ChannelVoice
+		number  string
+		ok      bool
+	)
+	if hb, isHB := s.Public.Rooms.(HandleBook); isHB {
+		room, channel, number, ok = hb.OfficialOn(typed, s.Public.Region)
+	} else {
+		room, ok = s.Public.Rooms.Official(typed, s.Public.Region)
+		number = room.Number
+	}
 	if !ok {
 		return NumberCheck{}, nil
 	}
 	pr := publicRoom(room)
-	return NumberCheck{Official: true, Number: room.Number, Room: &pr}, nil
+	c := NumberCheck{Official: true, Number: number, Channel: channel, Room: &pr}
+	if channel != ChannelVoice {
+		c.Handle = room.Handles[channel]
+	}
+	return c, nil
+}
+
+// appTitle names a video channel for people: "WhatsApp".
+func (s *Server) appTitle(c gateway.Channel) string {
+	if in, ok := s.Channels.Info(c); ok && in.Title != "" {
+		return in.Title
+	}
+	return string(c)
 }
 
 func (s *Server) numberCheckJSON(w http.ResponseWriter, r *http.Request) {
@@ -235,7 +279,11 @@ func (s *Server) numberCheckPage(w http.ResponseWriter, r *http.Request) {
 		s.page(w, r, http.StatusBadRequest, "numbers.html", data)
 		return
 	}
-	s.page(w, r, http.StatusOK, "check.html", map[string]any{"Check": c})
+	data := map[string]any{"Check": c}
+	if c.Official && c.Channel != ChannelVoice {
+		data["App"] = s.appTitle(c.Channel)
+	}
+	s.page(w, r, http.StatusOK, "check.html", data)
 }
 
 func (s *Server) receiptForm(w http.ResponseWriter, r *http.Request) {

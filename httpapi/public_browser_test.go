@@ -75,15 +75,18 @@ func TestPublicPagesInABrowser(t *testing.T) {
 			wantVisible(t, ctx, "footer", "call 999")
 			chromium.Screenshot(t, ctx, "numbers")
 
-			// A number checked through the form: an official one, then a fake.
-			for _, c := range []struct{ typed, want, shot string }{
-				{"(020) 7946-0104", "Yes, this is an official number", "check-official"},
-				{"07700 900123", "No, this is not an official number", "check-fake"},
+			// A number checked through the form: an official one, the
+			// room's WhatsApp number the list shows, then a fake.
+			for _, c := range []struct{ typed, want, says, shot string }{
+				{"(020) 7946-0104", "Yes, this is an official number", "Central West operations room", "check-official"},
+				{"07700 900804", "Yes, this is an official number", "Central West operations room's WhatsApp video number", "check-whatsapp"},
+				{"07700 900123", "No, this is not an official number", "Do not call it", "check-fake"},
 			} {
 				must(t, chromedp.Do(ctx, chromedp.Navigate(e.URL+"/numbers")))
 				must(t, chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#number"), c.typed)))
 				must(t, chromedp.Do(ctx, chromedp.Submit(chromedp.CSS("#number"))))
 				wantVisible(t, ctx, "h1", c.want)
+				wantVisible(t, ctx, ".answer", c.says)
 				chromium.Screenshot(t, ctx, c.shot)
 			}
 

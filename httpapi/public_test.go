@@ -246,8 +246,11 @@ func TestNumberCheck(t *testing.T) {
 		if err := json.Unmarshal(r.body, &got); err != nil {
 			t.Fatal(err)
 		}
-		if got.Official != tc.official || (tc.official && (got.Room == nil || got.Room.ID != tc.room)) {
-			t.Errorf("%q: %s; want official %v room %q", tc.typed, r.body, tc.official, tc.room)
+		if got.Official != tc.official || (tc.official && (got.Room == nil || got.Room.ID != tc.room || got.Channel != httpapi.ChannelVoice || got.Handle != "")) {
+			t.Errorf("%q: %s; want official %v room %q on voice", tc.typed, r.body, tc.official, tc.room)
+		}
+		if !tc.official && strings.Contains(string(r.body), "channel") {
+			t.Errorf("%q: not official, yet the answer names a channel: %s", tc.typed, r.body)
 		}
 		if !tc.official && strings.Contains(string(r.body), "number\"") {
 			t.Errorf("%q: a refused number is echoed: %s", tc.typed, r.body)
@@ -274,7 +277,11 @@ func TestNumberCheckDeviceSIMIsNotOfficial(t *testing.T) {
 	if dev.Number != "+447700900001" {
 		t.Fatalf("device number %q: the notations below are of +447700900001", dev.Number)
 	}
-	for _, typed := range []string{dev.Number, "07700 900001", "+44 7700 900001", "0044 7700 900001", "(07700) 900-001"} {
+	typeds := []string{dev.Number, "07700 900001", "+44 7700 900001", "0044 7700 900001", "(07700) 900-001"}
+	for _, h := range dev.Handles { // the handset's own video handles are not the room's
+		typeds = append(typeds, h)
+	}
+	for _, typed := range typeds {
 		r := do(t, e, call{method: "GET", path: "/v1/numbers/check?number=" + queryEscape(typed)})
 		wantStatus(t, r, http.StatusOK)
 		var got httpapi.NumberCheck
@@ -287,6 +294,61 @@ func TestNumberCheckDeviceSIMIsNotOfficial(t *testing.T) {
 		page := do(t, e, call{method: "GET", path: "/numbers/check?number=" + queryEscape(typed)})
 		if !strings.Contains(pageText(page.body), "No, this is not an official number") {
 			t.Errorf("%q, a handset's SIM number: the page does not say it is not official", typed)
+		}
+	}
+}
+
+// A room's video handles, which the numbers page lists as ways to reach
+// it, are official: the answer says which room and on which app.
+func TestNumberCheckSaysWhichChannel(t *testing.T) {
+	e := publicEnv(t, nil)
+	set, _ := rooms.Default()
+	for _, room := range set.Rooms() {
+		wa, ft := room.Handles["whatsapp"], room.Handles["facetime"]
+		if wa == "" || ft == "" {
+			t.Fatalf("room %s: handles %v, want a WhatsApp and a FaceTime one", room.ID, room.Handles)
+		}
+		nat := national(t, wa) // 07700 900804
+		for _, tc := range []struct {
+			typed, channel, number, handle, heading, phrase string
+		}{
+			{national(t, room.Number), "voice", room.Number, "", "Yes, this is an official number",
+				national(t, room.Number) + " is the number of the Metropolitan Police's " + room.Name + " operations room."},
+			{wa, "whatsapp", wa, wa, "Yes, this is an official number",
+				nat + " is the Metropolitan Police " + room.Name + " operations room's WhatsApp video number."},
+			{nat, "whatsapp", wa, wa, "Yes, this is an official number",
+				nat + " is the Metropolitan Police " + room.Name + " operations room's WhatsApp video number."},
+			{"+44 " + wa[3:7] + " " + wa[7:], "whatsapp", wa, wa, "Yes, this is an official number", "Video-call it on WhatsApp"},
+			{"(" + nat[:5] + ") " + strings.ReplaceAll(nat[6:], " ", "-"), "whatsapp", wa, wa, "Yes, this is an official number",
+				"You can also call the room on its number, " + national(t, room.Number)},
+			{ft, "facetime", "", ft, "Yes, this is an official video address",
+				ft + " is the Metropolitan Police " + room.Name + " operations room's FaceTime video address."},
+		} {
+			r := do(t, e, call{method: "GET", path: "/v1/numbers/check?number=" + queryEscape(tc.typed)})
+			wantStatus(t, r, http.StatusOK)
+			var got httpapi.NumberCheck
+			if err := json.Unmarshal(r.body, &got); err != nil {
+				t.Fatal(err)
+			}
+			if !got.Official || got.Room == nil || got.Room.ID != room.ID || string(got.Channel) != tc.channel ||
+				got.Number != tc.number || got.Handle != tc.handle {
+				t.Errorf("%q: %s; want room %s on %s, number %q, handle %q", tc.typed, r.body, room.ID, tc.channel, tc.number, tc.handle)
+			}
+			page := do(t, e, call{method: "GET", path: "/numbers/check?number=" + queryEscape(tc.typed)})
+			wantStatus(t, page, http.StatusOK)
+			text := pageText(page.body)
+			for _, want := range []string{tc.heading, tc.phrase} {
+				if !strings.Contains(text, want) {
+					t.Errorf("%q: the page does not say %q: %s", tc.typed, want, text)
+				}
+			}
+		}
+	}
+	// Near a room's WhatsApp number is not official.
+	for _, typed := range []string{"07700 900813", "07700 900840", "07700 90080"} {
+		r := do(t, e, call{method: "GET", path: "/v1/numbers/check?number=" + queryEscape(typed)})
+		if !strings.Contains(string(r.body), `"official":false`) || strings.Contains(string(r.body), "channel") {
+			t.Errorf("%q, near a WhatsApp number: %s, want not official", typed, r.body)
 		}
 	}
 }

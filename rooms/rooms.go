@@ -28,6 +28,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/nyaruka/phonenumbers"
@@ -62,6 +63,9 @@ type Set struct {
 type table struct {
 	rooms    []gateway.Room // in file order
 	byNumber map[string]int
+
+	handlesOnce sync.Once
+	handles     []handleRef // the rooms' video handles (videoHandles)
 }
 
 // tab returns the rooms as they are now.
