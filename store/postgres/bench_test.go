@@ -1,6 +1,9 @@
 package postgres
 
 import (
+	"context"
+	"fmt"
+	"github.com/safeconnection/gateway/store/postgres/pgtest"
 	"testing"
 
 	"github.com/safeconnection/gateway"
@@ -21,4 +24,22 @@ func BenchmarkClaimRelease(b *testing.B) { storetest.BenchClaimRelease(b, benchO
 func BenchmarkClaimContention(b *testing.B) {
 	s := storetest.BenchClaimContention(b, benchOpen)
 	checkNoDoubleClaims(b, s.(*Store))
+}
+
+// BenchmarkClose creates and closes a verification, the outbox off and
+// on, side by side.
+func BenchmarkClose(b *testing.B) {
+	for _, on := range []bool{false, true} {
+		b.Run(fmt.Sprintf("outbox=%v", on), func(b *testing.B) {
+			storetest.BenchClose(b, func(tb testing.TB) gateway.Store {
+				s := New(pgtest.URL(tb))
+				s.Outbox = on
+				if err := s.Open(context.Background()); err != nil {
+					tb.Fatal(err)
+				}
+				tb.Cleanup(func() { s.Close() })
+				return s
+			})
+		})
+	}
 }
