@@ -41,8 +41,10 @@ type CheckView struct {
 	Corrections []httpapi.Correction
 }
 
-// checkOf reads verification id's recorded check from its events.
-func checkOf(evs []gateway.Event) *CheckView {
+// checkOf reads verification id's recorded check from its events, as the
+// supervisor of tok is shown it (httpapi.AssessmentFor); as it was
+// recorded for a nil tok.
+func checkOf(evs []gateway.Event, tok *gateway.Token) *CheckView {
 	out := &CheckView{}
 	for i, ev := range evs {
 		switch g := ev.Data[gateway.DataGrounds]; {
@@ -60,6 +62,11 @@ func checkOf(evs []gateway.Event) *CheckView {
 		}
 		// The first is what was shown when the check was made.
 		out.Recorded, out.Summary = true, ev.Message
+		if tok != nil {
+			if mine, changed := as.For(httpapi.Viewer(*tok)); changed {
+				as, out.Summary = mine, roster.Summary(mine.Signs)
+			}
+		}
 		out.Entry, out.Shift, out.Signs, out.Photo = as.Entry, as.Shift, as.Signs, as.PhotoSHA256 != ""
 	}
 	return out
@@ -80,8 +87,16 @@ func recordedPhoto(evs []gateway.Event) string {
 	return ""
 }
 
-// checkFor reads v's check for a supervisor's board or record page.
+// checkFor reads v's check, as it was recorded, for a room's board, which
+// every supervisor of the room shares.
 func (c *Console) checkFor(ctx context.Context, v gateway.Verification) (*CheckView, error) {
+	return c.checkForViewer(ctx, v, nil)
+}
+
+// checkForViewer reads v's check for the record page of the supervisor of
+// tok, as he is shown it: the refusals by supervisors other than him. As
+// it was recorded for a nil tok.
+func (c *Console) checkForViewer(ctx context.Context, v gateway.Verification, tok *gateway.Token) (*CheckView, error) {
 	if v.Origin == gateway.OriginPublic {
 		return nil, nil
 	}
@@ -89,7 +104,7 @@ func (c *Console) checkFor(ctx context.Context, v gateway.Verification) (*CheckV
 	if err != nil {
 		return nil, err
 	}
-	return checkOf(evs), nil
+	return checkOf(evs, tok), nil
 }
 
 // photo serves, to a supervisor, the photo of the officer of a

@@ -166,7 +166,7 @@ func (c *Console) recordPage(w http.ResponseWriter, r *http.Request, s session) 
 		rec.Room = room.Name
 	}
 	if rec.Supervisor {
-		if rec.V.Check, err = c.checkFor(r.Context(), v); err != nil {
+		if rec.V.Check, err = c.checkForViewer(r.Context(), v, &s.Token); err != nil {
 			return err
 		}
 	}

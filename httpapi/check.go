@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/safeconnection/gateway"
+	"github.com/safeconnection/gateway/roster"
 )
 
 // eventVisible reports whether tok's holder may see ev: the supervisor's
@@ -28,6 +29,27 @@ func CoversRoom(tok gateway.Token, room, what string) error {
 	}
 	return gateway.Errorf(gateway.EFORBIDDEN, "%s may %s for rooms %s only, not for room %s",
 		sup.Name(), what, strings.Join(sup.Rooms, ", "), room)
+}
+
+// Viewer is the supervisor tok is issued to as outcomes name him ("PS
+// 42"); "" for a credential that names none.
+func Viewer(tok gateway.Token) string {
+	if tok.Supervisor == nil {
+		return ""
+	}
+	return tok.Supervisor.Name()
+}
+
+// AssessmentFor decodes a recorded assessment as tok's supervisor is
+// shown it: the refusals of the officer by other supervisors than him
+// (roster.Assessment.For). It reports whether that is other than what was
+// recorded; false, too, for a document that is not an assessment.
+func AssessmentFor(tok gateway.Token, doc string) (roster.Assessment, bool) {
+	var as roster.Assessment
+	if err := json.Unmarshal([]byte(doc), &as); err != nil {
+		return as, false
+	}
+	return as.For(Viewer(tok))
 }
 
 // CheckReply answers GET /v1/verifications/{id}/check: what the supervisor
@@ -128,6 +150,11 @@ func (s *Server) verificationCheck(w http.ResponseWriter, r *http.Request, tok g
 		// The first is what was shown when the check was made.
 		at := ev.At
 		out.Assessment, out.RecordedAt, out.Summary = json.RawMessage(doc), &at, ev.Message
+		if as, changed := AssessmentFor(tok, doc); changed {
+			if b, err := json.Marshal(as); err == nil {
+				out.Assessment, out.Summary = b, roster.Summary(as.Signs)
+			}
+		}
 	}
 	s.writeJSON(w, r, http.StatusOK, out)
 	return nil

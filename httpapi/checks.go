@@ -57,7 +57,8 @@ func (s *Server) OpenCheck(ctx context.Context, tok gateway.Token, body CheckReq
 	if name == "" {
 		name = tok.ID
 	}
-	return co.OpenCheck(ctx, router.OpenCheck{Origin: origin, Collar: collar, RoomID: room, Grounds: grounds, By: tok.ID, Name: name})
+	return co.OpenCheck(ctx, router.OpenCheck{Origin: origin, Collar: collar, RoomID: room, Grounds: grounds, By: tok.ID, Name: name,
+		Supervisor: Viewer(tok)})
 }
 
 // POST /v1/checks (supervisor)

@@ -64,6 +64,48 @@ type Assessment struct {
 	// was made, so that which photo was shown can be proved later; empty:
 	// none. The photo itself is served to supervisors only.
 	PhotoSHA256 string `json:"photo_sha256,omitempty"`
+	// RefusedBy is the refusals of him in the last 90 days by every
+	// supervisor who recorded one, and RefusalsThreshold the threshold of
+	// SignRefusals then: each supervisor is shown the sign without his own
+	// (For). Empty in a record of before they were kept.
+	RefusedBy         map[string]int `json:"refused_by,omitempty"`
+	RefusalsThreshold int            `json:"refusals_threshold,omitempty"`
+}
+
+// For returns the assessment as the supervisor (as outcomes name him, "PS
+// 42"; "" for one unknown) is shown it: SignRefusals counts the refusals
+// recorded by supervisors other than him. It reports whether that changes
+// what was recorded (made for another supervisor, or for none). A record
+// of before RefusedBy was kept is shown as it is.
+func (a Assessment) For(supervisor string) (Assessment, bool) {
+	if a.RefusalsThreshold <= 0 {
+		return a, false
+	}
+	n := 0
+	for by, k := range a.RefusedBy {
+		if supervisor == "" || !SameSupervisor(by, supervisor) {
+			n += k
+		}
+	}
+	want := []Sign{}
+	if n >= a.RefusalsThreshold {
+		want = append(want, refusalsSign(n))
+	}
+	var had []Sign
+	signs := make([]Sign, 0, len(a.Signs)+1)
+	for _, s := range a.Signs {
+		if s.Code == SignRefusals {
+			had = append(had, s)
+			continue
+		}
+		signs = append(signs, s)
+	}
+	if len(had) == len(want) && (len(had) == 0 || had[0].Figures["refusals_90d"] == want[0].Figures["refusals_90d"]) {
+		return a, false
+	}
+	// SignRefusals is the last of the signs' fixed order.
+	a.Signs = append(signs, want...)
+	return a, true
 }
 
 // Assess returns the assessment of s. EUNAVAILABLE when the record cannot be
@@ -79,6 +121,7 @@ func (a *Assessor) Assess(ctx context.Context, s Subject) (Assessment, error) {
 	out := Assessment{
 		Signs:          Assess(snap, s.Collar, s.Stop, h, a.Thresholds),
 		RosterLoadedAt: snap.LoadedAt, At: s.Stop.At,
+		RefusedBy: h.RefusedBy, RefusalsThreshold: a.Thresholds.Refusals,
 	}
 	if o, ok := snap.Roster.Officer(s.Collar); ok {
 		out.Entry = &o
@@ -167,7 +210,14 @@ func (f *figures) history(collar, supervisor, exclude string) History {
 				}
 			}
 		}
-		if c.refusedBy != "" && c.refusedBy != supervisor {
+		if c.refusedBy == "" {
+			continue
+		}
+		if h.RefusedBy == nil {
+			h.RefusedBy = map[string]int{}
+		}
+		h.RefusedBy[c.refusedBy]++
+		if supervisor == "" || !SameSupervisor(c.refusedBy, supervisor) {
 			h.RefusedByOthers90++
 		}
 	}

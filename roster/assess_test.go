@@ -100,6 +100,27 @@ func TestAssessor(t *testing.T) {
 		t.Fatalf("entry %+v shift %+v", got.Entry, got.Shift)
 	}
 
+	// The record keeps who refused him: each supervisor is shown the
+	// others' refusals.
+	if got.RefusedBy["PS 7"] != 1 || got.RefusedBy["PS 42"] != 1 || len(got.RefusedBy) != 2 || got.RefusalsThreshold != 1 {
+		t.Errorf("refused by %v (threshold %d)", got.RefusedBy, got.RefusalsThreshold)
+	}
+	for viewer, want := range map[string]struct {
+		n       string
+		changed bool
+	}{"PS 42": {"1", false}, "ps  42": {"1", false}, "PS 7": {"1", false}, "PS 9": {"2", true}, "": {"2", true}} {
+		shown, changed := got.For(viewer)
+		n := ""
+		for _, s := range shown.Signs {
+			if s.Code == roster.SignRefusals {
+				n = s.Figures["refusals_90d"]
+			}
+		}
+		if n != want.n || changed != want.changed {
+			t.Errorf("for %q: %s refusals (changed %v), want %s (%v)", viewer, n, changed, want.n, want.changed)
+		}
+	}
+
 	// The figures are read once per Refresh.
 	if _, err := a.Assess(context.Background(), subject); err != nil || rec.reads != 1 {
 		t.Fatalf("a second assessment read the record again (%d reads, %v)", rec.reads, err)

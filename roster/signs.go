@@ -60,11 +60,12 @@ func DefaultThresholds() Thresholds {
 
 // History is what the record says of an officer's earlier checks.
 type History struct {
-	Checks7, Checks30   int     // his checks in the last 7 and 30 days
-	Median7, Median30   float64 // the force's median per officer over the same windows
-	NeverConnected30    int     // his checks in 30 days that never connected (cancelled ones included)
-	Cancelled30         int     // of those, the ones he cancelled
-	RefusedByOthers90   int     // refusals recorded by other supervisors in 90 days
+	Checks7, Checks30   int            // his checks in the last 7 and 30 days
+	Median7, Median30   float64        // the force's median per officer over the same windows
+	NeverConnected30    int            // his checks in 30 days that never connected (cancelled ones included)
+	Cancelled30         int            // of those, the ones he cancelled
+	RefusedByOthers90   int            // refusals recorded by other supervisors in 90 days
+	RefusedBy           map[string]int // refusals in 90 days by every supervisor, who is looking included
 	CredentialIssuedAt  time.Time
 	CredentialWarrant   string // the warrant number on his credential
 	RecordingSupervisor string // who is looking (his own refusals do not count against the officer)
@@ -147,10 +148,34 @@ func Assess(snap Snapshot, collar string, stop Stop, h History, th Thresholds) [
 			"never_connected_30d", strconv.Itoa(h.NeverConnected30), "cancelled_30d", strconv.Itoa(h.Cancelled30))
 	}
 	if th.Refusals > 0 && h.RefusedByOthers90 >= th.Refusals {
-		add(SignRefusals, fmt.Sprintf("Other supervisors refused him %d time(s) in the last 90 days.", h.RefusedByOthers90),
-			"refusals_90d", strconv.Itoa(h.RefusedByOthers90))
+		out = append(out, refusalsSign(h.RefusedByOthers90))
 	}
 	return out
+}
+
+// refusalsSign is the sign of n refusals by other supervisors.
+func refusalsSign(n int) Sign {
+	return Sign{Code: SignRefusals, Reason: fmt.Sprintf("Other supervisors refused him %d time(s) in the last 90 days.", n),
+		Figures: map[string]string{"refusals_90d": strconv.Itoa(n)}}
+}
+
+// SameSupervisor reports whether a and b name the same supervisor as
+// outcomes record him ("PS 42"), whatever the case and spacing.
+func SameSupervisor(a, b string) bool {
+	return strings.EqualFold(strings.Join(strings.Fields(a), " "), strings.Join(strings.Fields(b), " "))
+}
+
+// Summary is an assessment's event message: how many warning signs, and
+// which.
+func Summary(signs []Sign) string {
+	if len(signs) == 0 {
+		return "the supervisor's check: no warning signs"
+	}
+	codes := make([]string, len(signs))
+	for i, s := range signs {
+		codes[i] = string(s.Code)
+	}
+	return fmt.Sprintf("the supervisor's check: %d warning sign(s): %s", len(signs), strings.Join(codes, ", "))
 }
 
 func num(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }

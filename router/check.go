@@ -13,7 +13,17 @@ import (
 // document the record keeps as it was (gateway.EventCheck), and a summary
 // for the event's message. The officer never sees either.
 type Assessor interface {
-	Assess(ctx context.Context, v gateway.Verification, borough string) (doc, summary string, err error)
+	Assess(ctx context.Context, v gateway.Verification, stop Stop) (doc, summary string, err error)
+}
+
+// Stop is what the router knows, as a verification is made, of where its
+// stop is and who is checking the officer, for its assessment.
+type Stop struct {
+	Borough string // the borough the stop is in; "" when not known
+	// Supervisor is the supervisor making the check, as outcomes name him
+	// ("PS 42"), when he is known as it is made (he opened it): his own
+	// refusals are not counted as other supervisors'.
+	Supervisor string
 }
 
 // AssessTimeout bounds an assessment.
@@ -38,15 +48,15 @@ func (r *Router) assessLater(v gateway.Verification, borough string) {
 		defer r.wg.Done()
 		ctx, cancel := context.WithTimeout(ctx, AssessTimeout)
 		defer cancel()
-		if err := r.assess(ctx, v, borough); err != nil {
+		if err := r.assess(ctx, v, Stop{Borough: borough}); err != nil {
 			r.Logger.WithField("verification", v.ID).WithError(err).Warn("the warning signs could not be assessed")
 		}
 	}()
 }
 
 // assess records v's assessment now.
-func (r *Router) assess(ctx context.Context, v gateway.Verification, borough string) error {
-	doc, summary, err := r.Assessor.Assess(ctx, v, borough)
+func (r *Router) assess(ctx context.Context, v gateway.Verification, stop Stop) error {
+	doc, summary, err := r.Assessor.Assess(ctx, v, stop)
 	if err != nil {
 		return err
 	}
@@ -89,6 +99,9 @@ type OpenCheck struct {
 	Grounds string         // the stated grounds for the stop; optional
 	By      string         // the credential ID of who opened it
 	Name    string         // who opened it, as the record names him
+	// Supervisor is who opened it as outcomes name him ("PS 42"); "" for
+	// a credential that names no supervisor.
+	Supervisor string
 }
 
 // OpenCheck records a check made by radio or over a 999 call: a
@@ -150,7 +163,7 @@ func (r *Router) OpenCheck(ctx context.Context, c OpenCheck) (gateway.Verificati
 	}
 	if r.Assessor != nil {
 		actx, cancel := context.WithTimeout(ctx, AssessTimeout)
-		if err := r.assess(actx, got, borough); err != nil {
+		if err := r.assess(actx, got, Stop{Borough: borough, Supervisor: c.Supervisor}); err != nil {
 			r.Logger.WithField("verification", got.ID).WithError(err).Warn("the warning signs could not be assessed")
 		}
 		cancel()

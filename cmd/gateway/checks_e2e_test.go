@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"image"
@@ -117,4 +118,70 @@ func TestChecksByOtherRoutes(t *testing.T) {
 		})
 	}
 	g.call(t, "POST", "/v1/checks", g.officer, map[string]string{"origin": "radio", "collar": "PC1234", "room": "AW"}, http.StatusForbidden, nil)
+}
+
+// TestRefusalsByOtherSupervisors checks that the refusals sign a
+// supervisor is shown counts the refusals of the officer recorded by other
+// supervisors, never his own, whoever opened the check, and that the
+// record keeps who refused him.
+func TestRefusalsByOtherSupervisors(t *testing.T) {
+	g := startGateway(t, testEnv(t, "GATEWAY_ROSTER="+writeRoster(t, "Westminster")), nil)
+	g.m.Router.Assessor.(rosterAssessor).a.Refresh = 0 // every check reads the record afresh
+	supervisor := func(number string) string {
+		secret, hash := gateway.NewSecret()
+		if err := g.m.Store.CreateToken(context.Background(), gateway.Token{ID: gateway.NewID("t_"), Role: gateway.RoleSupervisor,
+			Name: "PS " + number, Hash: hash, Supervisor: &gateway.SupervisorIdentity{Rank: "PS", Number: number}}); err != nil {
+			t.Fatal(err)
+		}
+		return secret
+	}
+	other, third := supervisor("7"), supervisor("9")
+	open := func(by string) string {
+		var v httpapi.VerificationView
+		g.call(t, "POST", "/v1/checks", by, map[string]string{"origin": "radio", "collar": "PC1234", "room": "AW"}, http.StatusCreated, &v)
+		return v.ID
+	}
+	refuse := func(by, id string) {
+		g.call(t, "POST", "/v1/verifications/"+id+"/outcome", by, map[string]string{"outcome": "refused", "note": "no warrant card"}, http.StatusOK, nil)
+	}
+	refuse(g.supervisor, open(g.supervisor))
+	refuse(other, open(other))
+
+	refusals := func(who, id string) string {
+		t.Helper()
+		var check httpapi.CheckReply
+		g.call(t, "GET", "/v1/verifications/"+id+"/check", who, nil, http.StatusOK, &check)
+		var as roster.Assessment
+		if err := json.Unmarshal(check.Assessment, &as); err != nil {
+			t.Fatal(err)
+		}
+		hasSign := strings.Contains(check.Summary, string(roster.SignRefusals))
+		for _, s := range as.Signs {
+			if s.Code == roster.SignRefusals {
+				if !hasSign {
+					t.Errorf("the summary %q leaves out the refusals sign", check.Summary)
+				}
+				return s.Figures["refusals_90d"]
+			}
+		}
+		if hasSign {
+			t.Errorf("the summary %q shows a refusals sign the assessment has not", check.Summary)
+		}
+		return "0"
+	}
+	// A check he opens, one another opens, an officer's: to each
+	// supervisor, the refusals by the others.
+	for name, id := range map[string]string{"his own": open(g.supervisor), "another's": open(third),
+		"the officer's": g.request(t, trafalgar, contact{Channel: "facetime", Handle: "officer@example.org"}).ID} {
+		eventually(t, "the check is recorded", func() bool {
+			var check httpapi.CheckReply
+			g.call(t, "GET", "/v1/verifications/"+id+"/check", third, nil, http.StatusOK, &check)
+			return check.RecordedAt != nil
+		})
+		for who, want := range map[string]string{g.supervisor: "1", other: "1", third: "2"} {
+			if got := refusals(who, id); got != want {
+				t.Errorf("%s check: a supervisor is shown %s refusal(s) by others, want %s", name, got, want)
+			}
+		}
+	}
 }

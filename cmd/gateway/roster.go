@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -17,6 +16,7 @@ import (
 	"github.com/safeconnection/gateway"
 	"github.com/safeconnection/gateway/httpapi"
 	"github.com/safeconnection/gateway/roster"
+	"github.com/safeconnection/gateway/router"
 )
 
 // wireRoster loads the duty roster GATEWAY_ROSTER names, keeps it loaded on
@@ -90,14 +90,15 @@ type rosterAssessor struct {
 }
 
 // Assess implements router.Assessor.
-func (ra rosterAssessor) Assess(ctx context.Context, v gateway.Verification, borough string) (doc, summary string, err error) {
+func (ra rosterAssessor) Assess(ctx context.Context, v gateway.Verification, stop router.Stop) (doc, summary string, err error) {
 	if v.Origin == gateway.OriginPublic || v.Officer.Collar == "" {
 		return "", "", gateway.Errorf(gateway.EINVALID, "no officer to assess")
 	}
 	subject := roster.Subject{
 		Collar: v.Officer.Collar, Warrant: v.Officer.Warrant,
-		Stop:    roster.Stop{At: v.CreatedAt, Borough: borough, RoomID: v.RoomID},
-		Exclude: v.ID,
+		Stop:       roster.Stop{At: v.CreatedAt, Borough: stop.Borough, RoomID: v.RoomID},
+		Supervisor: stop.Supervisor,
+		Exclude:    v.ID,
 	}
 	if ra.tokens != nil && v.RequestedBy != "" {
 		if tok, err := ra.tokens.Token(ctx, v.RequestedBy); err == nil {
@@ -118,20 +119,7 @@ func (ra rosterAssessor) Assess(ctx context.Context, v gateway.Verification, bor
 	if err != nil {
 		return "", "", err
 	}
-	return string(b), signSummary(as.Signs), nil
-}
-
-// signSummary is an assessment's event message: how many warning signs,
-// and which.
-func signSummary(signs []roster.Sign) string {
-	if len(signs) == 0 {
-		return "the supervisor's check: no warning signs"
-	}
-	codes := make([]string, len(signs))
-	for i, s := range signs {
-		codes[i] = string(s.Code)
-	}
-	return fmt.Sprintf("the supervisor's check: %d warning sign(s): %s", len(signs), strings.Join(codes, ", "))
+	return string(b), roster.Summary(as.Signs), nil
 }
 
 // noRoster is the roster of a gateway that has none.
