@@ -154,3 +154,20 @@ func OutboxMessages(v Verification, ev Event, closed bool, at time.Time) ([]Outb
 	}
 	return out, nil
 }
+
+// OutboxChange returns ev with the entry before and after a change as its
+// Before and After, bodies left out: the ops record's entry of an outbox
+// entry given up or replayed.
+func OutboxChange(ev OpsEvent, before, after OutboxEntry) (OpsEvent, error) {
+	before.Body, after.Body = nil, nil
+	b, err := json.Marshal(before)
+	if err != nil {
+		return ev, err
+	}
+	a, err := json.Marshal(after)
+	if err != nil {
+		return ev, err
+	}
+	ev.Before, ev.After = b, a
+	return ev, nil
+}

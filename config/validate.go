@@ -48,7 +48,7 @@ func (c Config) Validate(demo bool) error {
 		p.add(v("INCIDENT_URL"), "required with GATEWAY_INCIDENT_SECRET: the incident system's https endpoint")
 	}
 	if c.IncidentURL != "" {
-		if msg := checkIncidentURL(c.IncidentURL); msg != "" {
+		if msg := checkSecureURL(c.IncidentURL); msg != "" {
 			p.add(v("INCIDENT_URL"), "%s", msg)
 		}
 	}
@@ -155,30 +155,24 @@ func checkStore(s string) string {
 	return ""
 }
 
-// checkPublicURL returns what is wrong with the public URL, or "".
+// checkPublicURL returns what is wrong with the public URL, or "": a
+// secure URL (checkSecureURL) without a query or fragment, since webhook
+// URLs are built on it.
 func checkPublicURL(s string) string {
-	u, err := url.Parse(s)
-	switch {
-	case err != nil || !u.IsAbs() || u.Host == "":
-		return strconv.Quote(s) + " is not an absolute URL"
-	case u.User != nil:
-		return "must not hold a user name or password"
-	case u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(s, "?") || strings.HasSuffix(s, "#"):
-		return "must not have a query or fragment: webhook URLs are built on it"
-	case u.Scheme == "https":
-		return ""
-	case u.Scheme == "http" && isLoopback(u.Hostname()):
-		return ""
-	case u.Scheme == "http":
-		return strconv.Quote(s) + " must be https (http is allowed on loopback only)"
+	if msg := checkSecureURL(s); msg != "" {
+		return msg
 	}
-	return strconv.Quote(s) + " must be an https URL"
+	if u, _ := url.Parse(s); u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(s, "?") || strings.HasSuffix(s, "#") {
+		return "must not have a query or fragment: webhook URLs are built on it"
+	}
+	return ""
 }
 
-// checkIncidentURL returns what is wrong with the incident system's
-// endpoint, or "": it is told about verifications, so https, or http on
-// loopback, and no password in the URL (GATEWAY_INCIDENT_SECRET signs).
-func checkIncidentURL(s string) string {
+// checkSecureURL returns what is wrong with a URL the gateway is reached
+// at or tells things to, or "": absolute, https (http on loopback only),
+// and no user name or password in it. The incident system's endpoint is
+// one (GATEWAY_INCIDENT_SECRET signs what it is sent).
+func checkSecureURL(s string) string {
 	u, err := url.Parse(s)
 	switch {
 	case err != nil || !u.IsAbs() || u.Host == "":
@@ -187,8 +181,10 @@ func checkIncidentURL(s string) string {
 		return "must not hold a user name or password"
 	case u.Scheme == "https", u.Scheme == "http" && isLoopback(u.Hostname()):
 		return ""
+	case u.Scheme == "http":
+		return strconv.Quote(s) + " must be https (http is allowed on loopback only)"
 	}
-	return "must be https (http is allowed on loopback only)"
+	return strconv.Quote(s) + " must be an https URL"
 }
 
 // checkProviderURL returns what is wrong with a provider's base URL, or "".

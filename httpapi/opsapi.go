@@ -130,9 +130,18 @@ type rotateBody struct {
 	Reason           string             `json:"reason"`
 }
 
-// reasonBody is the wire form of a change of status.
+// reasonBody is the wire form of a change that needs only a reason.
 type reasonBody struct {
 	Reason string `json:"reason"`
+}
+
+// decodeReason reads a reasonBody and checks its reason.
+func (s *Server) decodeReason(w http.ResponseWriter, r *http.Request) (string, error) {
+	var b reasonBody
+	if err := s.decodeBody(w, r, &b); err != nil {
+		return "", err
+	}
+	return checkText("reason", b.Reason, MaxReason)
 }
 
 // opsEvent is the entry of the ops record of an action by tok.
@@ -314,11 +323,7 @@ func (s *Server) rotateDevice(w http.ResponseWriter, r *http.Request, tok gatewa
 // statusChange is the handler of a change of status that needs a reason.
 func (s *Server) statusChange(status gateway.DeviceStatus, action string) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request, tok gateway.Token) error {
-		var b reasonBody
-		if err := s.decodeBody(w, r, &b); err != nil {
-			return err
-		}
-		reason, err := checkText("reason", b.Reason, MaxReason)
+		reason, err := s.decodeReason(w, r)
 		if err != nil {
 			return err
 		}

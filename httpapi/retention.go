@@ -100,11 +100,7 @@ func (s *Server) changeHold(w http.ResponseWriter, r *http.Request, tok gateway.
 	if err != nil {
 		return err
 	}
-	var b reasonBody
-	if err := s.decodeBody(w, r, &b); err != nil {
-		return err
-	}
-	reason, err := checkText("reason", b.Reason, MaxReason)
+	reason, err := s.decodeReason(w, r)
 	if err != nil {
 		return err
 	}

@@ -168,18 +168,12 @@ func (s *Store) SettleOutbox(ctx context.Context, id, instance string, t gateway
 	return out, fail(op, err)
 }
 
-// outboxOpsEvent writes ev with the entry before and after, bodies left out.
+// outboxOpsEvent writes ev with the entry before and after.
 func outboxOpsEvent(ctx context.Context, tx tx, ev gateway.OpsEvent, before, after gateway.OutboxEntry, now time.Time) error {
-	before.Body, after.Body = nil, nil
-	b, err := json.Marshal(before)
+	ev, err := gateway.OutboxChange(ev, before, after)
 	if err != nil {
 		return err
 	}
-	a, err := json.Marshal(after)
-	if err != nil {
-		return err
-	}
-	ev.Before, ev.After = b, a
 	_, err = insertOpsEvent(ctx, tx, ev, now)
 	return err
 }
