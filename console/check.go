@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/safeconnection/gateway"
@@ -195,6 +196,10 @@ type OpenCheckData struct {
 	Collar  string
 	Origin  string
 	Grounds string
+	// Lat and Lon are the stop's location, or Borough its borough, as
+	// typed: optional.
+	Lat, Lon string
+	Borough  string
 }
 
 func (c *Console) openCheckPage(w http.ResponseWriter, r *http.Request, s session) error {
@@ -216,20 +221,50 @@ func (c *Console) openCheckPost(w http.ResponseWriter, r *http.Request, s sessio
 	if c.Checks == nil {
 		return gateway.Errorf(gateway.EUNAVAILABLE, "this gateway cannot open checks")
 	}
-	body := httpapi.CheckRequest{Origin: r.PostFormValue("origin"), Collar: r.PostFormValue("collar"),
-		Room: r.PostFormValue("room"), Grounds: r.PostFormValue("grounds")}
+	d := OpenCheckData{Origin: r.PostFormValue("origin"), Collar: r.PostFormValue("collar"), Room: r.PostFormValue("room"),
+		Grounds: r.PostFormValue("grounds"), Lat: strings.TrimSpace(r.PostFormValue("lat")),
+		Lon: strings.TrimSpace(r.PostFormValue("lon")), Borough: r.PostFormValue("borough")}
+	body := httpapi.CheckRequest{Origin: d.Origin, Collar: d.Collar, Room: d.Room, Grounds: d.Grounds, Borough: d.Borough}
 	if err := httpapi.CoversRoom(s.Token, body.Room, "open checks"); err != nil {
 		return err
 	}
-	v, err := c.Checks.OpenCheck(r.Context(), s.Token, body)
+	var v gateway.Verification
+	loc, err := stopLocation(d.Lat, d.Lon)
+	if err == nil {
+		body.Location = loc
+		v, err = c.Checks.OpenCheck(r.Context(), s.Token, body)
+	}
 	if err != nil {
-		if gateway.ErrorCode(err) != gateway.EINVALID {
+		status := http.StatusBadRequest
+		switch gateway.ErrorCode(err) {
+		case gateway.EINVALID:
+		case gateway.EOUTSIDE:
+			status = http.StatusUnprocessableEntity
+		default:
 			return err
 		}
-		pv := c.view(s, "Open a check", OpenCheckData{Room: body.Room, Collar: body.Collar, Origin: body.Origin, Grounds: body.Grounds})
+		pv := c.view(s, "Open a check", d)
 		pv.RoomID, pv.Message = body.Room, gateway.ErrorMessage(err)
-		return c.render(w, http.StatusBadRequest, "opencheck.html", pv)
+		return c.render(w, status, "opencheck.html", pv)
 	}
 	http.Redirect(w, r, "/console/verifications/"+url.PathEscape(v.ID)+"?done=opened", http.StatusSeeOther)
 	return nil
+}
+
+// stopLocation is the stop's location as the open-check form gives it:
+// nil for none (both empty). EINVALID for one of them alone or a number
+// that is not one; the API checks the range.
+func stopLocation(lat, lon string) (*httpapi.StopLocation, error) {
+	if lat == "" && lon == "" {
+		return nil, nil
+	}
+	if lat == "" || lon == "" {
+		return nil, gateway.Errorf(gateway.EINVALID, "location: give both the latitude and the longitude of the stop, or neither")
+	}
+	la, err1 := strconv.ParseFloat(lat, 64)
+	lo, err2 := strconv.ParseFloat(lon, 64)
+	if err1 != nil || err2 != nil {
+		return nil, gateway.Errorf(gateway.EINVALID, "location: the latitude and longitude are numbers, such as 51.5080 and -0.1281")
+	}
+	return &httpapi.StopLocation{Lat: &la, Lon: &lo}, nil
 }

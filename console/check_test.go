@@ -72,10 +72,14 @@ func TestCheckForSupervisorsOnly(t *testing.T) {
 
 // fakeChecks opens every check it is asked for and has a photo of
 // everyone, counting the checks it opened.
-type fakeChecks struct{ opened int }
+type fakeChecks struct {
+	opened int
+	last   httpapi.CheckRequest
+}
 
 func (f *fakeChecks) OpenCheck(_ context.Context, _ gateway.Token, body httpapi.CheckRequest) (gateway.Verification, error) {
 	f.opened++
+	f.last = body
 	return gateway.Verification{ID: "v_opened", RoomID: body.Room}, nil
 }
 
@@ -129,5 +133,51 @@ func TestCheckCoversTheRoom(t *testing.T) {
 	resp, _ = s.do("POST", "/console/checks", url.Values{"origin": {"radio"}, "collar": {"PC1234"}, "room": {"CE"}, "csrf": {token}})
 	if resp.StatusCode != http.StatusSeeOther || checks.opened != 1 {
 		t.Errorf("opening a check for his room: %d, %d opened", resp.StatusCode, checks.opened)
+	}
+}
+
+// TestOpenCheckStopPlace checks that the open-check form offers the stop's
+// borough and location, passes the one given to the gateway, none when
+// neither is, and refuses a latitude without a longitude, or a number that
+// is not one, opening nothing.
+func TestOpenCheckStopPlace(t *testing.T) {
+	checks := &fakeChecks{}
+	e := newEnv(t, func(c *console.Console) { c.Checks = checks })
+	_, sup := e.Token(t, gateway.RoleSupervisor, "PS 42")
+	s := e.browser(t)
+	s.signIn(sup)
+	_, page := s.do("GET", "/console/checks/new?room=AW", nil)
+	for _, want := range []string{`name="borough"`, `<option value="">Not known</option>`, `name="lat"`, `name="lon"`, "any of the room's boroughs"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the open-check form lacks %q", want)
+		}
+	}
+	token := csrf(t, page)
+	post := func(extra url.Values) int {
+		form := url.Values{"origin": {"radio"}, "collar": {"PC1234"}, "room": {"AW"}, "csrf": {token}}
+		for k, v := range extra {
+			form[k] = v
+		}
+		resp, _ := s.do("POST", "/console/checks", form)
+		return resp.StatusCode
+	}
+	if st := post(nil); st != http.StatusSeeOther || checks.last.Location != nil || checks.last.Borough != "" {
+		t.Errorf("no place: %d, %+v", st, checks.last)
+	}
+	if st := post(url.Values{"borough": {"Kensington and Chelsea"}}); st != http.StatusSeeOther || checks.last.Borough != "Kensington and Chelsea" {
+		t.Errorf("a borough: %d, %+v", st, checks.last)
+	}
+	if st := post(url.Values{"lat": {" 51.4924"}, "lon": {"-0.1565 "}}); st != http.StatusSeeOther || checks.last.Location == nil ||
+		*checks.last.Location.Lat != 51.4924 || *checks.last.Location.Lon != -0.1565 {
+		t.Errorf("a location: %d, %+v", st, checks.last)
+	}
+	opened := checks.opened
+	for _, bad := range []url.Values{{"lat": {"51.5"}}, {"lat": {"north"}, "lon": {"0"}}} {
+		if st := post(bad); st != http.StatusBadRequest {
+			t.Errorf("%v: %d, want 400", bad, st)
+		}
+	}
+	if checks.opened != opened {
+		t.Errorf("a bad location opened a check")
 	}
 }

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"math"
 	"net/http"
 
 	"github.com/safeconnection/gateway"
@@ -22,11 +23,42 @@ type CheckRequest struct {
 	Collar  string `json:"collar"`            // the officer's collar number
 	Room    string `json:"room"`              // the room making the check
 	Grounds string `json:"grounds,omitempty"` // the stated grounds for the stop
+	// Location is where the stop is, or Borough the borough, one of the
+	// room's, it is in: optional, at most one. With neither, the officer's
+	// assigned area is judged against all of the room's boroughs.
+	Location *StopLocation `json:"location,omitempty"`
+	Borough  string        `json:"borough,omitempty"`
+}
+
+// StopLocation is where a stop is, as a WGS84 position.
+type StopLocation struct {
+	Lat *float64 `json:"lat"`
+	Lon *float64 `json:"lon"`
+}
+
+// check returns the position, checked as an officer's request's location
+// is. EINVALID.
+func (l StopLocation) check() (gateway.Location, error) {
+	switch {
+	case l.Lat == nil:
+		return gateway.Location{}, invalid("location.lat is required")
+	case l.Lon == nil:
+		return gateway.Location{}, invalid("location.lon is required")
+	}
+	lat, lon := *l.Lat, *l.Lon
+	if math.IsNaN(lat) || math.IsInf(lat, 0) || lat < -90 || lat > 90 {
+		return gateway.Location{}, invalid("location.lat must be between -90 and 90")
+	}
+	if math.IsNaN(lon) || math.IsInf(lon, 0) || lon < -180 || lon > 180 {
+		return gateway.Location{}, invalid("location.lon must be between -180 and 180")
+	}
+	return gateway.Location{Lat: lat, Lon: lon}, nil
 }
 
 // OpenCheck checks and opens a check by radio or 999 for tok's holder, a
 // supervisor, through the code path of POST /v1/checks, so that the
-// console and the API leave the same record. EINVALID; EFORBIDDEN when
+// console and the API leave the same record. EINVALID; EOUTSIDE for a
+// stop location no room covers; EFORBIDDEN when
 // his credential is limited to other rooms; EUNAVAILABLE when the router
 // cannot open checks.
 func (s *Server) OpenCheck(ctx context.Context, tok gateway.Token, body CheckRequest) (gateway.Verification, error) {
@@ -53,12 +85,25 @@ func (s *Server) OpenCheck(ctx context.Context, tok gateway.Token, body CheckReq
 	if err != nil {
 		return gateway.Verification{}, err
 	}
-	name := tok.Name
-	if name == "" {
-		name = tok.ID
+	c := router.OpenCheck{Origin: origin, Collar: collar, RoomID: room, Grounds: grounds, By: tok.ID, Name: tok.Name,
+		Supervisor: Viewer(tok)}
+	if c.Name == "" {
+		c.Name = tok.ID
 	}
-	return co.OpenCheck(ctx, router.OpenCheck{Origin: origin, Collar: collar, RoomID: room, Grounds: grounds, By: tok.ID, Name: name,
-		Supervisor: Viewer(tok)})
+	if body.Location != nil {
+		loc, err := body.Location.check()
+		if err != nil {
+			return gateway.Verification{}, err
+		}
+		c.Location = &loc
+	}
+	if c.Borough, err = checkOptionalText("borough", body.Borough, 64); err != nil {
+		return gateway.Verification{}, err
+	}
+	if c.Location != nil && c.Borough != "" {
+		return gateway.Verification{}, invalid("give the stop's location or its borough, not both")
+	}
+	return co.OpenCheck(ctx, c)
 }
 
 // POST /v1/checks (supervisor)

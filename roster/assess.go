@@ -68,8 +68,13 @@ type Assessment struct {
 	// supervisor who recorded one, and RefusalsThreshold the threshold of
 	// SignRefusals then: each supervisor is shown the sign without his own
 	// (For). Empty in a record of before they were kept.
-	RefusedBy         map[string]int `json:"refused_by,omitempty"`
-	RefusalsThreshold int            `json:"refusals_threshold,omitempty"`
+	RefusedBy map[string]int `json:"refused_by,omitempty"`
+	// StopBorough is the borough the stop was judged to be in; when it
+	// was not known, StopBoroughs are the boroughs it was judged against
+	// (its room's: the officer is in his area in any of them).
+	StopBorough       string   `json:"stop_borough,omitempty"`
+	StopBoroughs      []string `json:"stop_boroughs,omitempty"`
+	RefusalsThreshold int      `json:"refusals_threshold,omitempty"`
 }
 
 // For returns the assessment as the supervisor (as outcomes name him, "PS
@@ -122,6 +127,10 @@ func (a *Assessor) Assess(ctx context.Context, s Subject) (Assessment, error) {
 		Signs:          Assess(snap, s.Collar, s.Stop, h, a.Thresholds),
 		RosterLoadedAt: snap.LoadedAt, At: s.Stop.At,
 		RefusedBy: h.RefusedBy, RefusalsThreshold: a.Thresholds.Refusals,
+		StopBorough: s.Stop.Borough,
+	}
+	if s.Stop.Borough == "" {
+		out.StopBoroughs = s.Stop.Boroughs
 	}
 	if o, ok := snap.Roster.Officer(s.Collar); ok {
 		out.Entry = &o

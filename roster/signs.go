@@ -74,8 +74,24 @@ type History struct {
 // Stop is where and when the check happens.
 type Stop struct {
 	At      time.Time
-	Borough string // the borough the stop is in
+	Borough string // the borough the stop is in; "" when not known
 	RoomID  string // the ops room covering it
+	// Boroughs, when Borough is not known (a check by radio or 999 with
+	// no place given), are the boroughs the stop may be in (its room's): he
+	// is outside his area only when none of them is in it.
+	Boroughs []string
+}
+
+// inArea reports whether the stop is in one of areas: its borough or
+// room, or, when its borough is not known, one of the boroughs it may be
+// in.
+func (s Stop) inArea(areas []string) bool {
+	return slices.ContainsFunc(areas, func(a string) bool {
+		if strings.EqualFold(a, s.RoomID) || s.Borough != "" && strings.EqualFold(a, s.Borough) {
+			return true
+		}
+		return s.Borough == "" && slices.ContainsFunc(s.Boroughs, func(b string) bool { return strings.EqualFold(a, b) })
+	})
 }
 
 // Assess returns the warning signs for an officer, by collar number, at a
@@ -117,9 +133,12 @@ func Assess(snap Snapshot, collar string, stop Stop, h History, th Thresholds) [
 				add(SignNotPlainClothes, "His shift is not plain-clothes duty: he should be in uniform.",
 					"shift_unit", shift.Unit)
 			}
-			if len(shift.Areas) > 0 && !slices.ContainsFunc(shift.Areas, func(a string) bool {
-				return strings.EqualFold(a, stop.Borough) || strings.EqualFold(a, stop.RoomID)
-			}) {
+			switch {
+			case len(shift.Areas) == 0 || stop.inArea(shift.Areas):
+			case stop.Borough == "" && len(stop.Boroughs) > 0:
+				add(SignOutsideArea, "The stop's place was not given, and none of its room's boroughs is in the area he is assigned to.",
+					"stop_boroughs", strings.Join(stop.Boroughs, "; "), "stop_room", stop.RoomID, "assigned", strings.Join(shift.Areas, "; "))
+			default:
 				add(SignOutsideArea, "The stop is outside the area he is assigned to.",
 					"stop_borough", stop.Borough, "stop_room", stop.RoomID, "assigned", strings.Join(shift.Areas, "; "))
 			}

@@ -50,6 +50,15 @@ func TestAssess(t *testing.T) {
 		{"inside his other borough", func(s *roster.Stop, _ *roster.History, _ *roster.Snapshot) {
 			s.Borough = "Kensington and Chelsea"
 		}, nil},
+		{"no place given, one of the room's boroughs his", func(s *roster.Stop, _ *roster.History, _ *roster.Snapshot) {
+			s.Borough, s.Boroughs = "", []string{"Hammersmith and Fulham", "kensington and chelsea"}
+		}, nil},
+		{"no place given, none of the room's boroughs his", func(s *roster.Stop, _ *roster.History, _ *roster.Snapshot) {
+			s.Borough, s.RoomID, s.Boroughs = "", "CN", []string{"Camden", "Islington"}
+		}, []roster.SignCode{roster.SignOutsideArea}},
+		{"a borough given outside his area: the room's others do not count", func(s *roster.Stop, _ *roster.History, _ *roster.Snapshot) {
+			s.Borough, s.RoomID, s.Boroughs = "Camden", "CN", []string{"Camden", "Westminster"}
+		}, []roster.SignCode{roster.SignOutsideArea}},
 		{"another warrant", func(_ *roster.Stop, h *roster.History, _ *roster.Snapshot) { h.CredentialWarrant = "WC100235" },
 			[]roster.SignCode{roster.SignWarrantMismatch}},
 		{"the warrant typed with spaces", func(_ *roster.Stop, h *roster.History, _ *roster.Snapshot) { h.CredentialWarrant = "wc 100234" }, nil},

@@ -3,6 +3,8 @@ package router
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/safeconnection/gateway"
@@ -20,6 +22,9 @@ type Assessor interface {
 // stop is and who is checking the officer, for its assessment.
 type Stop struct {
 	Borough string // the borough the stop is in; "" when not known
+	// Boroughs, when Borough is not known, are the boroughs the stop may
+	// be in (its room's): the officer is in his area in any of them.
+	Boroughs []string
 	// Supervisor is the supervisor making the check, as outcomes name him
 	// ("PS 42"), when he is known as it is made (he opened it): his own
 	// refusals are not counted as other supervisors'.
@@ -102,6 +107,12 @@ type OpenCheck struct {
 	// Supervisor is who opened it as outcomes name him ("PS 42"); "" for
 	// a credential that names no supervisor.
 	Supervisor string
+	// Location is where the stop is, and Borough the borough it is in, one
+	// of the room's, when the caller says (at most one of them): the
+	// officer's assigned area is judged against it. With neither, it is
+	// judged against all of the room's boroughs.
+	Location *gateway.Location
+	Borough  string
 }
 
 // OpenCheck records a check made by radio or over a 999 call: a
@@ -109,8 +120,9 @@ type OpenCheck struct {
 // already speaking to them; no call is placed), with the officer's
 // assessment recorded before it returns, awaiting its outcome like any
 // other. An unknown collar number is allowed: the check shows him not on
-// the roster. EINVALID for another origin, no collar number or an
-// unknown room.
+// the roster. EINVALID for another origin, no collar number, an unknown
+// room, both a location and a borough, a borough not the room's, or
+// impossible coordinates; EOUTSIDE for a location no room covers.
 func (r *Router) OpenCheck(ctx context.Context, c OpenCheck) (gateway.Verification, error) {
 	const op = "router.OpenCheck"
 	if !c.Origin.Spoken() {
@@ -123,9 +135,27 @@ func (r *Router) OpenCheck(ctx context.Context, c OpenCheck) (gateway.Verificati
 	if !ok {
 		return gateway.Verification{}, gateway.Errorf(gateway.EINVALID, "there is no operations room %.20q", c.RoomID)
 	}
-	borough := ""
-	if len(room.Boroughs) > 0 {
-		borough = room.Boroughs[0]
+	stop := Stop{Supervisor: c.Supervisor}
+	var where string
+	switch {
+	case c.Location != nil && c.Borough != "":
+		return gateway.Verification{}, gateway.Errorf(gateway.EINVALID, "give the stop's location or its borough, not both")
+	case c.Location != nil:
+		_, b, err := r.Rooms.Locate(*c.Location)
+		if err != nil {
+			return gateway.Verification{}, gateway.E(op, gateway.ErrorCode(err), err)
+		}
+		stop.Borough, where = b, "the stop in "+b
+	case c.Borough != "":
+		i := slices.IndexFunc(room.Boroughs, func(b string) bool { return strings.EqualFold(b, c.Borough) })
+		if i < 0 {
+			return gateway.Verification{}, gateway.Errorf(gateway.EINVALID, "borough %.40q is not one of %s's: %s",
+				c.Borough, room.Name, strings.Join(room.Boroughs, ", "))
+		}
+		stop.Borough, where = room.Boroughs[i], "the stop in "+room.Boroughs[i]
+	default:
+		stop.Boroughs = slices.Clone(room.Boroughs)
+		where = "the stop's place not given: his area judged against all of the room's boroughs (" + strings.Join(room.Boroughs, ", ") + ")"
 	}
 	now := r.Now()
 	v := gateway.Verification{
@@ -134,6 +164,7 @@ func (r *Router) OpenCheck(ctx context.Context, c OpenCheck) (gateway.Verificati
 		State:       gateway.StateConnected,
 		Origin:      c.Origin,
 		Officer:     gateway.Officer{Collar: c.Collar},
+		Location:    derefLocation(c.Location),
 		RoomID:      room.ID,
 		RequestedBy: c.By,
 		CreatedAt:   now,
@@ -150,8 +181,8 @@ func (r *Router) OpenCheck(ctx context.Context, c OpenCheck) (gateway.Verificati
 	}
 	ev := gateway.Event{
 		Type:     gateway.EventState,
-		Message:  fmt.Sprintf("a check of %s asked for %s, opened by %s in %s", c.Collar, how, name, room.Name),
-		Data:     map[string]string{"room": room.ID, "origin": string(c.Origin)},
+		Message:  fmt.Sprintf("a check of %s asked for %s, opened by %s in %s; %s", c.Collar, how, name, room.Name, where),
+		Data:     map[string]string{"room": room.ID, "origin": string(c.Origin), "borough": stop.Borough},
 		Instance: r.Instance,
 	}
 	if c.Grounds != "" {
@@ -163,10 +194,18 @@ func (r *Router) OpenCheck(ctx context.Context, c OpenCheck) (gateway.Verificati
 	}
 	if r.Assessor != nil {
 		actx, cancel := context.WithTimeout(ctx, AssessTimeout)
-		if err := r.assess(actx, got, Stop{Borough: borough, Supervisor: c.Supervisor}); err != nil {
+		if err := r.assess(actx, got, stop); err != nil {
 			r.Logger.WithField("verification", got.ID).WithError(err).Warn("the warning signs could not be assessed")
 		}
 		cancel()
 	}
 	return got, nil
+}
+
+// derefLocation is *loc; the zero Location for nil.
+func derefLocation(loc *gateway.Location) gateway.Location {
+	if loc == nil {
+		return gateway.Location{}
+	}
+	return *loc
 }

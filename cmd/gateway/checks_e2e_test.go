@@ -185,3 +185,94 @@ func TestRefusalsByOtherSupervisors(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckStopPlace checks that a radio or 999 check judges the officer's
+// assigned area against the stop's location or borough when given, and
+// against all of the room's boroughs, saying so, when neither is: an
+// officer of Kensington and Chelsea is in Westminster's room's area, not
+// outside it for not being in its first borough.
+func TestCheckStopPlace(t *testing.T) {
+	g := startGateway(t, testEnv(t, "GATEWAY_ROSTER="+writeRoster(t, "Kensington and Chelsea")), nil)
+	assess := func(body map[string]any) (httpapi.VerificationView, roster.Assessment) {
+		t.Helper()
+		body["origin"], body["collar"], body["room"] = "radio", "PC1234", "AW"
+		var v httpapi.VerificationView
+		g.call(t, "POST", "/v1/checks", g.supervisor, body, http.StatusCreated, &v)
+		var check httpapi.CheckReply
+		g.call(t, "GET", "/v1/verifications/"+v.ID+"/check", g.supervisor, nil, http.StatusOK, &check)
+		var as roster.Assessment
+		if err := json.Unmarshal(check.Assessment, &as); err != nil {
+			t.Fatal(err)
+		}
+		return v, as
+	}
+	outside := func(as roster.Assessment) *roster.Sign {
+		for i := range as.Signs {
+			if as.Signs[i].Code == roster.SignOutsideArea {
+				return &as.Signs[i]
+			}
+		}
+		return nil
+	}
+	for name, c := range map[string]struct {
+		body    map[string]any
+		outside bool
+	}{
+		"no place given":                {map[string]any{}, false},
+		"his borough":                   {map[string]any{"borough": "kensington and chelsea"}, false},
+		"the room's other borough":      {map[string]any{"borough": "Westminster"}, true},
+		"a location in his borough":     {map[string]any{"location": map[string]float64{"lat": 51.4924, "lon": -0.1565}}, false}, // Sloane Square
+		"a location in another borough": {map[string]any{"location": map[string]float64{"lat": trafalgar.Lat, "lon": trafalgar.Lon}}, true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			v, as := assess(c.body)
+			if got := outside(as); (got != nil) != c.outside {
+				t.Fatalf("outside his area: %+v, want %v (%+v)", got, c.outside, as)
+			}
+			_, given := c.body["location"]
+			if _, b := c.body["borough"]; b {
+				given = true
+			}
+			if !given && (as.StopBorough != "" || strings.Join(as.StopBoroughs, ";") != "Westminster;Kensington and Chelsea;Hammersmith and Fulham") {
+				t.Errorf("no place given: judged against %q %q, want the room's boroughs", as.StopBorough, as.StopBoroughs)
+			}
+			if given && (as.StopBorough == "" || len(as.StopBoroughs) != 0) {
+				t.Errorf("a place given: judged against %q %q", as.StopBorough, as.StopBoroughs)
+			}
+			evs, err := g.m.Store.Events(context.Background(), v.ID, 0, 0)
+			if err != nil || len(evs) == 0 || given == strings.Contains(evs[0].Message, "place not given") {
+				t.Errorf("the record's first event %+v (place given: %v)", evs, given)
+			}
+		})
+	}
+
+	// Not in any of the room's boroughs: outside, with the boroughs it was
+	// judged against.
+	g2 := startGateway(t, testEnv(t, "GATEWAY_ROSTER="+writeRoster(t, "Camden")), nil)
+	var v httpapi.VerificationView
+	g2.call(t, "POST", "/v1/checks", g2.supervisor, map[string]string{"origin": "999", "collar": "PC1234", "room": "AW"}, http.StatusCreated, &v)
+	var check httpapi.CheckReply
+	g2.call(t, "GET", "/v1/verifications/"+v.ID+"/check", g2.supervisor, nil, http.StatusOK, &check)
+	var as roster.Assessment
+	if err := json.Unmarshal(check.Assessment, &as); err != nil {
+		t.Fatal(err)
+	}
+	if s := outside(as); s == nil || !strings.Contains(s.Figures["stop_boroughs"], "Kensington and Chelsea") || s.Figures["assigned"] != "Camden" {
+		t.Fatalf("an officer of Camden, no place given: %+v", as.Signs)
+	}
+
+	for name, body := range map[string]any{
+		"latitude off the globe":    map[string]any{"location": map[string]float64{"lat": 91, "lon": 0}},
+		"no longitude":              map[string]any{"location": map[string]float64{"lat": 51.5}},
+		"another room's borough":    map[string]any{"borough": "Camden"},
+		"both location and borough": map[string]any{"location": map[string]float64{"lat": trafalgar.Lat, "lon": trafalgar.Lon}, "borough": "Westminster"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			b := body.(map[string]any)
+			b["origin"], b["collar"], b["room"] = "radio", "PC1234", "AW"
+			g.call(t, "POST", "/v1/checks", g.supervisor, b, http.StatusBadRequest, nil)
+		})
+	}
+	g.call(t, "POST", "/v1/checks", g.supervisor, map[string]any{"origin": "radio", "collar": "PC1234", "room": "AW",
+		"location": map[string]float64{"lat": 0, "lon": 0}}, http.StatusUnprocessableEntity, nil)
+}

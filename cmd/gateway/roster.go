@@ -96,7 +96,7 @@ func (ra rosterAssessor) Assess(ctx context.Context, v gateway.Verification, sto
 	}
 	subject := roster.Subject{
 		Collar: v.Officer.Collar, Warrant: v.Officer.Warrant,
-		Stop:       roster.Stop{At: v.CreatedAt, Borough: stop.Borough, RoomID: v.RoomID},
+		Stop:       roster.Stop{At: v.CreatedAt, Borough: stop.Borough, RoomID: v.RoomID, Boroughs: stop.Boroughs},
 		Supervisor: stop.Supervisor,
 		Exclude:    v.ID,
 	}
