@@ -48,11 +48,10 @@ type CheckView struct {
 func checkOf(evs []gateway.Event, tok *gateway.Token) *CheckView {
 	out := &CheckView{}
 	for i, ev := range evs {
-		switch g := ev.Data[gateway.DataGrounds]; {
-		case i == 0:
-			out.Grounds = g
-		case g != "" && ev.Data[gateway.DataCorrectedBy] != "":
-			out.Corrections = append(out.Corrections, httpapi.Correction{Grounds: g, By: ev.Data[gateway.DataCorrectedBy], At: ev.At})
+		if i == 0 {
+			out.Grounds = ev.Data[gateway.DataGrounds]
+		} else if c, ok := httpapi.CorrectionOf(ev); ok {
+			out.Corrections = append(out.Corrections, c)
 		}
 		if ev.Type != gateway.EventCheck || out.Recorded {
 			continue
@@ -170,12 +169,9 @@ func (c *Console) groundsPost(w http.ResponseWriter, r *http.Request, s session)
 	if err != nil {
 		return err
 	}
-	if err := httpapi.CoversRoom(s.Token, v.RoomID, "correct the grounds"); err != nil {
+	by, err := httpapi.CorrectorFor(s.Token, v.RoomID)
+	if err != nil {
 		return err
-	}
-	by := s.Token.Name
-	if by == "" {
-		by = s.Token.ID
 	}
 	if _, err := c.Grounds.CorrectGrounds(r.Context(), v.ID, grounds, by); err != nil {
 		return err

@@ -10,6 +10,7 @@ import (
 	"github.com/safeconnection/gateway"
 	"github.com/safeconnection/gateway/console"
 	"github.com/safeconnection/gateway/httpapi"
+	"github.com/safeconnection/gateway/router"
 )
 
 // recordCheck appends to v's record a check that shows Sam Clarke with a
@@ -90,7 +91,7 @@ func (f *fakeChecks) OfficerPhoto(string) ([]byte, string, error) {
 // fakeGrounds records every correction, counting them.
 type fakeGrounds struct{ corrected int }
 
-func (f *fakeGrounds) CorrectGrounds(_ context.Context, id, _, _ string) (gateway.Event, error) {
+func (f *fakeGrounds) CorrectGrounds(_ context.Context, id, _ string, _ router.Corrector) (gateway.Event, error) {
 	f.corrected++
 	return gateway.Event{VerificationID: id}, nil
 }

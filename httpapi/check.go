@@ -9,6 +9,7 @@ import (
 
 	"github.com/safeconnection/gateway"
 	"github.com/safeconnection/gateway/roster"
+	"github.com/safeconnection/gateway/router"
 )
 
 // eventVisible reports whether tok's holder may see ev: the supervisor's
@@ -67,11 +68,42 @@ type CheckReply struct {
 	Corrections []Correction `json:"corrections"`
 }
 
-// Correction is a supervisor's correction of the grounds for a stop.
+// Correction is a supervisor's correction of the grounds for a stop: By
+// is his rank and number; Rank, Number and Room (the room he corrected
+// them for) are his credential's, empty in a record of before they were
+// kept.
 type Correction struct {
 	Grounds string    `json:"grounds"`
 	By      string    `json:"by"`
+	Rank    string    `json:"rank,omitempty"`
+	Number  string    `json:"number,omitempty"`
+	Room    string    `json:"room,omitempty"`
 	At      time.Time `json:"at"`
+}
+
+// CorrectionOf is the correction of the grounds ev records, if it is one.
+func CorrectionOf(ev gateway.Event) (Correction, bool) {
+	g, by := ev.Data[gateway.DataGrounds], ev.Data[gateway.DataCorrectedBy]
+	if g == "" || by == "" {
+		return Correction{}, false
+	}
+	return Correction{Grounds: g, By: by, Rank: ev.Data[router.DataCorrectorRank], Number: ev.Data[router.DataCorrectorNumber],
+		Room: ev.Data[router.DataCorrectorRoom], At: ev.At}, true
+}
+
+// CorrectorFor is the supervisor of tok as a correction of the grounds of
+// a verification of room records him. ENOIDENTITY for a credential that
+// names no supervisor; EFORBIDDEN when his rooms do not cover room.
+func CorrectorFor(tok gateway.Token, room string) (router.Corrector, error) {
+	sup := tok.Supervisor
+	if sup == nil || sup.Name() == "" {
+		return router.Corrector{}, gateway.Errorf(gateway.ENOIDENTITY,
+			"this supervisor credential does not say whose it is: ask ops staff for a credential issued to you")
+	}
+	if err := CoversRoom(tok, room, "correct the grounds"); err != nil {
+		return router.Corrector{}, err
+	}
+	return router.Corrector{Supervisor: sup.Name(), Rank: sup.Rank, Number: sup.Number, Room: room, By: tok.ID}, nil
 }
 
 // groundsBody is the wire form of a correction of the grounds.
@@ -82,7 +114,7 @@ type groundsBody struct {
 // GroundsCorrector is the router's ability to record a supervisor's
 // correction of the grounds for a stop (router.Router has it).
 type GroundsCorrector interface {
-	CorrectGrounds(ctx context.Context, id, grounds, by string) (gateway.Event, error)
+	CorrectGrounds(ctx context.Context, id, grounds string, by router.Corrector) (gateway.Event, error)
 }
 
 // POST /v1/verifications/{id}/grounds (supervisor)
@@ -113,10 +145,11 @@ func (s *Server) correctGrounds(w http.ResponseWriter, r *http.Request, tok gate
 	if err != nil {
 		return err
 	}
-	if err := CoversRoom(tok, v.RoomID, "correct the grounds"); err != nil {
+	by, err := CorrectorFor(tok, v.RoomID)
+	if err != nil {
 		return err
 	}
-	if _, err := gc.CorrectGrounds(r.Context(), v.ID, grounds, tok.Name); err != nil {
+	if _, err := gc.CorrectGrounds(r.Context(), v.ID, grounds, by); err != nil {
 		return err
 	}
 	return s.verificationCheck(w, r, tok)
@@ -137,11 +170,10 @@ func (s *Server) verificationCheck(w http.ResponseWriter, r *http.Request, tok g
 	}
 	out := CheckReply{Verification: v.ID, Assessment: json.RawMessage("null"), Corrections: []Correction{}}
 	for i, ev := range evs {
-		switch g := ev.Data[gateway.DataGrounds]; {
-		case i == 0:
-			out.Grounds = g
-		case g != "" && ev.Data[gateway.DataCorrectedBy] != "":
-			out.Corrections = append(out.Corrections, Correction{Grounds: g, By: ev.Data[gateway.DataCorrectedBy], At: ev.At})
+		if i == 0 {
+			out.Grounds = ev.Data[gateway.DataGrounds]
+		} else if c, ok := CorrectionOf(ev); ok {
+			out.Corrections = append(out.Corrections, c)
 		}
 		doc := ev.Data[gateway.DataAssessment]
 		if ev.Type != gateway.EventCheck || out.RecordedAt != nil || !json.Valid([]byte(doc)) {

@@ -8,6 +8,7 @@ import (
 	"github.com/safeconnection/gateway"
 	"github.com/safeconnection/gateway/httpapi"
 	"github.com/safeconnection/gateway/httpapi/httpapitest"
+	"github.com/safeconnection/gateway/router"
 )
 
 // groundsRouter is checkRouter that also records corrections of the
@@ -17,7 +18,7 @@ type groundsRouter struct {
 	corrected *int
 }
 
-func (g groundsRouter) CorrectGrounds(_ context.Context, id, grounds, by string) (gateway.Event, error) {
+func (g groundsRouter) CorrectGrounds(_ context.Context, id, _ string, _ router.Corrector) (gateway.Event, error) {
 	*g.corrected++
 	return gateway.Event{VerificationID: id}, nil
 }

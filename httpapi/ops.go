@@ -94,7 +94,7 @@ func checkNumber(n string) (string, error) {
 // GET /v1/devices?room=&retired=true
 func (s *Server) listDevices(w http.ResponseWriter, r *http.Request, _ gateway.Token) error {
 	q := r.URL.Query()
-	room, err := checkOptionalText("room", q.Get("room"), MaxRoomID)
+	room, err := s.roomParam(q.Get("room"))
 	if err != nil {
 		return err
 	}

@@ -428,6 +428,19 @@ func limitParam(v string) (int, error) {
 	return n, nil
 }
 
+// roomParam reads a listing's room: optional, and a known room when the
+// server has the rooms. ENOTFOUND for another.
+func (s *Server) roomParam(v string) (string, error) {
+	room, err := checkOptionalText("room", v, MaxRoomID)
+	if err != nil || room == "" || s.Rooms == nil {
+		return room, err
+	}
+	if _, ok := s.Rooms.Room(room); !ok {
+		return "", gateway.Errorf(gateway.ENOTFOUND, "no operations room %q", cut(room))
+	}
+	return room, nil
+}
+
 // window reads since, until and limit.
 func window(q map[string][]string, get func(string) string) (since, until time.Time, limit int, err error) {
 	if since, err = timeParam(q, "since"); err != nil {
@@ -452,7 +465,7 @@ func (s *Server) listOpsEvents(w http.ResponseWriter, r *http.Request, _ gateway
 	}
 	q := r.URL.Query()
 	var f gateway.OpsEventFilter
-	if f.RoomID, err = checkOptionalText("room", q.Get("room"), MaxRoomID); err != nil {
+	if f.RoomID, err = s.roomParam(q.Get("room")); err != nil {
 		return err
 	}
 	if f.DeviceID, err = checkOptionalText("device", q.Get("device"), MaxRoomID); err != nil {
@@ -477,13 +490,8 @@ func (s *Server) listVerifications(w http.ResponseWriter, r *http.Request, _ gat
 	q := r.URL.Query()
 	f := gateway.VerificationFilter{Newest: true}
 	var err error
-	if f.RoomID, err = checkOptionalText("room", q.Get("room"), MaxRoomID); err != nil {
+	if f.RoomID, err = s.roomParam(q.Get("room")); err != nil {
 		return err
-	}
-	if f.RoomID != "" && s.Rooms != nil {
-		if _, ok := s.Rooms.Room(f.RoomID); !ok {
-			return gateway.Errorf(gateway.ENOTFOUND, "no operations room %q", cut(f.RoomID))
-		}
 	}
 	if f.Since, f.Until, f.Limit, err = window(q, q.Get); err != nil {
 		return err
@@ -500,10 +508,10 @@ func (s *Server) listVerifications(w http.ResponseWriter, r *http.Request, _ gat
 		}
 	}
 	switch o := gateway.Origin(q.Get("origin")); o {
-	case "", gateway.OriginOfficer, gateway.OriginPublic:
+	case "", gateway.OriginOfficer, gateway.OriginPublic, gateway.OriginRadio, gateway.Origin999:
 		f.Origin = o
 	default:
-		return invalid("origin must be officer or public")
+		return invalid("origin must be officer, public, radio or 999")
 	}
 	vs, err := s.Verifications.Verifications(r.Context(), f)
 	if err != nil {

@@ -72,21 +72,42 @@ func (r *Router) assess(ctx context.Context, v gateway.Verification, stop Stop) 
 	return err
 }
 
+// Corrector is the supervisor correcting the grounds for a stop, as his
+// credential names him, as an outcome records him.
+type Corrector struct {
+	Supervisor string // his rank and number: "PS 42"
+	Rank       string
+	Number     string
+	Room       string // the room he corrected them for (the verification's)
+	By         string // the ID of his credential
+}
+
+// The Data keys of a correction of the grounds, besides DataGrounds and
+// DataCorrectedBy (the supervisor's rank and number).
+const (
+	DataCorrectorRank   = "rank"
+	DataCorrectorNumber = "number"
+	DataCorrectorRoom   = "room"
+	DataCorrectorBy     = "by"
+)
+
 // CorrectGrounds records a supervisor's correction of the stated grounds
-// for the stop of verification id (by names the supervisor): the officer's
+// for the stop of verification id (by is the supervisor): the officer's
 // statement stays in the record beside it. ENOTFOUND; EINVALID without
-// grounds.
-func (r *Router) CorrectGrounds(ctx context.Context, id, grounds, by string) (gateway.Event, error) {
+// grounds or the supervisor's rank and number.
+func (r *Router) CorrectGrounds(ctx context.Context, id, grounds string, by Corrector) (gateway.Event, error) {
 	const op = "router.CorrectGrounds"
-	if grounds == "" || by == "" {
+	if grounds == "" || by.Supervisor == "" {
 		return gateway.Event{}, gateway.Errorf(gateway.EINVALID, "the corrected grounds and the supervisor are required")
 	}
 	if _, err := r.Record.Verification(ctx, id); err != nil {
 		return gateway.Event{}, gateway.E(op, gateway.ErrorCode(err), err)
 	}
 	ev, err := r.Record.AppendEvent(context.WithoutCancel(ctx), gateway.Event{
-		VerificationID: id, Type: gateway.EventNote, Message: "the grounds for the stop corrected by " + by,
-		Data: map[string]string{gateway.DataGrounds: grounds, gateway.DataCorrectedBy: by}, Instance: r.Instance,
+		VerificationID: id, Type: gateway.EventNote, Message: "the grounds for the stop corrected by " + by.Supervisor,
+		Data: map[string]string{gateway.DataGrounds: grounds, gateway.DataCorrectedBy: by.Supervisor,
+			DataCorrectorRank: by.Rank, DataCorrectorNumber: by.Number, DataCorrectorRoom: by.Room, DataCorrectorBy: by.By},
+		Instance: r.Instance,
 	})
 	if err != nil {
 		return gateway.Event{}, gateway.E(op, gateway.ErrorCode(err), err)

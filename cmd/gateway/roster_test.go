@@ -187,10 +187,32 @@ func TestGroundsOfTheStop(t *testing.T) {
 	g.call(t, "POST", "/v1/verifications/"+v.ID+"/grounds", g.supervisor, map[string]any{"grounds": "x", "extra": 1}, http.StatusBadRequest, nil)
 	g.call(t, "POST", "/v1/verifications/v_nope/grounds", g.supervisor, fix, http.StatusNotFound, nil)
 	g.call(t, "POST", "/v1/verifications/"+v.ID+"/grounds", g.supervisor, fix, http.StatusOK, &check)
-	if check.Grounds != "Seen trying car doors on Whitehall" || len(check.Corrections) != 1 ||
-		check.Corrections[0].Grounds != fix["grounds"] || check.Corrections[0].By == "" {
+	// The corrector is the credential's supervisor, as an outcome records
+	// him, not the credential's free-text name ("PS 42" here too).
+	if check.Grounds != "Seen trying car doors on Whitehall" || len(check.Corrections) != 1 || check.Corrections[0].Grounds != fix["grounds"] {
 		t.Fatalf("after the correction: %+v", check)
 	}
+	sup := g.token(t, gateway.RoleSupervisor, "the late desk") // demoSupervisor: PS 42
+	g.call(t, "POST", "/v1/verifications/"+v.ID+"/grounds", sup, map[string]string{"grounds": "Seen trying car doors on Whitehall, twice"}, http.StatusOK, &check)
+	want := httpapi.Correction{Grounds: "Seen trying car doors on Whitehall, twice", By: demoSupervisor.Name(), Rank: demoSupervisor.Rank,
+		Number: demoSupervisor.Number, Room: v.Room}
+	got := check.Corrections[len(check.Corrections)-1]
+	if got.At.IsZero() || got.By != want.By || got.Rank != want.Rank || got.Number != want.Number || got.Room != want.Room || got.Grounds != want.Grounds {
+		t.Fatalf("the correction %+v, want %+v", got, want)
+	}
+	evs, err := g.m.Store.Events(context.Background(), v.ID, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last := evs[len(evs)-1]; last.Data["by"] == "" || last.Data["by"] == last.Data[gateway.DataCorrectedBy] || strings.Contains(last.Message, "the late desk") {
+		t.Errorf("the record of the correction: %+v", last)
+	}
+	// A supervisor credential that names no one corrects nothing.
+	secret, hash := gateway.NewSecret()
+	if err := g.m.Store.CreateToken(context.Background(), gateway.Token{ID: gateway.NewID("t_"), Role: gateway.RoleSupervisor, Name: "PS 99", Hash: hash}); err != nil {
+		t.Fatal(err)
+	}
+	g.call(t, "POST", "/v1/verifications/"+v.ID+"/grounds", secret, fix, http.StatusUnprocessableEntity, nil)
 
 	body["grounds"] = strings.Repeat("x", httpapi.MaxGrounds+1)
 	g.call(t, "POST", "/v1/verifications", g.officer, body, http.StatusBadRequest, nil)
