@@ -19,7 +19,7 @@ func withRooms(t testing.TB) func(*httpapi.Server) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return func(s *httpapi.Server) { s.RoomEditor = set }
+	return func(s *httpapi.Server) { s.RoomEditor, s.Rooms = set, set }
 }
 
 // TestOpsRoutesNeedTheOpsRole: every route of the ops API answers 401
@@ -97,6 +97,8 @@ func TestOpsBadInput(t *testing.T) {
 		{"events: bad since", "GET", "/v1/ops-events?since=yesterday", "", 400, gateway.EINVALID},
 		{"events: until before since", "GET", "/v1/ops-events?since=2026-12-03T10:00:00Z&until=2026-12-03T09:00:00Z", "", 400, gateway.EINVALID},
 		{"events: bad limit", "GET", "/v1/ops-events?limit=0", "", 400, gateway.EINVALID},
+		{"events: unknown room", "GET", "/v1/ops-events?room=ZZ", "", 404, gateway.ENOTFOUND},
+		{"devices: unknown room", "GET", "/v1/devices?room=ZZ", "", 404, gateway.ENOTFOUND},
 		{"events: huge limit", "GET", "/v1/ops-events?limit=99999999999999999999", "", 400, gateway.EINVALID},
 		{"verifications: bad outcome", "GET", "/v1/verifications?outcome=maybe", "", 400, gateway.EINVALID},
 		{"verifications: bad channel", "GET", "/v1/verifications?channel=skype", "", 400, gateway.EINVALID},
