@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/safeconnection/gateway"
 	"github.com/safeconnection/gateway/httpapi"
@@ -36,6 +37,13 @@ type CheckView struct {
 	Entry    *roster.Officer
 	Shift    *roster.Shift
 	Signs    []roster.Sign
+	// Areas is the area his shift covering the stop assigns him, as
+	// people read it ("" without such a shift).
+	Areas string
+	// RosterLoadedAt is when the roster the check consulted was loaded
+	// (zero: none was), and RosterAge how long before the check that was.
+	RosterLoadedAt time.Time
+	RosterAge      string
 	// Photo is whether a photo was on file when the check was made.
 	Photo       bool
 	Grounds     string
@@ -68,6 +76,15 @@ func checkOf(evs []gateway.Event, tok *gateway.Token) *CheckView {
 			}
 		}
 		out.Entry, out.Shift, out.Signs, out.Photo = as.Entry, as.Shift, as.Signs, as.PhotoSHA256 != ""
+		if as.Shift != nil {
+			out.Areas = "anywhere: the roster assigns him no area"
+			if len(as.Shift.Areas) > 0 {
+				out.Areas = strings.Join(as.Shift.Areas, ", ")
+			}
+		}
+		if !as.RosterLoadedAt.IsZero() {
+			out.RosterLoadedAt, out.RosterAge = as.RosterLoadedAt, ago(as.At, as.RosterLoadedAt)
+		}
 	}
 	return out
 }
@@ -104,7 +121,11 @@ func (c *Console) checkForViewer(ctx context.Context, v gateway.Verification, to
 	if err != nil {
 		return nil, err
 	}
-	return checkOf(evs, tok), nil
+	out := checkOf(evs, tok)
+	if !out.RosterLoadedAt.IsZero() {
+		out.RosterLoadedAt = out.RosterLoadedAt.In(c.location())
+	}
+	return out, nil
 }
 
 // photo serves, to a supervisor, the photo of the officer of a

@@ -182,3 +182,69 @@ func TestOpenCheckStopPlace(t *testing.T) {
 		t.Errorf("a bad location opened a check")
 	}
 }
+
+// TestCheckShowsAreaAndRosterAge checks that the check shows the area the
+// officer's shift assigns him and how old the roster it consulted was when
+// the check was made (or that none was loaded), on the board and the
+// record page, and that ops staff see neither.
+func TestCheckShowsAreaAndRosterAge(t *testing.T) {
+	for name, c := range map[string]struct {
+		doc   string
+		wants []string
+	}{
+		"on his shift": {`{"entry":{"collar":"PC1234","name":"Sam Clarke","rank":"PC","shifts":[]},` +
+			`"shift":{"start":"2026-12-03T16:00:00Z","end":"2026-12-04T02:00:00Z","plain_clothes":true,"areas":["Westminster","Kensington and Chelsea"]},` +
+			`"signs":[],"roster_loaded_at":"2026-12-03T15:00:00Z","at":"2026-12-03T17:00:00Z"}`,
+			[]string{"Assigned area", "Westminster, Kensington and Chelsea", "The duty roster was loaded 2 h before the check, at 3 Dec 2026 15:00:00."}},
+		"no roster": {`{"signs":[{"code":"roster_stale","reason":"No duty roster has been loaded."}],"roster_loaded_at":"0001-01-01T00:00:00Z","at":"2026-12-03T17:00:00Z"}`,
+			[]string{"No duty roster was loaded when the check was made."}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t, nil)
+			v := connected(t, e)
+			if _, err := e.Store.AppendEvent(context.Background(), gateway.Event{VerificationID: v.ID, Type: gateway.EventCheck,
+				Message: "the supervisor's check", Data: map[string]string{gateway.DataAssessment: c.doc}}); err != nil {
+				t.Fatal(err)
+			}
+			_, sup := e.Token(t, gateway.RoleSupervisor, "PS 42")
+			s := e.browser(t)
+			s.signIn(sup)
+			_, board := s.do("GET", "/console/rooms/AW", nil)
+			_, page := s.do("GET", "/console/verifications/"+v.ID, nil)
+			for where, p := range map[string]string{"record page": page, "board": section(t, board, `id="check-`+v.ID+`"`)} {
+				for _, want := range c.wants {
+					if !strings.Contains(p, want) {
+						t.Errorf("the %s's check lacks %q", where, want)
+					}
+				}
+			}
+
+			_, ops := e.Token(t, gateway.RoleOps, "ops")
+			o := e.browser(t)
+			o.signIn(ops)
+			for _, path := range []string{"/console/rooms/AW", "/console/verifications/" + v.ID} {
+				_, page := o.do("GET", path, nil)
+				for _, not := range []string{"Assigned area", "Kensington and Chelsea", "duty roster was loaded"} {
+					if strings.Contains(page, not) {
+						t.Errorf("ops staff's %s shows %q", path, not)
+					}
+				}
+			}
+		})
+	}
+}
+
+// section is the part of page from the element with attr to the end of
+// its section.
+func section(tb testing.TB, page, attr string) string {
+	tb.Helper()
+	i := strings.Index(page, attr)
+	if i < 0 {
+		tb.Fatalf("no %s in the page", attr)
+	}
+	j := strings.Index(page[i:], "</section>")
+	if j < 0 {
+		return page[i:]
+	}
+	return page[i : i+j]
+}
