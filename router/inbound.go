@@ -267,10 +267,11 @@ func (u *run) ringTimeout() time.Duration {
 }
 
 // serve is the step of a public call that is not ringing a device: the
-// end when it is over; the 999 message when the budget is spent; else,
-// when no verification for the room arrived before hers is still waiting,
-// a claim on a free device (not one of exclude; any, when retry and those
-// are all that is free) to ring; else her place in the queue.
+// end when it is over; the 999 message when the budget is spent; else a
+// claim on a free device (not one of exclude; any, when retry and those
+// are all that is free) that no verification for the room that arrived
+// before hers and still waits could take (see freePool), to ring; else her
+// place in the queue.
 func (u *run) serve(ctx context.Context, exclude []string, retry bool) (gateway.InboundStep, error) {
 	r := u.r
 	switch {
@@ -286,13 +287,25 @@ func (u *run) serve(ctx context.Context, exclude []string, retry bool) (gateway.
 	if err != nil {
 		return gateway.InboundStep{}, err
 	}
-	if ahead == 0 {
+	// Those ahead of her go first for the free devices their claims can
+	// take; she may take one none of them can use.
+	claim, skip := len(ahead) == 0, []string(nil)
+	if !claim {
+		p, err := r.readPool(ctx)
+		if err != nil {
+			return gateway.InboundStep{}, err
+		}
+		if p != nil {
+			claim, skip = true, p.except(p.reserve(r, ahead))
+		}
+	}
+	if claim {
 		ring := u.ringTimeout()
 		req := gateway.ClaimRequest{RoomIDs: u.rooms, Channel: gateway.ChannelPSTN, Holder: u.v.ID,
-			TTL: ring + r.LeaseTTL, Stale: r.HeartbeatStale, Exclude: exclude, BatteryFloor: r.BatteryFloor}
+			TTL: ring + r.LeaseTTL, Stale: r.HeartbeatStale, Exclude: slices.Concat(exclude, skip), BatteryFloor: r.BatteryFloor}
 		lease, dev, err := r.Claims.Claim(ctx, req)
 		if gateway.ErrorCode(err) == gateway.EUNAVAILABLE && retry && len(exclude) > 0 {
-			req.Exclude = nil
+			req.Exclude = skip
 			lease, dev, err = r.Claims.Claim(ctx, req)
 		}
 		switch {
@@ -306,7 +319,7 @@ func (u *run) serve(ctx context.Context, exclude []string, retry bool) (gateway.
 		return gateway.InboundStep{}, err
 	}
 	s := u.step(gateway.StepWait)
-	s.Position = ahead + 1
+	s.Position = len(ahead) + 1
 	return s, nil
 }
 
@@ -379,26 +392,26 @@ func (u *run) wait(ctx context.Context, hold time.Duration) error {
 	return nil
 }
 
-// ahead counts the verifications of her room that arrived before her and
+// ahead lists the verifications of her room that arrived before her and
 // still wait: officers' in the queue, and public callers whose calls are
 // live.
-func (u *run) ahead(ctx context.Context) (int, error) {
+func (u *run) ahead(ctx context.Context) ([]gateway.Verification, error) {
 	vs, err := u.r.queued(ctx, u.v.RoomID)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	at := u.r.Now()
 	if u.v.QueuedAt != nil {
 		at = *u.v.QueuedAt
 	}
 	now := u.r.Now()
-	n := 0
+	var out []gateway.Verification
 	for _, v := range vs {
 		if v.ID != u.v.ID && stillWaiting(v, now) && arrived(v).Before(at) {
-			n++
+			out = append(out, v)
 		}
 	}
-	return n, nil
+	return out, nil
 }
 
 // lister lists verifications (the stores' VerificationStore.Verifications).
@@ -435,27 +448,21 @@ func stillWaiting(v gateway.Verification, now time.Time) bool {
 	return v.OwnerUntil != nil && v.OwnerUntil.After(now)
 }
 
-// publicWaiting returns, by room, when the earliest public caller still
-// waiting joined the queue: the officers' queue lets her go first.
-func (r *Router) publicWaiting(ctx context.Context) map[string]time.Time {
+// publicWaiting lists the public callers still waiting, of every room: the
+// officers' queue lets one who came first take a free device her call can
+// use.
+func (r *Router) publicWaiting(ctx context.Context) []gateway.Verification {
 	vs, err := r.queued(ctx, "")
 	if err != nil {
 		if ctx.Err() == nil {
 			r.Logger.WithError(err).Warn("queue: could not read the public callers waiting")
 		}
-		return map[string]time.Time{}
+		return nil
 	}
 	now := r.Now()
-	out := map[string]time.Time{}
-	for _, v := range vs {
-		if v.Origin != gateway.OriginPublic || !stillWaiting(v, now) {
-			continue
-		}
-		if t, ok := out[v.RoomID]; !ok || arrived(v).Before(t) {
-			out[v.RoomID] = arrived(v)
-		}
-	}
-	return out
+	return slices.DeleteFunc(vs, func(v gateway.Verification) bool {
+		return v.Origin != gateway.OriginPublic || !stillWaiting(v, now)
+	})
 }
 
 // inboundConnect records that the device answered her call: the attempt

@@ -3,10 +3,12 @@ package router_test
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/safeconnection/gateway"
+	"github.com/safeconnection/gateway/store/sqlite"
 )
 
 // pstnDevice adds a device in the room with its own number.
@@ -356,4 +358,158 @@ func TestInboundNeighbourWhenRoomHasNoneFree(t *testing.T) {
 	if next.Number != "+447700900502" {
 		t.Fatalf("after no answer at AS-1 rang %s, want WA-1", next.Number)
 	}
+}
+
+// gatedClaims is the store with its video claims held back while shut: a
+// queue that has not yet served since a device freed.
+type gatedClaims struct {
+	*sqlite.Store
+	shut atomic.Bool
+}
+
+func (g *gatedClaims) Claim(ctx context.Context, req gateway.ClaimRequest) (gateway.Lease, gateway.Device, error) {
+	if g.shut.Load() && req.Channel != gateway.ChannelPSTN {
+		return gateway.Lease{}, gateway.Device{}, gateway.Errorf(gateway.EUNAVAILABLE, "held back by the test")
+	}
+	return g.Store.Claim(ctx, req)
+}
+
+// busyDevice leases the device to another verification for a minute.
+func (e *env) busyDevice(id string, ch gateway.Channel) gateway.Lease {
+	e.t.Helper()
+	l, _, err := e.store.ClaimDevice(context.Background(), gateway.DeviceClaim{DeviceID: id, Channel: ch, Holder: "v_other", TTL: time.Minute})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return l
+}
+
+// registerFakes registers adapters for the channels whose calls are placed
+// and never heard of again (no report that could outlive the test).
+func (e *env) registerFakes(chans ...gateway.Channel) {
+	e.t.Helper()
+	silent := func(int, gateway.Leg) (gateway.ReportStatus, gateway.Fate, error) { return "", 0, nil }
+	for _, ch := range chans {
+		a, _ := fake(ch, func() gateway.Reporter { return e.r }, silent)
+		if err := e.r.Register(a); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+}
+
+// heldBy fails unless the device's live lease is the holder's.
+func (e *env) heldBy(dev, holder string) {
+	e.t.Helper()
+	if l := e.lease(dev); l == nil || l.Holder != holder {
+		e.t.Fatalf("%s lease %+v, want held by %s", dev, l, holder)
+	}
+}
+
+// neverClaimedBy fails if the device was ever claimed for the holder.
+func (e *env) neverClaimedBy(dev, holder string) {
+	e.t.Helper()
+	hist, err := e.store.ClaimHistory(context.Background(), dev)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for _, c := range hist {
+		if c.Holder == holder {
+			e.t.Fatalf("%s claimed for %s: %+v", dev, holder, hist)
+		}
+	}
+}
+
+// An officer queued first for WhatsApp does not keep a later public caller
+// from the one free handset, which has FaceTime and a number but no
+// WhatsApp: his claim cannot take it, her call needs only its number, and
+// she is rung on it at once rather than told to dial 999 when her budget
+// is spent.
+func TestInboundPastOfficerWhoCannotUseTheFreeDevice(t *testing.T) {
+	e := newEnv(t)
+	e.r.Budget = 20 * time.Second
+	e.registerFakes("whatsapp")
+	e.device("AW-W", "AW", "whatsapp")
+	e.busyDevice("AW-W", "whatsapp")
+	e.device("AW-F", "AW", "facetime") // FaceTime and a number: free
+	e.open()
+	v := e.request(trafalgar, contact("whatsapp"))
+	e.wait(v.ID, gateway.StateQueued)
+
+	s := stepOf(t, gateway.StepDial)(e.callIn("AW", "CA20"), nil)
+	e.heldBy("AW-F", s.Verification.ID)
+	if got, _ := e.store.Verification(context.Background(), v.ID); got.State != gateway.StateQueued {
+		t.Fatalf("officer %s, want still queued for WhatsApp", got.State)
+	}
+	e.neverClaimedBy("AW-F", v.ID)
+}
+
+// An officer queued first keeps his turn for a handset he can use: a later
+// caller who asks while it is free, before his queue has served, is not
+// rung on it (though it is the least recently used) but on another free
+// handset he cannot use; and he gets his.
+func TestInboundLeavesOfficerTheDeviceHeCanUse(t *testing.T) {
+	e := newEnv(t)
+	e.r.Budget = 20 * time.Second
+	g := &gatedClaims{Store: e.store}
+	g.shut.Store(true)
+	e.r.Claims = g
+	e.registerFakes("whatsapp")
+	e.device("AW-W", "AW", "whatsapp")     // his: WhatsApp and a number
+	e.device("AW-F", "AW", "facetime")     // FaceTime and a number
+	bw := e.busyDevice("AW-W", "whatsapp") // used first: a claim's first choice
+	bf := e.busyDevice("AW-F", "facetime")
+	e.open()
+	v := e.request(trafalgar, contact("whatsapp"))
+	e.wait(v.ID, gateway.StateQueued)
+	her := stepOf(t, gateway.StepWait)(e.callIn("AW", "CA21"), nil)
+	if her.Position != 2 {
+		t.Fatalf("her position %d, want 2 (behind the officer)", her.Position)
+	}
+	ctx := context.Background()
+	for _, l := range []gateway.Lease{bw, bf} {
+		if err := e.store.Release(ctx, l, "done"); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	s := stepOf(t, gateway.StepDial)(e.r.InboundWait(ctx, her.Verification.ID))
+	e.heldBy("AW-F", s.Verification.ID)
+	if l := e.lease("AW-W"); l != nil {
+		t.Fatalf("AW-W, the officer's, claimed: %+v", l)
+	}
+	g.shut.Store(false)
+	e.wait(v.ID, gateway.StateDialling)
+	e.heldBy("AW-W", v.ID)
+	e.neverClaimedBy("AW-W", s.Verification.ID)
+}
+
+// A public caller queued first keeps no officer from a free handset her
+// call cannot use: the handset she could have is under the battery floor,
+// and a later officer takes a free FaceTime handset without a number.
+func TestInboundOfficerPastCallerWhoCannotUseTheFreeDevice(t *testing.T) {
+	e := newEnv(t)
+	e.r.BatteryFloor = gateway.DefaultBatteryFloor
+	e.r.Budget = 20 * time.Second
+	e.r.OwnerTTL = 2 * time.Second // her call holds its place for 6s
+	e.registerFakes("facetime")
+	ctx := context.Background()
+	e.device("AW-L", "AW", "facetime") // FaceTime and a number, battery low
+	e.heartbeat("AW-L", gateway.DefaultBatteryFloor-1)
+	if _, err := e.store.CreateDevice(ctx, gateway.Device{ID: "AW-F", RoomID: "AW", Name: "AW-F",
+		Handles: map[gateway.Channel]string{"facetime": "aw-f@example.police.uk"}}); err != nil { // no number
+		t.Fatal(err)
+	}
+	busy := e.busyDevice("AW-F", "facetime")
+	e.open()
+	her := stepOf(t, gateway.StepWait)(e.callIn("AW", "CA22"), nil)
+	v := e.request(trafalgar, contact("facetime"))
+	e.wait(v.ID, gateway.StateQueued)
+	if err := e.store.Release(ctx, busy, "done"); err != nil {
+		t.Fatal(err)
+	}
+
+	e.waitFor(2*time.Second, v.ID, gateway.StateDialling)
+	e.heldBy("AW-F", v.ID)
+	e.neverClaimedBy("AW-L", v.ID)
+	stepOf(t, gateway.StepWait)(e.r.InboundWait(ctx, her.Verification.ID))
 }

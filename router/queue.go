@@ -2,6 +2,8 @@ package router
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -129,7 +131,12 @@ func (q *queue) serve(ctx context.Context) {
 		}
 		return
 	}
-	var public map[string]time.Time // read once, when a device is free
+	var (
+		public []gateway.Verification // the public's waiting calls, read once when a device is free
+		read   bool
+		pool   *freePool // the devices, read once when a public caller came first
+		pooled bool
+	)
 	for _, w := range ws {
 		if ctx.Err() != nil {
 			return
@@ -137,13 +144,26 @@ func (q *queue) serve(ctx context.Context) {
 		if !anyFree(free, w.run.rooms) {
 			continue
 		}
-		if public == nil {
-			public = q.r.publicWaiting(ctx)
+		if !read {
+			public, read = q.r.publicWaiting(ctx), true
 		}
-		if t, ok := public[w.run.room.ID]; ok && t.Before(w.at) {
-			continue // a public caller waiting for the room came first: her call takes the device
+		var skip []string
+		if first := firstOf(public, w.run.room.ID, w.at); len(first) > 0 {
+			// A public caller waiting for the room came first: her call
+			// takes a free device it can use; he may take one it cannot.
+			if !pooled {
+				var err error
+				if pool, err = q.r.readPool(ctx); err != nil && ctx.Err() == nil {
+					q.r.Logger.WithError(err).Warn("queue: could not read the free devices")
+				}
+				pooled = true
+			}
+			if pool == nil {
+				continue // cannot tell which device is hers: she goes first
+			}
+			skip = pool.except(pool.reserve(q.r, first))
 		}
-		c, ok := w.run.tryClaim(ctx)
+		c, ok := w.run.claimExcept(ctx, skip)
 		if !ok {
 			continue
 		}
@@ -162,8 +182,40 @@ func (q *queue) serve(ctx context.Context) {
 			continue
 		}
 		free[c.lease.RoomID]--
+		if pool != nil {
+			pool.claimedNow(c.dev.ID)
+		}
 		w.done <- c
 	}
+}
+
+// firstOf lists the verifications of vs for the room that joined the queue
+// before at.
+func firstOf(vs []gateway.Verification, room string, at time.Time) []gateway.Verification {
+	var out []gateway.Verification
+	for _, v := range vs {
+		if v.RoomID == room && arrived(v).Before(at) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// claimExcept is the queue's claim on behalf of the run (as tryClaim), not
+// of the devices of skip.
+func (u *run) claimExcept(ctx context.Context, skip []string) (claimed, bool) {
+	if len(skip) == 0 {
+		return u.tryClaim(ctx)
+	}
+	r := u.r
+	for _, ch := range u.plan() {
+		lease, dev, err := r.Claims.Claim(ctx, gateway.ClaimRequest{RoomIDs: u.rooms, Channel: ch, Holder: u.v.ID,
+			TTL: r.LeaseTTL, Stale: r.HeartbeatStale, Exclude: slices.Concat(u.bad[ch], skip), BatteryFloor: r.BatteryFloor})
+		if err == nil {
+			return claimed{ch: ch, lease: lease, dev: dev}, true
+		}
+	}
+	return claimed{}, false
 }
 
 func anyFree(free map[string]int, rooms []string) bool {
@@ -186,4 +238,150 @@ func (r *Router) Queued() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return len(q.waiters)
+}
+
+// Who a free device is for. The officers' queue (each instance's own) and
+// the public's calls (driven by the provider's webhooks, on any instance)
+// share the room's devices in arrival order. An earlier waiter goes first
+// only for a device its own claim could take: a free device it cannot use
+// (no handle for his channels, no number for her call, a battery under the
+// floor) goes to a later waiter that can. The decision is made on a read
+// of the pool: each earlier waiter, oldest first, is given the free device
+// its claim would take, and a later waiter's claim excludes those devices
+// and every device not free in that read. The claim itself stays atomic in
+// the store: a race lost to another instance means waiting again.
+
+// devicePool lists devices with their live leases (the stores'
+// DeviceStore.Devices).
+type devicePool interface {
+	Devices(ctx context.Context, room string, withRetired bool) ([]gateway.Device, error)
+}
+
+// freePool is a read of the device pool: the free devices, least recently
+// used first (the order of a claim), and every device listed.
+type freePool struct {
+	health gateway.HealthPolicy
+	now    time.Time
+	all    []string
+	free   []gateway.Device
+}
+
+// readPool reads the pool; nil when the store cannot list devices (a
+// test's fake): who goes first is then decided by arrival alone.
+func (r *Router) readPool(ctx context.Context) (*freePool, error) {
+	l, ok := r.Claims.(devicePool)
+	if !ok {
+		return nil, nil
+	}
+	ds, err := l.Devices(ctx, "", false)
+	if err != nil {
+		return nil, err
+	}
+	p := &freePool{health: gateway.HealthPolicy{Stale: r.HeartbeatStale, BatteryFloor: r.BatteryFloor}, now: r.Now()}
+	for _, d := range ds {
+		p.all = append(p.all, d.ID)
+		if d.Lease == nil && d.Status == gateway.DeviceInService {
+			p.free = append(p.free, d)
+		}
+	}
+	slices.SortStableFunc(p.free, func(a, b gateway.Device) int {
+		if c := a.LastUsed.Compare(b.LastUsed); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return p, nil
+}
+
+// want is what a waiting verification's claim asks for: its rooms in
+// order and its channels in order, each with the devices it would not
+// take.
+type want struct {
+	rooms   []string
+	chans   []gateway.Channel
+	exclude map[gateway.Channel][]string
+}
+
+// wantOf is what the claim of a waiting verification, as recorded, would
+// ask for. A public caller's: a device's number (PSTN). An officer's: his
+// video channels that an adapter serves and that his attempts have not
+// done with (an attempt that ended other than not placed ends its channel;
+// one not placed rules out its device), in his order; PSTN when none is
+// left (he waits for a device's number or a desk). The record does not
+// hold all a run knows: where it errs, it errs towards the earlier waiter.
+func (r *Router) wantOf(v gateway.Verification) want {
+	w := want{rooms: []string{v.RoomID}, exclude: map[gateway.Channel][]string{}}
+	if room, ok := r.Rooms.Room(v.RoomID); ok {
+		w.rooms = append(w.rooms, room.Neighbours...)
+	}
+	if v.Origin == gateway.OriginPublic {
+		w.chans = []gateway.Channel{gateway.ChannelPSTN}
+		return w
+	}
+	done := map[gateway.Channel]bool{}
+	for _, a := range v.Attempts {
+		switch {
+		case a.Open():
+		case a.Result == gateway.ResultNotPlaced:
+			w.exclude[a.Channel] = append(w.exclude[a.Channel], a.DeviceID)
+		default:
+			done[a.Channel] = true
+		}
+	}
+	for _, c := range v.Contacts {
+		if c.Channel == gateway.ChannelPSTN || done[c.Channel] || r.adapter(c.Channel) == nil || slices.Contains(w.chans, c.Channel) {
+			continue
+		}
+		w.chans = append(w.chans, c.Channel)
+	}
+	if r.Ranker != nil {
+		w.chans = r.Ranker.Order(w.chans)
+	}
+	if len(w.chans) == 0 {
+		w.chans = []gateway.Channel{gateway.ChannelPSTN}
+	}
+	return w
+}
+
+// take is the free device, not in taken, that a claim for w would take;
+// "" when there is none.
+func (p *freePool) take(w want, taken map[string]bool) string {
+	for _, ch := range w.chans {
+		for _, room := range w.rooms {
+			for _, d := range p.free {
+				if d.RoomID == room && !taken[d.ID] && !slices.Contains(w.exclude[ch], d.ID) && p.health.Serves(d, ch, p.now) {
+					return d.ID
+				}
+			}
+		}
+	}
+	return ""
+}
+
+// reserve gives each of the waiters, oldest first, the free device its
+// claim would take, and returns the devices given.
+func (p *freePool) reserve(r *Router, waiters []gateway.Verification) map[string]bool {
+	waiters = slices.Clone(waiters)
+	slices.SortStableFunc(waiters, func(a, b gateway.Verification) int { return arrived(a).Compare(arrived(b)) })
+	taken := map[string]bool{}
+	for _, v := range waiters {
+		if id := p.take(r.wantOf(v), taken); id != "" {
+			taken[id] = true
+		}
+	}
+	return taken
+}
+
+// except lists every device of the read but the free ones not taken: a
+// claim that excludes them takes only a device the read left for it.
+func (p *freePool) except(taken map[string]bool) []string {
+	out := slices.Clone(p.all)
+	return slices.DeleteFunc(out, func(id string) bool {
+		return !taken[id] && slices.ContainsFunc(p.free, func(d gateway.Device) bool { return d.ID == id })
+	})
+}
+
+// claimedNow takes a device claimed since the read out of the free ones.
+func (p *freePool) claimedNow(id string) {
+	p.free = slices.DeleteFunc(p.free, func(d gateway.Device) bool { return d.ID == id })
 }
