@@ -116,6 +116,10 @@ type Token struct {
 	ExpiresAt time.Time
 	// RevokedAt is when it was revoked; zero while it is not.
 	RevokedAt time.Time
+	// SessionsEnded counts the times its console sessions were ended (a
+	// sign-out ends every one of them): a console session carries the count
+	// it was issued at and is refused once the credential's is higher.
+	SessionsEnded int64
 }
 
 // OfficerIdentity is the officer an officer-app credential belongs to.

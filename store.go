@@ -211,6 +211,9 @@ type TokenStore interface {
 	RevokeToken(ctx context.Context, id string) error
 	// Token returns one token, revoked or expired too. ENOTFOUND.
 	Token(ctx context.Context, id string) (Token, error)
+	// EndSessions ends the token's console sessions, on every instance:
+	// it adds one to its SessionsEnded. ENOTFOUND.
+	EndSessions(ctx context.Context, id string) error
 }
 
 // RefusalStore keeps the record of requests refused for whom they named.

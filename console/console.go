@@ -42,6 +42,9 @@ type Store interface {
 	// Token returns one token by its ID, revoked and expired ones too.
 	// ENOTFOUND.
 	Token(ctx context.Context, id string) (gateway.Token, error)
+	// EndSessions ends a token's console sessions, on every instance (a
+	// sign-out). ENOTFOUND.
+	EndSessions(ctx context.Context, id string) error
 	// Devices lists devices of one room, or of all when room is empty.
 	Devices(ctx context.Context, room string, withRetired bool) ([]gateway.Device, error)
 	// Verification returns one verification with its attempts. ENOTFOUND.
@@ -448,9 +451,17 @@ func safeNext(next string) string {
 	return next
 }
 
+// signOut ends every console session of the session's credential, on
+// every instance and copies of the cookie too (the store counts up its
+// SessionsEnded, which readSession checks), then clears the browser's
+// cookie. The cookie is kept when the store fails, so that the sign-out can
+// be tried again.
 func (c *Console) signOut(w http.ResponseWriter, r *http.Request, s session) error {
+	if err := c.Store.EndSessions(r.Context(), s.TokenID); err != nil && gateway.ErrorCode(err) != gateway.ENOTFOUND {
+		return err
+	}
 	c.clearCookie(w, SessionCookie)
-	c.logger().WithField("token", s.TokenID).Info("console: signed out")
+	c.logger().WithField("token", s.TokenID).Info("console: signed out, the credential's console sessions ended")
 	http.Redirect(w, r, "/console/sign-in", http.StatusSeeOther)
 	return nil
 }

@@ -28,12 +28,15 @@ const preLoginTTL = 30 * time.Minute
 // hashed.
 const maxSecret = 512
 
-// session is a signed-in console: whose credential, until when, and the
-// session's own random ID (which its CSRF token is derived from).
+// session is a signed-in console: whose credential, until when, the
+// credential's SessionsEnded when it was issued (a sign-out counts it up,
+// ending the session on every instance), and the session's own random ID
+// (which its CSRF token is derived from).
 type session struct {
 	ID      string
 	TokenID string
 	Expires time.Time
+	Ended   int64         // the credential's SessionsEnded at sign-in
 	Token   gateway.Token // read again from the store on every request
 }
 
@@ -110,16 +113,20 @@ func (c *Console) clearCookie(w http.ResponseWriter, name string) {
 		HttpOnly: true, Secure: c.Secure, SameSite: http.SameSiteStrictMode})
 }
 
-// startSession sets the session cookie for the token.
+// startSession sets the session cookie for the token, with its
+// SessionsEnded as read at sign-in: "s2|token|expiry|ended|id".
 func (c *Console) startSession(w http.ResponseWriter, tok gateway.Token) {
 	exp := c.now().Add(c.session()).Truncate(time.Second)
-	payload := "s1|" + tok.ID + "|" + strconv.FormatInt(exp.Unix(), 10) + "|" + newID()
+	payload := "s2|" + tok.ID + "|" + strconv.FormatInt(exp.Unix(), 10) + "|" +
+		strconv.FormatInt(tok.SessionsEnded, 10) + "|" + newID()
 	http.SetCookie(w, c.cookie(SessionCookie, c.sign(payload), exp))
 }
 
 // readSession returns the request's session: its cookie signed, unexpired,
 // and its credential still in the store, not revoked, of a role that may
-// use the console. EUNAUTHORIZED otherwise.
+// use the console, its sessions not ended (signed out) since the cookie was
+// issued. A cookie of before the count ("s1|token|expiry|id") is taken as
+// issued at 0: any sign-out ends it. EUNAUTHORIZED otherwise.
 func (c *Console) readSession(r *http.Request) (session, error) {
 	none := gateway.Errorf(gateway.EUNAUTHORIZED, "sign in to the console")
 	ck, err := r.Cookie(SessionCookie)
@@ -131,20 +138,30 @@ func (c *Console) readSession(r *http.Request) (session, error) {
 		return session{}, none
 	}
 	parts := strings.Split(payload, "|")
-	if len(parts) != 4 || parts[0] != "s1" {
+	switch {
+	case len(parts) == 4 && parts[0] == "s1":
+		parts = []string{"s2", parts[1], parts[2], "0", parts[3]}
+	case len(parts) != 5 || parts[0] != "s2":
 		return session{}, none
 	}
 	unix, err := strconv.ParseInt(parts[2], 10, 64)
 	if err != nil {
 		return session{}, none
 	}
-	s := session{TokenID: parts[1], Expires: time.Unix(unix, 0), ID: parts[3]}
+	ended, err := strconv.ParseInt(parts[3], 10, 64)
+	if err != nil || ended < 0 {
+		return session{}, none
+	}
+	s := session{TokenID: parts[1], Expires: time.Unix(unix, 0), Ended: ended, ID: parts[4]}
 	if !c.now().Before(s.Expires) {
 		return session{}, gateway.Errorf(gateway.EUNAUTHORIZED, "the session has ended: sign in again")
 	}
 	tok, err := c.tokenByID(r.Context(), s.TokenID)
 	if err != nil {
 		return session{}, err
+	}
+	if s.Ended < tok.SessionsEnded {
+		return session{}, gateway.Errorf(gateway.EUNAUTHORIZED, "this session was signed out: sign in again")
 	}
 	s.Token = tok
 	return s, nil

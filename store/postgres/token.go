@@ -17,11 +17,11 @@ func (s *Store) CreateToken(ctx context.Context, t gateway.Token) error {
 		return invalid(op, "a token needs an ID and a hash")
 	}
 	revoked := t.Revoked || !t.RevokedAt.IsZero()
-	_, err := s.pool.Exec(ctx, `INSERT INTO tokens (id, role, name, subject, hash, revoked, officer, supervisor, issued_at, expires_at, revoked_at)
+	_, err := s.pool.Exec(ctx, `INSERT INTO tokens (id, role, name, subject, hash, revoked, officer, supervisor, issued_at, expires_at, revoked_at, sessions_ended)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, coalesce($9, clock_timestamp()), $10,
-			CASE WHEN $6 THEN coalesce($11, clock_timestamp()) END)`,
+			CASE WHEN $6 THEN coalesce($11, clock_timestamp()) END, $12)`,
 		t.ID, string(t.Role), t.Name, t.Subject, t.Hash, revoked, t.Officer, t.Supervisor,
-		timeOrNil(t.IssuedAt), timeOrNil(t.ExpiresAt), timeOrNil(t.RevokedAt))
+		timeOrNil(t.IssuedAt), timeOrNil(t.ExpiresAt), timeOrNil(t.RevokedAt), t.SessionsEnded)
 	if uniqueViolation(err, "tokens_pkey") || uniqueViolation(err, "tokens_hash_key") {
 		return conflict(op, "token %q or its hash exists", t.ID)
 	}
@@ -37,7 +37,7 @@ func timeOrNil(t time.Time) *time.Time {
 }
 
 // tokenCols are the columns scanToken reads.
-const tokenCols = `id, role, name, subject, hash, revoked, officer, supervisor, issued_at, expires_at, revoked_at`
+const tokenCols = `id, role, name, subject, hash, revoked, officer, supervisor, issued_at, expires_at, revoked_at, sessions_ended`
 
 // scanToken reads one row of tokenCols.
 func scanToken(row pgx.Row) (gateway.Token, error) {
@@ -45,7 +45,7 @@ func scanToken(row pgx.Row) (gateway.Token, error) {
 		t                         gateway.Token
 		issued, expires, revokedT *time.Time
 	)
-	err := row.Scan(&t.ID, &t.Role, &t.Name, &t.Subject, &t.Hash, &t.Revoked, &t.Officer, &t.Supervisor, &issued, &expires, &revokedT)
+	err := row.Scan(&t.ID, &t.Role, &t.Name, &t.Subject, &t.Hash, &t.Revoked, &t.Officer, &t.Supervisor, &issued, &expires, &revokedT, &t.SessionsEnded)
 	for _, p := range []struct {
 		from *time.Time
 		to   *time.Time
@@ -97,6 +97,20 @@ func (s *Store) Tokens(ctx context.Context) ([]gateway.Token, error) {
 func (s *Store) RevokeToken(ctx context.Context, id string) error {
 	const op = "postgres.RevokeToken"
 	tag, err := s.pool.Exec(ctx, `UPDATE tokens SET revoked = true, revoked_at = coalesce(revoked_at, clock_timestamp()) WHERE id = $1`, id)
+	if err != nil {
+		return s.fail(op, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return notFound(op, "token", id)
+	}
+	return nil
+}
+
+// EndSessions ends the token's console sessions: it adds one to its
+// sessions_ended. ENOTFOUND.
+func (s *Store) EndSessions(ctx context.Context, id string) error {
+	const op = "postgres.EndSessions"
+	tag, err := s.pool.Exec(ctx, `UPDATE tokens SET sessions_ended = sessions_ended + 1 WHERE id = $1`, id)
 	if err != nil {
 		return s.fail(op, err)
 	}

@@ -11,7 +11,7 @@ import (
 	"github.com/safeconnection/gateway"
 )
 
-const tokenSelect = "SELECT id, role, name, subject, hash, revoked, officer, supervisor, issued_at, expires_at, revoked_at FROM tokens"
+const tokenSelect = "SELECT id, role, name, subject, hash, revoked, officer, supervisor, issued_at, expires_at, revoked_at, sessions_ended FROM tokens"
 
 // tokenByHash reads the token with a hash, if it is neither revoked nor
 // expired at the time given.
@@ -23,7 +23,7 @@ func scanToken(row interface{ Scan(...any) error }) (gateway.Token, error) {
 		officer, supervisor       string
 		issued, expires, revokedT sql.NullInt64
 	)
-	err := row.Scan(&t.ID, &t.Role, &t.Name, &t.Subject, &t.Hash, &t.Revoked, &officer, &supervisor, &issued, &expires, &revokedT)
+	err := row.Scan(&t.ID, &t.Role, &t.Name, &t.Subject, &t.Hash, &t.Revoked, &officer, &supervisor, &issued, &expires, &revokedT, &t.SessionsEnded)
 	if err != nil {
 		return t, err
 	}
@@ -73,10 +73,10 @@ func (s *Store) CreateToken(ctx context.Context, t gateway.Token) error {
 		if t.Revoked && t.RevokedAt.IsZero() {
 			t.RevokedAt = now
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO tokens (id, role, name, subject, hash, revoked, officer, supervisor, issued_at, expires_at, revoked_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		_, err := tx.ExecContext(ctx, `INSERT INTO tokens (id, role, name, subject, hash, revoked, officer, supervisor, issued_at, expires_at, revoked_at, sessions_ended)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			t.ID, t.Role, t.Name, t.Subject, t.Hash, t.Revoked || !t.RevokedAt.IsZero(), officer, supervisor,
-			ns(t.IssuedAt), ns(t.ExpiresAt), ns(t.RevokedAt))
+			ns(t.IssuedAt), ns(t.ExpiresAt), ns(t.RevokedAt), t.SessionsEnded)
 		if isUnique(err) {
 			return gateway.Errorf(gateway.ECONFLICT, "token %s or its hash exists", t.ID)
 		}
@@ -137,6 +137,22 @@ func (s *Store) RevokeToken(ctx context.Context, id string) error {
 		return nil
 	})
 	return fail("sqlite.RevokeToken", err)
+}
+
+// EndSessions ends the token's console sessions: it adds one to its
+// sessions_ended. ENOTFOUND.
+func (s *Store) EndSessions(ctx context.Context, id string) error {
+	err := s.write(ctx, func(tx tx, _ time.Time) error {
+		res, err := tx.ExecContext(ctx, "UPDATE tokens SET sessions_ended = sessions_ended + 1 WHERE id = ?", id)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return gateway.Errorf(gateway.ENOTFOUND, "no token %q", id)
+		}
+		return nil
+	})
+	return fail("sqlite.EndSessions", err)
 }
 
 // RecordRefusal stores a refusal with its ID and At (the store's clock).

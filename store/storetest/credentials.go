@@ -58,6 +58,48 @@ func testCredentialIdentity(t *testing.T, s gateway.Store) {
 	}
 }
 
+// testCredentialSessions: ending a credential's console sessions counts
+// up its SessionsEnded, read by Token and TokenByHash; it ends nothing
+// else, and an unknown credential is ENOTFOUND.
+func testCredentialSessions(t *testing.T, s gateway.Store) {
+	c := ctx(t)
+	sup := gateway.Token{ID: "ts", Role: gateway.RoleSupervisor, Name: "PS 42", Hash: gateway.HashSecret("ss")}
+	other := gateway.Token{ID: "to", Role: gateway.RoleOps, Name: "ops desk", Hash: gateway.HashSecret("so")}
+	must(t, s.CreateToken(c, sup))
+	must(t, s.CreateToken(c, other))
+	if got, err := s.Token(c, "ts"); err != nil || got.SessionsEnded != 0 {
+		t.Fatalf("new token: SessionsEnded %d, %v; want 0", got.SessionsEnded, err)
+	}
+	for want := int64(1); want <= 2; want++ {
+		must(t, s.EndSessions(c, "ts"))
+		got, err := s.Token(c, "ts")
+		must(t, err)
+		if got.SessionsEnded != want {
+			t.Errorf("after %d EndSessions: Token's SessionsEnded %d, want %d", want, got.SessionsEnded, want)
+		}
+		if got.Revoked || !got.RevokedAt.IsZero() {
+			t.Errorf("EndSessions revoked the token: %+v", got)
+		}
+		byHash, err := s.TokenByHash(c, sup.Hash)
+		must(t, err)
+		if byHash.SessionsEnded != want {
+			t.Errorf("after %d EndSessions: TokenByHash's SessionsEnded %d, want %d", want, byHash.SessionsEnded, want)
+		}
+	}
+	if got, _ := s.Token(c, "to"); got.SessionsEnded != 0 {
+		t.Errorf("another token's SessionsEnded %d, want 0", got.SessionsEnded)
+	}
+	if list, err := s.Tokens(c); err != nil || len(list) != 2 || list[1].ID != "ts" || list[1].SessionsEnded != 2 {
+		t.Errorf("Tokens = %+v, %v; want ts with SessionsEnded 2", list, err)
+	}
+	wantCode(t, s.EndSessions(c, "nope"), gateway.ENOTFOUND)
+	must(t, s.RevokeToken(c, "ts"))
+	must(t, s.EndSessions(c, "ts"))
+	if got, _ := s.Token(c, "ts"); got.SessionsEnded != 3 || !got.Revoked {
+		t.Errorf("EndSessions of a revoked token: %+v, want SessionsEnded 3 and still revoked", got)
+	}
+}
+
 // testCredentialExpiry: a credential past its expiry (the store's clock)
 // is refused, one before it works.
 func testCredentialExpiry(t *testing.T, s gateway.Store) {

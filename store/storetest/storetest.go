@@ -69,6 +69,7 @@ func Run(t *testing.T, open func(t testing.TB) gateway.Store) {
 		{"Tokens", testTokens},
 		{"CredentialIdentity", testCredentialIdentity},
 		{"CredentialExpiry", testCredentialExpiry},
+		{"CredentialSessions", testCredentialSessions},
 		{"Refusals", testRefusals},
 		{"Orders", testOrders},
 		{"Bus", testBus},
