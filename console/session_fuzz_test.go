@@ -31,11 +31,14 @@ func FuzzSessionCookie(f *testing.F) {
 	good := c.sign("s1|t_1|" + "1796360400" + "|" + "00112233445566778899aabbccddeeff")
 	f.Add(good)
 	f.Add(good[:len(good)-1])
-	f.Add(c.sign("s1|t_1|1|x"))              // expired
-	f.Add(c.sign("s1|t_2|1796360400|x"))     // another credential
-	f.Add(c.sign("p1|1796360400|x"))         // a sign-in form's cookie
-	f.Add(c.sign("s1|t_1|1796360400|x|y"))   // a field too many
-	f.Add("czF8dF8xfDE3OTYzNjA0MDB8eA.AAAA") // unsigned
+	f.Add(c.sign("s1|t_1|1|x"))                                            // expired
+	f.Add(c.sign("s1|t_2|1796360400|x"))                                   // another credential
+	f.Add(c.sign("p1|1796360400|x"))                                       // a sign-in form's cookie
+	f.Add(c.sign("s1|t_1|1796360400|x|y"))                                 // a field too many
+	f.Add(c.sign("s2|t_1|1796360400|0|00112233445566778899aabbccddeeff"))  // the current form
+	f.Add(c.sign("s2|t_1|1796360400|-1|00112233445566778899aabbccddeeff")) // a negative count
+	f.Add(c.sign("s2|t_1|1796360400|x|00112233445566778899aabbccddeeff"))  // a count that is no number
+	f.Add("czF8dF8xfDE3OTYzNjA0MDB8eA.AAAA")                               // unsigned
 	f.Add("")
 	f.Add(".")
 	f.Add("%%%.%%%")
