@@ -213,7 +213,14 @@ func Parse(r io.Reader, opt Options) (Roster, []RowError, error) {
 		}
 		var pe *csv.ParseError
 		if errors.As(err, &pe) {
-			bad = append(bad, RowError{Line: pe.StartLine, Reason: pe.Err.Error()})
+			reason := pe.Err.Error()
+			if pe.Line > pe.StartLine {
+				// A quote left open runs on: say which lines it took, so
+				// that none is skipped silently.
+				reason += fmt.Sprintf(": a quote opened on line %d runs to line %d, and lines %d to %d are skipped as one row",
+					pe.StartLine, pe.Line, pe.StartLine, pe.Line)
+			}
+			bad = append(bad, RowError{Line: pe.StartLine, Reason: reason})
 			continue
 		}
 		if err != nil {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/csv"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -87,6 +88,17 @@ func TestParseBadRows(t *testing.T) {
 		3: "no collar number", 4: "no warrant", 5: "no name", 6: "no rank", 7: "shift_start",
 		8: "ends before it starts", 9: "longer than", 10: "plain_clothes", 11: "areas",
 		12: "warrant differs from line 2", 13: "fields", 14: "collar number",
+		// Malformed quoting: a bare quote, text after a closing quote.
+		15: `bare "`, 16: `extraneous or missing "`,
+		17: "photo: a .jpg, .jpeg or .png file name with no directory", 18: "photo:",
+		19: "name: at most 120 characters", 20: "rank: at most 120 characters, no control characters",
+		21: "unit: at most 120 characters", 22: "warrant card number is longer than 24",
+		23: "shift_end: not a time",
+		24: "name: the name differs from line 2", 25: "rank: the rank differs from line 2", 26: "photo: the photo differs from line 2",
+		27: "name: at most 120 characters, no control characters",
+		// A quote never closed runs to the end of the file: one error, at
+		// the line it opened on, that says which lines it took.
+		28: `extraneous or missing " in quoted-field: a quote opened on line 28 runs to line 29, and lines 28 to 29 are skipped as one row`,
 	}
 	if len(bad) != len(want) {
 		t.Fatalf("%d bad rows, want %d: %v", len(bad), len(want), bad)
@@ -96,9 +108,36 @@ func TestParseBadRows(t *testing.T) {
 		if !ok || !strings.Contains(b.Reason, w) {
 			t.Errorf("line %d: %q, want one saying %q", b.Line, b.Reason, w)
 		}
-		if strings.Contains(b.Reason, "WC999999") || strings.Contains(b.Reason, "WC100234") {
+		if strings.Contains(b.Reason, "WC999999") || strings.Contains(b.Reason, "WC100234") || strings.Contains(b.Reason, "W111111") {
 			t.Errorf("line %d names a warrant number: %q", b.Line, b.Reason)
 		}
+	}
+	// The rows that conflict with his first change nothing of it.
+	o, ok := r.Officer("1234AW")
+	if !ok || o.Name != "Sam Clarke" || o.Rank != "PC" || o.Photo != "sam.jpg" || o.Warrant != "WC100234" || len(o.Shifts) != 1 {
+		t.Errorf("his entry after conflicting rows: %+v", o)
+	}
+}
+
+// TestParseTooManyRows checks that a roster of MaxRows rows is read and one
+// of more is refused as a whole.
+func TestParseTooManyRows(t *testing.T) {
+	if testing.Short() {
+		t.Skip("reads two rosters of 200,000 rows")
+	}
+	rows := func(n int) io.Reader {
+		var b strings.Builder
+		b.WriteString("collar,warrant,name,rank,shift_start,shift_end,plain_clothes\n")
+		for i := 0; i < n; i++ {
+			b.WriteString("x\n") // a bad row is still a row
+		}
+		return strings.NewReader(b.String())
+	}
+	if _, bad, err := roster.Parse(rows(roster.MaxRows), options(t)); err != nil || len(bad) != roster.MaxRows {
+		t.Fatalf("%d rows: %v, %d bad", roster.MaxRows, err, len(bad))
+	}
+	if _, _, err := roster.Parse(rows(roster.MaxRows+1), options(t)); err == nil || !strings.Contains(err.Error(), "more than") {
+		t.Fatalf("%d rows: %v, want too many", roster.MaxRows+1, err)
 	}
 }
 
@@ -329,6 +368,7 @@ func TestBadRowsNotLogged(t *testing.T) {
 			}
 			r := csv.NewReader(bytes.NewReader(in))
 			r.FieldsPerRecord = -1
+			r.LazyQuotes = true // bad.csv's malformed quoting: its values all the same
 			rows, err := r.ReadAll()
 			if err != nil {
 				t.Fatal(err)
