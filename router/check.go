@@ -156,27 +156,9 @@ func (r *Router) OpenCheck(ctx context.Context, c OpenCheck) (gateway.Verificati
 	if !ok {
 		return gateway.Verification{}, gateway.Errorf(gateway.EINVALID, "there is no operations room %.20q", c.RoomID)
 	}
-	stop := Stop{Supervisor: c.Supervisor}
-	var where string
-	switch {
-	case c.Location != nil && c.Borough != "":
-		return gateway.Verification{}, gateway.Errorf(gateway.EINVALID, "give the stop's location or its borough, not both")
-	case c.Location != nil:
-		_, b, err := r.Rooms.Locate(*c.Location)
-		if err != nil {
-			return gateway.Verification{}, gateway.E(op, gateway.ErrorCode(err), err)
-		}
-		stop.Borough, where = b, "the stop in "+b
-	case c.Borough != "":
-		i := slices.IndexFunc(room.Boroughs, func(b string) bool { return strings.EqualFold(b, c.Borough) })
-		if i < 0 {
-			return gateway.Verification{}, gateway.Errorf(gateway.EINVALID, "borough %.40q is not one of %s's: %s",
-				c.Borough, room.Name, strings.Join(room.Boroughs, ", "))
-		}
-		stop.Borough, where = room.Boroughs[i], "the stop in "+room.Boroughs[i]
-	default:
-		stop.Boroughs = slices.Clone(room.Boroughs)
-		where = "the stop's place not given: his area judged against all of the room's boroughs (" + strings.Join(room.Boroughs, ", ") + ")"
+	stop, where, err := r.stopPlace(c, room)
+	if err != nil {
+		return gateway.Verification{}, gateway.E(op, gateway.ErrorCode(err), err)
 	}
 	now := r.Now()
 	v := gateway.Verification{
@@ -221,6 +203,35 @@ func (r *Router) OpenCheck(ctx context.Context, c OpenCheck) (gateway.Verificati
 		cancel()
 	}
 	return got, nil
+}
+
+// stopPlace is where a check's stop was, for its assessment, and how the
+// record says so: the borough of its location or the one named (one of
+// the room's), else all of the room's boroughs. EINVALID for both, or a
+// borough not the room's; Locate's errors for a location.
+func (r *Router) stopPlace(c OpenCheck, room gateway.Room) (Stop, string, error) {
+	stop := Stop{Supervisor: c.Supervisor}
+	switch {
+	case c.Location != nil && c.Borough != "":
+		return stop, "", gateway.Errorf(gateway.EINVALID, "give the stop's location or its borough, not both")
+	case c.Location != nil:
+		_, b, err := r.Rooms.Locate(*c.Location)
+		if err != nil {
+			return stop, "", err
+		}
+		stop.Borough = b
+		return stop, "the stop in " + b, nil
+	case c.Borough != "":
+		i := slices.IndexFunc(room.Boroughs, func(b string) bool { return strings.EqualFold(b, c.Borough) })
+		if i < 0 {
+			return stop, "", gateway.Errorf(gateway.EINVALID, "borough %.40q is not one of %s's: %s",
+				c.Borough, room.Name, strings.Join(room.Boroughs, ", "))
+		}
+		stop.Borough = room.Boroughs[i]
+		return stop, "the stop in " + stop.Borough, nil
+	}
+	stop.Boroughs = slices.Clone(room.Boroughs)
+	return stop, "the stop's place not given: his area judged against all of the room's boroughs (" + strings.Join(room.Boroughs, ", ") + ")", nil
 }
 
 // derefLocation is *loc; the zero Location for nil.

@@ -131,12 +131,7 @@ func (q *queue) serve(ctx context.Context) {
 		}
 		return
 	}
-	var (
-		public []gateway.Verification // the public's waiting calls, read once when a device is free
-		read   bool
-		pool   *freePool // the devices, read once when a public caller came first
-		pooled bool
-	)
+	pass := &servePass{r: q.r}
 	for _, w := range ws {
 		if ctx.Err() != nil {
 			return
@@ -144,49 +139,71 @@ func (q *queue) serve(ctx context.Context) {
 		if !anyFree(free, w.run.rooms) {
 			continue
 		}
-		if !read {
-			public, read = q.r.publicWaiting(ctx), true
-		}
-		var skip []string
-		if first := firstOf(public, w.run.room.ID, w.at); len(first) > 0 {
-			// A public caller waiting for the room came first: her call
-			// takes a free device it can use; he may take one it cannot.
-			if !pooled {
-				var err error
-				if pool, err = q.r.readPool(ctx); err != nil && ctx.Err() == nil {
-					q.r.Logger.WithError(err).Warn("queue: could not read the free devices")
-				}
-				pooled = true
-			}
-			if pool == nil {
-				continue // cannot tell which device is hers: she goes first
-			}
-			skip = pool.except(pool.reserve(q.r, first))
+		skip, ok := pass.skipFor(ctx, w)
+		if !ok {
+			continue
 		}
 		c, ok := w.run.claimExcept(ctx, skip)
 		if !ok {
 			continue
 		}
-		q.mu.Lock()
-		still := false
-		for i, x := range q.waiters {
-			if x == w {
-				q.waiters = append(q.waiters[:i], q.waiters[i+1:]...)
-				still = true
-				break
-			}
-		}
-		q.mu.Unlock()
-		if !still {
+		if !q.take(w) {
 			w.run.release(ctx, c.lease, "waiter left the queue")
 			continue
 		}
 		free[c.lease.RoomID]--
-		if pool != nil {
-			pool.claimedNow(c.dev.ID)
+		if pass.pool != nil {
+			pass.pool.claimedNow(c.dev.ID)
 		}
 		w.done <- c
 	}
+}
+
+// servePass is what one pass of serve has read, each when first needed.
+type servePass struct {
+	r      *Router
+	public []gateway.Verification // the public's waiting calls, read once when a device is free
+	read   bool
+	pool   *freePool // the devices, read once when a public caller came first
+	pooled bool
+}
+
+// skipFor returns the devices w must leave to public callers of its room
+// who came first: each one's claim would take a free device it can use,
+// and w may take one it cannot. False when w must wait (the devices could
+// not be read, so she goes first).
+func (p *servePass) skipFor(ctx context.Context, w *waiter) ([]string, bool) {
+	if !p.read {
+		p.public, p.read = p.r.publicWaiting(ctx), true
+	}
+	first := firstOf(p.public, w.run.room.ID, w.at)
+	if len(first) == 0 {
+		return nil, true
+	}
+	if !p.pooled {
+		var err error
+		if p.pool, err = p.r.readPool(ctx); err != nil && ctx.Err() == nil {
+			p.r.Logger.WithError(err).Warn("queue: could not read the free devices")
+		}
+		p.pooled = true
+	}
+	if p.pool == nil {
+		return nil, false
+	}
+	return p.pool.except(p.pool.reserve(p.r, first)), true
+}
+
+// take removes w from the queue, served; false when it left already.
+func (q *queue) take(w *waiter) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for i, x := range q.waiters {
+		if x == w {
+			q.waiters = append(q.waiters[:i], q.waiters[i+1:]...)
+			return true
+		}
+	}
+	return false
 }
 
 // firstOf lists the verifications of vs for the room that joined the queue
