@@ -92,6 +92,15 @@ func TestTwoInstancesOnPostgres(t *testing.T) {
 	}
 	// One order: each place held once, 0 to size-1 (Verify checks there is
 	// no gap or double); every record has its leaf (no Unlogged finding).
+	// One more event, sequenced by the other instance, so that there is a
+	// later checkpoint to hold consistent with those of the busy phase
+	// however few it signed on a loaded machine.
+	if _, err := stores[0].AppendEvent(ctx, gateway.Event{VerificationID: "v0", Type: gateway.EventNote, Message: "after"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := logs[0].Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
 	cps, err := stores[1].Checkpoints(ctx)
 	if err != nil {
 		t.Fatal(err)
