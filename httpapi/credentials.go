@@ -19,6 +19,10 @@ const (
 	MaxRooms          = 64
 	// MaxCredentialLife is the longest expires_in taken.
 	MaxCredentialLife = 5 * 365 * 24 * time.Hour
+	// OfficerCredentialLife is how long an officer-app credential issued
+	// without expires_in works: one is issued to one officer's phone, and a
+	// phone lost unnoticed must not speak for him for ever.
+	OfficerCredentialLife = 90 * 24 * time.Hour
 )
 
 // credentialBody is the wire form of a credential to issue.
@@ -200,6 +204,8 @@ func (s *Server) credentialOf(ctx context.Context, b credentialBody) (gateway.To
 			return t, invalid("expires_in must be a positive duration such as \"720h\", at most %s", MaxCredentialLife)
 		}
 		t.ExpiresAt = s.storeNow(ctx).Add(d).UTC()
+	} else if t.Role == gateway.RoleOfficer {
+		t.ExpiresAt = s.storeNow(ctx).Add(OfficerCredentialLife).UTC()
 	}
 	return t, nil
 }

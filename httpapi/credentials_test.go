@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/safeconnection/gateway"
 	"github.com/safeconnection/gateway/httpapi"
@@ -169,4 +170,26 @@ func FuzzCredentialBody(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestOfficerCredentialExpires: an officer's credential issued without
+// expires_in expires in 90 days; another role's does not expire.
+func TestOfficerCredentialExpires(t *testing.T) {
+	e := httpapitest.New(t, withRooms(t))
+	_, ops := e.Token(t, gateway.RoleOps, "")
+	r := do(t, e, call{method: "POST", path: "/v1/credentials", secret: ops,
+		body: `{"role":"officer","name":"PC 4321's phone","officer":{"collar":"PC 4321","warrant":"W443322"}}`})
+	wantStatus(t, r, 201)
+	got := decode[httpapi.IssuedCredential](t, r).Credential
+	if got.ExpiresAt == nil {
+		t.Fatal("an officer's credential without expires_in never expires")
+	}
+	if d := time.Until(*got.ExpiresAt); d < httpapi.OfficerCredentialLife-time.Minute || d > httpapi.OfficerCredentialLife+time.Minute {
+		t.Fatalf("it expires in %s, want %s", d, httpapi.OfficerCredentialLife)
+	}
+	r = do(t, e, call{method: "POST", path: "/v1/credentials", secret: ops, body: `{"role":"ops","name":"Ops Desk 2"}`})
+	wantStatus(t, r, 201)
+	if got := decode[httpapi.IssuedCredential](t, r).Credential; got.ExpiresAt != nil {
+		t.Fatalf("an ops credential without expires_in expires at %v", got.ExpiresAt)
+	}
 }
