@@ -94,7 +94,7 @@ func (a Assessment) For(supervisor string) (Assessment, bool) {
 	}
 	want := []Sign{}
 	if n >= a.RefusalsThreshold {
-		want = append(want, refusalsSign(n))
+		want = append(want, refusalsSign(n, a.RefusedBy, supervisor))
 	}
 	var had []Sign
 	signs := make([]Sign, 0, len(a.Signs)+1)
@@ -105,7 +105,7 @@ func (a Assessment) For(supervisor string) (Assessment, bool) {
 		}
 		signs = append(signs, s)
 	}
-	if len(had) == len(want) && (len(had) == 0 || had[0].Figures["refusals_90d"] == want[0].Figures["refusals_90d"]) {
+	if len(had) == len(want) && (len(had) == 0 || had[0].Reason == want[0].Reason) {
 		return a, false
 	}
 	// SignRefusals is the last of the signs' fixed order.
@@ -201,7 +201,7 @@ func (a *Assessor) load(ctx context.Context) (*figures, error) {
 // history is one officer's figures; the force's medians are over the
 // officers who made a check in each window.
 func (f *figures) history(collar, supervisor, exclude string) History {
-	h := History{Median7: f.median7, Median30: f.median30}
+	h := History{Median7: f.median7, Median30: f.median30, RecordingSupervisor: supervisor}
 	for _, c := range f.checks {
 		if c.collar != collar || c.id == exclude {
 			continue

@@ -108,7 +108,7 @@ func TestAssessor(t *testing.T) {
 	for viewer, want := range map[string]struct {
 		n       string
 		changed bool
-	}{"PS 42": {"1", false}, "ps  42": {"1", false}, "PS 7": {"1", false}, "PS 9": {"2", true}, "": {"2", true}} {
+	}{"PS 42": {"1", false}, "ps  42": {"1", false}, "PS 7": {"1", true}, "PS 9": {"2", true}, "": {"2", true}} {
 		shown, changed := got.For(viewer)
 		n := ""
 		for _, s := range shown.Signs {
@@ -129,5 +129,36 @@ func TestAssessor(t *testing.T) {
 	rec.err = gateway.Errorf(gateway.EUNAVAILABLE, "down")
 	if _, err := a.Assess(context.Background(), subject); !errors.Is(err, rec.err) && gateway.ErrorCode(err) != gateway.EUNAVAILABLE {
 		t.Fatalf("a record that cannot be read: %v", err)
+	}
+}
+
+// TestRefusalsSignNamesWhoRefused: the refusals sign says who refused him
+// and how often, leaving out the supervisor looking, so that a board every
+// supervisor sees tells each which refusals were his own.
+func TestRefusalsSignNamesWhoRefused(t *testing.T) {
+	a := roster.Assessment{RefusedBy: map[string]int{"PS 42": 1, "PS 7": 2}, RefusalsThreshold: 1}
+	reason := func(a roster.Assessment) string {
+		for _, s := range a.Signs {
+			if s.Code == roster.SignRefusals {
+				return s.Reason
+			}
+		}
+		return ""
+	}
+	shared, _ := a.For("")
+	if got := reason(shared); got != "Other supervisors refused him 3 time(s) in the last 90 days: PS 42 (1), PS 7 (2)." {
+		t.Errorf("for no one: %q", got)
+	}
+	mine, _ := shared.For("ps  42")
+	if got := reason(mine); got != "Other supervisors refused him 2 time(s) in the last 90 days: PS 7 (2)." {
+		t.Errorf("for PS 42: %q", got)
+	}
+	theirs, changed := mine.For("PS 9")
+	if got := reason(theirs); !changed || got != "Other supervisors refused him 3 time(s) in the last 90 days: PS 42 (1), PS 7 (2)." {
+		t.Errorf("for PS 9 (changed %v): %q", changed, got)
+	}
+	only := roster.Assessment{RefusedBy: map[string]int{"PS 42": 1}, RefusalsThreshold: 1}
+	if got, _ := only.For("PS 42"); reason(got) != "" {
+		t.Errorf("PS 42's own refusal alone is a sign for him: %q", reason(got))
 	}
 }

@@ -3,6 +3,7 @@ package roster
 import (
 	"fmt"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -167,15 +168,32 @@ func Assess(snap Snapshot, collar string, stop Stop, h History, th Thresholds) [
 			"never_connected_30d", strconv.Itoa(h.NeverConnected30), "cancelled_30d", strconv.Itoa(h.Cancelled30))
 	}
 	if th.Refusals > 0 && h.RefusedByOthers90 >= th.Refusals {
-		out = append(out, refusalsSign(h.RefusedByOthers90))
+		out = append(out, refusalsSign(h.RefusedByOthers90, h.RefusedBy, h.RecordingSupervisor))
 	}
 	return out
 }
 
-// refusalsSign is the sign of n refusals by other supervisors.
-func refusalsSign(n int) Sign {
-	return Sign{Code: SignRefusals, Reason: fmt.Sprintf("Other supervisors refused him %d time(s) in the last 90 days.", n),
-		Figures: map[string]string{"refusals_90d": strconv.Itoa(n)}}
+// refusalsSign is the sign of n refusals by supervisors other than viewer
+// ("" when no one is looking: every refusal counts), naming who refused him
+// and how often (by, from the record), so that a board every supervisor of
+// the room sees still tells each one which refusals were his own.
+func refusalsSign(n int, by map[string]int, viewer string) Sign {
+	var names []string
+	for who, k := range by {
+		if viewer == "" || !SameSupervisor(who, viewer) {
+			names = append(names, fmt.Sprintf("%s (%d)", who, k))
+		}
+	}
+	sort.Strings(names)
+	reason := fmt.Sprintf("Other supervisors refused him %d time(s) in the last 90 days", n)
+	if len(names) > 0 {
+		reason += ": " + strings.Join(names, ", ")
+	}
+	figures := map[string]string{"refusals_90d": strconv.Itoa(n)}
+	if len(names) > 0 {
+		figures["refused_by"] = strings.Join(names, ", ")
+	}
+	return Sign{Code: SignRefusals, Reason: reason + ".", Figures: figures}
 }
 
 // SameSupervisor reports whether a and b name the same supervisor as
