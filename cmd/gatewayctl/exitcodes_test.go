@@ -47,6 +47,8 @@ var validLines = map[string][]string{
 	"devices rotate":       {"AW-1", "--number", "+447700900556"},
 	"devices show":         {"AW-1"},
 	"flags":                nil,
+	"outbox list":          nil,
+	"outbox replay":        {"msg_1", "--reason", "back"},
 	"record":               nil,
 	"rooms list":           nil,
 	"rooms set":            {"AW", "--desk-number", "+442079460999"},

@@ -143,7 +143,7 @@ Exit codes:
 	pf.DurationVar(&a.timeout, "timeout", 0, "how long one call may take (default $"+envTimeout+", else 30s)")
 	pf.BoolVar(&a.json, "json", false, "print the gateway's JSON answer as it came, for scripts")
 	root.AddCommand(a.roomsCommand(), a.devicesCommand(), a.credentialsCommand(),
-		a.verificationsCommand(), a.recordCommand(), a.flagsCommand())
+		a.verificationsCommand(), a.recordCommand(), a.flagsCommand(), a.outboxCommand())
 	return root
 }
 

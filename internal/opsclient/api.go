@@ -490,3 +490,47 @@ func setTime(q url.Values, k string, t time.Time) {
 		q.Set(k, t.UTC().Format(time.RFC3339))
 	}
 }
+
+// OutboxEntry is one message to the force's incident system, as
+// GET /v1/outbox lists it.
+type OutboxEntry struct {
+	ID           string    `json:"id"`
+	Verification string    `json:"verification"`
+	Type         string    `json:"type"`
+	State        string    `json:"state"`
+	Attempts     int       `json:"attempts"`
+	NextAt       time.Time `json:"next_at"`
+	LastError    string    `json:"last_error"`
+	Since        time.Time `json:"since"`
+	CreatedAt    time.Time `json:"created_at"`
+	UpdatedAt    time.Time `json:"updated_at"`
+}
+
+// OutboxList is the answer of GET /v1/outbox.
+type OutboxList struct {
+	Entries []OutboxEntry `json:"entries"`
+}
+
+// OutboxFilter chooses the outbox entries listed.
+type OutboxFilter struct {
+	State        string // pending, delivered or dead; "" any
+	Verification string
+	Limit        int
+}
+
+// Outbox lists the outbox's entries, oldest first.
+func (c *Client) Outbox(ctx context.Context, f OutboxFilter) (OutboxList, json.RawMessage, error) {
+	q := url.Values{}
+	set(q, "state", f.State)
+	set(q, "verification", f.Verification)
+	if f.Limit > 0 {
+		q.Set("limit", strconv.Itoa(f.Limit))
+	}
+	return call[OutboxList](ctx, c, http.MethodGet, "/v1/outbox", q, nil)
+}
+
+// ReplayOutbox makes a dead (or delivered) entry pending again, with the
+// reason for the ops record.
+func (c *Client) ReplayOutbox(ctx context.Context, id, reason string) (OutboxEntry, json.RawMessage, error) {
+	return call[OutboxEntry](ctx, c, http.MethodPost, "/v1/outbox/"+seg(id)+"/replay", nil, reasonBody{reason})
+}
