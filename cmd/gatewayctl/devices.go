@@ -223,6 +223,15 @@ may wait for it to end (the answer says "pending").`,
 	return cmd
 }
 
+// clientWithReason is the client for a change the ops record needs a
+// reason for: bad usage when reason is empty.
+func (a *app) clientWithReason(reason string) (*opsclient.Client, error) {
+	if strings.TrimSpace(reason) == "" {
+		return nil, usagef("--reason is empty: say why, for the ops record")
+	}
+	return a.client()
+}
+
 func (a *app) devicesService(verb, short string, do func(*opsclient.Client, context.Context, string, string) (opsclient.DeviceAnswer, json.RawMessage, error)) *cobra.Command {
 	var reason string
 	cmd := &cobra.Command{
@@ -231,10 +240,7 @@ func (a *app) devicesService(verb, short string, do func(*opsclient.Client, cont
 		Long:  short + ". The reason goes into the ops record.",
 		Args:  oneArg("device's ID"),
 		RunE: func(_ *cobra.Command, args []string) error {
-			if strings.TrimSpace(reason) == "" {
-				return usagef("--reason is empty: say why, for the ops record")
-			}
-			c, err := a.client()
+			c, err := a.clientWithReason(reason)
 			if err != nil {
 				return err
 			}

@@ -73,10 +73,7 @@ func (a *app) outboxReplay() *cobra.Command {
 		Example: `  gatewayctl outbox replay msg_0a1b2c --reason "the incident system is back"`,
 		Args:    oneArg("message's ID"),
 		RunE: func(_ *cobra.Command, args []string) error {
-			if strings.TrimSpace(reason) == "" {
-				return usagef("--reason is empty: say why, for the ops record")
-			}
-			c, err := a.client()
+			c, err := a.clientWithReason(reason)
 			if err != nil {
 				return err
 			}
