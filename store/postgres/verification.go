@@ -150,8 +150,10 @@ func verificationJSON(v gateway.Verification) (officer, contacts string, outcome
 	return
 }
 
-// insertEvent writes ev as the last statement of a transaction and returns
-// it with its Seq and At (the database's clock). It first takes the
+// insertEvent writes ev as the last write of a transaction, with its leaf
+// and, for the event that closes a verification, its outbox entries
+// (writeOutbox), and returns it with its Seq and At (the database's
+// clock). It first takes the
 // verification's event lock, a transaction-scoped advisory lock keyed by the
 // schema's hash and the verification ID's, held until the commit: so one
 // verification's events commit in Seq order, and a reader of its events
