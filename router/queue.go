@@ -143,7 +143,7 @@ func (q *queue) serve(ctx context.Context) {
 		if !ok {
 			continue
 		}
-		c, ok := w.run.claimExcept(ctx, skip)
+		c, ok := w.run.tryClaim(ctx, skip...)
 		if !ok {
 			continue
 		}
@@ -216,23 +216,6 @@ func firstOf(vs []gateway.Verification, room string, at time.Time) []gateway.Ver
 		}
 	}
 	return out
-}
-
-// claimExcept is the queue's claim on behalf of the run (as tryClaim), not
-// of the devices of skip.
-func (u *run) claimExcept(ctx context.Context, skip []string) (claimed, bool) {
-	if len(skip) == 0 {
-		return u.tryClaim(ctx)
-	}
-	r := u.r
-	for _, ch := range u.plan() {
-		lease, dev, err := r.Claims.Claim(ctx, gateway.ClaimRequest{RoomIDs: u.rooms, Channel: ch, Holder: u.v.ID,
-			TTL: r.LeaseTTL, Stale: r.HeartbeatStale, Exclude: slices.Concat(u.bad[ch], skip), BatteryFloor: r.BatteryFloor})
-		if err == nil {
-			return claimed{ch: ch, lease: lease, dev: dev}, true
-		}
-	}
-	return claimed{}, false
 }
 
 func anyFree(free map[string]int, rooms []string) bool {
@@ -392,10 +375,11 @@ func (p *freePool) reserve(r *Router, waiters []gateway.Verification) map[string
 // except lists every device of the read but the free ones not taken: a
 // claim that excludes them takes only a device the read left for it.
 func (p *freePool) except(taken map[string]bool) []string {
-	out := slices.Clone(p.all)
-	return slices.DeleteFunc(out, func(id string) bool {
-		return !taken[id] && slices.ContainsFunc(p.free, func(d gateway.Device) bool { return d.ID == id })
-	})
+	free := make(map[string]bool, len(p.free))
+	for _, d := range p.free {
+		free[d.ID] = true
+	}
+	return slices.DeleteFunc(slices.Clone(p.all), func(id string) bool { return !taken[id] && free[id] })
 }
 
 // claimedNow takes a device claimed since the read out of the free ones.

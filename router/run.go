@@ -3,6 +3,7 @@ package router
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/safeconnection/gateway"
@@ -219,14 +220,20 @@ func isE164(s string) bool {
 	return true
 }
 
-func (u *run) claim(ctx context.Context, ch gateway.Channel) (gateway.Lease, gateway.Device, error) {
+// claim claims a free device of the run's rooms for ch, not one that
+// failed ch before, nor one of skip.
+func (u *run) claim(ctx context.Context, ch gateway.Channel, skip ...string) (gateway.Lease, gateway.Device, error) {
+	exclude := u.bad[ch]
+	if len(skip) > 0 {
+		exclude = slices.Concat(exclude, skip)
+	}
 	return u.r.Claims.Claim(ctx, gateway.ClaimRequest{
 		RoomIDs:      u.rooms,
 		Channel:      ch,
 		Holder:       u.v.ID,
 		TTL:          u.r.LeaseTTL,
 		Stale:        u.r.HeartbeatStale,
-		Exclude:      u.bad[ch],
+		Exclude:      exclude,
 		BatteryFloor: u.r.BatteryFloor,
 	})
 }
@@ -345,10 +352,11 @@ func (u *run) queue(ctx context.Context) bool {
 }
 
 // tryClaim is the queue's claim on behalf of this run: the first of its
-// channels with a free device.
-func (u *run) tryClaim(ctx context.Context) (claimed, bool) {
+// channels with a free device, not one of skip (left to those who came
+// first).
+func (u *run) tryClaim(ctx context.Context, skip ...string) (claimed, bool) {
 	for _, ch := range u.plan() {
-		lease, dev, err := u.claim(ctx, ch)
+		lease, dev, err := u.claim(ctx, ch, skip...)
 		if err == nil {
 			return claimed{ch: ch, lease: lease, dev: dev}, true
 		}
