@@ -29,6 +29,11 @@ type Channel string
 // failed.
 const ChannelPSTN Channel = "pstn"
 
+// VoiceLine is what a number check names a room's published number: the
+// line the public calls. It is no channel of the registry, and no video
+// handle's.
+const VoiceLine Channel = "voice"
+
 // IsVideo reports whether the channel carries video (every channel but PSTN).
 func (c Channel) IsVideo() bool { return c != ChannelPSTN }
 

@@ -40,8 +40,10 @@ func everything(s *httpapi.Server) {
 // numberBook is a NumberBook without rooms.
 type numberBook struct{}
 
-func (numberBook) Rooms() []gateway.Room                        { return nil }
-func (numberBook) Official(string, string) (gateway.Room, bool) { return gateway.Room{}, false }
+func (numberBook) Rooms() []gateway.Room { return nil }
+func (numberBook) OfficialOn(string, string) (gateway.Room, gateway.Channel, string, bool) {
+	return gateway.Room{}, "", "", false
+}
 
 func TestOpenAPIDescriptionIsValid(t *testing.T) {
 	doc, err := httpapi.LoadOpenAPI(context.Background())

@@ -45,26 +45,14 @@ type Public struct {
 type NumberBook interface {
 	// Rooms returns every room, in the force's order.
 	Rooms() []gateway.Room
-	// Official returns the room whose published number is typed, in any
-	// notation, and whether there is one.
-	Official(typed, region string) (gateway.Room, bool)
-}
-
-// HandleBook is a NumberBook that knows the rooms' video handles too (as
-// rooms.Set does): the number check then takes a room's WhatsApp number,
-// which the numbers page lists, for the official way to reach the room it
-// is. A NumberBook that is not one has its published numbers checked only.
-type HandleBook interface {
 	// OfficialOn returns the room the typed number or handle is an
-	// official way to reach, the channel it is the room's on
-	// (ChannelVoice for its published number), the number in E.164 form
-	// when it is one, and whether there is one.
+	// official way to reach (its published number, in any notation, or
+	// one of the video handles the numbers page lists, a WhatsApp number
+	// say), the channel it is the room's on (gateway.VoiceLine for its
+	// published number), the number in E.164 form when it is one, and
+	// whether there is one.
 	OfficialOn(typed, region string) (room gateway.Room, channel gateway.Channel, number string, ok bool)
 }
-
-// ChannelVoice is a number check's channel for a room's published number,
-// the one the public calls.
-const ChannelVoice gateway.Channel = "voice"
 
 // ReceiptStore is the part of the store receipts are read from.
 type ReceiptStore interface {
@@ -226,24 +214,13 @@ func (s *Server) checkNumber(r *http.Request) (NumberCheck, error) {
 	if strings.TrimSpace(typed) == "" {
 		return NumberCheck{}, gateway.Errorf(gateway.EINVALID, "number: give the number to check, as ?number=020 7946 0101")
 	}
-	var (
-		room    gateway.Room
-		channel = ChannelVoice
-		number  string
-		ok      bool
-	)
-	if hb, isHB := s.Public.Rooms.(HandleBook); isHB {
-		room, channel, number, ok = hb.OfficialOn(typed, s.Public.Region)
-	} else {
-		room, ok = s.Public.Rooms.Official(typed, s.Public.Region)
-		number = room.Number
-	}
+	room, channel, number, ok := s.Public.Rooms.OfficialOn(typed, s.Public.Region)
 	if !ok {
 		return NumberCheck{}, nil
 	}
 	pr := publicRoom(room)
 	c := NumberCheck{Official: true, Number: number, Channel: channel, Room: &pr}
-	if channel != ChannelVoice {
+	if channel != gateway.VoiceLine {
 		c.Handle = room.Handles[channel]
 	}
 	return c, nil
@@ -280,7 +257,7 @@ func (s *Server) numberCheckPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	data := map[string]any{"Check": c}
-	if c.Official && c.Channel != ChannelVoice {
+	if c.Official && c.Channel != gateway.VoiceLine {
 		data["App"] = s.appTitle(c.Channel)
 	}
 	s.page(w, r, http.StatusOK, "check.html", data)

@@ -246,7 +246,7 @@ func TestNumberCheck(t *testing.T) {
 		if err := json.Unmarshal(r.body, &got); err != nil {
 			t.Fatal(err)
 		}
-		if got.Official != tc.official || (tc.official && (got.Room == nil || got.Room.ID != tc.room || got.Channel != httpapi.ChannelVoice || got.Handle != "")) {
+		if got.Official != tc.official || (tc.official && (got.Room == nil || got.Room.ID != tc.room || got.Channel != gateway.VoiceLine || got.Handle != "")) {
 			t.Errorf("%q: %s; want official %v room %q on voice", tc.typed, r.body, tc.official, tc.room)
 		}
 		if !tc.official && strings.Contains(string(r.body), "channel") {

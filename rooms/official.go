@@ -18,10 +18,6 @@ const DefaultRegion = "GB"
 // spaces, brackets and dashes included; a longer text is no number.
 const MaxTypedNumber = 40
 
-// Voice is the channel OfficialOn names for a room's published number, the
-// one the public calls; every other channel is a video handle's.
-const Voice gateway.Channel = "voice"
-
 // MaxTypedHandle bounds the length of a handle typed as text (an email
 // address is at most 254 characters); a longer text is no handle.
 const MaxTypedHandle = 254
@@ -83,7 +79,7 @@ func (h handleRef) number(region string) string {
 }
 
 // OfficialOn returns the room that the number or handle typed is an
-// official way to reach, the channel it is the room's on (Voice for the
+// official way to reach, the channel it is the room's on (gateway.VoiceLine for the
 // room's published number, the handle's channel for one of its published
 // video handles) and, when it is a phone number, the number in E.164 form.
 //
@@ -103,7 +99,7 @@ func (s *Set) OfficialOn(typed, region string) (room gateway.Room, channel gatew
 	// possible, then match it exactly.
 	if n, isNumber := readNumber(typed, region, false); isNumber {
 		if i, ok := t.byNumber[n]; ok {
-			return cloneRoom(t.rooms[i]), Voice, n, true
+			return cloneRoom(t.rooms[i]), gateway.VoiceLine, n, true
 		}
 		for _, h := range t.videoHandles() {
 			if h.number(region) == n {

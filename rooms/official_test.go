@@ -142,7 +142,7 @@ func TestOfficialOnRecognisesEveryRoomsWhatsAppNumber(t *testing.T) {
 		}
 		// The published number is the room's voice number.
 		national = "0" + room.Number[3:]
-		if got, channel, number, ok := set.OfficialOn(national, ""); !ok || got.ID != room.ID || channel != Voice || number != room.Number {
+		if got, channel, number, ok := set.OfficialOn(national, ""); !ok || got.ID != room.ID || channel != gateway.VoiceLine || number != room.Number {
 			t.Errorf("OfficialOn(%q) = %q, %q, %q, %v; want room %s, voice", national, got.ID, channel, number, ok, room.ID)
 		}
 	}
