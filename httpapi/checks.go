@@ -30,14 +30,15 @@ type CheckRequest struct {
 	Borough  string        `json:"borough,omitempty"`
 }
 
-// StopLocation is where a stop is, as a WGS84 position.
+// StopLocation is where a stop is, as a WGS84 position: the wire form of an
+// officer's request's location and of a check's.
 type StopLocation struct {
 	Lat *float64 `json:"lat"`
 	Lon *float64 `json:"lon"`
 }
 
-// check returns the position, checked as an officer's request's location
-// is. EINVALID.
+// check returns the position: both coordinates given, finite and in
+// range. EINVALID.
 func (l StopLocation) check() (gateway.Location, error) {
 	switch {
 	case l.Lat == nil:

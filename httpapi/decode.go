@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"mime"
 	"net/http"
 	"reflect"
@@ -35,7 +34,7 @@ const (
 // requestBody is the wire form of an officer's request.
 type requestBody struct {
 	Officer  *officerBody  `json:"officer"`
-	Location *locationBody `json:"location"`
+	Location *StopLocation `json:"location"`
 	Contacts []contactBody `json:"contacts"`
 	Grounds  string        `json:"grounds"`
 }
@@ -43,11 +42,6 @@ type requestBody struct {
 type officerBody struct {
 	Collar  string `json:"collar"`
 	Warrant string `json:"warrant"`
-}
-
-type locationBody struct {
-	Lat *float64 `json:"lat"`
-	Lon *float64 `json:"lon"`
 }
 
 type contactBody struct {
@@ -91,20 +85,9 @@ func (b requestBody) check(channels *gateway.Registry) (gateway.Request, error) 
 	if b.Location == nil {
 		return req, invalid("location is required")
 	}
-	if b.Location.Lat == nil {
-		return req, invalid("location.lat is required")
+	if req.Location, err = b.Location.check(); err != nil {
+		return req, err
 	}
-	if b.Location.Lon == nil {
-		return req, invalid("location.lon is required")
-	}
-	lat, lon := *b.Location.Lat, *b.Location.Lon
-	if math.IsNaN(lat) || math.IsInf(lat, 0) || lat < -90 || lat > 90 {
-		return req, invalid("location.lat must be between -90 and 90")
-	}
-	if math.IsNaN(lon) || math.IsInf(lon, 0) || lon < -180 || lon > 180 {
-		return req, invalid("location.lon must be between -180 and 180")
-	}
-	req.Location = gateway.Location{Lat: lat, Lon: lon}
 
 	if len(b.Contacts) == 0 {
 		return req, invalid("contacts must list at least one way to reach you")
