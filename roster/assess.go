@@ -86,12 +86,7 @@ func (a Assessment) For(supervisor string) (Assessment, bool) {
 	if a.RefusalsThreshold <= 0 {
 		return a, false
 	}
-	n := 0
-	for by, k := range a.RefusedBy {
-		if supervisor == "" || !SameSupervisor(by, supervisor) {
-			n += k
-		}
-	}
+	n, _ := refusedByOthers(a.RefusedBy, supervisor)
 	want := []Sign{}
 	if n >= a.RefusalsThreshold {
 		want = append(want, refusalsSign(n, a.RefusedBy, supervisor))
@@ -226,10 +221,8 @@ func (f *figures) history(collar, supervisor, exclude string) History {
 			h.RefusedBy = map[string]int{}
 		}
 		h.RefusedBy[c.refusedBy]++
-		if supervisor == "" || !SameSupervisor(c.refusedBy, supervisor) {
-			h.RefusedByOthers90++
-		}
 	}
+	h.RefusedByOthers90, _ = refusedByOthers(h.RefusedBy, supervisor)
 	return h
 }
 

@@ -178,13 +178,7 @@ func Assess(snap Snapshot, collar string, stop Stop, h History, th Thresholds) [
 // and how often (by, from the record), so that a board every supervisor of
 // the room sees still tells each one which refusals were his own.
 func refusalsSign(n int, by map[string]int, viewer string) Sign {
-	var names []string
-	for who, k := range by {
-		if viewer == "" || !SameSupervisor(who, viewer) {
-			names = append(names, fmt.Sprintf("%s (%d)", who, k))
-		}
-	}
-	sort.Strings(names)
+	_, names := refusedByOthers(by, viewer)
 	reason := fmt.Sprintf("Other supervisors refused him %d time(s) in the last 90 days", n)
 	if len(names) > 0 {
 		reason += ": " + strings.Join(names, ", ")
@@ -194,6 +188,21 @@ func refusalsSign(n int, by map[string]int, viewer string) Sign {
 		figures["refused_by"] = strings.Join(names, ", ")
 	}
 	return Sign{Code: SignRefusals, Reason: reason + ".", Figures: figures}
+}
+
+// refusedByOthers counts the refusals of by (refusals by supervisor) that
+// are not viewer's ("" for no one: every one counts), and names their
+// supervisors with their counts ("PS 7 (2)"), sorted.
+func refusedByOthers(by map[string]int, viewer string) (int, []string) {
+	n, names := 0, []string{}
+	for who, k := range by {
+		if viewer == "" || !SameSupervisor(who, viewer) {
+			n += k
+			names = append(names, fmt.Sprintf("%s (%d)", who, k))
+		}
+	}
+	sort.Strings(names)
+	return n, names
 }
 
 // SameSupervisor reports whether a and b name the same supervisor as
