@@ -1,10 +1,12 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/safeconnection/gateway"
@@ -19,12 +21,13 @@ const (
 	// type is dropped.
 	insertOutbox = `INSERT INTO outbox (id, verification_id, type, body, state, next_at, since, created_at, updated_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (verification_id, type) DO NOTHING`
-	// dueOutbox selects the entries ClaimOutbox may take at ?1 for
-	// instance ?2, at most ?3.
-	dueOutbox = `SELECT n FROM outbox o WHERE o.state = 'pending' AND o.next_at <= ?1
+	// claimOutbox leases to instance ?2 until ?4 the entries it may take
+	// at ?1, at most ?3, and returns them with their bodies and places.
+	claimOutbox = `UPDATE outbox SET lease_owner = ?2, lease_until = ?4 WHERE n IN (SELECT n FROM outbox o WHERE o.state = 'pending' AND o.next_at <= ?1
 		AND (o.lease_owner = '' OR o.lease_owner = ?2 OR o.lease_until <= ?1)
 		AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.verification_id = o.verification_id AND e.state = 'pending' AND e.n < o.n)
-		ORDER BY o.n LIMIT ?3`
+		ORDER BY o.n LIMIT ?3)
+		RETURNING ` + outboxCols + ", body, n"
 )
 
 // writeOutbox writes, in the transaction of ev (just written), the outbox
@@ -58,7 +61,7 @@ func writeOutbox(ctx context.Context, tx tx, ev gateway.Event, now time.Time) er
 	return nil
 }
 
-func scanOutbox(row interface{ Scan(...any) error }, body *string) (gateway.OutboxEntry, error) {
+func scanOutbox(row interface{ Scan(...any) error }, body *string, extra ...any) (gateway.OutboxEntry, error) {
 	var (
 		e                           gateway.OutboxEntry
 		next, since, created, updat int64
@@ -67,6 +70,7 @@ func scanOutbox(row interface{ Scan(...any) error }, body *string) (gateway.Outb
 	if body != nil {
 		dest = append(dest, body)
 	}
+	dest = append(dest, extra...)
 	if err := row.Scan(dest...); err != nil {
 		return e, err
 	}
@@ -91,38 +95,38 @@ func outboxEntry(ctx context.Context, q querier, id string) (gateway.OutboxEntry
 // claims of instances sharing the file one at a time.
 func (s *Store) ClaimOutbox(ctx context.Context, instance string, ttl time.Duration, limit int) ([]gateway.OutboxEntry, error) {
 	const op = "sqlite.ClaimOutbox"
-	var out []gateway.OutboxEntry
+	type claimed struct {
+		n int64
+		e gateway.OutboxEntry
+	}
+	var got []claimed
 	err := s.write(ctx, func(tx tx, now time.Time) error {
-		out = out[:0]
-		rows, err := tx.QueryContext(ctx, dueOutbox, now.UnixNano(), instance, limit)
+		got = got[:0]
+		rows, err := tx.QueryContext(ctx, claimOutbox, now.UnixNano(), instance, limit, now.Add(ttl).UnixNano())
 		if err != nil {
 			return err
 		}
-		var ns []int64
+		defer rows.Close()
 		for rows.Next() {
-			var n int64
-			if err := rows.Scan(&n); err != nil {
-				rows.Close()
+			var (
+				c    claimed
+				body string
+			)
+			if c.e, err = scanOutbox(rows, &body, &c.n); err != nil {
 				return err
 			}
-			ns = append(ns, n)
+			got = append(got, c)
 		}
-		if err := rows.Close(); err != nil {
-			return err
-		}
-		for _, n := range ns {
-			var body string
-			e, err := scanOutbox(tx.QueryRowContext(ctx, `UPDATE outbox SET lease_owner = ?, lease_until = ? WHERE n = ?
-				RETURNING `+outboxCols+", body", instance, now.Add(ttl).UnixNano(), n), &body)
-			if err != nil {
-				return err
-			}
-			out = append(out, e)
-		}
-		return nil
+		return rows.Err()
 	})
 	if err != nil {
 		return nil, fail(op, err)
+	}
+	// RETURNING keeps no order: the claim's is the writing order.
+	slices.SortFunc(got, func(a, b claimed) int { return cmp.Compare(a.n, b.n) })
+	out := make([]gateway.OutboxEntry, len(got))
+	for i, c := range got {
+		out[i] = c.e
 	}
 	return out, nil
 }
