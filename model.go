@@ -677,6 +677,10 @@ type Actor struct {
 	Name string `json:"name"`
 }
 
+// GatewayActorID is the actor ID of what the gateway's own jobs write in
+// the ops record (the retention job, the outbox), as opposed to staff.
+const GatewayActorID = "gateway"
+
 // OpsEvent is one entry in the ops record: who did what to which device or
 // room, with the thing before and after, and when.
 type OpsEvent struct {

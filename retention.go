@@ -35,10 +35,9 @@ type Hold struct {
 
 // The ops record's actions of retention.
 const (
-	OpsHoldPlace     = "verification.hold"
-	OpsHoldLift      = "verification.unhold"
-	OpsRetentionRun  = "retention.erase"
-	RetentionActorID = "gateway"
+	OpsHoldPlace    = "verification.hold"
+	OpsHoldLift     = "verification.unhold"
+	OpsRetentionRun = "retention.erase"
 )
 
 // RetentionStore keeps legal holds and erases the personal fields of old

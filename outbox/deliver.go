@@ -133,7 +133,7 @@ func (d *Deliverer) deliver(ctx context.Context, e gateway.OutboxEntry) (bool, e
 			try.State, try.NextAt, result = gateway.OutboxPending, next, "retry"
 		}
 	}
-	ev := gateway.OpsEvent{Actor: gateway.Actor{ID: gateway.RetentionActorID, Name: "the gateway's outbox"},
+	ev := gateway.OpsEvent{Actor: gateway.Actor{ID: gateway.GatewayActorID, Name: "the gateway's outbox"},
 		Action: gateway.OpsOutboxDead, Reason: "not delivered: " + try.Error}
 	if _, err := d.Store.SettleOutbox(ctx, e.ID, d.Instance, try, ev); err != nil {
 		return false, err

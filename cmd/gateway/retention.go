@@ -88,7 +88,7 @@ func retentionEntry(ctx context.Context, st gateway.Store, n int, cutoff time.Ti
 		return err
 	}
 	_, err = st.AppendOpsEvent(ctx, gateway.OpsEvent{
-		Actor:  gateway.Actor{ID: gateway.RetentionActorID, Name: "the gateway's retention job"},
+		Actor:  gateway.Actor{ID: gateway.GatewayActorID, Name: "the gateway's retention job"},
 		Action: gateway.OpsRetentionRun, After: after,
 		Reason: fmt.Sprintf("closed for longer than %s and not on legal hold", period),
 	})

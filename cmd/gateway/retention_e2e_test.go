@@ -92,7 +92,7 @@ func TestRetentionEndToEnd(t *testing.T) {
 	for _, e := range oe.Events {
 		switch e.Action {
 		case gateway.OpsRetentionRun:
-			run = e.Actor.ID == gateway.RetentionActorID && bytes.Contains(e.After, []byte(`"erased":`)) && !bytes.Contains(e.After, []byte(v.ID))
+			run = e.Actor.ID == gateway.GatewayActorID && bytes.Contains(e.After, []byte(`"erased":`)) && !bytes.Contains(e.After, []byte(v.ID))
 		case gateway.OpsHoldPlace:
 			place = e.Reason == "complaint C-17"
 		}
