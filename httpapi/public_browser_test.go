@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/cdp"
-	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
 	"github.com/safeconnection/gateway"
@@ -57,12 +55,7 @@ func TestPublicPagesInABrowser(t *testing.T) {
 				scheme = "dark"
 			}
 			must(t, chromedp.Do(ctx, chromedp.EmulateViewport(screen.width, screen.height)))
-			must(t, chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-				_, err := cdp.Call(ctx, tg, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
-					Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}},
-				})
-				return err
-			})))
+			must(t, chromium.PreferColourScheme(ctx, scheme))
 
 			// The official numbers.
 			must(t, chromedp.Do(ctx, chromedp.Navigate(e.URL+"/numbers")))

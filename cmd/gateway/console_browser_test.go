@@ -179,12 +179,16 @@ func TestConsoleOnTabletAndPhone(t *testing.T) {
 	for _, size := range []struct {
 		name          string
 		width, height int64
+		scheme        string
 	}{
-		{"tablet", 768, 1024},
-		{"phone", 390, 844},
+		{"tablet", 768, 1024, "light"},
+		{"phone", 390, 844, "dark"}, // a phone at night
 	} {
 		t.Run(size.name, func(t *testing.T) {
 			ctx := consoleTab(t, b, g, size.name, size.width, size.height, g.supervisor)
+			if err := chromium.PreferColourScheme(ctx, size.scheme); err != nil {
+				t.Fatal(err)
+			}
 			if _, err := chromium.WaitText(ctx, "#v-"+v.ID+" .state", "connected"); err != nil {
 				t.Fatal(err)
 			}
@@ -213,6 +217,22 @@ func TestConsoleOnTabletAndPhone(t *testing.T) {
 				t.Errorf("the devices' table is %v wide in %v: its last columns are off the screen", got.TableWidth, got.WrapWidth)
 			}
 			chromium.Screenshot(t, ctx, "board-"+size.name)
+
+			// The form a radio or 999 check is opened with fits too.
+			if _, err := chromedp.Run(ctx, chromedp.Navigate(g.m.URL()+"/console/checks/new?room=AW")); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := chromium.WaitText(ctx, "h1", "Open a check"); err != nil {
+				t.Fatal(err)
+			}
+			form, err := chromedp.Run(ctx, chromedp.Evaluate[layout](`({scrollWidth: document.documentElement.scrollWidth, innerWidth: window.innerWidth})`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if form.ScrollWidth > form.InnerWidth {
+				t.Errorf("the open-check form is %v wide in a window of %v: it scrolls sideways", form.ScrollWidth, form.InnerWidth)
+			}
+			chromium.Screenshot(t, ctx, "opencheck-"+size.name)
 		})
 	}
 }

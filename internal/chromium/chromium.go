@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	cdplog "github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
@@ -214,6 +216,18 @@ func Wait(ctx context.Context, expression string) error {
 // pictures; without it they go to artifacts/ at the module's root (which
 // git ignores).
 const EnvArtifacts = "GATEWAY_ARTIFACTS"
+
+// PreferColourScheme makes the tab's pages see the colour scheme asked for
+// ("light", or "dark": a phone at night) in their prefers-color-scheme
+// media queries.
+func PreferColourScheme(ctx context.Context, scheme string) error {
+	return chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+			Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}},
+		})
+		return err
+	}))
+}
 
 // Screenshot saves a picture of the whole page in the tab as
 // <test name>-<name>.png in the artifacts directory, and logs where.
