@@ -3,6 +3,7 @@ package storetest
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -20,6 +21,7 @@ func RunOutbox(t *testing.T, open func(t testing.TB) gateway.Store) {
 		fn   func(t *testing.T, s gateway.Store)
 	}{
 		{"Written", testOutboxWritten},
+		{"Body", testOutboxBody},
 		{"Order", testOutboxOrder},
 		{"Leases", testOutboxLeases},
 		{"DeadAndReplay", testOutboxDeadAndReplay},
@@ -90,6 +92,54 @@ func testOutboxWritten(t *testing.T, s gateway.Store) {
 	wantCode(t, err, gateway.ENOTFOUND)
 	if es, _ := s.OutboxEntries(c, gateway.OutboxFilter{VerificationID: "v2"}); len(es) != 0 {
 		t.Fatalf("an open verification has entries %v", outboxTypes(es))
+	}
+}
+
+// testOutboxBody: each entry's body is OutboxMessages' of the verification
+// as it is read after its close, with the event that closed it, field for
+// field: closed by a transition, with and without a connected attempt, and
+// by an event in a terminal state alone (the verification's own state
+// not terminal: no flag).
+func testOutboxBody(t *testing.T, s gateway.Store) {
+	c := ctx(t)
+	v := verification("v1", "t_a")
+	v.Officer.Force = "Kent"
+	mustVerification(t, s, v)
+	closeVerification(t, s, "v1")
+	mustVerification(t, s, verification("v2", "t_a"))
+	_, err := s.PutAttempt(c, gateway.Attempt{ID: "v2-a1", VerificationID: "v2", Seq: 1, Channel: facetime, RoomID: "r1",
+		DeviceID: "d1", Result: "failed"}, gateway.Event{Type: gateway.EventNote, Message: "no answer"})
+	must(t, err)
+	failVerification(t, s, "v2")
+	mustVerification(t, s, verification("v3", "t_a"))
+	_, err = s.AppendEvent(c, gateway.Event{VerificationID: "v3", Type: gateway.EventState, State: gateway.StateCancelled, Message: "cancelled"})
+	must(t, err)
+	for id, want := range map[string]int{"v1": 1, "v2": 2, "v3": 1} {
+		read, err := s.Verification(c, id)
+		must(t, err)
+		evs, err := s.Events(c, id, 0, 0)
+		must(t, err)
+		i := slices.IndexFunc(evs, func(ev gateway.Event) bool { return ev.State.Terminal() })
+		if i < 0 {
+			t.Fatalf("%s has no terminal event", id)
+		}
+		msgs, err := gateway.OutboxMessages(read, evs[i], false, time.Now())
+		must(t, err)
+		es, err := s.OutboxEntries(c, gateway.OutboxFilter{VerificationID: id})
+		must(t, err)
+		if len(es) != want || len(msgs) != want {
+			t.Fatalf("%s: entries %v, messages %d, want %d", id, outboxTypes(es), len(msgs), want)
+		}
+		for j, e := range es {
+			full, err := s.OutboxEntry(c, e.ID)
+			must(t, err)
+			var got, want any
+			must(t, json.Unmarshal(full.Body, &got))
+			must(t, json.Unmarshal(msgs[j].Body, &want))
+			if full.Type != msgs[j].Type || !reflect.DeepEqual(got, want) {
+				t.Fatalf("%s entry %d: %s %s, want %s %s", id, j, full.Type, full.Body, msgs[j].Type, msgs[j].Body)
+			}
+		}
 	}
 }
 
