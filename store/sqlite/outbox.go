@@ -32,8 +32,10 @@ const (
 
 // writeOutbox writes, in the transaction of ev (just written), the outbox
 // entries of the event that closes its verification, when the store
-// delivers to an incident system.
-func writeOutbox(ctx context.Context, tx tx, ev gateway.Event, now time.Time) error {
+// delivers to an incident system. v is the verification as it is after
+// ev, when the caller has it (a transition has just written it); nil, it
+// is read.
+func writeOutbox(ctx context.Context, tx tx, ev gateway.Event, v *gateway.Verification, now time.Time) error {
 	if !tx.outbox || !ev.State.Terminal() {
 		return nil
 	}
@@ -44,11 +46,14 @@ func writeOutbox(ctx context.Context, tx tx, ev gateway.Event, now time.Time) er
 	case !errors.Is(err, sql.ErrNoRows):
 		return err
 	}
-	v, err := loadVerification(ctx, tx, now, ev.VerificationID)
-	if err != nil {
-		return err
+	if v == nil {
+		read, err := loadVerification(ctx, tx, now, ev.VerificationID)
+		if err != nil {
+			return err
+		}
+		v = &read
 	}
-	es, err := gateway.OutboxMessages(v, ev, false, now)
+	es, err := gateway.OutboxMessages(*v, ev, false, now)
 	if err != nil {
 		return err
 	}

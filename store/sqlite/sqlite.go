@@ -274,7 +274,7 @@ var (
 		idempotent, taken, insertVerification, attemptOwner, nextAttemptSeq, putAttempt,
 		deviceByID, heartbeat, insertOrder, pendingOrders, deliverOrder, setOrderStatus,
 		claimDeskLine, renewDeskLine, releaseDeskLine,
-		sweepKeys, rememberKey, forgetKey, pendingQuery, insertLeaf,
+		sweepKeys, rememberKey, forgetKey, pendingQuery, insertLeaf, outboxClosed, insertOutbox,
 	}
 	// readStatements run on the read connections.
 	readStatements = []string{

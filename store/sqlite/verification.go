@@ -274,6 +274,13 @@ const insertEventQuery = `INSERT INTO events (verification_id, type, state, atte
 
 // insertEvent writes ev at now and returns it with its Seq and At.
 func insertEvent(ctx context.Context, tx tx, ev gateway.Event, now time.Time) (gateway.Event, error) {
+	return insertEventOf(ctx, tx, ev, now, nil)
+}
+
+// insertEventOf is insertEvent given v, ev's verification as a read of
+// it would return it once ev is written, for the outbox's entries of an
+// event that closes it (writeOutbox); nil: read it if they are written.
+func insertEventOf(ctx context.Context, tx tx, ev gateway.Event, now time.Time, v *gateway.Verification) (gateway.Event, error) {
 	var data any
 	if ev.Data != nil {
 		d, err := jsonText(ev.Data)
@@ -300,7 +307,7 @@ func insertEvent(ctx context.Context, tx tx, ev gateway.Event, now time.Time) (g
 	if err := logEvent(ctx, tx, ev, leaf); err != nil {
 		return ev, err
 	}
-	return ev, writeOutbox(ctx, tx, ev, now)
+	return ev, writeOutbox(ctx, tx, ev, v, now)
 }
 
 // publishEvent announces a committed event: its verification on TopicEvents
@@ -553,14 +560,15 @@ func (s *Store) Transition(ctx context.Context, id string, t gateway.Transition)
 			}
 			return err
 		}
-		ev = t.Event
-		ev.VerificationID, ev.State = id, v.State
-		if ev, err = insertEvent(ctx, tx, ev, now); err != nil {
+		// Nothing else changes in the transaction: the result is what was
+		// read with what was written, as a read would return it; the
+		// event's outbox entries are built from it.
+		if out, err = asStored(v, read); err != nil {
 			return err
 		}
-		// Nothing else changes in the transaction: the result is what was
-		// read with what was written, as a read would return it.
-		out, err = asStored(v, read)
+		ev = t.Event
+		ev.VerificationID, ev.State = id, v.State
+		ev, err = insertEventOf(ctx, tx, ev, now, &out)
 		return err
 	})
 	if err != nil {
