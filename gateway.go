@@ -88,15 +88,45 @@ const (
 	RoleSupervisor Role = "supervisor"
 	RoleOps        Role = "ops"
 	RoleAgent      Role = "agent"
+	// RoleHandler is a 999 call handler: he opens the checks a member of
+	// the public asks for by radio or over a 999 call, and judges them as
+	// a supervisor does; the rest (officers' own requests, public calls to
+	// a room) are for supervisors.
+	RoleHandler Role = "handler"
 )
+
+// Judges reports whether a credential of role r judges an officer on a
+// verification of origin o: is shown his check (the roster entry, photo
+// and warning signs), corrects the grounds of the stop and records the
+// outcome. A supervisor judges every verification, a 999 call handler
+// the checks asked for by radio or 999; nobody else judges any.
+func (r Role) Judges(o Origin) bool {
+	switch r {
+	case RoleSupervisor:
+		return true
+	case RoleHandler:
+		return o.Spoken()
+	}
+	return false
+}
+
+// OpensChecks reports whether a credential of role r opens checks asked
+// for by radio or over a 999 call: a supervisor's or a 999 call
+// handler's.
+func (r Role) OpensChecks() bool { return r == RoleSupervisor || r == RoleHandler }
+
+// Staff reports whether a credential of role r is issued to one named
+// member of staff whom what he records names (rank or title, number,
+// rooms): a supervisor's or a 999 call handler's.
+func (r Role) Staff() bool { return r == RoleSupervisor || r == RoleHandler }
 
 // ParseRole returns the role named s, or an EINVALID error.
 func ParseRole(s string) (Role, error) {
 	switch r := Role(s); r {
-	case RoleOfficer, RoleSupervisor, RoleOps, RoleAgent:
+	case RoleOfficer, RoleSupervisor, RoleOps, RoleAgent, RoleHandler:
 		return r, nil
 	}
-	return "", Errorf(EINVALID, "unknown role %q (known: officer, supervisor, ops, agent)", s)
+	return "", Errorf(EINVALID, "unknown role %q (known: officer, supervisor, handler, ops, agent)", s)
 }
 
 // Token is a stored credential. Only the SHA-256 of the secret is kept.
@@ -112,7 +142,8 @@ type Token struct {
 	// an officer credential issued before identities, which may no longer
 	// ask for a verification).
 	Officer *OfficerIdentity
-	// Supervisor is the supervisor a supervisor credential is issued to: an
+	// Supervisor is the supervisor a supervisor credential is issued to, or
+	// the 999 call handler a handler credential is (his title as Rank): an
 	// outcome records him. Nil for other roles.
 	Supervisor *SupervisorIdentity
 	// IssuedAt is when the credential was stored (the store's clock).

@@ -33,8 +33,9 @@ type Board struct {
 	// Flags are those of the flag window that never connected.
 	Flags []VerificationRow
 	At    time.Time
-	// Supervisor is whether the viewer may record outcomes.
-	Supervisor bool
+	// Opens is whether the viewer opens checks asked for by radio or 999
+	// (a supervisor or a 999 call handler).
+	Opens bool
 	// Missing are the channels no device of the room can serve now.
 	Missing []gateway.Channel
 }
@@ -68,9 +69,14 @@ type VerificationRow struct {
 	Flagged   bool
 	CreatedAt time.Time
 	Attempts  []AttemptRow
-	// Check is the supervisor's check as recorded: shown to supervisors
-	// only; nil for a public call, or on a page for ops staff.
+	// Check is the supervisor's check as recorded: shown to those who
+	// judge the verification only (gateway.Role.Judges); nil for a public
+	// call, or on a page for ops staff.
 	Check *CheckView
+	// Judge is whether the viewer judges it: is shown the check and
+	// records the outcome. The same for every frame of a viewer's role, so
+	// not part of Sum.
+	Judge bool `json:"-"`
 	// Sum identifies what the row shows, so that a live board replaces
 	// only the rows that changed.
 	Sum string
@@ -263,7 +269,7 @@ func (c *Console) boardPage(w http.ResponseWriter, r *http.Request, s session) e
 	if err != nil {
 		return err
 	}
-	b = forRole(b, s.Token.Role == gateway.RoleSupervisor)
+	b = forRole(b, s.Token.Role)
 	v := c.view(s, room.Name, b)
 	v.RoomID = room.ID
 	v.Message = flash(r)
@@ -285,24 +291,24 @@ func flash(r *http.Request) string {
 	return ""
 }
 
-// forRole is b as the viewer's role sees it: ops staff see neither the
-// supervisor's check nor its photo.
-func forRole(b Board, supervisor bool) Board {
-	b.Supervisor = supervisor
-	if supervisor {
-		return b
-	}
+// forRole is b as the viewer's role sees it: the check of a verification
+// and its photo for those who judge it (a supervisor every one, a 999 call
+// handler those asked for by radio or 999), neither for ops staff.
+func forRole(b Board, role gateway.Role) Board {
+	b.Opens = role.OpensChecks()
 	b.Live = append([]VerificationRow(nil), b.Live...)
 	for i := range b.Live {
-		b.Live[i].Check = nil
-		b.Live[i] = summed(b.Live[i])
+		if b.Live[i].Judge = role.Judges(b.Live[i].Origin); !b.Live[i].Judge && b.Live[i].Check != nil {
+			b.Live[i].Check = nil
+			b.Live[i] = summed(b.Live[i])
+		}
 	}
 	return b
 }
 
 // fragment renders the live part of a board as the viewer's role sees it.
-func fragment(b Board, supervisor bool) (string, error) {
-	b = forRole(b, supervisor)
+func fragment(b Board, role gateway.Role) (string, error) {
+	b = forRole(b, role)
 	var sb strings.Builder
 	if err := pages.ExecuteTemplate(&sb, "boardbody", view{Data: b, RoomID: b.Room.ID}); err != nil {
 		return "", gateway.E("console.fragment", gateway.EINTERNAL, err)
@@ -313,8 +319,8 @@ func fragment(b Board, supervisor bool) (string, error) {
 // outcomePost records a supervisor's outcome from the board's buttons
 // through the API's own code path, and goes back to the board.
 func (c *Console) outcomePost(w http.ResponseWriter, r *http.Request, s session) error {
-	if s.Token.Role != gateway.RoleSupervisor {
-		return gateway.Errorf(gateway.EFORBIDDEN, "only a supervisor records outcomes")
+	if !s.Token.Role.Staff() {
+		return gateway.Errorf(gateway.EFORBIDDEN, "only a supervisor or a 999 call handler records outcomes")
 	}
 	id := r.PathValue("id")
 	result := r.PostFormValue("outcome")

@@ -132,8 +132,8 @@ func (c *Console) checkForViewer(ctx context.Context, v gateway.Verification, to
 // verification: the one the check recorded, and only while the photo on
 // file is still that one (its hash is what was recorded), never cached.
 func (c *Console) photo(w http.ResponseWriter, r *http.Request, s session) error {
-	if s.Token.Role != gateway.RoleSupervisor {
-		return gateway.Errorf(gateway.EFORBIDDEN, "only a supervisor sees the officer's photo")
+	if !s.Token.Role.Staff() {
+		return gateway.Errorf(gateway.EFORBIDDEN, "only a supervisor or a 999 call handler sees the officer's photo")
 	}
 	if c.Checks == nil {
 		return gateway.Errorf(gateway.ENOTFOUND, "no photo is on file")
@@ -142,7 +142,7 @@ func (c *Console) photo(w http.ResponseWriter, r *http.Request, s session) error
 	if err != nil {
 		return err
 	}
-	if err := httpapi.CoversRoom(s.Token, v.RoomID, "see the officer's photo"); err != nil {
+	if err := httpapi.Judging(s.Token, v.Origin, v.RoomID, "see the officer's photo"); err != nil {
 		return err
 	}
 	evs, err := c.Store.Events(r.Context(), v.ID, 0, 0)
@@ -173,8 +173,8 @@ func (c *Console) photo(w http.ResponseWriter, r *http.Request, s session) error
 // groundsPost records a supervisor's correction of the grounds from the
 // check's form, and goes back to where it came from.
 func (c *Console) groundsPost(w http.ResponseWriter, r *http.Request, s session) error {
-	if s.Token.Role != gateway.RoleSupervisor {
-		return gateway.Errorf(gateway.EFORBIDDEN, "only a supervisor corrects the grounds")
+	if !s.Token.Role.Staff() {
+		return gateway.Errorf(gateway.EFORBIDDEN, "only a supervisor or a 999 call handler corrects the grounds")
 	}
 	if c.Grounds == nil {
 		return gateway.Errorf(gateway.EUNAVAILABLE, "this gateway cannot record corrections")
@@ -190,7 +190,7 @@ func (c *Console) groundsPost(w http.ResponseWriter, r *http.Request, s session)
 	if err != nil {
 		return err
 	}
-	by, err := httpapi.CorrectorFor(s.Token, v.RoomID)
+	by, err := httpapi.CorrectorFor(s.Token, v)
 	if err != nil {
 		return err
 	}
@@ -220,10 +220,13 @@ type OpenCheckData struct {
 }
 
 func (c *Console) openCheckPage(w http.ResponseWriter, r *http.Request, s session) error {
-	if s.Token.Role != gateway.RoleSupervisor {
-		return gateway.Errorf(gateway.EFORBIDDEN, "only a supervisor opens a check")
+	if !s.Token.Role.OpensChecks() {
+		return gateway.Errorf(gateway.EFORBIDDEN, "only a supervisor or a 999 call handler opens a check")
 	}
 	d := OpenCheckData{Room: r.URL.Query().Get("room"), Origin: string(gateway.OriginRadio)}
+	if s.Token.Role == gateway.RoleHandler {
+		d.Origin = string(gateway.Origin999)
+	}
 	v := c.view(s, "Open a check", d)
 	v.RoomID = d.Room
 	return c.render(w, http.StatusOK, "opencheck.html", v)
@@ -232,8 +235,8 @@ func (c *Console) openCheckPage(w http.ResponseWriter, r *http.Request, s sessio
 // openCheckPost opens a check by radio or 999 and shows its record, where
 // the outcome is recorded as for any other.
 func (c *Console) openCheckPost(w http.ResponseWriter, r *http.Request, s session) error {
-	if s.Token.Role != gateway.RoleSupervisor {
-		return gateway.Errorf(gateway.EFORBIDDEN, "only a supervisor opens a check")
+	if !s.Token.Role.OpensChecks() {
+		return gateway.Errorf(gateway.EFORBIDDEN, "only a supervisor or a 999 call handler opens a check")
 	}
 	if c.Checks == nil {
 		return gateway.Errorf(gateway.EUNAVAILABLE, "this gateway cannot open checks")

@@ -132,8 +132,9 @@ type Record struct {
 	Events   []EventRow
 	Deadline time.Time
 	Updated  time.Time
-	// Supervisor is whether the viewer may record the outcome.
-	Supervisor bool
+	// Judge is whether the viewer judges it: is shown the check and
+	// records the outcome (gateway.Role.Judges).
+	Judge bool
 }
 
 // EventRow is one entry of a record.
@@ -161,17 +162,17 @@ func (c *Console) recordPage(w http.ResponseWriter, r *http.Request, s session) 
 	}
 	loc := c.location()
 	rec := Record{V: c.local(row(v)), Room: v.RoomID, Deadline: v.Deadline.In(loc), Updated: v.UpdatedAt.In(loc),
-		Supervisor: s.Token.Role == gateway.RoleSupervisor}
+		Judge: s.Token.Role.Judges(v.Origin)}
 	if room, ok := c.Rooms.Room(v.RoomID); ok {
 		rec.Room = room.Name
 	}
-	if rec.Supervisor {
+	if rec.Judge {
 		if rec.V.Check, err = c.checkForViewer(r.Context(), v, &s.Token); err != nil {
 			return err
 		}
 	}
 	for _, ev := range evs {
-		if ev.Type == gateway.EventCheck && !rec.Supervisor {
+		if ev.Type == gateway.EventCheck && !rec.Judge {
 			continue // the supervisor's check is for supervisors alone
 		}
 		er := EventRow{Seq: ev.Seq, At: ev.At.In(loc), Type: ev.Type, State: ev.State, Message: ev.Message}

@@ -19,7 +19,8 @@ import (
 
 // frame is one rendering of a board.
 type frame struct {
-	supervisor string // with the outcome buttons
+	supervisor string // with every check and the outcome buttons
+	handler    string // with those of checks asked for by radio or 999
 	other      string
 }
 
@@ -125,15 +126,32 @@ func (c *Console) frame(ctx context.Context, room gateway.Room) (*frame, error) 
 	if err != nil {
 		return nil, err
 	}
-	sup, err := fragment(b, true)
-	if err != nil {
+	f := &frame{}
+	if f.supervisor, err = fragment(b, gateway.RoleSupervisor); err != nil {
 		return nil, err
 	}
-	other, err := fragment(b, false)
-	if err != nil {
+	if f.other, err = fragment(b, gateway.RoleOps); err != nil {
 		return nil, err
 	}
-	return &frame{supervisor: sup, other: other}, nil
+	// A 999 call handler's is one of the others unless the board shows
+	// checks of both kinds.
+	spoken := 0
+	for _, v := range b.Live {
+		if v.Origin.Spoken() {
+			spoken++
+		}
+	}
+	switch spoken {
+	case 0:
+		f.handler = f.other
+	case len(b.Live):
+		f.handler = f.supervisor
+	default:
+		if f.handler, err = fragment(b, gateway.RoleHandler); err != nil {
+			return nil, err
+		}
+	}
+	return f, nil
 }
 
 // boardEvents is GET /console/rooms/{room}/events: the board's live part
@@ -156,11 +174,14 @@ func (c *Console) boardEvents(w http.ResponseWriter, r *http.Request, s session)
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
-	supervisor := s.Token.Role == gateway.RoleSupervisor
+	role := s.Token.Role
 	write := func(f *frame) error {
 		html := f.other
-		if supervisor {
+		switch role {
+		case gateway.RoleSupervisor:
 			html = f.supervisor
+		case gateway.RoleHandler:
+			html = f.handler
 		}
 		c.extendWrite(rc)
 		var b strings.Builder

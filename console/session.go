@@ -182,8 +182,9 @@ func (c *Console) tokenByID(ctx context.Context, id string) (gateway.Token, erro
 }
 
 // mayUse reports whether a credential of the role may sign in to the
-// console: supervisors and ops staff, not officers' apps or device agents.
-func mayUse(r gateway.Role) bool { return r == gateway.RoleSupervisor || r == gateway.RoleOps }
+// console: supervisors, 999 call handlers and ops staff, not officers'
+// apps or device agents.
+func mayUse(r gateway.Role) bool { return r.Staff() || r == gateway.RoleOps }
 
 // signIn checks a typed credential. EUNAUTHORIZED when it is unknown or
 // revoked, EFORBIDDEN when its role may not use the console.

@@ -12,11 +12,24 @@ import (
 	"github.com/safeconnection/gateway/router"
 )
 
-// eventVisible reports whether tok's holder may see ev: the supervisor's
-// check (the officer's roster entry and warning signs) is for supervisors
-// alone.
-func eventVisible(tok gateway.Token, ev gateway.Event) bool {
-	return ev.Type != gateway.EventCheck || tok.Role == gateway.RoleSupervisor
+// eventVisible reports whether tok's holder may see ev, an event of a
+// verification of origin o: the supervisor's check (the officer's roster
+// entry and warning signs) is for those who judge the verification alone.
+func eventVisible(tok gateway.Token, o gateway.Origin, ev gateway.Event) bool {
+	return ev.Type != gateway.EventCheck || tok.Role.Judges(o)
+}
+
+// Judging refuses tok's holder unless he judges verifications of origin
+// o (gateway.Role.Judges) for room: what says what he may not do ("record
+// outcomes"). EFORBIDDEN.
+func Judging(tok gateway.Token, o gateway.Origin, room, what string) error {
+	if !tok.Role.Judges(o) {
+		if tok.Role == gateway.RoleHandler {
+			return gateway.Errorf(gateway.EFORBIDDEN, "a 999 call handler may %s for checks asked for by radio or 999 only: a supervisor judges this one", what)
+		}
+		return gateway.Errorf(gateway.EFORBIDDEN, "only a supervisor may %s", what)
+	}
+	return CoversRoom(tok, room, what)
 }
 
 // CoversRoom refuses a supervisor whose credential is limited to rooms
@@ -91,19 +104,29 @@ func CorrectionOf(ev gateway.Event) (Correction, bool) {
 		Room: ev.Data[router.DataCorrectorRoom], At: ev.At}, true
 }
 
-// CorrectorFor is the supervisor of tok as a correction of the grounds of
-// a verification of room records him. ENOIDENTITY for a credential that
-// names no supervisor; EFORBIDDEN when his rooms do not cover room.
-func CorrectorFor(tok gateway.Token, room string) (router.Corrector, error) {
-	sup := tok.Supervisor
-	if sup == nil || sup.Name() == "" {
-		return router.Corrector{}, gateway.Errorf(gateway.ENOIDENTITY,
-			"this supervisor credential does not say whose it is: ask ops staff for a credential issued to you")
-	}
-	if err := CoversRoom(tok, room, "correct the grounds"); err != nil {
+// CorrectorFor is the supervisor (or 999 call handler) of tok as a
+// correction of the grounds of v records him. ENOIDENTITY for a
+// credential that names nobody; EFORBIDDEN when he does not judge v
+// (Judging).
+func CorrectorFor(tok gateway.Token, v gateway.Verification) (router.Corrector, error) {
+	sup, err := staffOf(tok)
+	if err != nil {
 		return router.Corrector{}, err
 	}
-	return router.Corrector{Supervisor: sup.Name(), Rank: sup.Rank, Number: sup.Number, Room: room, By: tok.ID}, nil
+	if err := Judging(tok, v.Origin, v.RoomID, "correct the grounds"); err != nil {
+		return router.Corrector{}, err
+	}
+	return router.Corrector{Supervisor: sup.Name(), Rank: sup.Rank, Number: sup.Number, Room: v.RoomID, By: tok.ID}, nil
+}
+
+// staffOf is the supervisor or 999 call handler tok is issued to.
+// ENOIDENTITY for a credential that names nobody.
+func staffOf(tok gateway.Token) (gateway.SupervisorIdentity, error) {
+	if sup := tok.Supervisor; sup != nil && sup.Name() != "" {
+		return *sup, nil
+	}
+	return gateway.SupervisorIdentity{}, gateway.Errorf(gateway.ENOIDENTITY,
+		"this %s credential does not say whose it is: ask ops staff for a credential issued to you", tok.Role)
 }
 
 // groundsBody is the wire form of a correction of the grounds.
@@ -145,7 +168,7 @@ func (s *Server) correctGrounds(w http.ResponseWriter, r *http.Request, tok gate
 	if err != nil {
 		return err
 	}
-	by, err := CorrectorFor(tok, v.RoomID)
+	by, err := CorrectorFor(tok, v)
 	if err != nil {
 		return err
 	}
@@ -161,7 +184,7 @@ func (s *Server) verificationCheck(w http.ResponseWriter, r *http.Request, tok g
 	if err != nil {
 		return err
 	}
-	if err := CoversRoom(tok, v.RoomID, "see the check"); err != nil {
+	if err := Judging(tok, v.Origin, v.RoomID, "see the check"); err != nil {
 		return err
 	}
 	evs, err := s.Verifications.Events(r.Context(), v.ID, 0, 0)

@@ -57,12 +57,15 @@ func (l StopLocation) check() (gateway.Location, error) {
 }
 
 // OpenCheck checks and opens a check by radio or 999 for tok's holder, a
-// supervisor, through the code path of POST /v1/checks, so that the
+// supervisor or a 999 call handler, through the code path of POST /v1/checks, so that the
 // console and the API leave the same record. EINVALID; EOUTSIDE for a
 // stop location no room covers; EFORBIDDEN when
 // his credential is limited to other rooms; EUNAVAILABLE when the router
 // cannot open checks.
 func (s *Server) OpenCheck(ctx context.Context, tok gateway.Token, body CheckRequest) (gateway.Verification, error) {
+	if !tok.Role.OpensChecks() {
+		return gateway.Verification{}, gateway.Errorf(gateway.EFORBIDDEN, "only a supervisor or a 999 call handler opens a check")
+	}
 	co, ok := s.Router.(CheckOpener)
 	if !ok {
 		return gateway.Verification{}, gateway.Errorf(gateway.EUNAVAILABLE, "this gateway cannot open checks")

@@ -127,7 +127,7 @@ func (s *Server) credentialOf(ctx context.Context, b credentialBody) (gateway.To
 	var t gateway.Token
 	role, err := gateway.ParseRole(strings.TrimSpace(b.Role))
 	if err != nil {
-		return t, invalid("role must be officer, supervisor, ops or agent")
+		return t, invalid("role must be officer, supervisor, handler, ops or agent")
 	}
 	t.Role = role
 	if t.Name, err = checkText("name", b.Name, MaxCredentialName); err != nil {
@@ -136,8 +136,8 @@ func (s *Server) credentialOf(ctx context.Context, b credentialBody) (gateway.To
 	if b.Officer != nil && role != gateway.RoleOfficer {
 		return t, invalid("officer is only for an officer credential")
 	}
-	if b.Supervisor != nil && role != gateway.RoleSupervisor {
-		return t, invalid("supervisor is only for a supervisor credential")
+	if b.Supervisor != nil && !role.Staff() {
+		return t, invalid("supervisor is only for a supervisor or 999 call-handler credential")
 	}
 	if strings.TrimSpace(b.Subject) != "" && role != gateway.RoleAgent {
 		return t, invalid("subject is only for an agent credential")
@@ -161,9 +161,9 @@ func (s *Server) credentialOf(ctx context.Context, b credentialBody) (gateway.To
 			o.Force = s.Public.Force
 		}
 		t.Officer = &o
-	case gateway.RoleSupervisor:
+	case gateway.RoleSupervisor, gateway.RoleHandler:
 		if b.Supervisor == nil {
-			return t, invalid("supervisor (rank and number) is required for a supervisor credential")
+			return t, invalid("supervisor (rank or title, and number) is required for a %s credential", role)
 		}
 		sv := gateway.SupervisorIdentity{Rooms: []string{}}
 		if sv.Rank, err = checkText("supervisor.rank", b.Supervisor.Rank, MaxIdentityField); err != nil {
@@ -265,7 +265,7 @@ func (s *Server) listCredentials(w http.ResponseWriter, r *http.Request, _ gatew
 	if q := r.URL.Query().Get("role"); q != "" {
 		var err error
 		if role, err = gateway.ParseRole(q); err != nil {
-			return invalid("role must be officer, supervisor, ops or agent")
+			return invalid("role must be officer, supervisor, handler, ops or agent")
 		}
 	}
 	ts, err := s.Tokens.Tokens(r.Context())

@@ -144,10 +144,11 @@ type ReportView struct {
 }
 
 // visible reports whether tok may see v: the officer who asked, any
-// supervisor, any ops credential.
+// supervisor, 999 call handler or ops credential (the check within it is
+// for those who judge it: eventVisible).
 func visible(tok gateway.Token, v gateway.Verification) bool {
 	switch tok.Role {
-	case gateway.RoleSupervisor, gateway.RoleOps:
+	case gateway.RoleSupervisor, gateway.RoleHandler, gateway.RoleOps:
 		return true
 	case gateway.RoleOfficer:
 		return v.RequestedBy == tok.ID
@@ -284,10 +285,12 @@ type OutcomeRequest struct {
 // EFORBIDDEN when his rooms do not cover the verification's; ENOTFOUND;
 // the router's errors as they are.
 func (s *Server) RecordOutcome(ctx context.Context, tok gateway.Token, id string, body OutcomeRequest) (gateway.Verification, error) {
-	sup := tok.Supervisor
-	if sup == nil || sup.Name() == "" {
-		return gateway.Verification{}, gateway.Errorf(gateway.ENOIDENTITY,
-			"this supervisor credential does not say whose it is: ask ops staff for a credential issued to you")
+	if !tok.Role.Staff() {
+		return gateway.Verification{}, gateway.Errorf(gateway.EFORBIDDEN, "only a supervisor or a 999 call handler records outcomes")
+	}
+	sup, err := staffOf(tok)
+	if err != nil {
+		return gateway.Verification{}, err
 	}
 	o := gateway.Outcome{Result: gateway.OutcomeResult(body.Outcome), At: s.now(),
 		Supervisor: sup.Name(), Rank: sup.Rank, Number: sup.Number, By: tok.ID}
@@ -298,7 +301,6 @@ func (s *Server) RecordOutcome(ctx context.Context, tok gateway.Token, id string
 	default:
 		return gateway.Verification{}, invalid("outcome must be verified or refused")
 	}
-	var err error
 	if o.Note, err = checkOptionalText("note", body.Note, MaxNote); err != nil {
 		return gateway.Verification{}, err
 	}
@@ -309,6 +311,9 @@ func (s *Server) RecordOutcome(ctx context.Context, tok gateway.Token, id string
 	if !sup.Covers(v.RoomID) {
 		return gateway.Verification{}, gateway.Errorf(gateway.EFORBIDDEN,
 			"%s may record outcomes for rooms %s only, and this verification is room %s's", sup.Name(), strings.Join(sup.Rooms, ", "), v.RoomID)
+	}
+	if err := Judging(tok, v.Origin, v.RoomID, "record outcomes"); err != nil {
+		return gateway.Verification{}, err
 	}
 	o.Room = v.RoomID
 	return s.Router.RecordOutcome(ctx, id, o)
@@ -418,7 +423,7 @@ func (s *Server) verificationEvents(w http.ResponseWriter, r *http.Request, tok 
 			s.extendWrite(rc, 0)
 		}
 		for _, ev := range evs {
-			if !eventVisible(tok, ev) {
+			if !eventVisible(tok, v.Origin, ev) {
 				after = ev.Seq
 				continue
 			}

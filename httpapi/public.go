@@ -354,9 +354,10 @@ func (s *Server) roomByID(id string) (gateway.Room, bool) {
 	return gateway.Room{}, false
 }
 
-// rankAndNumber matches a rank, in the abbreviations a force uses, and a
-// number: "PS 42", "Sgt 1234", "Insp. 77".
-var rankAndNumber = regexp.MustCompile(`^(?i)(PC|PS|DC|DS|Sgt|Sergeant|Insp|Inspector|DI|CI|Ch ?Insp|Supt|DSupt|Ch ?Supt)\.? ?[0-9]{1,6}$`)
+// rankAndNumber matches a rank, in the abbreviations a force uses (or a
+// 999 call handler's title), and a number: "PS 42", "Sgt 1234", "Insp.
+// 77", "Call handler 3012".
+var rankAndNumber = regexp.MustCompile(`^(?i)(PC|PS|DC|DS|Sgt|Sergeant|Insp|Inspector|DI|CI|Ch ?Insp|Supt|DSupt|Ch ?Supt|Call handler|CH)\.? ?[0-9]{1,6}$`)
 
 // RankAndNumber returns the supervisor's rank and number as a receipt may
 // show them, or "" when what was recorded is anything else (a name, say):

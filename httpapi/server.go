@@ -423,26 +423,28 @@ func (s *Server) routes() *routeMux {
 		supervisor = gateway.RoleSupervisor
 		ops        = gateway.RoleOps
 		agent      = gateway.RoleAgent
+		handler    = gateway.RoleHandler // a 999 call handler
 	)
 	mux := &routeMux{ServeMux: http.NewServeMux()}
 
 	// Officer and supervisor API.
 	mux.Handle("POST /v1/verifications", s.authed(s.createVerification, officer))
-	mux.Handle("GET /v1/verifications/{id}", s.authed(s.getVerification, officer, supervisor, ops))
-	mux.Handle("GET /v1/verifications/{id}/events", s.authed(s.verificationEvents, officer, supervisor, ops))
-	mux.Handle("POST /v1/verifications/{id}/outcome", s.authed(s.recordOutcome, supervisor))
+	mux.Handle("GET /v1/verifications/{id}", s.authed(s.getVerification, officer, supervisor, handler, ops))
+	mux.Handle("GET /v1/verifications/{id}/events", s.authed(s.verificationEvents, officer, supervisor, handler, ops))
+	mux.Handle("POST /v1/verifications/{id}/outcome", s.authed(s.recordOutcome, supervisor, handler))
 	mux.Handle("POST /v1/verifications/{id}/receipt-message", s.authed(s.sendReceiptMessage, supervisor))
 	mux.Handle("POST /v1/verifications/{id}/cancel", s.authed(s.cancelVerification, officer))
 	mux.Handle("POST /v1/verifications/{id}/joined", s.authed(s.officerJoined, officer))
 	mux.Handle("GET /v1/flags", s.authed(s.listFlags, supervisor, ops))
-	mux.Handle("GET /v1/verifications/{id}/check", s.authed(s.verificationCheck, supervisor))
-	mux.Handle("POST /v1/verifications/{id}/grounds", s.authed(s.correctGrounds, supervisor))
-	mux.Handle("POST /v1/checks", s.authed(s.createCheck, supervisor))
+	mux.Handle("GET /v1/verifications/{id}/check", s.authed(s.verificationCheck, supervisor, handler))
+	mux.Handle("POST /v1/verifications/{id}/grounds", s.authed(s.correctGrounds, supervisor, handler))
+	mux.Handle("POST /v1/checks", s.authed(s.createCheck, supervisor, handler))
 
-	// The duty roster, for supervisors (photos and entries) and ops.
-	mux.Handle("GET /v1/roster", s.authed(s.rosterStatus, supervisor, ops))
-	mux.Handle("GET /v1/roster/officers/{collar}", s.authed(s.rosterEntry, supervisor))
-	mux.Handle("GET /v1/roster/officers/{collar}/photo", s.authed(s.rosterPhoto, supervisor))
+	// The duty roster, for those who judge officers (photos and entries)
+	// and ops.
+	mux.Handle("GET /v1/roster", s.authed(s.rosterStatus, supervisor, handler, ops))
+	mux.Handle("GET /v1/roster/officers/{collar}", s.authed(s.rosterEntry, supervisor, handler))
+	mux.Handle("GET /v1/roster/officers/{collar}/photo", s.authed(s.rosterPhoto, supervisor, handler))
 
 	// Device-agent protocol.
 	mux.Handle("POST /v1/agent/heartbeat", s.authed(s.agentHeartbeat, agent))
@@ -465,7 +467,7 @@ func (s *Server) routes() *routeMux {
 	mux.Handle("GET /v1/rooms/{id}", s.authed(s.getRoom, ops))
 	mux.Handle("PATCH /v1/rooms/{id}", s.authed(s.updateRoom, ops))
 	mux.Handle("GET /v1/ops-events", s.authed(s.listOpsEvents, ops))
-	mux.Handle("GET /v1/verifications", s.authed(s.listVerifications, supervisor, ops))
+	mux.Handle("GET /v1/verifications", s.authed(s.listVerifications, supervisor, handler, ops))
 	mux.Handle("POST /v1/credentials", s.authed(s.createCredential, ops))
 	mux.Handle("GET /v1/credentials", s.authed(s.listCredentials, ops))
 	mux.Handle("POST /v1/credentials/{id}/revoke", s.authed(s.revokeCredential, ops))

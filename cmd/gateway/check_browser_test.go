@@ -169,3 +169,102 @@ func TestConsoleCheckInABrowser(t *testing.T) {
 		}
 	}
 }
+
+// TestConsoleCallHandlerInABrowser signs a 999 call handler in to the
+// console in headless Chromium: he opens a check asked for by 999 from
+// the board's link (999 chosen for him), sees the roster entry, photo and
+// signs, and records the outcome in his own name. On the live board a
+// check asked for by 999 shows him its check and buttons, one the officer
+// asked for himself neither (nor its photo), while both are on the board
+// at once.
+func TestConsoleCallHandlerInABrowser(t *testing.T) {
+	b := chromium.Start(t)
+	g := startGateway(t, testEnv(t, "GATEWAY_ROSTER="+writeRoster(t, "Westminster")), nil)
+	d := g.addDevice(t, "AW", "+447700900502", facetimeWhatsApp("+447700900502"))
+	g.startAgent(t, d, func(gateway.Order) agent.Behaviour { return agent.Behaviour{AnswerAfter: 200 * time.Millisecond} })
+	handler := g.token(t, gateway.RoleHandler, "Call handler 3012")
+
+	tab := b.Tab(t, "console-handler")
+	ctx, cancel := context.WithTimeout(tab, 60*time.Second)
+	defer cancel()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	see := func(selector, want string) {
+		t.Helper()
+		if _, err := chromium.WaitText(ctx, selector, want); err != nil {
+			t.Fatal(err)
+		}
+	}
+	count := func(selector string) int {
+		t.Helper()
+		n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll(`+"`"+selector+"`"+`).length`))
+		must(err)
+		return n
+	}
+	must(chromedp.Do(ctx, chromedp.EmulateViewport(1280, 1100)))
+	must(chromedp.Do(ctx, chromedp.Navigate(g.m.URL()+"/console/rooms/AW")))
+	see("h1", "Sign in")
+	must(chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#credential"), handler)))
+	must(chromedp.Do(ctx, chromedp.Submit(chromedp.CSS("#credential"))))
+	see("h1", "Central West")
+	see("#live-status", "Live")
+
+	// The officer's own request: on the board, but not his to judge.
+	own := g.request(t, trafalgar, contact{Channel: "facetime", Handle: "+447700900778"})
+	see("#v-"+own.ID+" .state", "connected")
+
+	// A 999 check opened from the board's link.
+	must(chromedp.Do(ctx, chromedp.Click(chromedp.CSS(".open-check-link a"))))
+	see("h1", "Open a check")
+	checked, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.querySelector("input[name=origin][value='999']").checked`))
+	must(err)
+	if !checked {
+		t.Error("the form does not choose 999 for a call handler")
+	}
+	must(chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#collar"), "PC 1234")))
+	must(chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#open-check"))))
+	see("main", "The check is open")
+	see(".check .entry-name", "Sam Clarke")
+	see(".facts", "999")
+	must(chromium.Wait(ctx, `(function () { var i = document.querySelector(".check img.photo"); return !!i && i.complete && i.naturalWidth === 60; })()`))
+	chromium.Screenshot(t, ctx, "handler-record")
+	id, err := chromedp.Run(ctx, chromedp.Evaluate[string](`location.pathname.split("/").pop()`))
+	must(err)
+
+	// Back on the board, both at once: his check with its buttons, the
+	// officer's without.
+	must(chromedp.Do(ctx, chromedp.Navigate(g.m.URL()+"/console/rooms/AW")))
+	see("#live-status", "Live")
+	see("#check-"+id+" .entry-name", "Sam Clarke")
+	var second struct {
+		ID string `json:"id"`
+	}
+	g.call(t, "POST", "/v1/checks", handler, map[string]string{"origin": "999", "collar": "PC1234", "room": "AW"}, http.StatusCreated, &second)
+	see("#check-"+second.ID+" .entry-name", "Sam Clarke") // by the live stream, with a mixed board
+	if n := count("#verified-" + second.ID); n != 1 {
+		t.Errorf("the call handler's 999 check has %d Verified buttons, want 1", n)
+	}
+	if n := count("#check-" + own.ID + ", #verified-" + own.ID + ", #refused-" + own.ID); n != 0 {
+		t.Errorf("the officer's own request shows the call handler %d of its check and buttons, want none", n)
+	}
+	chromium.Screenshot(t, ctx, "handler-board")
+	photo, err := chromedp.Run(ctx, chromedp.Evaluate[int](`(async function () { return (await fetch("/console/verifications/`+own.ID+`/photo")).status; })()`, chromedp.EvalAwaitPromise))
+	must(err)
+	if photo != http.StatusForbidden {
+		t.Errorf("the call handler fetching the photo of the officer's own request: %d, want 403", photo)
+	}
+
+	must(chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#verified-"+second.ID))))
+	see("main", "Recorded: verified.")
+	done := g.verification(t, g.supervisor, second.ID)
+	if done.State != gateway.StateVerified || done.Outcome == nil || done.Outcome.Supervisor != "Call handler 3012" {
+		t.Fatalf("after the call handler's Verified: %+v", done)
+	}
+	if v := g.verification(t, g.supervisor, own.ID); v.Outcome != nil {
+		t.Errorf("the officer's own request has an outcome: %+v", v.Outcome)
+	}
+}

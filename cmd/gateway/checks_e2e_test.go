@@ -120,6 +120,64 @@ func TestChecksByOtherRoutes(t *testing.T) {
 	g.call(t, "POST", "/v1/checks", g.officer, map[string]string{"origin": "radio", "collar": "PC1234", "room": "AW"}, http.StatusForbidden, nil)
 }
 
+// TestCallHandlersChecks checks the 999 call handler's part: he opens a
+// check asked for by 999, sees the officer's roster entry and signs,
+// corrects the grounds and records the outcome in his own name, which the
+// receipt shows; on a verification the officer asked for himself he sees
+// no check and records nothing (403), and what a supervisor may do there
+// is not touched.
+func TestCallHandlersChecks(t *testing.T) {
+	g := startGateway(t, testEnv(t, "GATEWAY_ROSTER="+writeRoster(t, "Westminster")), nil)
+	handler := g.token(t, gateway.RoleHandler, "Call handler 3012")
+
+	var v httpapi.VerificationView
+	g.call(t, "POST", "/v1/checks", handler, map[string]string{"origin": "999", "collar": "PC1234", "room": "AW"}, http.StatusCreated, &v)
+	var check httpapi.CheckReply
+	g.call(t, "GET", "/v1/verifications/"+v.ID+"/check", handler, nil, 200, &check)
+	var as roster.Assessment
+	if err := json.Unmarshal(check.Assessment, &as); err != nil || as.Entry == nil || as.Entry.Name != "Sam Clarke" {
+		t.Fatalf("the call handler's check: %s (%v)", check.Assessment, err)
+	}
+	g.call(t, "GET", "/v1/roster/officers/PC1234", handler, nil, 200, nil)
+	g.call(t, "POST", "/v1/verifications/"+v.ID+"/grounds", handler, map[string]string{"grounds": "Asked for her name"}, 200, &check)
+	if len(check.Corrections) != 1 || check.Corrections[0].By != "Call handler 3012" {
+		t.Fatalf("the correction %+v, want one by Call handler 3012", check.Corrections)
+	}
+	var done httpapi.VerificationView
+	g.call(t, "POST", "/v1/verifications/"+v.ID+"/outcome", handler, map[string]string{"outcome": "verified", "supervisor": "PS 99"}, 200, &done)
+	if done.State != gateway.StateVerified || done.Outcome == nil || done.Outcome.Supervisor != "Call handler 3012" {
+		t.Fatalf("after the call handler's outcome: %+v", done)
+	}
+	var rec httpapi.Receipt
+	_, receipt := g.send(t, "GET", "/receipt/"+v.Reference, "", nil, http.Header{"Accept": {"application/json"}})
+	if err := json.Unmarshal(receipt, &rec); err != nil || rec.Outcome != httpapi.ReceiptVerified || rec.Supervisor != "Call handler 3012" {
+		t.Fatalf("the receipt %s (%v), want verified by Call handler 3012", receipt, err)
+	}
+
+	// The officer's own request is a supervisor's to judge.
+	own := g.request(t, trafalgar, contact{Channel: "facetime", Handle: "officer@example.org"})
+	eventually(t, "the officer's check is recorded", func() bool {
+		g.call(t, "GET", "/v1/verifications/"+own.ID+"/check", g.supervisor, nil, 200, &check)
+		return check.RecordedAt != nil
+	})
+	g.call(t, "GET", "/v1/verifications/"+own.ID, handler, nil, 200, nil)
+	for _, c := range []struct{ method, path, body string }{
+		{"GET", "/v1/verifications/" + own.ID + "/check", ""},
+		{"POST", "/v1/verifications/" + own.ID + "/grounds", `{"grounds":"Asked for her name"}`},
+		{"POST", "/v1/verifications/" + own.ID + "/outcome", `{"outcome":"refused"}`},
+	} {
+		status, b := g.send(t, c.method, c.path, handler, []byte(c.body), nil)
+		if status != http.StatusForbidden || !strings.Contains(string(b), "call handler") {
+			t.Errorf("%s %s as the call handler: %d %s, want 403 naming the call handler's part", c.method, c.path, status, b)
+		}
+	}
+	if evs := g.events(t, own.ID); evs[len(evs)-1].Type == gateway.EventOutcome {
+		t.Errorf("a refused call handler's outcome was recorded: %+v", evs[len(evs)-1])
+	}
+	// A call handler's credential cannot ask for a verification.
+	g.call(t, "POST", "/v1/verifications", handler, verificationRequest(trafalgar), http.StatusForbidden, nil)
+}
+
 // TestRefusalsByOtherSupervisors checks that the refusals sign a
 // supervisor is shown counts the refusals of the officer recorded by other
 // supervisors, never his own, whoever opened the check, and that the

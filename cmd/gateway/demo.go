@@ -179,12 +179,12 @@ func (d *demo) start(ctx context.Context) error {
 	fmt.Fprintf(m.Out, "Safe Connection gateway demo listening on %s\n%d simulated devices in %d London ops rooms; the demo's store is in %s.\n",
 		m.URL(), n, len(m.Rooms.Rooms()), dir)
 	if kept {
-		fmt.Fprintf(m.Out, "Tokens for each role (officer, supervisor, ops) are in %s, kept from the last run: earlier verifications stay readable.\n", abs)
+		fmt.Fprintf(m.Out, "Tokens for each role (officer, supervisor, handler, ops) are in %s, kept from the last run: earlier verifications stay readable.\n", abs)
 	} else {
-		fmt.Fprintf(m.Out, "Tokens for each role (officer, supervisor, ops) are in %s\n", abs)
+		fmt.Fprintf(m.Out, "Tokens for each role (officer, supervisor, handler, ops) are in %s\n", abs)
 	}
-	fmt.Fprintf(m.Out, "The supervisor console is at %s/console: sign in as a supervisor with %s, or as ops staff with %s\n",
-		m.URL(), tokens[string(gateway.RoleSupervisor)], tokens[string(gateway.RoleOps)])
+	fmt.Fprintf(m.Out, "The supervisor console is at %s/console: sign in as a supervisor with %s, as a 999 call handler with %s, or as ops staff with %s\n",
+		m.URL(), tokens[string(gateway.RoleSupervisor)], tokens[string(gateway.RoleHandler)], tokens[string(gateway.RoleOps)])
 	if m.demo.incident != "" {
 		fmt.Fprintf(m.Out, "Closed verifications and flags go to a fake incident system: what it received is at %s/fake/incident/received\n", m.demo.incident)
 	}
@@ -204,7 +204,7 @@ func (d *demo) start(ctx context.Context) error {
 // agents' credentials from an earlier run are revoked: each run gives its
 // agents new ones.
 func demoCredentials(ctx context.Context, st gateway.Store, path string) (tokens map[string]string, kept bool, err error) {
-	roles := []gateway.Role{gateway.RoleOfficer, gateway.RoleSupervisor, gateway.RoleOps}
+	roles := []gateway.Role{gateway.RoleOfficer, gateway.RoleSupervisor, gateway.RoleHandler, gateway.RoleOps}
 	var saved map[string]string
 	if b, err := os.ReadFile(path); err == nil {
 		_ = json.Unmarshal(b, &saved) // a damaged file is replaced
@@ -222,7 +222,7 @@ func demoCredentials(ctx context.Context, st gateway.Store, path string) (tokens
 			return nil, false, err
 		}
 		if err != nil || t.Role != role || t.Name != "demo "+string(role) ||
-			role == gateway.RoleOfficer && t.Officer == nil || role == gateway.RoleSupervisor && t.Supervisor == nil {
+			role == gateway.RoleOfficer && t.Officer == nil || role.Staff() && t.Supervisor == nil {
 			kept = false
 			break
 		}
@@ -283,23 +283,29 @@ func goingOut(ctx context.Context, st gateway.Store, id string) bool {
 	return err == nil && p != nil && p.Status != nil && *p.Status == gateway.DeviceOutOfService
 }
 
-// The demo's officer and supervisor: the officer app's credential is PC
-// 1234's (warrant W998877), the supervisor's is PS 42's of room AW.
+// The demo's officer, supervisor and 999 call handler: the officer app's
+// credential is PC 1234's (warrant W998877), the supervisor's is PS 42's
+// of room AW, the call handler's is call handler 3012's, of the force's
+// 999 call centre (every room).
 var (
 	demoOfficer    = gateway.OfficerIdentity{Force: "Metropolitan Police", Collar: "PC 1234", Warrant: "W998877"}
 	demoSupervisor = gateway.SupervisorIdentity{Rank: "PS", Number: "42", Rooms: []string{"AW"}}
+	demoHandler    = gateway.SupervisorIdentity{Rank: "Call handler", Number: "3012", Rooms: []string{}}
 )
 
-// demoIdentity gives an officer or supervisor credential the demo's
-// officer or supervisor.
+// demoIdentity gives an officer, supervisor or call handler credential
+// the demo's officer, supervisor or call handler.
 func demoIdentity(t gateway.Token) gateway.Token {
 	switch t.Role {
 	case gateway.RoleOfficer:
 		o := demoOfficer
 		t.Officer = &o
-	case gateway.RoleSupervisor:
+	case gateway.RoleSupervisor, gateway.RoleHandler:
 		s := demoSupervisor
-		s.Rooms = append([]string(nil), s.Rooms...)
+		if t.Role == gateway.RoleHandler {
+			s = demoHandler
+		}
+		s.Rooms = append([]string{}, s.Rooms...)
 		t.Supervisor = &s
 	}
 	return t

@@ -105,10 +105,10 @@ func TestDemoRefusesRealStore(t *testing.T) {
 }
 
 // consoleLine is the demo's line on the console and who signs in to it.
-var consoleLine = regexp.MustCompile(`(?m)^The supervisor console is at (\S+): sign in as a supervisor with (\S+), or as ops staff with (\S+)$`)
+var consoleLine = regexp.MustCompile(`(?m)^The supervisor console is at (\S+): sign in as a supervisor with (\S+), as a 999 call handler with (\S+), or as ops staff with (\S+)$`)
 
 // TestDemoPrintsTheConsole checks that the demo's start-up message names
-// the console's URL and the supervisor's and ops credentials of
+// the console's URL and the supervisor's, call handler's and ops credentials of
 // demo-tokens.json, and that the printed secrets sign in there over the
 // demo's plain HTTP: a session cookie, and the rooms' page behind it.
 func TestDemoPrintsTheConsole(t *testing.T) {
@@ -120,15 +120,16 @@ func TestDemoPrintsTheConsole(t *testing.T) {
 	if line == nil {
 		t.Fatalf("the demo's start-up message has no console line:\n%s", out)
 	}
-	at, supervisor, ops := line[1], line[2], line[3]
+	at, supervisor, handler, ops := line[1], line[2], line[3], line[4]
 	if at != m.URL()+"/console" || !strings.HasPrefix(at, "http://") {
 		t.Errorf("the console is printed at %s, want %s/console", at, m.URL())
 	}
-	if supervisor != tokens["supervisor"] || ops != tokens["ops"] || supervisor == ops {
-		t.Errorf("the console line prints supervisor %q and ops %q; want demo-tokens.json's %q and %q", supervisor, ops, tokens["supervisor"], tokens["ops"])
+	if supervisor != tokens["supervisor"] || handler != tokens["handler"] || ops != tokens["ops"] || supervisor == ops || handler == supervisor {
+		t.Errorf("the console line prints supervisor %q, handler %q and ops %q; want demo-tokens.json's %q, %q and %q",
+			supervisor, handler, ops, tokens["supervisor"], tokens["handler"], tokens["ops"])
 	}
 
-	for _, who := range []struct{ role, secret string }{{"supervisor", supervisor}, {"ops", ops}} {
+	for _, who := range []struct{ role, secret string }{{"supervisor", supervisor}, {"handler", handler}, {"ops", ops}} {
 		t.Run(who.role, func(t *testing.T) {
 			jar, _ := cookiejar.New(nil)
 			tr := http.DefaultTransport.(*http.Transport).Clone()

@@ -3,7 +3,7 @@
 //
 //	gateway -demo           everything simulated on an embedded store, London ops rooms
 //	gateway                 the real thing: settings from GATEWAY_* variables (gateway -h lists them)
-//	gateway token ROLE NAME create a credential (officer, supervisor, ops) and print its secret once
+//	gateway token ROLE NAME create a credential (officer, supervisor, handler, ops) and print its secret once
 //	gateway verify          check the tamper-evident log against the store and its checkpoints
 //	gateway export ID       write a verification's verifiable export
 //	gateway verify-export   check an export offline
@@ -54,7 +54,7 @@ func run(ctx context.Context, list provider.List, args, environ []string, stdout
 	fs.SetOutput(stderr)
 	demo := fs.Bool("demo", false, "run everything simulated: fake providers and handsets, London ops rooms")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage:\n  gateway [-demo]\n  gateway token ROLE NAME   (ROLE: officer, supervisor, ops)\n"+
+		fmt.Fprintf(stderr, "Usage:\n  gateway [-demo]\n  gateway token ROLE NAME   (ROLE: officer, supervisor, handler, ops)\n"+
 			"  gateway verify [-key PUBKEY] [CHECKPOINT-FILE...]\n  gateway export VERIFICATION-ID > FILE\n"+
 			"  gateway verify-export -key PUBKEY FILE\n  gateway log-key [-new ORIGIN]\n\nFlags:\n")
 		fs.PrintDefaults()

@@ -87,11 +87,14 @@ func TestSupervisorsCheck(t *testing.T) {
 		t.Errorf("the assessment shows the warrant number: %s", check.Assessment)
 	}
 
-	// Only a supervisor sees it: not the officer, not ops, not in the
-	// officer's event stream.
+	// Only a supervisor sees it: not the officer, not ops, not a 999 call
+	// handler (the officer asked for it himself), not in the officer's or
+	// the call handler's event stream.
+	handler := g.token(t, gateway.RoleHandler, "Call handler 3012")
 	g.call(t, "GET", "/v1/verifications/"+v.ID+"/check", g.officer, nil, 403, nil)
 	g.call(t, "GET", "/v1/verifications/"+v.ID+"/check", g.token(t, gateway.RoleOps, "ops"), nil, 403, nil)
-	for _, who := range []string{g.officer, g.supervisor} {
+	g.call(t, "GET", "/v1/verifications/"+v.ID+"/check", handler, nil, 403, nil)
+	for _, who := range []string{g.officer, handler, g.supervisor} {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		resp := g.openEventsAs(t, ctx, who, v.ID)
 		b, _ := io.ReadAll(resp.Body)

@@ -25,11 +25,11 @@ func tokenCommand(ctx context.Context, cfg config.Config, demo bool, args []stri
 	collar := fs.String("collar", "", "an officer's collar number (\"PC 1234\")")
 	warrant := fs.String("warrant", "", "an officer's warrant card number")
 	force := fs.String("force", "", "an officer's force (default: GATEWAY_FORCE_NAME)")
-	rank := fs.String("rank", "", "a supervisor's rank (\"PS\")")
-	number := fs.String("number", "", "a supervisor's number (\"42\")")
-	rooms := fs.String("rooms", "", "the room IDs a supervisor records outcomes for, comma-separated (default: every room)")
+	rank := fs.String("rank", "", "a supervisor's rank (\"PS\"), or a 999 call handler's title (\"Call handler\")")
+	number := fs.String("number", "", "a supervisor's or call handler's number (\"42\")")
+	rooms := fs.String("rooms", "", "the room IDs a supervisor or call handler records outcomes for, comma-separated (default: every room)")
 	expires := fs.Duration("expires", 0, "how long the credential works (\"720h\"; default: until revoked)")
-	usage := "usage: gateway token [-collar C -warrant W [-force F] | -rank R -number N [-rooms A,B]] [-expires D] ROLE NAME (ROLE: officer, supervisor, ops)"
+	usage := "usage: gateway token [-collar C -warrant W [-force F] | -rank R -number N [-rooms A,B]] [-expires D] ROLE NAME (ROLE: officer, supervisor, handler, ops)"
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%v; %s", err, usage)
 	}
@@ -75,7 +75,7 @@ func tokenCommand(ctx context.Context, cfg config.Config, demo bool, args []stri
 func newToken(roleName, name, defaultForce, collar, warrant, force, rank, number, rooms string) (gateway.Token, error) {
 	role, err := gateway.ParseRole(roleName)
 	if err != nil || role == gateway.RoleAgent {
-		return gateway.Token{}, fmt.Errorf("role must be officer, supervisor or ops (device agents get theirs when ops add the device), not %q", roleName)
+		return gateway.Token{}, fmt.Errorf("role must be officer, supervisor, handler (a 999 call handler) or ops (device agents get theirs when ops add the device), not %q", roleName)
 	}
 	t := gateway.Token{Role: role, Name: strings.TrimSpace(name)}
 	if t.Name == "" {
@@ -88,7 +88,7 @@ func newToken(roleName, name, defaultForce, collar, warrant, force, rank, number
 	switch role {
 	case gateway.RoleOfficer:
 		if supervisorFlags {
-			return t, fmt.Errorf("-rank, -number and -rooms are for a supervisor's credential")
+			return t, fmt.Errorf("-rank, -number and -rooms are for a supervisor's or call handler's credential")
 		}
 		if collar == "" || warrant == "" {
 			return t, fmt.Errorf("an officer's credential needs -collar and -warrant: every check asked for with it is in his name")
@@ -97,12 +97,12 @@ func newToken(roleName, name, defaultForce, collar, warrant, force, rank, number
 			force = defaultForce
 		}
 		t.Officer = &gateway.OfficerIdentity{Force: force, Collar: collar, Warrant: warrant}
-	case gateway.RoleSupervisor:
+	case gateway.RoleSupervisor, gateway.RoleHandler:
 		if officerFlags {
 			return t, fmt.Errorf("-collar, -warrant and -force are for an officer's credential")
 		}
 		if rank == "" || number == "" {
-			return t, fmt.Errorf("a supervisor's credential needs -rank and -number: every outcome recorded with it is in his name")
+			return t, fmt.Errorf("a %s's credential needs -rank and -number: every outcome recorded with it is in his name", staffNoun(role))
 		}
 		sup := &gateway.SupervisorIdentity{Rank: rank, Number: number, Rooms: []string{}}
 		for _, r := range strings.Split(rooms, ",") {
@@ -113,8 +113,16 @@ func newToken(roleName, name, defaultForce, collar, warrant, force, rank, number
 		t.Supervisor = sup
 	default:
 		if officerFlags || supervisorFlags {
-			return t, fmt.Errorf("identity flags are for officers' and supervisors' credentials")
+			return t, fmt.Errorf("identity flags are for officers', supervisors' and call handlers' credentials")
 		}
 	}
 	return t, nil
+}
+
+// staffNoun names the holder of a credential of role r as messages do.
+func staffNoun(r gateway.Role) string {
+	if r == gateway.RoleHandler {
+		return "999 call handler"
+	}
+	return string(r)
 }

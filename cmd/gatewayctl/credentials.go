@@ -13,7 +13,7 @@ func (a *app) credentialsCommand() *cobra.Command {
 	return group(&cobra.Command{
 		Use:     "credentials",
 		Aliases: []string{"credential", "creds"},
-		Short:   "Credentials of officers' apps, supervisors and ops staff: issue, list, revoke",
+		Short:   "Credentials of officers' apps, supervisors, 999 call handlers and ops staff: issue, list, revoke",
 	}, a.credentialsIssue(), a.credentialsList(), a.credentialsRevoke())
 }
 
@@ -29,11 +29,13 @@ func (a *app) credentialsIssue() *cobra.Command {
 		Use:   "issue --role ROLE --name NAME [officer's or supervisor's details] [--expires-in D]",
 		Short: "Issue a credential; its secret is printed once",
 		Long: `Issue a credential for an officer's app (--role officer, with --force, --collar and --warrant),
-a supervisor (--role supervisor, with --rank, --number and the --rooms they supervise) or ops staff
-(--role ops). The secret is printed this once; the gateway keeps only its hash. The warrant number
+a supervisor (--role supervisor, with --rank, --number and the --rooms they supervise), a 999 call
+handler (--role handler, with --rank for the title, --number and optionally --rooms), who opens and
+judges the checks asked for by radio or 999, or ops staff (--role ops). The secret is printed this once; the gateway keeps only its hash. The warrant number
 is sent to the gateway and never printed.`,
 		Example: `  gatewayctl credentials issue --role officer --name "PC 1234's app" --force MPS --collar "PC 1234" --warrant W-998877
-  gatewayctl credentials issue --role supervisor --name "PS 42" --rank PS --number 42 --rooms AW,AE --expires-in 720h`,
+  gatewayctl credentials issue --role supervisor --name "PS 42" --rank PS --number 42 --rooms AW,AE --expires-in 720h
+  gatewayctl credentials issue --role handler --name "Call handler 3012" --rank "Call handler" --number 3012`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			f := cmd.Flags()
@@ -47,8 +49,8 @@ is sent to the gateway and never printed.`,
 				s.Rooms = splitList(rooms)
 			}
 			if s.Rank != "" || s.Number != "" || len(s.Rooms) > 0 {
-				if n.Role != "supervisor" {
-					return usagef("--rank, --number and --rooms are a supervisor's (--role supervisor)")
+				if n.Role != "supervisor" && n.Role != "handler" {
+					return usagef("--rank, --number and --rooms are a supervisor's or call handler's (--role supervisor or handler)")
 				}
 				n.Supervisor = &s
 			}
@@ -78,15 +80,15 @@ is sent to the gateway and never printed.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&n.Role, "role", "", "officer, supervisor or ops (required)")
+	fl.StringVar(&n.Role, "role", "", "officer, supervisor, handler (a 999 call handler) or ops (required)")
 	fl.StringVar(&n.Name, "name", "", "whose it is, as the ops room knows them (required)")
 	fl.StringVar(&n.Subject, "subject", "", "who it speaks for, where the role has one")
 	fl.StringVar(&o.Force, "force", "", "the officer's force")
 	fl.StringVar(&o.Collar, "collar", "", "the officer's collar number")
 	fl.StringVar(&o.Warrant, "warrant", "", "the officer's warrant number (sent, never printed)")
-	fl.StringVar(&s.Rank, "rank", "", "the supervisor's rank")
-	fl.StringVar(&s.Number, "number", "", "the supervisor's number")
-	fl.StringVar(&rooms, "rooms", "", "the rooms the supervisor supervises, comma-separated")
+	fl.StringVar(&s.Rank, "rank", "", "the supervisor's rank, or the call handler's title")
+	fl.StringVar(&s.Number, "number", "", "the supervisor's or call handler's number")
+	fl.StringVar(&rooms, "rooms", "", "the rooms the supervisor or call handler acts for, comma-separated")
 	fl.DurationVar(&expires, "expires-in", 0, "its life, such as 720h (default: the gateway's)")
 	_ = cmd.MarkFlagRequired("role")
 	_ = cmd.MarkFlagRequired("name")
@@ -121,7 +123,7 @@ func (a *app) credentialsList() *cobra.Command {
 			return t.flush()
 		},
 	}
-	cmd.Flags().StringVar(&role, "role", "", "only this role's: officer, supervisor, ops or agent")
+	cmd.Flags().StringVar(&role, "role", "", "only this role's: officer, supervisor, handler, ops or agent")
 	return cmd
 }
 

@@ -135,7 +135,7 @@ func TestListsRefused(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{[]string{"credentials", "list", "--role", "emperor"}, []string{"role must be officer, supervisor, ops or agent", "400 Bad Request, invalid"}},
+		{[]string{"credentials", "list", "--role", "emperor"}, []string{"role must be officer, supervisor, handler, ops or agent", "400 Bad Request, invalid"}},
 		{[]string{"verifications", "list", "--outcome", "maybe"}, []string{"outcome must be verified or refused", "400 Bad Request, invalid"}},
 		{[]string{"verifications", "list", "--room", "ZZ"}, []string{`no operations room "ZZ"`, "404 Not Found, not_found"}},
 		{[]string{"verifications", "export", "--outcome", "maybe"}, []string{"outcome must be verified or refused", "400 Bad Request, invalid"}},

@@ -98,11 +98,14 @@ func Channels() *gateway.Registry {
 var (
 	Officer    = gateway.OfficerIdentity{Force: "Metropolitan Police", Collar: "PC 1234", Warrant: "W998877"}
 	Supervisor = gateway.SupervisorIdentity{Rank: "PS", Number: "42"}
+	// Handler is the 999 call handler a handler credential is issued to.
+	Handler = gateway.SupervisorIdentity{Rank: "Call handler", Number: "3012"}
 )
 
 // Token stores a credential with the role (and, for an agent, the device
 // it speaks for) and returns it with its secret. An officer's belongs to
-// Officer, a supervisor's to Supervisor (every room).
+// Officer, a supervisor's to Supervisor and a 999 call handler's to
+// Handler (every room).
 func (e *Env) Token(t testing.TB, role gateway.Role, subject string) (gateway.Token, string) {
 	t.Helper()
 	secret, hash := gateway.NewSecret()
@@ -113,6 +116,9 @@ func (e *Env) Token(t testing.TB, role gateway.Role, subject string) (gateway.To
 		tok.Officer = &o
 	case gateway.RoleSupervisor:
 		s := Supervisor
+		tok.Supervisor = &s
+	case gateway.RoleHandler:
+		s := Handler
 		tok.Supervisor = &s
 	}
 	if err := e.Store.CreateToken(context.Background(), tok); err != nil {
