@@ -17,8 +17,10 @@ const outboxCols = "id, verification_id, type, state, attempts, next_at, last_er
 
 // writeOutbox writes, in the transaction of ev (just written, under its
 // verification's event lock), the outbox entries of the event that closes
-// its verification, when the store delivers to an incident system.
-func (s *Store) writeOutbox(ctx context.Context, tx pgx.Tx, ev gateway.Event) error {
+// its verification, when the store delivers to an incident system. v is
+// the verification as read in the transaction, when the caller has it;
+// nil, it is read.
+func (s *Store) writeOutbox(ctx context.Context, tx pgx.Tx, ev gateway.Event, v *gateway.Verification) error {
 	if !s.Outbox || !ev.State.Terminal() {
 		return nil
 	}
@@ -30,11 +32,14 @@ func (s *Store) writeOutbox(ctx context.Context, tx pgx.Tx, ev gateway.Event) er
 	case !errors.Is(err, pgx.ErrNoRows):
 		return err
 	}
-	v, err := loadVerification(ctx, tx, "postgres.writeOutbox", ev.VerificationID)
-	if err != nil {
-		return err
+	if v == nil {
+		read, err := loadVerification(ctx, tx, "postgres.writeOutbox", ev.VerificationID)
+		if err != nil {
+			return err
+		}
+		v = &read
 	}
-	es, err := gateway.OutboxMessages(v, ev, false, ev.At)
+	es, err := gateway.OutboxMessages(*v, ev, false, ev.At)
 	if err != nil {
 		return err
 	}

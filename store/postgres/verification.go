@@ -162,7 +162,12 @@ func verificationJSON(v gateway.Verification) (officer, contacts string, outcome
 // of the database); across verifications Seq order need not be commit
 // order. A transaction writes one event, so it takes one such lock, last,
 // and the locks cannot deadlock.
-func (s *Store) insertEvent(ctx context.Context, tx pgx.Tx, ev gateway.Event) (gateway.Event, error) {
+//
+// v is ev's verification as it is read in tx after ev, for the outbox's
+// entries of an event that closes it, when the caller has it (a
+// transition has just read it); nil, writeOutbox reads it if it writes
+// them.
+func (s *Store) insertEvent(ctx context.Context, tx pgx.Tx, ev gateway.Event, v *gateway.Verification) (gateway.Event, error) {
 	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2))`, s.eventKey, ev.VerificationID); err != nil {
 		return gateway.Event{}, err
 	}
@@ -195,7 +200,7 @@ func (s *Store) insertEvent(ctx context.Context, tx pgx.Tx, ev gateway.Event) (g
 			return ev, err
 		}
 	}
-	return ev, s.writeOutbox(ctx, tx, ev)
+	return ev, s.writeOutbox(ctx, tx, ev, v)
 }
 
 // CreateVerification stores a new verification with its first event (its
@@ -269,7 +274,7 @@ func (s *Store) CreateVerification(ctx context.Context, v gateway.Verification, 
 			return err
 		}
 		ev.VerificationID, ev.State = v.ID, v.State
-		stored, err = s.insertEvent(ctx, tx, ev)
+		stored, err = s.insertEvent(ctx, tx, ev, nil)
 		return err
 	})
 	switch {
@@ -411,7 +416,7 @@ func (s *Store) Transition(ctx context.Context, id string, t gateway.Transition)
 		}
 		ev = t.Event
 		ev.VerificationID, ev.State = id, v.State
-		ev, err = s.insertEvent(ctx, tx, ev)
+		ev, err = s.insertEvent(ctx, tx, ev, &out)
 		return err
 	})
 	if err != nil {
@@ -491,7 +496,7 @@ func (s *Store) writeAttempt(ctx context.Context, tx pgx.Tx, op string, a gatewa
 	if ev.State == "" {
 		ev.State = state
 	}
-	return s.insertEvent(ctx, tx, ev)
+	return s.insertEvent(ctx, tx, ev, nil)
 }
 
 // Attempt returns one attempt by its ID. ENOTFOUND.
@@ -540,7 +545,7 @@ func (s *Store) AppendEvent(ctx context.Context, ev gateway.Event) (gateway.Even
 		if ev.State == "" {
 			ev.State = gateway.State(state)
 		}
-		ev, err = s.insertEvent(ctx, tx, ev)
+		ev, err = s.insertEvent(ctx, tx, ev, nil)
 		return err
 	})
 	if err != nil {
