@@ -122,6 +122,9 @@ func TestCredentialBadInput(t *testing.T) {
 		{"officer without collar", `{"role":"officer","name":"x","officer":{"warrant":"W1"}}`, 400, gateway.EINVALID},
 		{"supervisor without number", `{"role":"supervisor","name":"x","supervisor":{"rank":"PS"}}`, 400, gateway.EINVALID},
 		{"supervisor of an unknown room", `{"role":"supervisor","name":"x","supervisor":{"rank":"PS","number":"42","rooms":["ZZ"]}}`, 400, gateway.EINVALID},
+		{"call handler without identity", `{"role":"handler","name":"x"}`, 400, gateway.EINVALID},
+		{"call handler without number", `{"role":"handler","name":"x","supervisor":{"rank":"Call handler"}}`, 400, gateway.EINVALID},
+		{"supervisor identity on ops", `{"role":"ops","name":"x","supervisor":{"rank":"PS","number":"42"}}`, 400, gateway.EINVALID},
 		{"officer identity on ops", `{"role":"ops","name":"x","officer":{"collar":"PC 1","warrant":"W1"}}`, 400, gateway.EINVALID},
 		{"agent without device", `{"role":"agent","name":"x"}`, 400, gateway.EINVALID},
 		{"agent of an unknown device", `{"role":"agent","name":"x","subject":"d_none"}`, 400, gateway.EINVALID},
@@ -137,6 +140,14 @@ func TestCredentialBadInput(t *testing.T) {
 		body: `{"role":"agent","name":"agent","subject":"` + d.ID + `"}`}), 201)
 	wantStatus(t, do(t, e, call{method: "POST", path: "/v1/credentials", secret: ops,
 		body: `{"role":"supervisor","name":"PS 42","supervisor":{"rank":"PS","number":"42","rooms":["CE"]}}`}), 201)
+	handler := do(t, e, call{method: "POST", path: "/v1/credentials", secret: ops,
+		body: `{"role":"handler","name":"Call handler 3012","supervisor":{"rank":"Call handler","number":"3012"}}`})
+	wantStatus(t, handler, 201)
+	var issued httpapi.IssuedCredential
+	if err := json.Unmarshal(handler.body, &issued); err != nil || issued.Credential.Role != gateway.RoleHandler ||
+		issued.Credential.Supervisor == nil || issued.Credential.Supervisor.Rank != "Call handler" || issued.Credential.Supervisor.Number != "3012" {
+		t.Errorf("the call handler's credential: %s (%v)", handler.body, err)
+	}
 	wantError(t, do(t, e, call{method: "GET", path: "/v1/credentials?role=chief", secret: ops}), 400, gateway.EINVALID)
 	wantError(t, do(t, e, call{method: "POST", path: "/v1/credentials/t_none/revoke", secret: ops}), 404, gateway.ENOTFOUND)
 }

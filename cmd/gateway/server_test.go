@@ -294,9 +294,10 @@ func TestHelpPrintsItsHeaderOnceInShortLines(t *testing.T) {
 	}
 }
 
-// TestTokenCommandIdentity: gateway token stores an officer's and a
-// supervisor's identity and an expiry with the credential, and refuses an
-// officer's or supervisor's credential without one.
+// TestTokenCommandIdentity: gateway token stores an officer's, a
+// supervisor's and a 999 call handler's identity and an expiry with the
+// credential, and refuses an officer's, supervisor's or call handler's
+// credential without one.
 func TestTokenCommandIdentity(t *testing.T) {
 	dir := t.TempDir()
 	environ := []string{"GATEWAY_DATA_DIR=" + dir}
@@ -313,8 +314,14 @@ func TestTokenCommandIdentity(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	handler, err := run("-rank", "Call handler", "-number", "3012", "handler", "Call handler 3012")
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, bad := range [][]string{
 		{"officer", "no identity"},
+		{"handler", "no identity"},
+		{"-collar", "PC 1", "-warrant", "W1", "handler", "officer flags"},
 		{"-collar", "PC 1", "officer", "no warrant"},
 		{"-rank", "PS", "supervisor", "no number"},
 		{"-collar", "PC 1", "-warrant", "W1", "supervisor", "officer flags"},
@@ -338,5 +345,9 @@ func TestTokenCommandIdentity(t *testing.T) {
 	s, err := st.TokenByHash(context.Background(), gateway.HashSecret(supervisor))
 	if err != nil || s.Supervisor == nil || s.Supervisor.Name() != "PS 42" || strings.Join(s.Supervisor.Rooms, ",") != "AW,CE" || !s.ExpiresAt.IsZero() {
 		t.Errorf("supervisor credential %+v %+v, %v", s, s.Supervisor, err)
+	}
+	h, err := st.TokenByHash(context.Background(), gateway.HashSecret(handler))
+	if err != nil || h.Role != gateway.RoleHandler || h.Supervisor == nil || h.Supervisor.Name() != "Call handler 3012" || len(h.Supervisor.Rooms) != 0 {
+		t.Errorf("call handler credential %+v %+v, %v", h, h.Supervisor, err)
 	}
 }
