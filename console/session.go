@@ -200,7 +200,7 @@ func (c *Console) signIn(ctx context.Context, secret string) (gateway.Token, err
 	case err != nil:
 		return gateway.Token{}, err
 	case !mayUse(tok.Role):
-		return gateway.Token{}, gateway.Errorf(gateway.EFORBIDDEN, "only a supervisor's or an ops credential can sign in to the console")
+		return gateway.Token{}, gateway.Errorf(gateway.EFORBIDDEN, "only a supervisor's, a 999 call handler's or an ops credential can sign in to the console")
 	}
 	return tok, nil
 }

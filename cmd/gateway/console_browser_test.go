@@ -57,7 +57,7 @@ func TestConsoleInABrowser(t *testing.T) {
 	see("h1", "Sign in")
 	must(chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#credential"), g.officer)))
 	must(chromedp.Do(ctx, chromedp.Submit(chromedp.CSS("#credential"))))
-	see("#signin-error", "only a supervisor's or an ops credential")
+	see("#signin-error", "only a supervisor's, a 999 call handler's or an ops credential")
 
 	// The supervisor's can, and lands on the room she asked for.
 	must(chromedp.Do(ctx, chromedp.Navigate(g.m.URL()+"/console/rooms/AW")))
