@@ -175,8 +175,12 @@ func (s *Store) Open(ctx context.Context) error {
 	// goes first (the driver orders it so): it guards the others.
 	dsn := path + "?_pragma=busy_timeout(" + strconv.FormatInt(BusyTimeout.Milliseconds(), 10) + ")" +
 		"&_pragma=foreign_keys(ON)&_pragma=synchronous(" + strings.ToUpper(syncMode) + ")"
-	// The write connection leaves checkpoints to the store's checkpointer.
-	wdb, err := sql.Open("sqlite", dsn+"&_pragma=journal_mode(WAL)&_pragma=wal_autocheckpoint(0)&_txlock=immediate")
+	// The write connection leaves checkpoints to the store's checkpointer,
+	// and keeps its temporary files in memory: each write of a group runs
+	// in a savepoint (see lead), whose sub-journal copies every page the
+	// write changes; on disk, past 64 KiB, each copy was a write to a file
+	// made inside the one writer.
+	wdb, err := sql.Open("sqlite", dsn+"&_pragma=journal_mode(WAL)&_pragma=wal_autocheckpoint(0)&_pragma=temp_store(MEMORY)&_txlock=immediate")
 	if err != nil {
 		return gateway.E(op, gateway.EINTERNAL, err)
 	}
