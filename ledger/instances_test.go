@@ -3,6 +3,7 @@ package ledger_test
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"sync"
 	"testing"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/safeconnection/gateway/ledger"
 	"github.com/safeconnection/gateway/store/postgres"
 	"github.com/safeconnection/gateway/store/postgres/pgtest"
+	"github.com/safeconnection/gateway/store/sqlite"
 )
 
 // TestTwoInstancesOnPostgres: two instances (two stores on one database)
@@ -20,11 +22,24 @@ import (
 // is consistent with the one before.
 func TestTwoInstancesOnPostgres(t *testing.T) {
 	url := pgtest.URL(t)
+	twoInstances(t, func(ctx context.Context) (gateway.Store, error) { return postgres.Open(ctx, url) })
+}
+
+// TestTwoInstancesOnSQLite is TestTwoInstancesOnPostgres with two stores
+// on one SQLite file, as the gateway and gatewayctl share it: each
+// sequencer hashes the leaves outside the writer, and must find when the
+// other has sequenced meanwhile.
+func TestTwoInstancesOnSQLite(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "gateway.db")
+	twoInstances(t, func(ctx context.Context) (gateway.Store, error) { return sqlite.Open(ctx, path) })
+}
+
+func twoInstances(t *testing.T, open func(context.Context) (gateway.Store, error)) {
 	ctx := context.Background()
 	var stores []gateway.Store
 	var logs []*ledger.Log
 	for range 2 {
-		st, err := postgres.Open(ctx, url)
+		st, err := open(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -102,53 +102,34 @@ func backfillLog(ctx context.Context, t tx) error {
 }
 
 // SequenceLog hashes at most max waiting leaves, oldest first, into the
-// tree: it stores the tree's new hashes and the log's new size.
+// tree: it stores the tree's new hashes and the log's new size. The
+// leaves are read and hashed from a snapshot, outside the one writer,
+// which then only stores what they came to; if the log grew meanwhile
+// (another instance sharing the file sequenced), the writer reads and
+// hashes again from the size it finds.
 func (s *Store) SequenceLog(ctx context.Context, max int, tree func(int64, []gateway.LogHash, func([]int64) ([]gateway.LogHash, error)) ([]gateway.LogHash, error)) (int64, error) {
 	const op = "sqlite.SequenceLog"
-	var size int64
-	err := s.write(ctx, func(t tx, now time.Time) error {
-		if err := t.QueryRowContext(ctx, "SELECT size FROM log_state").Scan(&size); err != nil {
+	var (
+		size, leaves int64
+		stored       []gateway.LogHash
+	)
+	err := s.read(ctx, func(t tx, now time.Time) (err error) {
+		size, leaves, stored, err = hashLeaves(ctx, t, max, tree)
+		return err
+	})
+	if err != nil || leaves == 0 {
+		return size, fail(op, err)
+	}
+	err = s.write(ctx, func(t tx, now time.Time) error {
+		var at int64
+		if err := t.QueryRowContext(ctx, "SELECT size FROM log_state").Scan(&at); err != nil {
 			return err
 		}
-		rows, err := t.QueryContext(ctx, "SELECT idx, hash FROM log_leaves WHERE idx >= ? ORDER BY idx LIMIT ?", size, max)
-		if err != nil {
-			return err
-		}
-		var (
-			hashes []gateway.LogHash
-			hole   = int64(-1)
-		)
-		for rows.Next() {
-			var (
-				idx int64
-				h   []byte
-			)
-			if err := rows.Scan(&idx, &h); err != nil {
-				rows.Close()
+		if at != size {
+			var err error
+			if size, leaves, stored, err = hashLeaves(ctx, t, max, tree); err != nil || leaves == 0 {
 				return err
 			}
-			if want := size + int64(len(hashes)); idx != want {
-				// Places are given densely; a hole is a leaf deleted
-				// behind the gateway's back. Hashing past it would put
-				// every later leaf in the wrong place.
-				hole = want
-				break
-			}
-			hashes = append(hashes, toHash(h))
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		if len(hashes) == 0 {
-			if hole >= 0 {
-				return gateway.Errorf(gateway.EINTERNAL, "the log's leaf %d is missing: it cannot grow past it (run gateway verify)", hole)
-			}
-			return nil
-		}
-		stored, err := tree(size, hashes, func(idx []int64) ([]gateway.LogHash, error) { return readHashes(ctx, t, idx) })
-		if err != nil {
-			return err
 		}
 		// The new stored hashes are written by one statement, not one
 		// a row: the writer is held the shorter.
@@ -167,11 +148,61 @@ func (s *Store) SequenceLog(ctx context.Context, max int, tree func(int64, []gat
 		if _, err := t.ExecContext(ctx, insertHashes, first, string(list)); err != nil {
 			return err
 		}
-		size += int64(len(hashes))
-		_, err = t.ExecContext(ctx, "UPDATE log_state SET size = ?", size)
+		_, err = t.ExecContext(ctx, "UPDATE log_state SET size = ?", size+leaves)
 		return err
 	})
-	return size, fail(op, err)
+	if err != nil {
+		return size, fail(op, err)
+	}
+	return size + leaves, nil
+}
+
+// hashLeaves reads the log's size and at most max waiting leaves after it,
+// and computes with tree the stored hashes they add: it returns the size,
+// the number of leaves hashed and the hashes.
+func hashLeaves(ctx context.Context, t tx, max int, tree func(int64, []gateway.LogHash, func([]int64) ([]gateway.LogHash, error)) ([]gateway.LogHash, error)) (int64, int64, []gateway.LogHash, error) {
+	var size int64
+	if err := t.QueryRowContext(ctx, "SELECT size FROM log_state").Scan(&size); err != nil {
+		return 0, 0, nil, err
+	}
+	rows, err := t.QueryContext(ctx, "SELECT idx, hash FROM log_leaves WHERE idx >= ? ORDER BY idx LIMIT ?", size, max)
+	if err != nil {
+		return size, 0, nil, err
+	}
+	var (
+		hashes []gateway.LogHash
+		hole   = int64(-1)
+	)
+	for rows.Next() {
+		var (
+			idx int64
+			h   []byte
+		)
+		if err := rows.Scan(&idx, &h); err != nil {
+			rows.Close()
+			return size, 0, nil, err
+		}
+		if want := size + int64(len(hashes)); idx != want {
+			// Places are given densely; a hole is a leaf deleted
+			// behind the gateway's back. Hashing past it would put
+			// every later leaf in the wrong place.
+			hole = want
+			break
+		}
+		hashes = append(hashes, toHash(h))
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return size, 0, nil, err
+	}
+	if len(hashes) == 0 {
+		if hole >= 0 {
+			return size, 0, nil, gateway.Errorf(gateway.EINTERNAL, "the log's leaf %d is missing: it cannot grow past it (run gateway verify)", hole)
+		}
+		return size, 0, nil, nil
+	}
+	stored, err := tree(size, hashes, func(idx []int64) ([]gateway.LogHash, error) { return readHashes(ctx, t, idx) })
+	return size, int64(len(hashes)), stored, err
 }
 
 // insertHashes stores the hashes of the JSON list ?2 (in hex) from the
