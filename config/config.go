@@ -108,6 +108,9 @@ type Config struct {
 	ConsoleSession time.Duration `envconfig:"CONSOLE_SESSION" default:"12h" desc:"how long a sign-in to the supervisor console lasts"`
 	ConsoleKey     string        `envconfig:"CONSOLE_KEY" desc:"the key (at least 32 characters) that signs the console's session cookies and CSRF tokens; empty: a key generated once into the data directory (console.key), which instances behind one address must share" secret:"true"`
 
+	// The live check on her phone at /live.
+	LiveAfter time.Duration `envconfig:"LIVE_AFTER" default:"15m" desc:"how long after a verification ends its live check link (public_url) still shows how it ended, before sending her to the receipt"`
+
 	// sections are the providers' sections (see Section), in the order
 	// Load was given them.
 	sections []sectionValue

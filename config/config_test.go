@@ -95,6 +95,7 @@ func TestDefaults(t *testing.T) {
 		BreakerCooldown:    30 * time.Second,
 		DeviceBatteryFloor: 15,
 		ConsoleSession:     12 * time.Hour,
+		LiveAfter:          15 * time.Minute,
 		LogSequence:        time.Second,
 		LogCheckpoint:      5 * time.Second,
 		RetentionPersonal:  8760 * time.Hour,

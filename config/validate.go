@@ -67,7 +67,7 @@ func (c Config) Validate(demo bool) error {
 		{"HEARTBEAT_STALE", c.HeartbeatStale}, {"SWEEP_INTERVAL", c.SweepInterval},
 		{"RETRY_MIN", c.RetryMin}, {"RETRY_MAX", c.RetryMax}, {"MAX_CALL", c.MaxCall},
 		{"OWNER_TTL", c.OwnerTTL}, {"BREAKER_COOLDOWN", c.BreakerCooldown},
-		{"REPORT_GRACE", c.ReportGrace}, {"CONSOLE_SESSION", c.ConsoleSession},
+		{"REPORT_GRACE", c.ReportGrace}, {"CONSOLE_SESSION", c.ConsoleSession}, {"LIVE_AFTER", c.LiveAfter},
 		{"LOG_SEQUENCE_INTERVAL", c.LogSequence}, {"LOG_CHECKPOINT_INTERVAL", c.LogCheckpoint},
 		{"INCIDENT_RETRY_FOR", c.IncidentRetryFor},
 		{"RETENTION_INTERVAL", c.RetentionInterval},

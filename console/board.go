@@ -285,6 +285,8 @@ func flash(r *http.Request) string {
 		return "Recorded: refused."
 	case "grounds":
 		return "Recorded: the corrected grounds."
+	case "word":
+		return "Recorded: you read her the check word."
 	case "opened":
 		return "The check is open: record its outcome when you have checked him."
 	}

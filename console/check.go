@@ -48,6 +48,11 @@ type CheckView struct {
 	Photo       bool
 	Grounds     string
 	Corrections []httpapi.Correction
+	// Word is the check word of her live page, for the supervisor to say
+	// to her (a verification the officer asked for, on a gateway with the
+	// live check); WordRead is whether he has recorded that he read it.
+	Word     string
+	WordRead bool
 }
 
 // checkOf reads verification id's recorded check from its events, as the
@@ -122,6 +127,9 @@ func (c *Console) checkForViewer(ctx context.Context, v gateway.Verification, to
 		return nil, err
 	}
 	out := checkOf(evs, tok)
+	if c.Words != nil && (v.Origin == gateway.OriginOfficer || v.Origin == "") {
+		out.Word, out.WordRead = c.Words.CheckWord(v.ID), httpapi.WordRead(evs)
+	}
 	if !out.RosterLoadedAt.IsZero() {
 		out.RosterLoadedAt = out.RosterLoadedAt.In(c.location())
 	}
@@ -204,6 +212,29 @@ func (c *Console) groundsPost(w http.ResponseWriter, r *http.Request, s session)
 		}
 	}
 	http.Redirect(w, r, back+"?done=grounds", http.StatusSeeOther)
+	return nil
+}
+
+// wordReadPost records that the supervisor read her the check word, and
+// goes back to where it came from.
+func (c *Console) wordReadPost(w http.ResponseWriter, r *http.Request, s session) error {
+	if c.Words == nil {
+		return gateway.Errorf(gateway.EUNAVAILABLE, "this gateway has no live check, so no check word")
+	}
+	if !s.Token.Role.Staff() {
+		return gateway.Errorf(gateway.EFORBIDDEN, "only a supervisor records that he read her the check word")
+	}
+	id := r.PathValue("id")
+	if _, err := c.Words.RecordWordRead(r.Context(), s.Token, id); err != nil {
+		return err
+	}
+	back := "/console/verifications/" + id
+	if room := r.PostFormValue("room"); room != "" {
+		if _, ok := c.Rooms.Room(room); ok {
+			back = "/console/rooms/" + room
+		}
+	}
+	http.Redirect(w, r, back+"?done=word", http.StatusSeeOther)
 	return nil
 }
 

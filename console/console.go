@@ -74,6 +74,18 @@ type Outcomes interface {
 	RecordOutcome(ctx context.Context, tok gateway.Token, id string, o httpapi.OutcomeRequest) (gateway.Verification, error)
 }
 
+// Words are the check words of the live check on her phone
+// (httpapi.Server has them).
+type Words interface {
+	// CheckWord is verification id's check word; "" without the live
+	// check.
+	CheckWord(id string) string
+	// RecordWordRead records, through the API's code path, that the
+	// supervisor of tok read her the word. EFORBIDDEN; ENOTFOUND;
+	// ECONFLICT before the call connected.
+	RecordWordRead(ctx context.Context, tok gateway.Token, id string) (gateway.Event, error)
+}
+
 // RoomHealth counts every room's routable devices per channel
 // (metrics.Routable).
 type RoomHealth interface {
@@ -145,6 +157,9 @@ type Console struct {
 	// Grounds records supervisors' corrections of the grounds for a stop;
 	// nil: the console offers no correction.
 	Grounds httpapi.GroundsCorrector
+	// Words shows the supervisor the check word of her live page, for
+	// him to say to her; nil: no word.
+	Words Words
 	// Health judges devices for the board; nil: a policy of Stale and
 	// gateway.DefaultBatteryFloor.
 	Health *gateway.HealthPolicy
@@ -262,6 +277,7 @@ func (c *Console) route() {
 	mux.HandleFunc("GET /console/history", c.signedIn(c.historyPage))
 	mux.HandleFunc("GET /console/verifications/{id}/photo", c.signedIn(c.photo))
 	mux.HandleFunc("POST /console/verifications/{id}/grounds", c.signedIn(c.groundsPost))
+	mux.HandleFunc("POST /console/verifications/{id}/word-read", c.signedIn(c.wordReadPost))
 	mux.HandleFunc("GET /console/checks/new", c.signedIn(c.openCheckPage))
 	mux.HandleFunc("POST /console/checks", c.signedIn(c.openCheckPost))
 	mux.HandleFunc("GET /console/console.css", c.asset("files/console.css", "text/css; charset=utf-8"))

@@ -109,11 +109,18 @@ func CorrectionOf(ev gateway.Event) (Correction, bool) {
 // credential that names nobody; EFORBIDDEN when he does not judge v
 // (Judging).
 func CorrectorFor(tok gateway.Token, v gateway.Verification) (router.Corrector, error) {
+	return judgeFor(tok, v, "correct the grounds")
+}
+
+// judgeFor is the supervisor (or 999 call handler) of tok as a record of
+// what he did on v names him; what says what ("correct the grounds").
+// ENOIDENTITY; EFORBIDDEN (Judging).
+func judgeFor(tok gateway.Token, v gateway.Verification, what string) (router.Corrector, error) {
 	sup, err := staffOf(tok)
 	if err != nil {
 		return router.Corrector{}, err
 	}
-	if err := Judging(tok, v.Origin, v.RoomID, "correct the grounds"); err != nil {
+	if err := Judging(tok, v.Origin, v.RoomID, what); err != nil {
 		return router.Corrector{}, err
 	}
 	return router.Corrector{Supervisor: sup.Name(), Rank: sup.Rank, Number: sup.Number, Room: v.RoomID, By: tok.ID}, nil

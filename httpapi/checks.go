@@ -127,6 +127,6 @@ func (s *Server) createCheck(w http.ResponseWriter, r *http.Request, tok gateway
 	if err != nil {
 		return err
 	}
-	s.writeJSON(w, r, http.StatusCreated, NewVerificationView(v))
+	s.writeJSON(w, r, http.StatusCreated, s.viewOf(v))
 	return nil
 }

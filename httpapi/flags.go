@@ -63,7 +63,7 @@ func (s *Server) listFlags(w http.ResponseWriter, r *http.Request, _ gateway.Tok
 			out.Truncated = true
 			break
 		}
-		out.Flags = append(out.Flags, NewVerificationView(v))
+		out.Flags = append(out.Flags, s.viewOf(v))
 	}
 	s.writeJSON(w, r, http.StatusOK, out)
 	return nil

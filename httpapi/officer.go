@@ -33,6 +33,16 @@ type VerificationView struct {
 	UpdatedAt time.Time       `json:"updated_at"`
 	Deadline  time.Time       `json:"deadline"`
 	Attempts  []AttemptView   `json:"attempts"`
+	// PublicURL is the live check's link for her phone, for the officer
+	// app to show as a QR code; absent without the live check.
+	PublicURL string `json:"public_url,omitempty"`
+}
+
+// viewOf is NewVerificationView(v) with its live link.
+func (s *Server) viewOf(v gateway.Verification) VerificationView {
+	out := NewVerificationView(v)
+	out.PublicURL = s.Public.Live.URL(v.ID)
+	return out
 }
 
 // OutcomeView is the supervisor's record of the check.
@@ -207,7 +217,7 @@ func (s *Server) createVerification(w http.ResponseWriter, r *http.Request, tok 
 		status = http.StatusCreated
 	}
 	w.Header().Set("Location", "/v1/verifications/"+v.ID)
-	s.writeJSON(w, r, status, NewVerificationView(v))
+	s.writeJSON(w, r, status, s.viewOf(v))
 	return nil
 }
 
@@ -236,7 +246,7 @@ func (s *Server) getVerification(w http.ResponseWriter, r *http.Request, tok gat
 	if err != nil {
 		return err
 	}
-	s.writeJSON(w, r, http.StatusOK, NewVerificationView(v))
+	s.writeJSON(w, r, http.StatusOK, s.viewOf(v))
 	return nil
 }
 
@@ -263,7 +273,7 @@ func (s *Server) recordOutcome(w http.ResponseWriter, r *http.Request, tok gatew
 	if err != nil {
 		return err
 	}
-	s.writeJSON(w, r, http.StatusOK, NewVerificationView(v))
+	s.writeJSON(w, r, http.StatusOK, s.viewOf(v))
 	return nil
 }
 
@@ -328,7 +338,7 @@ func (s *Server) cancelVerification(w http.ResponseWriter, r *http.Request, tok 
 	if err != nil {
 		return err
 	}
-	s.writeJSON(w, r, http.StatusOK, NewVerificationView(v))
+	s.writeJSON(w, r, http.StatusOK, s.viewOf(v))
 	return nil
 }
 

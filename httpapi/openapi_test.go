@@ -21,7 +21,8 @@ import (
 // pages, metrics, the webhooks and join page of every provider, and the
 // console.
 func everything(s *httpapi.Server) {
-	s.Public = httpapi.Public{Force: "Test Police", Rooms: numberBook{}}
+	s.Public = httpapi.Public{Force: "Test Police", Rooms: numberBook{},
+		Live: &httpapi.Live{Key: []byte("a test key of the live check links"), BaseURL: "https://police.test.invalid"}}
 	s.Metrics = http.NotFoundHandler()
 	stub := http.NotFoundHandler()
 	s.Webhooks = map[string]http.Handler{"twilio": stub, "whatsapp": stub, "zoom": stub}

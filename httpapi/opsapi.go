@@ -519,7 +519,7 @@ func (s *Server) listVerifications(w http.ResponseWriter, r *http.Request, _ gat
 	}
 	out := VerificationsReply{Verifications: make([]VerificationView, 0, len(vs))}
 	for _, v := range vs {
-		out.Verifications = append(out.Verifications, NewVerificationView(v))
+		out.Verifications = append(out.Verifications, s.viewOf(v))
 	}
 	s.writeJSON(w, r, http.StatusOK, out)
 	return nil

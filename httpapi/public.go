@@ -39,6 +39,8 @@ type Public struct {
 	Region string
 	// Location is the time zone of the receipts' times; nil: UTC.
 	Location *time.Location
+	// Live is the live check on her phone; nil or without a key: none.
+	Live *Live
 }
 
 // NumberBook is what the public's pages ask of the rooms.
@@ -84,6 +86,9 @@ type Receipt struct {
 	Officer string `json:"officer_collar,omitempty"`
 	// Supervisor is the supervisor's rank and number, when verified.
 	Supervisor string `json:"supervisor,omitempty"`
+	// WordRead is whether the supervisor recorded that he read her the
+	// check word of her live page.
+	WordRead bool `json:"word_read,omitempty"`
 	// Record is where the verification's record stands in the force's
 	// tamper-evident log, so that what she was shown can be proved later;
 	// absent until it is in a signed checkpoint.
@@ -143,6 +148,12 @@ func (s *Server) routePublic(mux *routeMux) {
 	mux.HandleFunc("GET /receipt", s.limited(s.receiptForm))
 	mux.HandleFunc("GET /receipt/{reference}", s.limited(s.receipt))
 	mux.HandleFunc("GET /public.css", s.publicCSS)
+	if s.Public.Live.On() {
+		mux.HandleFunc("GET /live", s.limited(s.liveByReference))
+		mux.HandleFunc("GET /live/{token}", s.livePage)
+		mux.HandleFunc("GET /live/{token}/events", s.liveEvents)
+		mux.HandleFunc("GET /live.js", s.liveJS)
+	}
 }
 
 // limited refuses a client over its rate with a 429 and Retry-After.
@@ -313,6 +324,13 @@ func (s *Server) findReceipt(ctx context.Context, typed string) (Receipt, error)
 	}
 	rec := s.receiptOf(v)
 	rec.Record = s.receiptPosition(ctx, v)
+	if er, ok := s.Public.Receipts.(eventReader); ok {
+		evs, err := er.Events(ctx, v.ID, 0, 0)
+		if err != nil {
+			return Receipt{}, err
+		}
+		rec.WordRead = WordRead(evs)
+	}
 	return rec, nil
 }
 
@@ -404,6 +422,9 @@ var pageTitles = map[string]string{
 	"receipt.html":      "Receipt",
 	"receipt-none.html": "No receipt found",
 	"busy.html":         "Please wait",
+	"live.html":         "Live check",
+	"live-none.html":    "Live check ended",
+	"live-form.html":    "Live check",
 }
 
 // page renders one of the public's pages.
@@ -411,10 +432,12 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request, status int, name s
 	if data == nil {
 		data = map[string]any{}
 	}
-	data["Force"], data["Title"] = s.Public.Force, pageTitles[name]
+	data["Force"], data["Title"], data["LiveOn"] = s.Public.Force, pageTitles[name], s.Public.Live.On()
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Content-Security-Policy", publicCSP)
+	if h.Get("Content-Security-Policy") == "" {
+		h.Set("Content-Security-Policy", publicCSP)
+	}
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
 	if h.Get("Cache-Control") == "" {

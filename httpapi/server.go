@@ -439,6 +439,8 @@ func (s *Server) routes() *routeMux {
 	mux.Handle("GET /v1/verifications/{id}/check", s.authed(s.verificationCheck, supervisor, handler))
 	mux.Handle("POST /v1/verifications/{id}/grounds", s.authed(s.correctGrounds, supervisor, handler))
 	mux.Handle("POST /v1/checks", s.authed(s.createCheck, supervisor, handler))
+	mux.Handle("GET /v1/verifications/{id}/qr", s.authed(s.verificationQR, officer, supervisor, handler))
+	mux.Handle("POST /v1/verifications/{id}/word-read", s.authed(s.wordRead, supervisor, handler))
 
 	// The duty roster, for those who judge officers (photos and entries)
 	// and ops.

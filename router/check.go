@@ -115,6 +115,51 @@ func (r *Router) CorrectGrounds(ctx context.Context, id, grounds string, by Corr
 	return ev, nil
 }
 
+// DataWordRead marks the event of a supervisor's record that he read her
+// the check word of her live page: its value is his rank and number, the
+// rest of the event's Data as a correction's (DataCorrectorRank and the
+// others). The word itself is in no record.
+const DataWordRead = "word_read_by"
+
+// RecordWordRead records that the supervisor by read her the check word
+// of verification id, once: a second record returns the first. ENOTFOUND;
+// EINVALID without the supervisor's rank and number; ECONFLICT before
+// the call has connected.
+func (r *Router) RecordWordRead(ctx context.Context, id string, by Corrector) (gateway.Event, error) {
+	const op = "router.RecordWordRead"
+	if by.Supervisor == "" {
+		return gateway.Event{}, gateway.Errorf(gateway.EINVALID, "the supervisor is required")
+	}
+	v, err := r.Record.Verification(ctx, id)
+	if err != nil {
+		return gateway.Event{}, gateway.E(op, gateway.ErrorCode(err), err)
+	}
+	switch v.State {
+	case gateway.StateConnected, gateway.StateVerified, gateway.StateRefused:
+	default:
+		return gateway.Event{}, gateway.Errorf(gateway.ECONFLICT, "verification %s is %s: the check word is read on the call", id, v.State)
+	}
+	evs, err := r.Record.Events(ctx, id, 0, 0)
+	if err != nil {
+		return gateway.Event{}, gateway.E(op, gateway.ErrorCode(err), err)
+	}
+	for _, ev := range evs {
+		if ev.Data[DataWordRead] != "" {
+			return ev, nil
+		}
+	}
+	ev, err := r.Record.AppendEvent(context.WithoutCancel(ctx), gateway.Event{
+		VerificationID: id, Type: gateway.EventNote, Message: "the check word read to her by " + by.Supervisor,
+		Data: map[string]string{DataWordRead: by.Supervisor, DataCorrectorRank: by.Rank, DataCorrectorNumber: by.Number,
+			DataCorrectorRoom: by.Room, DataCorrectorBy: by.By},
+		Instance: r.Instance,
+	})
+	if err != nil {
+		return gateway.Event{}, gateway.E(op, gateway.ErrorCode(err), err)
+	}
+	return ev, nil
+}
+
 // OpenCheck is a check asked for by another route than the officer app:
 // over the officer's radio on loudspeaker, or by dialling 999. A supervisor
 // (or 999 call handler) opens it from the console while speaking to them.

@@ -39,7 +39,7 @@ func (m *Main) wireConsole(srv *httpapi.Server) error {
 	c.Stale = cfg.HeartbeatStale
 	c.WriteTimeout = cfg.WriteTimeout
 	c.Logger = srv.Logger
-	c.Checks, c.Grounds = srv, m.Router
+	c.Checks, c.Grounds, c.Words = srv, m.Router, srv
 	health := srv.Health
 	c.Health = &health
 	if m.Metrics != nil && m.Metrics.Routable != nil {
