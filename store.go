@@ -310,6 +310,7 @@ type Store interface {
 	LogStore
 	RetentionStore
 	OutboxStore
+	FeedbackStore
 	Bus
 	// Now is the store's clock: lease expiry and heartbeats are judged by it.
 	Now(ctx context.Context) (time.Time, error)

@@ -27,6 +27,7 @@ func RunOutbox(t *testing.T, open func(t testing.TB) gateway.Store) {
 		{"DeadAndReplay", testOutboxDeadAndReplay},
 		{"Concurrent", testOutboxConcurrent},
 		{"Erased", testOutboxErased},
+		{"Feedback", testFeedback},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
