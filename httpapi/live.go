@@ -323,9 +323,13 @@ func (s *Server) liveEvents(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	// In the page's language: its data-events URL carries ?lang=, and the
+	// stream reads it (or the cookie, or Accept-Language) as the page did.
+	lang, _ := RequestLang(r)
 	rc := http.NewResponseController(w)
 	s.extendWrite(rc, 0)
 	h := w.Header()
+	h.Set("Vary", "Accept-Language, Cookie")
 	h.Set("Content-Type", "text/event-stream; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Accel-Buffering", "no")
@@ -339,7 +343,7 @@ func (s *Server) liveEvents(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		var b strings.Builder
-		if err := publicPages.ExecuteTemplate(&b, "livebody", lv); err != nil {
+		if err := publicPages[lang].ExecuteTemplate(&b, "livebody", lv); err != nil {
 			return
 		}
 		if html := b.String(); html != last {

@@ -3,7 +3,6 @@ package httpapi
 import (
 	"context"
 	"embed"
-	"html/template"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -126,11 +125,6 @@ type NumberRoom struct {
 
 //go:embed public
 var publicFiles embed.FS
-
-var publicPages = template.Must(template.New("").Funcs(template.FuncMap{
-	"national": nationalNumber,
-	"when":     receiptTime,
-}).ParseFS(publicFiles, "public/*.html"))
 
 // publicCSP allows the page its own stylesheet and its own forms, nothing
 // else: no script, no other origin.
@@ -414,25 +408,40 @@ func wantsJSON(r *http.Request) bool {
 	return strings.Contains(accept, "application/json") && !strings.Contains(accept, "text/html")
 }
 
-// pageTitles are the pages' titles.
+// pageTitles are the keys of the pages' titles in the message files.
 var pageTitles = map[string]string{
-	"numbers.html":      "Official numbers",
-	"check.html":        "Number check",
-	"receipt-form.html": "Check a receipt",
-	"receipt.html":      "Receipt",
-	"receipt-none.html": "No receipt found",
-	"busy.html":         "Please wait",
-	"live.html":         "Live check",
-	"live-none.html":    "Live check ended",
-	"live-form.html":    "Live check",
+	"numbers.html":      "title.numbers",
+	"check.html":        "title.check",
+	"receipt-form.html": "title.receipt-form",
+	"receipt.html":      "title.receipt",
+	"receipt-none.html": "title.receipt-none",
+	"busy.html":         "title.busy",
+	"live.html":         "title.live",
+	"live-none.html":    "title.live-none",
+	"live-form.html":    "title.live-form",
 }
 
-// page renders one of the public's pages.
+// bareSwitch are the pages whose language switch carries nothing of
+// their address but ?lang=: they answer what was typed (a reference, a
+// token) alike, however it was typed.
+var bareSwitch = map[string]bool{"receipt-none.html": true, "live-none.html": true}
+
+// page renders one of the public's pages, in the language r asks for
+// (RequestLang).
 func (s *Server) page(w http.ResponseWriter, r *http.Request, status int, name string, data map[string]any) {
 	if data == nil {
 		data = map[string]any{}
 	}
-	data["Force"], data["Title"], data["LiveOn"] = s.Public.Force, pageTitles[name], s.Public.Live.On()
+	lang, chosen := RequestLang(r)
+	title, err := message(lang, false, pageTitles[name])
+	if err != nil {
+		s.writeError(w, r, gateway.E("httpapi.page", gateway.EINTERNAL, err))
+		return
+	}
+	data["Force"], data["Title"], data["LiveOn"] = s.Public.Force, title, s.Public.Live.On()
+	data["Lang"], data["HTMLLang"], data["LangChosen"] = lang, lang.HTML(), chosen
+	data["SwitchURL"], data["SwitchLang"] = switchURL(r, lang.other(), bareSwitch[name]), lang.other().HTML()
+	setLang(w, r, lang)
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	if h.Get("Content-Security-Policy") == "" {
@@ -444,7 +453,7 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request, status int, name s
 		h.Set("Cache-Control", "no-store")
 	}
 	var b strings.Builder
-	if err := publicPages.ExecuteTemplate(&b, name, data); err != nil {
+	if err := publicPages[lang].ExecuteTemplate(&b, name, data); err != nil {
 		s.writeError(w, r, gateway.E("httpapi.page", gateway.EINTERNAL, err))
 		return
 	}
@@ -472,10 +481,4 @@ func nationalNumber(e164 string) string {
 		return e164
 	}
 	return phonenumbers.Format(n, phonenumbers.NATIONAL)
-}
-
-// receiptTime says a receipt's time as people say it: "3 December 2026,
-// about 2:35 pm".
-func receiptTime(t time.Time) string {
-	return t.Format("Monday 2 January 2006") + ", about " + strings.ToLower(t.Format("3:04 PM"))
 }
