@@ -85,6 +85,8 @@ type Config struct {
 	// Delivery of the record to the force's incident system.
 	IncidentURL      string        `envconfig:"INCIDENT_URL" desc:"the https endpoint of the force's command-and-control or incident system: every closed verification and every flag is POSTed to it as JSON signed as the Standard Webhooks specification says, from a durable outbox; empty: none (in the demo, a fake incident system)"`
 	IncidentSecret   string        `envconfig:"INCIDENT_SECRET" desc:"the signing secret shared with the incident system: whsec_ and 24 to 64 bytes in base64; required with GATEWAY_INCIDENT_URL" secret:"true"`
+	StandardsURL     string        `envconfig:"STANDARDS_URL" desc:"the https endpoint of the force's professional standards: feedback from the public that reports misconduct is POSTed there (signed as the incident system's messages are) instead of to GATEWAY_INCIDENT_URL, which it needs; empty: to the incident system"`
+	StandardsSecret  string        `envconfig:"STANDARDS_SECRET" desc:"the signing secret shared with professional standards, as GATEWAY_INCIDENT_SECRET; required with GATEWAY_STANDARDS_URL" secret:"true"`
 	IncidentRetryFor time.Duration `envconfig:"INCIDENT_RETRY_FOR" default:"24h" desc:"how long a message the incident system did not take is tried again (after 5s, doubling to an hour) before it is dead, for ops to replay"`
 
 	// The supervisor's check: the duty roster and the warning signs.

@@ -52,6 +52,19 @@ func (c Config) Validate(demo bool) error {
 			p.add(v("INCIDENT_URL"), "%s", msg)
 		}
 	}
+	switch {
+	case c.StandardsURL != "" && c.IncidentURL == "":
+		p.add(v("STANDARDS_URL"), "needs GATEWAY_INCIDENT_URL: misconduct reports go through the incident system's outbox")
+	case c.StandardsURL != "" && c.StandardsSecret == "":
+		p.add(v("STANDARDS_SECRET"), "required with GATEWAY_STANDARDS_URL: the whsec_ secret professional standards check signatures with")
+	case c.StandardsURL == "" && c.StandardsSecret != "":
+		p.add(v("STANDARDS_URL"), "required with GATEWAY_STANDARDS_SECRET: professional standards' https endpoint")
+	}
+	if c.StandardsURL != "" {
+		if msg := checkSecureURL(c.StandardsURL); msg != "" {
+			p.add(v("STANDARDS_URL"), "%s", msg)
+		}
+	}
 	if c.Instance != "" && (len(c.Instance) > 64 || strings.IndexFunc(c.Instance, notNameRune) >= 0) {
 		p.add(v("INSTANCE"), "%q must be at most 64 printable characters without spaces", c.Instance)
 	}

@@ -32,12 +32,24 @@ type Board struct {
 	Queue []VerificationRow
 	// Flags are those of the flag window that never connected.
 	Flags []VerificationRow
-	At    time.Time
+	// Reports are the room's checks on which, in the flag window, the
+	// public reported misconduct in her feedback, newest first.
+	Reports []ReportRow
+	At      time.Time
 	// Opens is whether the viewer opens checks asked for by radio or 999
 	// (a supervisor or a 999 call handler).
 	Opens bool
 	// Missing are the channels no device of the room can serve now.
 	Missing []gateway.Channel
+}
+
+// ReportRow is a misconduct report from her feedback as the board shows
+// it: the check, when, and how she was treated; her words go to
+// professional standards, not to the board.
+type ReportRow struct {
+	V       VerificationRow
+	Treated string
+	At      time.Time
 }
 
 // DeviceRow is one device as the board shows it.
@@ -212,6 +224,9 @@ func (c *Console) board(ctx context.Context, room gateway.Room) (Board, error) {
 			b.Flags = append(b.Flags, c.local(row(v)))
 		}
 	}
+	if b.Reports, err = c.reports(ctx, room.ID, now); err != nil {
+		return Board{}, err
+	}
 	for _, d := range devices {
 		b.Devices = append(b.Devices, c.deviceRow(d, byID, now))
 	}
@@ -227,6 +242,33 @@ func (c *Console) board(ctx context.Context, room gateway.Room) (Board, error) {
 		}
 	}
 	return b, nil
+}
+
+// reports are the room's misconduct reports of the flag window, newest
+// first.
+func (c *Console) reports(ctx context.Context, room string, now time.Time) ([]ReportRow, error) {
+	if c.Feedback == nil {
+		return nil, nil
+	}
+	fs, err := c.Feedback.FeedbackSince(ctx, now.Add(-c.flagWindow()))
+	if err != nil {
+		return nil, err
+	}
+	var out []ReportRow
+	for i := len(fs) - 1; i >= 0; i-- {
+		f := fs[i]
+		if !f.Misconduct {
+			continue
+		}
+		v, err := c.Store.Verification(ctx, f.VerificationID)
+		if err != nil {
+			return nil, err
+		}
+		if v.RoomID == room {
+			out = append(out, ReportRow{V: c.local(row(v)), Treated: f.Treated, At: f.At.In(c.location())})
+		}
+	}
+	return out, nil
 }
 
 // deviceRow is how the board shows d.

@@ -86,6 +86,12 @@ type Words interface {
 	RecordWordRead(ctx context.Context, tok gateway.Token, id string) (gateway.Event, error)
 }
 
+// FeedbackLister lists the public's feedback (gateway.FeedbackStore).
+type FeedbackLister interface {
+	// FeedbackSince returns the feedback given since, oldest first.
+	FeedbackSince(ctx context.Context, since time.Time) ([]gateway.Feedback, error)
+}
+
 // RoomHealth counts every room's routable devices per channel
 // (metrics.Routable).
 type RoomHealth interface {
@@ -160,6 +166,9 @@ type Console struct {
 	// Words shows the supervisor the check word of her live page, for
 	// him to say to her; nil: no word.
 	Words Words
+	// Feedback lists her feedback, for the board to flag the misconduct
+	// reports of the flag window; nil: none is flagged.
+	Feedback FeedbackLister
 	// Health judges devices for the board; nil: a policy of Stale and
 	// gateway.DefaultBatteryFloor.
 	Health *gateway.HealthPolicy

@@ -28,6 +28,9 @@ func everything(s *httpapi.Server) {
 	s.Webhooks = map[string]http.Handler{"twilio": stub, "whatsapp": stub, "zoom": stub}
 	s.Pages = map[string]http.Handler{"webrtc": stub}
 	s.Console = stub
+	if fs, ok := s.Verifications.(gateway.FeedbackStore); ok {
+		s.Feedback = fs
+	}
 	if st, ok := s.Verifications.(gateway.LogStore); ok {
 		skey, vkey, err := ledger.GenerateKey("test.invalid/log")
 		if err != nil {

@@ -304,7 +304,7 @@ func (s *Server) answerReceipt(w http.ResponseWriter, r *http.Request, typed str
 		s.writeJSON(w, r, http.StatusOK, rec)
 		return
 	}
-	s.page(w, r, http.StatusOK, "receipt.html", map[string]any{"Receipt": rec})
+	s.page(w, r, http.StatusOK, "receipt.html", map[string]any{"Receipt": rec, "Feedback": s.Feedback != nil})
 }
 
 func (s *Server) findReceipt(ctx context.Context, typed string) (Receipt, error) {

@@ -206,6 +206,9 @@ type Server struct {
 	// Public configures the pages for the public (official numbers,
 	// receipts); the zero value serves none.
 	Public Public
+	// Feedback keeps her feedback from the receipt. Nil: the receipt
+	// takes none.
+	Feedback gateway.FeedbackStore
 	// ReceiptMessages sends receipts by message for supervisors. Nil:
 	// none is sent (503).
 	ReceiptMessages ReceiptMessenger
@@ -479,6 +482,7 @@ func (s *Server) routes() *routeMux {
 	s.routeLog(mux)
 	s.routeRetention(mux)
 	s.routeOutbox(mux)
+	s.routeFeedback(mux)
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.HandleFunc("GET /openapi.json", s.openAPI)

@@ -21,8 +21,12 @@ type Observer interface {
 // entries to be claimed again once their leases lapse (at least once,
 // with the same id).
 type Deliverer struct {
-	Store    gateway.Store
-	Sender   *Sender
+	Store  gateway.Store
+	Sender *Sender
+	// Routes are the senders of entries by type (gateway.OutboxMisconduct
+	// to professional standards, say); an entry of another type goes to
+	// Sender.
+	Routes   map[string]*Sender
 	Schedule Schedule
 	// Instance names this deliverer's leases.
 	Instance string
@@ -112,7 +116,11 @@ func (d *Deliverer) DeliverDue(ctx context.Context) (int, error) {
 // did not take it.
 func (d *Deliverer) deliver(ctx context.Context, e gateway.OutboxEntry) (bool, error) {
 	send, cancel := context.WithTimeout(ctx, d.SendLimit)
-	res, sendErr := d.Sender.Send(send, Message{ID: e.ID, Type: e.Type, Body: e.Body})
+	sender := d.Sender
+	if r := d.Routes[e.Type]; r != nil {
+		sender = r
+	}
+	res, sendErr := sender.Send(send, Message{ID: e.ID, Type: e.Type, Body: e.Body})
 	cancel()
 	if ctx.Err() != nil {
 		return false, ctx.Err() // shutting down: the lease lapses and the entry is tried again

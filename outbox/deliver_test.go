@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -343,5 +344,40 @@ func TestTwoInstancesOnPostgres(t *testing.T) {
 	runTogether(t, a, newDeliverer(a, endpoint, key, "i1"), newDeliverer(b, endpoint, key, "i2"))
 	if got := fake.Received(); len(got.Deliveries) != 40 || got.Repeats != 0 {
 		t.Fatalf("received %d, %d repeats; want 40 and none", len(got.Deliveries), got.Repeats)
+	}
+}
+
+// TestMisconductGoesToProfessionalStandards: with a route for
+// gateway.OutboxMisconduct, her misconduct report goes to professional
+// standards (signed with their secret) and the closed entry to the
+// incident system, each to its own receiver alone.
+func TestMisconductGoesToProfessionalStandards(t *testing.T) {
+	st := openStore(t)
+	fake, url, key := newIncident(t)
+	standards, surl, skey := newIncident(t)
+	closeOne(t, st, "v1", false)
+	if _, err := st.AddFeedback(context.Background(), gateway.Feedback{VerificationID: "v1", Treated: gateway.FeedbackBadly,
+		Misconduct: true, Report: "he would not show his card"},
+		gateway.Event{VerificationID: "v1", Type: gateway.EventNote, Message: "her feedback", Data: map[string]string{"feedback": "misconduct"}}); err != nil {
+		t.Fatal(err)
+	}
+	d := newDeliverer(st, url, key, "i1")
+	route := outbox.NewSender(surl, skey)
+	route.Client.RetryMax = 0
+	d.Routes = map[string]*outbox.Sender{gateway.OutboxMisconduct: route}
+	deliverUntil(t, st, all(gateway.OutboxDelivered), d)
+	types := func(r incident.Received) []string {
+		var out []string
+		for _, del := range r.Deliveries {
+			out = append(out, del.Type)
+		}
+		return out
+	}
+	if got := types(fake.Received()); len(got) != 1 || got[0] != gateway.OutboxClosed {
+		t.Errorf("the incident system received %v, want the closed entry alone", got)
+	}
+	got := standards.Received()
+	if ts := types(got); len(ts) != 1 || ts[0] != gateway.OutboxMisconduct || !strings.Contains(string(got.Deliveries[0].Body), "would not show his card") {
+		t.Errorf("professional standards received %v, want the misconduct report alone", ts)
 	}
 }

@@ -39,7 +39,7 @@ func (m *Main) wireConsole(srv *httpapi.Server) error {
 	c.Stale = cfg.HeartbeatStale
 	c.WriteTimeout = cfg.WriteTimeout
 	c.Logger = srv.Logger
-	c.Checks, c.Grounds, c.Words = srv, m.Router, srv
+	c.Checks, c.Grounds, c.Words, c.Feedback = srv, m.Router, srv, m.Store
 	health := srv.Health
 	c.Health = &health
 	if m.Metrics != nil && m.Metrics.Routable != nil {

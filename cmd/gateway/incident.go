@@ -8,6 +8,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/safeconnection/gateway"
 	"github.com/safeconnection/gateway/mocks/incident"
 	"github.com/safeconnection/gateway/outbox"
 )
@@ -38,6 +39,13 @@ func (m *Main) wireOutbox(log logrus.FieldLogger, instance string) error {
 	sched.For = m.Config.IncidentRetryFor
 	d := &outbox.Deliverer{Store: m.Store, Sender: outbox.NewSender(url, key), Schedule: sched,
 		Instance: instance, Log: log, Observer: m.Metrics}
+	if u := m.Config.StandardsURL; u != "" {
+		skey, err := outbox.ParseSecret(m.Config.StandardsSecret)
+		if err != nil {
+			return fmt.Errorf("GATEWAY_STANDARDS_SECRET: %w", err)
+		}
+		d.Routes = map[string]*outbox.Sender{gateway.OutboxMisconduct: outbox.NewSender(u, skey)}
+	}
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); d.Run(ctx) }()

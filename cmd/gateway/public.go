@@ -32,6 +32,7 @@ func (m *Main) wirePublic(srv *httpapi.Server) error {
 	}
 	pub.Live = &httpapi.Live{Key: liveKey(key), BaseURL: m.PublicURL(), After: cfg.LiveAfter}
 	srv.Public = pub
+	srv.Feedback = m.Store
 	return nil
 }
 
