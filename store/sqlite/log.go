@@ -30,12 +30,12 @@ func writeLeaf(ctx context.Context, q querier, idx int64, leaf gateway.LogLeaf) 
 const insertLeaf = "INSERT INTO log_leaves (idx, kind, ref, data, nonce, hash) VALUES (?, ?, ?, ?, ?, ?)"
 
 // logEvent writes the leaf of ev, as stored, at the place its row took
-// (none when the store keeps no log).
-func logEvent(ctx context.Context, q querier, ev gateway.Event, idx sql.NullInt64) error {
+// (none when the store keeps no log), from its draft if it has one.
+func logEvent(ctx context.Context, q querier, ev gateway.Event, idx sql.NullInt64, draft *leafDraft) error {
 	if !idx.Valid {
 		return nil
 	}
-	leaf, err := gateway.EventLeaf(ev, gateway.NewNonce())
+	leaf, err := draft.leaf(ev)
 	if err != nil {
 		return err
 	}
@@ -84,7 +84,7 @@ func backfillLog(ctx context.Context, t tx) error {
 		if _, err := t.Tx.ExecContext(ctx, "UPDATE events SET leaf = ? WHERE seq = ?", idx, ev.Seq); err != nil {
 			return err
 		}
-		if err := logEvent(ctx, t.Tx, ev, sql.NullInt64{Int64: idx, Valid: true}); err != nil {
+		if err := logEvent(ctx, t.Tx, ev, sql.NullInt64{Int64: idx, Valid: true}, nil); err != nil {
 			return err
 		}
 		idx++

@@ -274,13 +274,14 @@ const insertEventQuery = `INSERT INTO events (verification_id, type, state, atte
 
 // insertEvent writes ev at now and returns it with its Seq and At.
 func insertEvent(ctx context.Context, tx tx, ev gateway.Event, now time.Time) (gateway.Event, error) {
-	return insertEventOf(ctx, tx, ev, now, nil)
+	return insertEventOf(ctx, tx, ev, now, nil, nil)
 }
 
 // insertEventOf is insertEvent given v, ev's verification as a read of
 // it would return it once ev is written, for the outbox's entries of an
-// event that closes it (writeOutbox); nil: read it if they are written.
-func insertEventOf(ctx context.Context, tx tx, ev gateway.Event, now time.Time, v *gateway.Verification) (gateway.Event, error) {
+// event that closes it (writeOutbox), nil: read it if they are written;
+// and the draft of ev's leaf, made before the write (nil: none).
+func insertEventOf(ctx context.Context, tx tx, ev gateway.Event, now time.Time, v *gateway.Verification, draft *leafDraft) (gateway.Event, error) {
 	var data any
 	if ev.Data != nil {
 		d, err := jsonText(ev.Data)
@@ -304,7 +305,7 @@ func insertEventOf(ctx context.Context, tx tx, ev gateway.Event, now time.Time, 
 	if err != nil {
 		return ev, err
 	}
-	if err := logEvent(ctx, tx, ev, leaf); err != nil {
+	if err := logEvent(ctx, tx, ev, leaf, draft); err != nil {
 		return ev, err
 	}
 	return ev, writeOutbox(ctx, tx, ev, v, now)
@@ -372,6 +373,8 @@ func (s *Store) CreateVerification(ctx context.Context, v gateway.Verification, 
 		created bool
 		stored  gateway.Event
 	)
+	ev.VerificationID, ev.State = v.ID, v.State
+	draft := s.draftLeaf(ev)
 	err := s.write(ctx, func(tx tx, now time.Time) error {
 		if idempotencyKey != "" {
 			var id string
@@ -419,8 +422,7 @@ func (s *Store) CreateVerification(ctx context.Context, v gateway.Verification, 
 			v.Origin, v.Caller, v.CallerHash)...); err != nil {
 			return err
 		}
-		ev.VerificationID, ev.State = v.ID, v.State
-		if stored, err = insertEvent(ctx, tx, ev, now); err != nil {
+		if stored, err = insertEventOf(ctx, tx, ev, now, nil, draft); err != nil {
 			return err
 		}
 		created = true
@@ -516,6 +518,15 @@ func (s *Store) Transition(ctx context.Context, id string, t gateway.Transition)
 		out     gateway.Verification
 		ev, aev gateway.Event
 	)
+	ev = t.Event
+	ev.VerificationID = id
+	draft := s.draftLeaf(ev)
+	var adraft *leafDraft
+	if t.Attempt != nil {
+		aev = t.AttemptEvent
+		aev.VerificationID, aev.AttemptID = t.Attempt.VerificationID, t.Attempt.ID
+		adraft = s.draftLeaf(aev)
+	}
 	err := s.write(ctx, func(tx tx, now time.Time) error {
 		// The state is checked on the row alone; the attempts are read only
 		// for a transition that goes ahead.
@@ -530,7 +541,7 @@ func (s *Store) Transition(ctx context.Context, id string, t gateway.Transition)
 			if t.Attempt.ID == "" || t.Attempt.VerificationID != id {
 				return gateway.Errorf(gateway.EINVALID, "a transition's attempt needs an ID and must be of verification %s", id)
 			}
-			if aev, err = writeAttempt(ctx, tx, now, *t.Attempt, t.AttemptEvent, read.State); err != nil {
+			if aev, err = writeAttempt(ctx, tx, now, *t.Attempt, t.AttemptEvent, read.State, adraft); err != nil {
 				return err
 			}
 		}
@@ -568,7 +579,7 @@ func (s *Store) Transition(ctx context.Context, id string, t gateway.Transition)
 		}
 		ev = t.Event
 		ev.VerificationID, ev.State = id, v.State
-		ev, err = insertEventOf(ctx, tx, ev, now, &out)
+		ev, err = insertEventOf(ctx, tx, ev, now, &out, draft)
 		return err
 	})
 	if err != nil {
@@ -615,12 +626,15 @@ func (s *Store) PutAttempt(ctx context.Context, a gateway.Attempt, ev gateway.Ev
 	if a.ID == "" || a.VerificationID == "" {
 		return gateway.Event{}, fail(op, gateway.Errorf(gateway.EINVALID, "an attempt needs an ID and a verification"))
 	}
+	dev := ev
+	dev.VerificationID, dev.AttemptID = a.VerificationID, a.ID
+	draft := s.draftLeaf(dev)
 	err := s.write(ctx, func(tx tx, now time.Time) error {
 		state, err := verificationState(ctx, tx, a.VerificationID)
 		if err != nil {
 			return err
 		}
-		ev, err = writeAttempt(ctx, tx, now, a, ev, state)
+		ev, err = writeAttempt(ctx, tx, now, a, ev, state, draft)
 		return err
 	})
 	if err != nil {
@@ -632,8 +646,9 @@ func (s *Store) PutAttempt(ctx context.Context, a gateway.Attempt, ev gateway.Ev
 
 // writeAttempt inserts or updates an attempt by ID inside a write
 // transaction and writes ev with it (VerificationID and AttemptID filled
-// in, State when empty); state is the verification's current state.
-func writeAttempt(ctx context.Context, tx tx, now time.Time, a gateway.Attempt, ev gateway.Event, state gateway.State) (gateway.Event, error) {
+// in, State when empty); state is the verification's current state, and
+// draft the draft of ev's leaf (nil: none).
+func writeAttempt(ctx context.Context, tx tx, now time.Time, a gateway.Attempt, ev gateway.Event, state gateway.State, draft *leafDraft) (gateway.Event, error) {
 	var (
 		owner string
 		seq   int
@@ -662,7 +677,7 @@ func writeAttempt(ctx context.Context, tx tx, now time.Time, a gateway.Attempt, 
 	if ev.State == "" {
 		ev.State = state
 	}
-	return insertEvent(ctx, tx, ev, now)
+	return insertEventOf(ctx, tx, ev, now, nil, draft)
 }
 
 // Attempt returns one attempt by its ID. ENOTFOUND.
@@ -694,6 +709,7 @@ func (s *Store) AppendEvent(ctx context.Context, ev gateway.Event) (gateway.Even
 	if ev.VerificationID == "" {
 		return gateway.Event{}, fail(op, gateway.Errorf(gateway.EINVALID, "an event needs a verification"))
 	}
+	draft := s.draftLeaf(ev)
 	err := s.write(ctx, func(tx tx, now time.Time) error {
 		state, err := verificationState(ctx, tx, ev.VerificationID)
 		if err != nil {
@@ -702,7 +718,7 @@ func (s *Store) AppendEvent(ctx context.Context, ev gateway.Event) (gateway.Even
 		if ev.State == "" {
 			ev.State = state
 		}
-		ev, err = insertEvent(ctx, tx, ev, now)
+		ev, err = insertEventOf(ctx, tx, ev, now, nil, draft)
 		return err
 	})
 	if err != nil {
