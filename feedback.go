@@ -89,6 +89,5 @@ func MisconductMessage(v Verification, f Feedback, at time.Time) (OutboxEntry, e
 	if err != nil {
 		return OutboxEntry{}, err
 	}
-	return OutboxEntry{ID: NewID("msg_"), VerificationID: v.ID, Type: OutboxMisconduct, Body: body,
-		State: OutboxPending, NextAt: at, Since: at, CreatedAt: at, UpdatedAt: at}, nil
+	return pendingEntry(v.ID, OutboxMisconduct, body, at), nil
 }

@@ -149,10 +149,15 @@ func OutboxMessages(v Verification, ev Event, closed bool, at time.Time) ([]Outb
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, OutboxEntry{ID: NewID("msg_"), VerificationID: v.ID, Type: typ, Body: body,
-			State: OutboxPending, NextAt: at, Since: at, CreatedAt: at, UpdatedAt: at})
+		out = append(out, pendingEntry(v.ID, typ, body, at))
 	}
 	return out, nil
+}
+
+// pendingEntry is a new outbox entry of a verification, pending from at.
+func pendingEntry(verification, typ string, body []byte, at time.Time) OutboxEntry {
+	return OutboxEntry{ID: NewID("msg_"), VerificationID: verification, Type: typ, Body: body,
+		State: OutboxPending, NextAt: at, Since: at, CreatedAt: at, UpdatedAt: at}
 }
 
 // OutboxChange returns ev with the entry before and after a change as its

@@ -41,29 +41,11 @@ func (c Config) Validate(demo bool) error {
 			p.add(v("PUBLIC_URL"), "%s", msg)
 		}
 	}
-	switch {
-	case c.IncidentURL != "" && c.IncidentSecret == "":
-		p.add(v("INCIDENT_SECRET"), "required with GATEWAY_INCIDENT_URL: the whsec_ secret the incident system checks signatures with")
-	case c.IncidentURL == "" && c.IncidentSecret != "":
-		p.add(v("INCIDENT_URL"), "required with GATEWAY_INCIDENT_SECRET: the incident system's https endpoint")
-	}
-	if c.IncidentURL != "" {
-		if msg := checkSecureURL(c.IncidentURL); msg != "" {
-			p.add(v("INCIDENT_URL"), "%s", msg)
-		}
-	}
-	switch {
-	case c.StandardsURL != "" && c.IncidentURL == "":
+	p.webhook("INCIDENT", c.IncidentURL, c.IncidentSecret, "the incident system")
+	if c.StandardsURL != "" && c.IncidentURL == "" {
 		p.add(v("STANDARDS_URL"), "needs GATEWAY_INCIDENT_URL: misconduct reports go through the incident system's outbox")
-	case c.StandardsURL != "" && c.StandardsSecret == "":
-		p.add(v("STANDARDS_SECRET"), "required with GATEWAY_STANDARDS_URL: the whsec_ secret professional standards check signatures with")
-	case c.StandardsURL == "" && c.StandardsSecret != "":
-		p.add(v("STANDARDS_URL"), "required with GATEWAY_STANDARDS_SECRET: professional standards' https endpoint")
-	}
-	if c.StandardsURL != "" {
-		if msg := checkSecureURL(c.StandardsURL); msg != "" {
-			p.add(v("STANDARDS_URL"), "%s", msg)
-		}
+	} else {
+		p.webhook("STANDARDS", c.StandardsURL, c.StandardsSecret, "professional standards")
 	}
 	if c.Instance != "" && (len(c.Instance) > 64 || strings.IndexFunc(c.Instance, notNameRune) >= 0) {
 		p.add(v("INSTANCE"), "%q must be at most 64 printable characters without spaces", c.Instance)
@@ -274,5 +256,22 @@ func (c Config) validatePublic(p *problems) {
 	}
 	if c.ConsoleKey != "" && len(c.ConsoleKey) < 32 {
 		p.add(v("CONSOLE_KEY"), "too short: give at least 32 random characters (openssl rand -hex 32)")
+	}
+}
+
+// webhook checks a signed endpoint's pair of settings, GATEWAY_<name>_URL
+// and GATEWAY_<name>_SECRET: each needs the other, and the URL must be
+// https (or http on loopback). who names the receiver in the messages.
+func (p *problems) webhook(name, url, secret, who string) {
+	switch {
+	case url != "" && secret == "":
+		p.add(Prefix+"_"+name+"_SECRET", "required with GATEWAY_%s_URL: the whsec_ secret %s checks signatures with", name, who)
+	case url == "" && secret != "":
+		p.add(Prefix+"_"+name+"_URL", "required with GATEWAY_%s_SECRET: %s's https endpoint", name, who)
+	}
+	if url != "" {
+		if msg := checkSecureURL(url); msg != "" {
+			p.add(Prefix+"_"+name+"_URL", "%s", msg)
+		}
 	}
 }

@@ -209,14 +209,25 @@ func (s *Server) liveView(ctx context.Context, v gateway.Verification) (LiveView
 	if out.Final {
 		out.Reference = v.Reference
 	}
-	if er, ok := s.Public.Receipts.(eventReader); ok {
-		evs, err := er.Events(ctx, v.ID, 0, 0)
-		if err != nil {
-			return LiveView{}, err
-		}
-		out.WordRead = WordRead(evs)
+	var err error
+	if out.WordRead, err = s.wordWasRead(ctx, v.ID); err != nil {
+		return LiveView{}, err
 	}
 	return out, nil
+}
+
+// wordWasRead reports whether verification id's record says the check
+// word was read to her; false when the receipts' store has no events.
+func (s *Server) wordWasRead(ctx context.Context, id string) (bool, error) {
+	er, ok := s.Public.Receipts.(eventReader)
+	if !ok {
+		return false, nil
+	}
+	evs, err := er.Events(ctx, id, 0, 0)
+	if err != nil {
+		return false, err
+	}
+	return WordRead(evs), nil
 }
 
 // liveFor reads the verification a live link's token names, while its

@@ -318,12 +318,8 @@ func (s *Server) findReceipt(ctx context.Context, typed string) (Receipt, error)
 	}
 	rec := s.receiptOf(v)
 	rec.Record = s.receiptPosition(ctx, v)
-	if er, ok := s.Public.Receipts.(eventReader); ok {
-		evs, err := er.Events(ctx, v.ID, 0, 0)
-		if err != nil {
-			return Receipt{}, err
-		}
-		rec.WordRead = WordRead(evs)
+	if rec.WordRead, err = s.wordWasRead(ctx, v.ID); err != nil {
+		return Receipt{}, err
 	}
 	return rec, nil
 }
