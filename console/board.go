@@ -360,6 +360,19 @@ func fragment(b Board, role gateway.Role) (string, error) {
 	return sb.String(), nil
 }
 
+// back sends the browser, after a form of verification id's is done,
+// back where it came from: the board of the form's room when it names
+// one, else the verification's record, with what was done (flash).
+func (c *Console) back(w http.ResponseWriter, r *http.Request, id, done string) {
+	to := "/console/verifications/" + id
+	if room := r.PostFormValue("room"); room != "" {
+		if _, ok := c.Rooms.Room(room); ok {
+			to = "/console/rooms/" + room
+		}
+	}
+	http.Redirect(w, r, to+"?done="+done, http.StatusSeeOther)
+}
+
 // outcomePost records a supervisor's outcome from the board's buttons
 // through the API's own code path, and goes back to the board.
 func (c *Console) outcomePost(w http.ResponseWriter, r *http.Request, s session) error {
@@ -374,13 +387,7 @@ func (c *Console) outcomePost(w http.ResponseWriter, r *http.Request, s session)
 	if err != nil {
 		return err
 	}
-	back := "/console/verifications/" + v.ID
-	if room := r.PostFormValue("room"); room != "" {
-		if _, ok := c.Rooms.Room(room); ok {
-			back = "/console/rooms/" + room
-		}
-	}
-	http.Redirect(w, r, back+"?done="+string(v.Outcome.Result), http.StatusSeeOther)
+	c.back(w, r, v.ID, string(v.Outcome.Result))
 	return nil
 }
 

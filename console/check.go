@@ -205,13 +205,7 @@ func (c *Console) groundsPost(w http.ResponseWriter, r *http.Request, s session)
 	if _, err := c.Grounds.CorrectGrounds(r.Context(), v.ID, grounds, by); err != nil {
 		return err
 	}
-	back := "/console/verifications/" + v.ID
-	if room := r.PostFormValue("room"); room != "" {
-		if _, ok := c.Rooms.Room(room); ok {
-			back = "/console/rooms/" + room
-		}
-	}
-	http.Redirect(w, r, back+"?done=grounds", http.StatusSeeOther)
+	c.back(w, r, v.ID, "grounds")
 	return nil
 }
 
@@ -228,13 +222,7 @@ func (c *Console) wordReadPost(w http.ResponseWriter, r *http.Request, s session
 	if _, err := c.Words.RecordWordRead(r.Context(), s.Token, id); err != nil {
 		return err
 	}
-	back := "/console/verifications/" + id
-	if room := r.PostFormValue("room"); room != "" {
-		if _, ok := c.Rooms.Room(room); ok {
-			back = "/console/rooms/" + room
-		}
-	}
-	http.Redirect(w, r, back+"?done=word", http.StatusSeeOther)
+	c.back(w, r, id, "word")
 	return nil
 }
 

@@ -252,6 +252,11 @@ func TestConsoleCallHandlerInABrowser(t *testing.T) {
 		t.Errorf("the officer's own request shows the call handler %d of its check and buttons, want none", n)
 	}
 	chromium.Screenshot(t, ctx, "handler-board")
+	must(chromium.PreferColourScheme(ctx, "dark"))
+	must(chromedp.Do(ctx, chromedp.EmulateViewport(390, 844)))
+	see(".not-yours", "A supervisor judges this one")
+	chromium.Screenshot(t, ctx, "handler-board-phone")
+	must(chromedp.Do(ctx, chromedp.EmulateViewport(1280, 1100)))
 	photo, err := chromedp.Run(ctx, chromedp.Evaluate[int](`(async function () { return (await fetch("/console/verifications/`+own.ID+`/photo")).status; })()`, chromedp.EvalAwaitPromise))
 	must(err)
 	if photo != http.StatusForbidden {

@@ -214,6 +214,11 @@ func TestLiveCheckInABrowser(t *testing.T) {
 	}
 	must(chromedp.Do(sctx, chromedp.Click(chromedp.CSS("#word-read-"+v.ID))))
 	see(sctx, "main", "Recorded: you read her the check word.")
+	must(chromium.PreferColourScheme(sctx, "dark"))
+	must(chromedp.Do(sctx, chromedp.EmulateViewport(390, 844)))
+	must(chromedp.Do(sctx, chromedp.Navigate(g.m.URL()+"/console/verifications/"+v.ID)))
+	see(sctx, ".word-read", "Recorded: the word was read to her.")
+	chromium.Screenshot(t, sctx, "console-word-phone")
 	see(ctx, ".word-box", "the supervisor has recorded that he read it to you")
 
 	g.outcome(t, v.ID, gateway.OutcomeVerified)
